@@ -1,0 +1,30 @@
+"""Numerics: validated problems, closed-form risk, Monte Carlo, solvers (NumPy/SciPy/mpmath/torch)."""
+
+from .errors import (
+    DegenerateProblemError as DegenerateProblemError,
+    InvalidProblemError as InvalidProblemError,
+    SolverError as SolverError,
+    SpecError as SpecError,
+    WPGDError as WPGDError,
+)
+from .montecarlo import MonteCarloResult as MonteCarloResult, monte_carlo_risk as monte_carlo_risk
+from .predictor import wpgd_predict as wpgd_predict
+from .problem import Problem as Problem
+from .risk import normalized_risk as normalized_risk, risk as risk
+from .spec import load_spec as load_spec, parse_spec as parse_spec
+
+__all__ = [
+    "DegenerateProblemError",
+    "InvalidProblemError",
+    "MonteCarloResult",
+    "Problem",
+    "SolverError",
+    "SpecError",
+    "WPGDError",
+    "load_spec",
+    "monte_carlo_risk",
+    "normalized_risk",
+    "parse_spec",
+    "risk",
+    "wpgd_predict",
+]

@@ -1,0 +1,3 @@
+"""Imports every check module so that their checks register (order = verify table order)."""
+
+from . import risk_checks  # noqa: F401
