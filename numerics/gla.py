@@ -1,0 +1,276 @@
+"""Gated linear attention (GLA) in PyTorch, in flash-linear-attention's conventions.
+
+Shapes are ``[batch, time, heads, dim]``. One head with key width ``K`` and value width ``V``
+keeps a state ``S_t ∈ R^{K×V}`` and, causally,
+
+    S_t = diag(g_t) S_{t-1} + k_t v_tᵀ,        o_t = S_tᵀ q_t            (recurrent form)
+
+    o_t = Σ_{s ≤ t} Σ_c q_{tc} k_{sc} D_{tsc} v_s,
+    D_{tsc} = exp(Σ_{s < u ≤ t} log g_{uc}) = exp(C_{tc} − C_{sc}),  C = cumsum(log g)   (parallel form)
+
+with per-key-channel log-decays ``log g ≤ 0`` (``logsigmoid`` of an affine map of the token).
+*Scalar gating* is one log-decay per head broadcast over the key channels (``log_g`` of last
+size 1), *vector gating* one per key channel, *no gating* (linear attention) ``log g ≡ 0``.
+The parallel form exponentiates differences of cumulative sums of logs after masking the
+non-causal pairs to ``−∞``; it never divides by a cumulative gate product, so long prompts
+with strong decay cannot overflow.
+
+Model wiring (what the WPGD theory needs, docs/gating.md):
+
+* tokens ``z_t ∈ R^D``; the label is the **last** coordinate (``D = token_dim``), the query
+  token carries label 0;
+* each layer adds the sum of its heads' outputs to the residual stream,
+  ``z_t ← z_t + Σ_h o_{t,h}`` with ``q = W_q z``, ``k = W_k z``, ``v = W_v z`` (value width D);
+* read-out convention: ``predict(tokens) = −z_{T, D}``, minus the label channel of the final
+  position after the last layer. A WPGD layer writes ``−x_tᵀ P (…)`` into the label channel, so
+  demonstrations hold the residual ``y − ŷ`` and the query holds ``−ŷ`` (the convention of
+  von Oswald et al. and Ahn et al.); see :mod:`numerics.construct` for the exact weights.
+
+Example (shapes only):
+
+>>> import torch
+>>> m = GLAModel(token_dim=4, key_dim=6, gating="vector", dtype=torch.float64)
+>>> m.predict(torch.zeros(2, 5, 4, dtype=torch.float64)).shape
+torch.Size([2])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "GATINGS",
+    "MODES",
+    "naive_recurrent_gla",
+    "parallel_gla",
+    "GLALayer",
+    "GLAModel",
+    "default_key_width",
+    "relative_rms",
+]
+
+GATINGS = ("scalar", "vector", "none")
+MODES = ("parallel", "recurrent")
+
+
+def _check_qkvg(q, k, v, log_g):
+    if q.ndim != 4 or k.shape != q.shape:
+        raise ValueError(f"q and k must both be [B, T, H, K], got {tuple(q.shape)} and {tuple(k.shape)}")
+    if v.ndim != 4 or v.shape[:3] != q.shape[:3]:
+        raise ValueError(f"v must be [B, T, H, V] with the B, T, H of q, got {tuple(v.shape)}")
+    if log_g.ndim != 4 or log_g.shape[:3] != q.shape[:3] or log_g.shape[3] not in (1, q.shape[3]):
+        raise ValueError(f"log_g must be [B, T, H, K] or [B, T, H, 1], got {tuple(log_g.shape)}")
+
+
+def naive_recurrent_gla(q, k, v, log_g, scale: float = 1.0):
+    """Reference recurrent GLA, one time step at a time (obviously correct, O(T·K·V)).
+
+    Args:
+        q: queries, shape [B, T, H, K].
+        k: keys, shape [B, T, H, K].
+        v: values, shape [B, T, H, V].
+        log_g: log-decays ``≤ 0``, shape [B, T, H, K] (vector gating) or [B, T, H, 1]
+            (scalar gating, broadcast over K).
+        scale: multiplies the queries (flash-linear-attention uses K^-1/2; the theory uses 1).
+
+    Returns:
+        o, shape [B, T, H, V].
+    """
+    _check_qkvg(q, k, v, log_g)
+    b, t_len, h, kd = q.shape
+    state = q.new_zeros(b, h, kd, v.shape[-1])
+    outs = []
+    for t in range(t_len):
+        decay = torch.exp(log_g[:, t]).unsqueeze(-1)  # [B, H, K or 1, 1]
+        state = decay * state + k[:, t].unsqueeze(-1) * v[:, t].unsqueeze(-2)
+        outs.append(torch.einsum("bhk,bhkv->bhv", q[:, t] * scale, state))
+    return torch.stack(outs, dim=1)
+
+
+def parallel_gla(q, k, v, log_g, scale: float = 1.0):
+    """Masked parallel GLA: ``o_t = Σ_{s≤t} (Σ_c q_tc k_sc D_tsc) v_s`` (same contract as
+    :func:`naive_recurrent_gla`).
+
+    The decay ``D_tsc = exp(C_tc − C_sc)`` comes from cumulative sums of log-gates; non-causal
+    pairs are set to ``−∞`` before the exponential, so nothing overflows and nothing is divided.
+    Memory is O(B·H·T²·K) for vector gating and O(B·H·T²) for scalar gating or none.
+    """
+    _check_qkvg(q, k, v, log_g)
+    t_len = q.shape[1]
+    cum = torch.cumsum(log_g, dim=1)  # [B, T, H, K or 1]
+    causal = torch.ones(t_len, t_len, dtype=torch.bool, device=q.device).tril()
+    # diff[b, h, t, s, c] = C_tc − C_sc
+    diff = cum.permute(0, 2, 1, 3).unsqueeze(3) - cum.permute(0, 2, 1, 3).unsqueeze(2)
+    diff = torch.where(causal[None, None, :, :, None], diff, diff.new_tensor(-math.inf))
+    decay = torch.exp(diff)
+    if log_g.shape[-1] == 1:
+        scores = torch.einsum("bthc,bshc->bhts", q * scale, k) * decay[..., 0]
+    else:
+        scores = torch.einsum("bthc,bshc,bhtsc->bhts", q * scale, k, decay)
+    return torch.einsum("bhts,bshv->bthv", scores, v)
+
+
+def relative_rms(a, b) -> float:
+    """``‖a − b‖₂ / max(‖b‖₂, tiny)``: the tolerance measure of the reference-vs-fast tests."""
+    a, b = a.detach(), b.detach()
+    den = max(float(torch.linalg.vector_norm(b)), torch.finfo(b.dtype).tiny)
+    return float(torch.linalg.vector_norm(a - b)) / den
+
+
+def default_key_width(d: int, num_segments: int) -> int:
+    """Key width that the vector-gating construction needs to realise every WPGD weight
+    vector of a K-segment prompt with a full-rank preconditioner (docs/gating.md §4).
+
+    A non-monotone ω with rank-d P needs at least 2d key channels whatever the gates (two
+    groups of d channels, ω = u − v with u, v ≥ 0 non-decreasing); one segment (ω ∝ 1) needs d.
+    This is the width for delimiters carrying one code per boundary; with a single shared
+    delimiter flag the construction needs K·d (see :func:`numerics.construct.vector_key_width`).
+
+    Args:
+        d: feature dimension.
+        num_segments: K ≥ 1.
+
+    Returns:
+        d if K = 1, else 2d.
+    """
+    if d < 1 or num_segments < 1:
+        raise ValueError(f"need d ≥ 1 and num_segments ≥ 1, got {d}, {num_segments}")
+    return d if num_segments == 1 else 2 * d
+
+
+class GLALayer(nn.Module):
+    """One multi-head GLA layer with a residual connection: ``z ← z + Σ_h o_h``.
+
+    Parameters (all free ``nn.Parameter`` s, random init):
+        W_q, W_k: shape (H, Kh, D) with ``Kh = key_dim // num_heads``.
+        W_v: shape (H, D, D) (each head writes the whole residual stream).
+        W_g, b_g: gate map, shape (H, G, D) and (H, G) with G = Kh (vector) or 1 (scalar);
+            absent for ``gating="none"``. ``log g = logsigmoid(W_g z + b_g)``.
+
+    Args:
+        token_dim: D, residual-stream width (label last).
+        key_dim: total key width over heads (divisible by ``num_heads``).
+        gating: "scalar", "vector" or "none".
+        num_heads: H.
+        mode: "parallel" (masked parallel form) or "recurrent" (naive reference form).
+        dtype: parameter dtype (float32 or float64).
+        device: "cpu", "cuda", or a torch.device.
+    """
+
+    def __init__(
+        self,
+        token_dim: int,
+        key_dim: int,
+        gating: str = "scalar",
+        num_heads: int = 1,
+        mode: str = "parallel",
+        dtype=torch.float32,
+        device="cpu",
+    ):
+        super().__init__()
+        if gating not in GATINGS:
+            raise ValueError(f"gating must be one of {GATINGS}, got {gating!r}")
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if token_dim < 1 or key_dim < 1 or num_heads < 1 or key_dim % num_heads:
+            raise ValueError(
+                f"need token_dim, key_dim, num_heads ≥ 1 and num_heads | key_dim, got "
+                f"{token_dim}, {key_dim}, {num_heads}"
+            )
+        self.token_dim, self.key_dim, self.num_heads = token_dim, key_dim, num_heads
+        self.head_key_dim = key_dim // num_heads
+        self.gating, self.mode = gating, mode
+        kw = {"dtype": dtype, "device": device}
+        h, kh, dd = num_heads, self.head_key_dim, token_dim
+        self.W_q = nn.Parameter(torch.randn(h, kh, dd, **kw) / math.sqrt(dd))
+        self.W_k = nn.Parameter(torch.randn(h, kh, dd, **kw) / math.sqrt(dd))
+        self.W_v = nn.Parameter(torch.randn(h, dd, dd, **kw) / dd)
+        if gating != "none":
+            g = kh if gating == "vector" else 1
+            self.W_g = nn.Parameter(torch.randn(h, g, dd, **kw) / math.sqrt(dd))
+            self.b_g = nn.Parameter(torch.full((h, g), 3.0, **kw))
+        else:
+            self.register_parameter("W_g", None)
+            self.register_parameter("b_g", None)
+
+    def log_gates(self, z):
+        """Log-decays, shape [B, T, H, G] (G = Kh, 1, or 1 with zeros for no gating)."""
+        if self.gating == "none":
+            return z.new_zeros(z.shape[0], z.shape[1], self.num_heads, 1)
+        return F.logsigmoid(torch.einsum("hgd,btd->bthg", self.W_g, z) + self.b_g)
+
+    def attention(self, z):
+        """Per-head outputs o, shape [B, T, H, D], for tokens z of shape [B, T, D]."""
+        q = torch.einsum("hkd,btd->bthk", self.W_q, z)
+        k = torch.einsum("hkd,btd->bthk", self.W_k, z)
+        v = torch.einsum("hed,btd->bthe", self.W_v, z)
+        kernel = parallel_gla if self.mode == "parallel" else naive_recurrent_gla
+        return kernel(q, k, v, self.log_gates(z))
+
+    def forward(self, z):
+        """Residual update ``z + Σ_h o_h``; z of shape [B, T, D] → [B, T, D]."""
+        return z + self.attention(z).sum(dim=2)
+
+
+class GLAModel(nn.Module):
+    """A stack of :class:`GLALayer` s on a residual stream of width ``token_dim``.
+
+    Args:
+        token_dim: D (features, optional context coordinates, label last).
+        key_dim: key width per layer (total over heads).
+        num_layers: L.
+        gating: "scalar", "vector" or "none" (linear attention).
+        num_heads: heads per layer.
+        mode: "parallel" or "recurrent".
+        dtype: torch.float32 or torch.float64.
+        device: where the parameters live.
+    """
+
+    def __init__(
+        self,
+        token_dim: int,
+        key_dim: int,
+        num_layers: int = 1,
+        gating: str = "scalar",
+        num_heads: int = 1,
+        mode: str = "parallel",
+        dtype=torch.float32,
+        device="cpu",
+    ):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be ≥ 1, got {num_layers}")
+        self.token_dim, self.key_dim, self.num_layers = token_dim, key_dim, num_layers
+        self.gating, self.num_heads = gating, num_heads
+        self.layers = nn.ModuleList(
+            GLALayer(token_dim, key_dim, gating, num_heads, mode, dtype, device) for _ in range(num_layers)
+        )
+
+    @property
+    def mode(self) -> str:
+        """The kernel used by every layer ("parallel" or "recurrent")."""
+        return self.layers[0].mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {value!r}")
+        for layer in self.layers:
+            layer.mode = value
+
+    def forward(self, tokens):
+        """The residual stream after all layers: tokens [B, T, D] → [B, T, D]."""
+        if tokens.ndim != 3 or tokens.shape[-1] != self.token_dim:
+            raise ValueError(f"tokens must be [B, T, {self.token_dim}], got {tuple(tokens.shape)}")
+        z = tokens
+        for layer in self.layers:
+            z = layer(z)
+        return z
+
+    def predict(self, tokens):
+        """Prediction for the final (query) position: ``−z_{T, D}`` after the last layer, shape [B]."""
+        return -self.forward(tokens)[:, -1, -1]
