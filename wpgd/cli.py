@@ -19,9 +19,16 @@ from .commands import COMMANDS
 __all__ = ["main", "build_parser"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (and exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (all subcommands)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wpgd",
         description=(
             "Gated linear attention as weighted preconditioned gradient descent (WPGD): "
