@@ -108,7 +108,7 @@ def _structured_vs_dense(quick: bool) -> Evidence:
 )
 def _closed_vs_mc(quick: bool) -> Evidence:
     rng = np.random.default_rng(314)
-    samples = 40_000 if quick else 400_000
+    samples = 200_000 if quick else 1_000_000
     zs, rels = [], []
     for i, pr in enumerate(_settings(rng, 6)):
         P, omega = random_pw(rng, pr)
