@@ -72,3 +72,161 @@ def test_bad_arguments():
     with pytest.raises(ValueError):
         parallel_gla(torch.zeros(1, 2, 1, 3), torch.zeros(1, 2, 1, 3), torch.zeros(1, 2, 1, 1), torch.zeros(1, 2, 1, 2))
     assert default_key_width(5, 1) == 5 and default_key_width(5, 2) == 10 and default_key_width(5, 7) == 10
+
+
+# --------------------------------------------------------------------------- constructions
+import numpy as np  # noqa: E402
+
+from numerics.construct import (  # noqa: E402
+    BIG,
+    ChannelGroup,
+    build_wpgd_model,
+    gate_logits,
+    log_gates_for_weights,
+    prompt_tokens,
+    scalar_segment_group,
+    segment_tokens,
+    vector_key_width,
+    vector_segment_groups,
+    weights_from_log_gates,
+)
+from numerics.errors import InvalidProblemError  # noqa: E402
+from numerics.multilayer import wpgd_recursion_predict  # noqa: E402
+from numerics.predictor import wpgd_predict  # noqa: E402
+
+
+def _np_logsigmoid(a):
+    return -np.logaddexp(0.0, -a)
+
+
+def _data(rng, b, n, d):
+    return rng.standard_normal((b, n, d)), rng.standard_normal((b, n)), rng.standard_normal((b, d))
+
+
+def _predict(model, tokens):
+    return model.predict(torch.as_tensor(tokens)).detach().numpy()
+
+
+@pytest.mark.parametrize("gating", ["scalar", "vector"])
+def test_theorem1_random_data_dependent_gates(gating):
+    """One layer, random P, random gates that read the whole token: output = x P Xᵀ(ω ⊙ y)."""
+    rng = np.random.default_rng(0)
+    d, n, b = 3, 9, 6
+    X, y, x = _data(rng, b, n, d)
+    z = prompt_tokens(X, y, x)
+    P = rng.standard_normal((d, d))
+    row, bias = rng.standard_normal(d + 1), float(rng.normal(1.0, 1.0))
+    model = build_wpgd_model(d, d + 1, [[ChannelGroup(P, row, bias)]], gating=gating)
+    log_g = _np_logsigmoid(z @ row + bias)  # (B, n+1): one gate per token, shared by the d channels
+    omega = weights_from_log_gates(log_g)
+    ref = wpgd_predict(X, y, x, P, omega)
+    assert np.max(np.abs(_predict(model, z) - ref)) < 1e-10 * max(1.0, np.max(np.abs(ref)))
+    assert np.all(omega >= 0) and np.all(np.diff(omega, axis=-1) >= 0)
+
+
+def test_vector_gating_weights_each_key_channel():
+    """Different gates per key channel give x̂ᵀ P Σ_i diag(ω_i) x_i y_i (per-coordinate weights)."""
+    rng = np.random.default_rng(1)
+    d, n, b = 3, 7, 4
+    X, y, x = _data(rng, b, n, d)
+    z = prompt_tokens(X, y, x)
+    P = rng.standard_normal((d, d))
+    model = build_wpgd_model(d, d + 1, [[ChannelGroup(P, np.zeros(d + 1), 0.0)]], gating="vector")
+    wg = rng.standard_normal((d, d + 1))
+    bg = rng.standard_normal(d)
+    with torch.no_grad():
+        model.layers[0].W_g.copy_(torch.as_tensor(wg)[None])
+        model.layers[0].b_g.copy_(torch.as_tensor(bg)[None])
+    log_g = _np_logsigmoid(np.einsum("cD,btD->btc", wg, z) + bg)  # (B, n+1, d)
+    omega = weights_from_log_gates(np.moveaxis(log_g, -1, -2))  # (B, d, n): channel c's weights
+    ref = np.einsum("bi,ij,bjn,bnj,bn->b", x, P, omega, X, y)
+    assert np.max(np.abs(_predict(model, z) - ref)) < 1e-10 * np.max(np.abs(ref))
+
+
+def test_no_gating_is_uniform_weights():
+    rng = np.random.default_rng(2)
+    X, y, x = _data(rng, 3, 5, 2)
+    P = rng.standard_normal((2, 2))
+    model = build_wpgd_model(2, 3, [[ChannelGroup(P)]], gating="none")
+    ref = wpgd_predict(X, y, x, P, np.ones(5))
+    assert np.max(np.abs(_predict(model, prompt_tokens(X, y, x)) - ref)) < 1e-12 * np.max(np.abs(ref))
+
+
+def test_float32_model_matches_to_single_precision():
+    rng = np.random.default_rng(3)
+    X, y, x = _data(rng, 3, 6, 2)
+    P = rng.standard_normal((2, 2))
+    g = scalar_segment_group(P, [0.3, 1.0], codes="flag")
+    z, _ = segment_tokens(X, y, x, [3, 3], codes="flag")
+    model = build_wpgd_model(2, z.shape[-1], [[g]], dtype=torch.float32)
+    ref = wpgd_predict(X, y, x, P, np.repeat([0.3, 1.0], 3))
+    out = model.predict(torch.as_tensor(z, dtype=torch.float32)).detach().numpy()
+    assert np.max(np.abs(out - ref)) < 1e-5 * np.max(np.abs(ref))
+
+
+@pytest.mark.parametrize("codes", ["boundary", "flag"])
+@pytest.mark.parametrize("w", [[0.1, 0.5, 1.0], [1.0, -0.3, 0.6], [2.0, 1.0, 0.5]])
+def test_vector_construction_realises_any_segment_weights(codes, w):
+    rng = np.random.default_rng(4)
+    sizes, d = [3, 4, 2], 3
+    X, y, x = _data(rng, 5, 9, d)
+    P = rng.standard_normal((d, d))
+    z, _ = segment_tokens(X, y, x, sizes, codes=codes)
+    groups = vector_segment_groups(P, w, codes=codes)
+    assert len(groups) * d == vector_key_width(d, 3, codes)
+    model = build_wpgd_model(d, z.shape[-1], [groups], gating="vector")
+    ref = wpgd_predict(X, y, x, P, np.repeat(w, sizes))
+    assert np.max(np.abs(_predict(model, z) - ref)) < 1e-10 * np.max(np.abs(ref))
+
+
+def test_scalar_construction_rejects_non_monotone_and_flag_needs_geometric():
+    P = np.eye(2)
+    with pytest.raises(InvalidProblemError):
+        scalar_segment_group(P, [1.0, 0.5])
+    with pytest.raises(InvalidProblemError):
+        scalar_segment_group(P, [0.1, 0.5, 1.0], codes="flag")
+    model = build_wpgd_model(2, 4, [[scalar_segment_group(P, [0.25, 0.5, 1.0], codes="flag")]])
+    assert model.key_dim == 2
+    with pytest.raises(InvalidProblemError):
+        build_wpgd_model(2, 4, [vector_segment_groups(P, [1.0, 0.5], codes="boundary")], gating="scalar")
+
+
+def test_every_monotone_sequence_is_realised_through_the_model():
+    """Per-token monotone ω (with zeros and ties) via a gate-logit context coordinate."""
+    rng = np.random.default_rng(5)
+    d, n, b = 2, 8, 3
+    omega = np.array([0.0, 0.0, 0.1, 0.1, 0.4, 0.7, 0.7, 2.0])
+    log_g, scale = log_gates_for_weights(omega)
+    assert np.allclose(scale * weights_from_log_gates(log_g), omega, rtol=0, atol=1e-15)
+    X, y, x = _data(rng, b, n, d)
+    z = prompt_tokens(X, y, x, context_dim=1)
+    z[:, :, d] = gate_logits(log_g)  # a "position-marking" coordinate carrying each token's gate
+    row = np.zeros(d + 2)
+    row[d] = 1.0
+    P = rng.standard_normal((d, d))
+    model = build_wpgd_model(d, d + 2, [[ChannelGroup(scale * P, row, 0.0)]])
+    ref = wpgd_predict(X, y, x, P, omega)
+    assert np.max(np.abs(_predict(model, z) - ref)) < 1e-10 * np.max(np.abs(ref))
+
+
+@pytest.mark.parametrize("gating,layers", [("scalar", 2), ("scalar", 3), ("vector", 2)])
+def test_multilayer_model_equals_recursion(gating, layers):
+    rng = np.random.default_rng(6 + layers)
+    d, n, b = 3, 7, 3
+    X, y, x = _data(rng, b, n, d)
+    z = prompt_tokens(X, y, x)
+    spec = []
+    for _ in range(layers):
+        n_groups = 2 if gating == "vector" else 1
+        spec.append([
+            ChannelGroup(0.3 * rng.standard_normal((d, d)), np.concatenate([rng.standard_normal(d), [0.0]]),
+                         float(rng.normal(1.5, 1.0)))
+            for _ in range(n_groups)
+        ])
+    model = build_wpgd_model(d, d + 1, spec, gating=gating)
+    out = _predict(model, z)
+    for j in range(b):
+        Xt = np.concatenate([X[j], x[j][None]])
+        yt = np.concatenate([y[j], [0.0]])
+        rec = [[(g.Q, _np_logsigmoid(z[j] @ g.gate_weight + g.gate_bias)) for g in groups] for groups in spec]
+        assert abs(out[j] - wpgd_recursion_predict(Xt, yt, rec)) < 1e-10 * max(1.0, abs(out[j]))
