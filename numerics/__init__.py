@@ -1,5 +1,11 @@
 """Numerics: validated problems, closed-form risk, Monte Carlo, solvers (NumPy/SciPy/mpmath/torch)."""
 
+from .classes import (
+    ClassOptimum as ClassOptimum,
+    class_optima as class_optima,
+    class_optimum as class_optimum,
+    compare_classes as compare_classes,
+)
 from .errors import (
     DegenerateProblemError as DegenerateProblemError,
     InvalidProblemError as InvalidProblemError,
@@ -14,6 +20,7 @@ from .risk import normalized_risk as normalized_risk, risk as risk
 from .spec import load_spec as load_spec, parse_spec as parse_spec
 
 __all__ = [
+    "ClassOptimum",
     "DegenerateProblemError",
     "InvalidProblemError",
     "MonteCarloResult",
@@ -21,6 +28,9 @@ __all__ = [
     "SolverError",
     "SpecError",
     "WPGDError",
+    "class_optima",
+    "class_optimum",
+    "compare_classes",
     "load_spec",
     "monte_carlo_risk",
     "normalized_risk",

@@ -171,14 +171,16 @@ def _cone(problem: Problem, cls: str, cone: str, rank=None, label=None) -> Class
 
 
 def _unconstrained(problem: Problem) -> ClassOptimum:
-    try:
-        from .solver import solve
-    except ImportError:  # TEMPORARY while numerics.solver is being written
-        return _cone(problem, "unconstrained", "free")
+    from .solver import solve
 
     opt = solve(problem)
     omega = np.asarray(opt.omega, dtype=np.float64)
-    det = {"gamma": float(opt.gamma), "mu": float(opt.mu), "solver": "numerics.solver.solve"}
+    det = {
+        "gamma": None if opt.gamma is None else float(opt.gamma),
+        "mu": None if opt.mu is None else float(opt.mu),
+        "solver": "numerics.solver.solve",
+        "degenerate": opt.degenerate,
+    }
     if problem.is_segmented:
         bounds = np.concatenate([[0], np.cumsum(problem.segment_sizes)[:-1]])
         det["segment_weights"] = omega[bounds].tolist()

@@ -21,6 +21,13 @@ from .gaussian import (
     perfect_matchings as perfect_matchings,
     wick_expectation as wick_expectation,
 )
+from .gla_symbolic import (
+    SymbolicProof as SymbolicProof,
+    multilayer_equivalence as multilayer_equivalence,
+    theorem1_key_gating as theorem1_key_gating,
+    theorem1_scalar as theorem1_scalar,
+    theorem1_value_gating as theorem1_value_gating,
+)
 from .risk import (
     ExplicitSymbols as ExplicitSymbols,
     TracePrinter as TracePrinter,
@@ -45,6 +52,7 @@ __all__ = [
     "GaussianMoments",
     "IndexTerm",
     "JointTokenMatrix",
+    "SymbolicProof",
     "Tensor",
     "TracePrinter",
     "TraceSymbols",
@@ -57,9 +65,13 @@ __all__ = [
     "explicit_symbols",
     "gaussian_expectation",
     "lambdify_trace",
+    "multilayer_equivalence",
     "perfect_matchings",
     "predictor_index_terms",
     "split_rbar",
+    "theorem1_key_gating",
+    "theorem1_scalar",
+    "theorem1_value_gating",
     "trace_form_at",
     "trace_form_risk",
     "trace_symbols",

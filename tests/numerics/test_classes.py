@@ -156,3 +156,19 @@ def test_cone_weights_monotone_matches_free_when_feasible():
     free = cone_weights(a, b, "free")
     assert free[0] <= free[1] and free[0] >= 0
     assert np.allclose(cone_weights(a, b, "monotone"), free, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_unconstrained_solver_agrees_with_independent_mu_search(seed):
+    rng = np.random.default_rng(200 + seed)
+    for pr in (random_problem(rng, 3, segments=[4, 2, 5], condition=30.0), random_problem(rng, 2, n=6)):
+        mine = cone_optimum(pr, "free")[0].risk
+        assert class_optimum(pr, "unconstrained").risk == pytest.approx(mine, rel=1e-9)
+
+
+def test_gating_checks_pass_in_quick_mode():
+    from proofs_check.registry import run_checks
+
+    results = run_checks(quick=True, select=["gating."])
+    assert len(results) == 7
+    assert all(r.status in ("PASS", "SKIP") for r in results), [(r.name, r.evidence) for r in results]
