@@ -1,0 +1,316 @@
+"""The optimum in arbitrary precision (mpmath), the same algorithm as :mod:`numerics.solver`.
+
+:func:`solve_highprec` repeats the solve with every step in ``digits`` decimal digits:
+eigen-decompositions of Σ and of the task pencil (``mpmath.eigsy``; exact for diagonal
+matrices), the secular functions, the fixed points (Anderson–Björck on a bracket around each
+float64 root, widened until it brackets), the profile risk, P* and ω*. The float64 input matrices
+are taken as exact. Two discrete decisions are shared with the float64 path so that both solve
+the same problem: the numerical rank of Σ (:data:`numerics.spectra.RANK_RTOL`) and which tokens
+are dropped (M2 = 0, an exact test); informative task atoms are those with
+``|s_k| > 10^(−digits/2) · max|s|``.
+
+Cost: ``mpmath.eigsy`` is pure Python, O(m³) with a large constant (≈ 8 s for m = 60 at 50
+digits), so Σ (unless diagonal) and the task block (n, or K for segments) are limited to
+``max_size`` (default 80).
+
+:func:`numerics.certificate.certify` turns the same spectra into an interval-arithmetic
+uniqueness certificate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mpmath as mp
+import numpy as np
+
+from .errors import InvalidProblemError, SolverError
+from .problem import Problem
+from .solver import Optimum, solve, stationarity_residuals
+from .spectra import feature_spectrum, task_spectrum
+
+__all__ = ["MPSpectra", "mp_spectra", "solve_highprec", "mp_phi", "mp_phi_parts", "MAX_SIZE"]
+
+MAX_SIZE = 80
+"""Largest non-diagonal matrix the high-precision path will diagonalise."""
+
+
+@dataclass(frozen=True)
+class MPSpectra:
+    """Spectra in mpmath numbers (lists of ``mp.mpf``), ascending.
+
+    Attributes:
+        digits: working precision.
+        lam: non-zero eigenvalues of Σ; U: their eigenvectors (mp.matrix, d × d_+).
+        rho, s: informative task atoms and projections; basis: mp.matrix (kept tokens or
+            kept segments) × (informative atoms), the columns v_k (levels for segments).
+        residual: max relative eigen-residual ‖A q − λ q‖/‖A‖ over both decompositions.
+        null_risk: r_q tr Σ + σ² (mp).
+    """
+
+    digits: int
+    lam: list
+    U: object
+    rho: list
+    s: list
+    basis: object
+    residual: object
+    null_risk: object
+
+
+def _eigsy(a: np.ndarray):
+    """Eigenpairs of a symmetric float64 matrix taken as exact: (values asc, mp.matrix vectors, residual)."""
+    m = a.shape[0]
+    if np.count_nonzero(a - np.diag(np.diag(a))) == 0:
+        order = np.argsort(np.diag(a), kind="stable")
+        vals = [mp.mpf(float(a[i, i])) for i in order]
+        q = mp.zeros(m, m)
+        for j, i in enumerate(order):
+            q[int(i), j] = 1
+        return vals, q, mp.mpf(0)
+    A = mp.matrix(a.tolist())
+    E, Q = mp.eigsy(A)
+    vals = [E[i] for i in range(m)]
+    order = sorted(range(m), key=lambda i: vals[i])
+    vals = [vals[i] for i in order]
+    Qs = mp.matrix(m, m)
+    for j, i in enumerate(order):
+        for k in range(m):
+            Qs[k, j] = Q[k, i]
+    R = A * Qs - Qs * mp.diag(vals)
+    scale = max(mp.mnorm(A, 1), mp.mpf(1) * 10 ** (-mp.mp.dps))
+    return vals, Qs, mp.mnorm(R, 1) / scale
+
+
+def mp_spectra(problem: Problem, digits: int = 50, *, structured: bool | None = None,
+               max_size: int = MAX_SIZE) -> MPSpectra:
+    """Σ and task-pencil spectra at ``digits`` digits (shares rank / dropped decisions with float64).
+
+    Raises:
+        InvalidProblemError: a matrix larger than ``max_size`` that is not diagonal.
+    """
+    if structured is None:
+        structured = problem.is_segmented
+    feat64 = feature_spectrum(problem)
+    task64 = task_spectrum(problem, structured=structured)
+    with mp.workdps(digits):
+        sig = np.asarray(problem.sigma)
+        if problem.d > max_size and np.count_nonzero(sig - np.diag(np.diag(sig))):
+            raise InvalidProblemError(
+                f"high precision needs d ≤ {max_size} or a diagonal Σ (mpmath eigensolver), got d = {problem.d}"
+            )
+        lam_all, u_all, res_s = _eigsy(sig)
+        keep = list(range(problem.d - feat64.rank, problem.d))
+        lam = [lam_all[i] for i in keep]
+        U = mp.matrix(problem.d, len(keep))
+        for j, i in enumerate(keep):
+            for k in range(problem.d):
+                U[k, j] = u_all[k, i]
+        a, w, rvec, to_level = _task_block(problem, task64, structured)
+        rho_all, Z, res_t = _eigsy_scaled(a, w, max_size)
+        m = len(rho_all)
+        wr = [mp.mpf(float(w[i])) * rvec[i] for i in range(m)]
+        s_all = [mp.fsum(Z[i, k] * wr[i] for i in range(m)) for k in range(m)]
+        smax = max(abs(x) for x in s_all)
+        thresh = smax * mp.mpf(10) ** (-(digits // 2))
+        info = [k for k in range(m) if abs(s_all[k]) > thresh]
+        basis = mp.matrix(m, len(info))
+        for j, k in enumerate(info):
+            for i in range(m):
+                basis[i, j] = to_level[i] * Z[i, k]
+        null = mp.mpf(problem.query_variance) * mp.fsum(mp.mpf(float(x)) for x in np.diag(sig)) + mp.mpf(problem.noise)
+        return MPSpectra(
+            digits=digits, lam=lam, U=U, rho=[max(rho_all[k], mp.mpf(0)) for k in info], s=[s_all[k] for k in info],
+            basis=basis, residual=max(res_s, res_t), null_risk=null,
+        )
+
+
+def _task_block(problem: Problem, task64, structured: bool):
+    """M1-part ``A`` (float64, before the W scaling), W entries (mp), r-side vector (mp), level factors (mp).
+
+    Dense: A = M1[kept, kept], W = M2^{-1/2}, rvec = r.  Segments: A = N^{1/2} C N^{1/2} + diag(C_kk),
+    W = m2^{-1/2}, rvec = N^{1/2} c, levels multiply by N^{-1/2}.
+    """
+    if structured:
+        kept = task64.kept
+        sizes = np.asarray(problem.segment_sizes, dtype=np.float64)[kept]
+        C = np.asarray(problem.segment_correlation)[np.ix_(kept, kept)]
+        cq = np.asarray(problem.query_correlation)[kept]
+        var = np.diag(C)
+        tr = mp.fsum(mp.mpf(float(x)) for x in np.diag(problem.sigma))
+        m2 = [tr * mp.mpf(float(v)) + mp.mpf(problem.noise) for v in var]
+        root = [mp.sqrt(mp.mpf(float(k))) for k in sizes]
+        K = sizes.size
+        A = mp.matrix(K, K)
+        for i in range(K):
+            for j in range(K):
+                A[i, j] = root[i] * mp.mpf(float(C[i, j])) * root[j] + (mp.mpf(float(var[i])) if i == j else 0)
+        w = [1 / mp.sqrt(x) for x in m2]
+        rvec = [root[i] * mp.mpf(float(cq[i])) for i in range(K)]
+        to_level = [w[i] / root[i] for i in range(K)]
+        return A, w, rvec, to_level
+    kept = task64.kept
+    m1 = problem.m1_matrix()[np.ix_(kept, kept)]
+    tr = mp.fsum(mp.mpf(float(x)) for x in np.diag(problem.sigma))
+    var = np.asarray(problem.diag_r)[kept]
+    m2 = [tr * mp.mpf(float(v)) + mp.mpf(problem.noise) for v in var]
+    w = [1 / mp.sqrt(x) for x in m2]
+    A = mp.matrix(m1.tolist())
+    rvec = [mp.mpf(float(x)) for x in np.asarray(problem.r)[kept]]
+    return A, w, rvec, list(w)
+
+
+def _eigsy_scaled(A, w, max_size: int):
+    """Eigenpairs of diag(w) A diag(w) for an mp matrix A (exactly symmetric)."""
+    m = A.rows
+    B = mp.matrix(m, m)
+    diag = True
+    for i in range(m):
+        for j in range(m):
+            B[i, j] = w[i] * A[i, j] * w[j]
+            if i != j and A[i, j] != 0:
+                diag = False
+    if diag:
+        vals = [B[i, i] for i in range(m)]
+        order = sorted(range(m), key=lambda i: vals[i])
+        Z = mp.zeros(m, m)
+        for j, i in enumerate(order):
+            Z[i, j] = 1
+        return [vals[i] for i in order], Z, mp.mpf(0)
+    if m > max_size:
+        raise InvalidProblemError(
+            f"high precision needs a task block ≤ {max_size} (n for dense, K for segments), got {m}"
+        )
+    E, Q = mp.eigsy(B)
+    vals = [E[i] for i in range(m)]
+    order = sorted(range(m), key=lambda i: vals[i])
+    Z = mp.matrix(m, m)
+    for j, i in enumerate(order):
+        for k in range(m):
+            Z[k, j] = Q[k, i]
+    vals = [vals[i] for i in order]
+    R = B * Z - Z * mp.diag(vals)
+    return vals, Z, mp.mnorm(R, 1) / max(mp.mnorm(B, 1), mp.mpf(10) ** (-mp.mp.dps))
+
+
+def mp_phi_parts(t, atoms, masses):
+    """A(t) = Σ w/(e+t)², B(t) = Σ w e/(e+t)² for mp or iv numbers (no NumPy)."""
+    A = 0
+    B = 0
+    for e, w in zip(atoms, masses):
+        q = w / ((e + t) * (e + t))
+        A = A + q
+        B = B + q * e
+    return A, B
+
+
+def mp_phi(t, atoms, masses):
+    """φ(t) in the arithmetic of its arguments (mp.mpf or iv.mpf)."""
+    A, B = mp_phi_parts(t, atoms, masses)
+    return A / B
+
+
+def solve_highprec(problem: Problem, digits: int = 50, *, structured: bool | None = None,
+                   float_optimum: Optimum | None = None, max_size: int = MAX_SIZE) -> Optimum:
+    """:func:`numerics.solver.solve` in ``digits``-digit arithmetic.
+
+    Args:
+        problem: the setting.
+        digits: decimal digits (≥ 20).
+        structured: as for :func:`~numerics.solver.solve`.
+        float_optimum: a float64 solve to start from (computed if None).
+        max_size: see :data:`MAX_SIZE`.
+
+    Returns:
+        An :class:`~numerics.solver.Optimum` with ``precision = "mpmath:<digits>"``; arrays and
+        scalars rounded to float64; ``details`` holds γ*, μ*, the risk and the normalised risk
+        as decimal strings, and the eigen-residual.
+
+    Raises:
+        InvalidProblemError: digits < 20 or a too large matrix.
+        SolverError: a float64 root that does not refine.
+    """
+    if int(digits) != digits or digits < 20:
+        raise InvalidProblemError(f"--precision must be an integer ≥ 20 digits, got {digits}")
+    opt64 = solve(problem, structured=structured) if float_optimum is None else float_optimum
+    if opt64.degenerate is not None:
+        return _replace(opt64, precision=f"mpmath:{digits}")
+    structured = opt64.method == "segments"
+    sp = mp_spectra(problem, digits, structured=structured, max_size=max_size)
+    task64 = task_spectrum(problem, structured=structured)
+    with mp.workdps(digits):
+        roots = [_refine_root(sp, mp.mpf(g)) for g in opt64.fixed_points]
+        scored = [(_profile(sp, g), g) for g in roots]
+        (L, tau, mu), gamma = min(scored, key=lambda x: x[0][0])
+        lam, U = sp.lam, sp.U
+        coef = [sp.s[k] / (sp.rho[k] + mu) for k in range(len(sp.s))]
+        levels = sp.basis * mp.matrix(coef)
+        wmax = max(abs(levels[i]) for i in range(levels.rows))
+        scale = tau * wmax
+        diag = [scale / (x + gamma) for x in lam]
+        d = problem.d
+        P = np.array([[float(mp.fsum(U[i, k] * diag[k] * U[j, k] for k in range(len(lam)))) for j in range(d)]
+                      for i in range(d)])
+        lv = np.array([float(levels[i] / wmax) for i in range(levels.rows)])
+        fp_res = abs(mp.log(_T(sp, gamma)) - mp.log(gamma))
+        out_details = {
+            "gamma": mp.nstr(gamma, digits), "mu": mp.nstr(mu, digits), "risk": mp.nstr(L, digits),
+            "normalized_risk": mp.nstr(L / sp.null_risk, digits), "eigen_residual": float(sp.residual),
+            "fixed_point_residual": float(fp_res),
+        }
+        fixed = tuple(float(g) for g in roots)
+        risks = tuple(float(x[0][0]) for x in scored)
+        gamma_f, mu_f, L_f, nr_f, scale_f = float(gamma), float(mu), float(L), float(L / sp.null_risk), float(scale)
+    omega = task64.expand(lv)
+    res = stationarity_residuals(problem, P, omega, task=task64, levels=lv)
+    res["fixed_point"] = float(fp_res)
+    return Optimum(
+        P=P, omega=omega, gamma=gamma_f, mu=mu_f, scale=scale_f, risk=L_f, normalized_risk=nr_f,
+        fixed_points=fixed, fixed_point_risks=risks, fixed_point_slopes=opt64.fixed_point_slopes,
+        residuals=res, iterations=opt64.iterations, converged=opt64.converged, contraction=opt64.contraction,
+        invariant_interval=opt64.invariant_interval, unresolved=opt64.unresolved, method=opt64.method,
+        precision=f"mpmath:{digits}", details={**opt64.details, **out_details},
+    )
+
+
+def _T(sp: MPSpectra, gamma):
+    lam2 = [x * x for x in sp.lam]
+    mu = mp_phi(gamma, sp.lam, lam2)
+    return mp_phi(mu, sp.rho, [x * x for x in sp.s])
+
+
+def _refine_root(sp: MPSpectra, g0):
+    """Root of log T(eˣ) − x near log g0, on a bracket widened until the sign changes."""
+    G = lambda x: mp.log(_T(sp, mp.exp(x))) - x  # noqa: E731
+    x0 = mp.log(g0)
+    if G(x0) == 0:
+        return g0
+    h = mp.mpf(10) ** -10 * max(1, abs(x0))
+    for _ in range(40):
+        a, b = x0 - h, x0 + h
+        ga, gb = G(a), G(b)
+        if ga * gb <= 0:
+            x = mp.findroot(G, (a, b), solver="anderson", tol=mp.mpf(10) ** (-mp.mp.dps + 3))
+            return mp.exp(x)
+        h *= 4
+    raise SolverError(f"the float64 fixed point γ = {float(g0):.6g} does not refine in high precision")
+
+
+def _profile(sp: MPSpectra, gamma):
+    """(L, τ, μ) at γ: profile risk, optimal scale, μ = φ_Σ(γ)."""
+    lam = sp.lam
+    mu = mp_phi(gamma, lam, [x * x for x in lam])
+    a = mp.fsum(x * x / (x + gamma) for x in lam)
+    b = mp.fsum(x**3 / (x + gamma) ** 2 for x in lam)
+    c = mp.fsum(x * x / (x + gamma) ** 2 for x in lam)
+    u = mp.fsum(s * s / (r + mu) for r, s in zip(sp.rho, sp.s))
+    B = mp.fsum(r * s * s / (r + mu) ** 2 for r, s in zip(sp.rho, sp.s))
+    Cq = mp.fsum(s * s / (r + mu) ** 2 for r, s in zip(sp.rho, sp.s))
+    den = b * B + c * Cq
+    return sp.null_risk - (a * u) ** 2 / den, a * u / den, mu
+
+
+def _replace(opt: Optimum, **kw) -> Optimum:
+    from dataclasses import replace
+
+    return replace(opt, **kw)

@@ -1,0 +1,356 @@
+"""The unconstrained WPGD optimum (THEORY.md §5; derivation and algorithm in docs/solver.md).
+
+Stationarity of L(P, ω) gives ``P ∝ (Σ + γI)^{-1}``, ``ω ∝ (M1 + μM2)^{-1} r`` with
+``μ = φ_Σ(γ)`` and ``γ = φ_R(μ)``: the non-degenerate stationary rays are the fixed points of
+the increasing map ``T = φ_R ∘ φ_Σ``. :func:`solve`
+
+1. diagonalises Σ (O(d³)) and the pencil (M1, M2) (dense O(n³), or O(K³) for segments:
+   :mod:`numerics.spectra`), after which T costs O(d + m) per point;
+2. finds *every* fixed point on the invariant interval [T(0), T(∞)]
+   (:mod:`numerics.fixedpoint`: log-scale sign scan, monotone exclusion, Brent);
+3. evaluates the profile risk of each, ``L(γ) = N − (a u)² / (b B + c Cq)`` with
+   ``N = r_q tr Σ + σ²``, (a, b, c) = traces of P̂ = (Σ+γI)^{-1} and
+   (u, B, Cq) = (rᵀω̂, ω̂ᵀM1ω̂, ω̂ᵀM2ω̂), and returns the best, with the optimal scale;
+4. reports the residuals of both stationarity conditions at the returned (P*, ω*).
+
+Normalisation of the answer (the pair is defined up to (tP, ω/t)): ``max_i |ω*_i| = 1`` and the
+optimal scale sits in ``P* = scale · P̂``. For segment problems ω* is constant within segments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from .errors import SolverError
+from .fixedpoint import find_fixed_points
+from .problem import Problem
+from .spectra import FeatureSpectrum, TaskSpectrum, feature_spectrum, task_spectrum
+
+__all__ = ["Optimum", "solve", "composite_map", "contraction_constant", "RESIDUAL_TOL"]
+
+RESIDUAL_TOL = 1e-8
+"""A solve is ``converged`` when every relative stationarity residual is below this."""
+
+
+@dataclass(frozen=True, eq=False)
+class Optimum:
+    """The WPGD optimum of a problem.
+
+    Attributes:
+        P: optimal preconditioner P* = scale·(Σ + γ*I)^{-1} (zero on null(Σ)), shape (d, d).
+        omega: optimal weights ω*, normalised to max|ω*| = 1, shape (n,).
+        gamma: γ* (None if degenerate).
+        mu: μ* = φ_Σ(γ*) (None if degenerate).
+        scale: the factor in P* (0 if degenerate).
+        risk: L(P*, ω*), raw units of y².
+        normalized_risk: risk / (r_q tr Σ + σ²).
+        fixed_points: every fixed point γ of φ_R∘φ_Σ found, ascending.
+        fixed_point_risks: profile risk of each fixed point.
+        fixed_point_slopes: d log T / d log γ at each fixed point (< 1: attracting).
+        residuals: relative residuals: ``grad_P``, ``grad_omega`` (stationarity of L),
+            ``fixed_point`` (|log T(γ*) − log γ*|).
+        iterations: evaluations of T plus Brent iterations.
+        converged: all residuals below :data:`RESIDUAL_TOL` and no unresolved cell.
+        degenerate: None, or why the optimum is the zero predictor (r = 0, Σ = 0).
+        certified: None (not attempted), or whether the interval certificate succeeded.
+        contraction: sup over the invariant interval of |d log T/d log γ| (grid + refinement).
+        invariant_interval: (T(0), T(∞)).
+        unresolved: near-tangency cells of the scan, (γ_lo, γ_hi) pairs.
+        method: "dense" or "segments".
+        precision: "float64" or "mpmath:<digits>".
+        details: free-form extra diagnostics (JSON-serialisable).
+    """
+
+    P: np.ndarray
+    omega: np.ndarray
+    gamma: float | None
+    mu: float | None
+    scale: float
+    risk: float
+    normalized_risk: float
+    fixed_points: tuple[float, ...]
+    fixed_point_risks: tuple[float, ...]
+    fixed_point_slopes: tuple[float, ...]
+    residuals: dict
+    iterations: int
+    converged: bool
+    degenerate: str | None = None
+    certified: bool | None = None
+    contraction: float | None = None
+    invariant_interval: tuple[float, float] | None = None
+    unresolved: tuple[tuple[float, float], ...] = ()
+    method: str = "dense"
+    precision: str = "float64"
+    details: dict = field(default_factory=dict)
+
+    @property
+    def unique(self) -> bool:
+        """Exactly one fixed point and nothing unresolved."""
+        return len(self.fixed_points) == 1 and not self.unresolved
+
+    def to_dict(self, arrays: bool = False) -> dict:
+        """JSON-serialisable summary (P and ω only if ``arrays``)."""
+        out = {
+            "risk": self.risk,
+            "normalized_risk": self.normalized_risk,
+            "gamma": self.gamma,
+            "mu": self.mu,
+            "scale": self.scale,
+            "fixed_points": list(self.fixed_points),
+            "fixed_point_risks": list(self.fixed_point_risks),
+            "fixed_point_slopes": list(self.fixed_point_slopes),
+            "unique": self.unique,
+            "certified": self.certified,
+            "contraction": self.contraction,
+            "invariant_interval": None if self.invariant_interval is None else list(self.invariant_interval),
+            "unresolved": [list(c) for c in self.unresolved],
+            "residuals": dict(self.residuals),
+            "iterations": self.iterations,
+            "converged": self.converged,
+            "degenerate": self.degenerate,
+            "method": self.method,
+            "precision": self.precision,
+            "details": dict(self.details),
+        }
+        if arrays:
+            out["P"] = self.P.tolist()
+            out["omega"] = self.omega.tolist()
+        return out
+
+
+def composite_map(feat: FeatureSpectrum, task: TaskSpectrum):
+    """Vectorised ``x ↦ log T(eˣ)`` and ``x ↦ (log T(eˣ), E(eˣ))``, E = d log T / d log γ ≥ 0."""
+    phi_s, phi_r = feat.secular(), task.secular()
+
+    def log_t(x):
+        return np.log(phi_r(phi_s(np.exp(x))))
+
+    def log_t_slope(x):
+        mu, eps_s = phi_s.with_elasticity(np.exp(x))
+        val, eps_r = phi_r.with_elasticity(mu)
+        return np.log(val), eps_r * eps_s
+
+    return log_t, log_t_slope
+
+
+def invariant_interval(feat: FeatureSpectrum, task: TaskSpectrum) -> tuple[float, float]:
+    """(T(0), T(∞)) = (φ_R(φ_Σ(0)), φ_R(φ_Σ(∞)))."""
+    phi_s, phi_r = feat.secular(), task.secular()
+    a = float(phi_r(phi_s.at_zero))
+    b = float(phi_r(phi_s.at_infinity))
+    return min(a, b), max(a, b)
+
+
+def contraction_constant(feat: FeatureSpectrum, task: TaskSpectrum, interval=None, grid: int = 257) -> tuple[float, float]:
+    """sup over the invariant interval of E(γ) = |d log(φ_R∘φ_Σ)/d log γ|, and where it is attained.
+
+    A log-uniform grid followed by a bounded Brent refinement around the best grid point
+    (a numerical value; :func:`numerics.highprec.certify` bounds it rigorously).
+
+    Returns:
+        (E_max, γ at the maximum).
+    """
+    lo, hi = invariant_interval(feat, task) if interval is None else interval
+    _, slope = composite_map(feat, task)
+    xa, xb = np.log(lo), np.log(hi)
+    if xb - xa <= 1e-12 * max(1.0, abs(xa)):
+        return float(slope(np.array([xa]))[1][0]), float(lo)
+    xs = np.linspace(xa, xb, grid)
+    es = slope(xs)[1]
+    i = int(np.argmax(es))
+    a, b = xs[max(i - 1, 0)], xs[min(i + 1, grid - 1)]
+    res = minimize_scalar(lambda x: -float(slope(np.array([x]))[1][0]), bounds=(a, b), method="bounded",
+                          options={"xatol": 1e-10 * max(1.0, abs(a))})
+    if -res.fun > es[i]:
+        return float(-res.fun), float(np.exp(res.x))
+    return float(es[i]), float(np.exp(xs[i]))
+
+
+def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64) -> Optimum:
+    """The unconstrained optimum of the WPGD risk, with every fixed point and its diagnostics.
+
+    Args:
+        problem: the setting (dense or segments).
+        structured: use the O(K³ + d³ + n) segment path (default for segment problems);
+            False forces the dense O(n³) reference path (n ≤ DENSE_LIMIT).
+        grid: initial number of cells of the fixed-point scan.
+
+    Returns:
+        An :class:`Optimum`. Degenerate problems (r = 0 or Σ = 0) return the zero predictor with
+        ``degenerate`` set and ``gamma = mu = None``; nothing is NaN.
+
+    Raises:
+        SolverError: no fixed point found (cannot happen in exact arithmetic: T maps its
+            invariant interval into itself).
+
+    >>> import numpy as np
+    >>> opt = solve(Problem.segmented(np.eye(2), [4], [1.0]))   # Σ = I: μ = 1, γ = φ_R(1)
+    >>> round(opt.mu, 12), len(opt.fixed_points)
+    (1.0, 1)
+    """
+    if structured is None:
+        structured = problem.is_segmented
+    method = "segments" if structured else "dense"
+    feat = feature_spectrum(problem)
+    task = task_spectrum(problem, structured=structured)
+    why = degeneracy(problem, feat, task)
+    if why is not None:
+        return _degenerate_optimum(problem, why, method)
+
+    lo, hi = invariant_interval(feat, task)
+    log_t, log_t_slope = composite_map(feat, task)
+    scan = find_fixed_points(log_t, lo, hi, grid=grid)
+    if not scan.roots:
+        raise SolverError(f"no fixed point found on the invariant interval [{lo:.6g}, {hi:.6g}]")
+    phi_s = feat.secular()
+    roots = np.array(scan.roots)
+    mus = phi_s(roots)
+    risks = np.array([profile_risk(problem, feat, task, g, m)[0] for g, m in zip(roots, mus)])
+    slopes = log_t_slope(np.log(roots))[1]
+    best = int(np.argmin(risks))
+    gamma, mu = float(roots[best]), float(mus[best])
+    L, tau = profile_risk(problem, feat, task, gamma, mu)
+    levels = task.levels(mu)
+    wmax = float(np.max(np.abs(levels)))
+    scale = tau * wmax
+    P = scale * feat.preconditioner(gamma)
+    omega = task.expand(levels / wmax)
+    fp_res = abs(float(log_t(np.array([np.log(gamma)]))[0]) - np.log(gamma))
+    res = stationarity_residuals(problem, P, omega, task=task, levels=levels / wmax)
+    res["fixed_point"] = float(fp_res)
+    kappa, kappa_at = contraction_constant(feat, task, (lo, hi))
+    converged = all(v < RESIDUAL_TOL for v in res.values()) and not scan.unresolved
+    return Optimum(
+        P=P,
+        omega=omega,
+        gamma=gamma,
+        mu=mu,
+        scale=scale,
+        risk=L,
+        normalized_risk=L / problem.null_risk,
+        fixed_points=tuple(float(g) for g in roots),
+        fixed_point_risks=tuple(float(r) for r in risks),
+        fixed_point_slopes=tuple(float(s) for s in slopes),
+        residuals=res,
+        iterations=scan.evaluations + scan.brent_iterations,
+        converged=converged,
+        contraction=kappa,
+        invariant_interval=(lo, hi),
+        unresolved=scan.unresolved,
+        method=method,
+        details={
+            "contraction_at": kappa_at,
+            "rank_sigma": feat.rank,
+            "informative_atoms": int(np.count_nonzero(task.informative)),
+            "dropped_tokens": task.dropped,
+        },
+    )
+
+
+def degeneracy(problem: Problem, feat: FeatureSpectrum, task: TaskSpectrum) -> str | None:
+    """Why the optimum is the zero predictor, or None."""
+    if feat.rank == 0:
+        return "Σ = 0: the features carry no signal, every predictor has risk σ²"
+    if task.is_degenerate:
+        return (
+            "r = 0: no demonstration's task is correlated with the query task "
+            "(rᵀv = 0 for every informative direction), so the best predictor is 0"
+        )
+    return None
+
+
+def profile_risk(problem: Problem, feat: FeatureSpectrum, task: TaskSpectrum, gamma: float, mu: float):
+    """Risk of (t P̂(γ), ω̂(μ)) at the best scale t, and that scale.
+
+    Returns:
+        (L, t) with ``L = N − (a u)²/(b B + c Cq)`` and ``t = a u/(b B + c Cq)``.
+    """
+    a, b, c = feat.traces(gamma)
+    u, B, Cq = task.sums(mu)
+    den = b * B + c * Cq
+    gain = (a * u) ** 2 / den
+    return problem.null_risk - gain, a * u / den
+
+
+def _degenerate_optimum(problem: Problem, why: str, method: str) -> Optimum:
+    return Optimum(
+        P=np.zeros((problem.d, problem.d)),
+        omega=np.zeros(problem.n),
+        gamma=None,
+        mu=None,
+        scale=0.0,
+        risk=problem.null_risk,
+        normalized_risk=1.0,
+        fixed_points=(),
+        fixed_point_risks=(),
+        fixed_point_slopes=(),
+        residuals={},
+        iterations=0,
+        converged=True,
+        degenerate=why,
+        method=method,
+    )
+
+
+def stationarity_residuals(problem: Problem, P, omega, *, task: TaskSpectrum | None = None, levels=None) -> dict:
+    """Relative residuals of ∂L/∂P = 0 and ∂L/∂ω = 0.
+
+    ``∂L/∂P = 2Σ[−u I + P(BΣ + Cq I)]Σ`` and ``∂L/∂ω = −2a r + 2b M1ω + 2c M2ω``; each residual
+    is ‖gradient‖ divided by the sum of the norms of its terms (0 = exact, 1 = no cancellation).
+    For segment problems (``task`` structured, ``levels`` = ω per kept segment) the token
+    gradient is constant within a segment and is computed on levels with multiplicities, O(K²).
+
+    Args:
+        P: shape (d, d); omega: shape (n,).
+
+    Returns:
+        {"grad_P": float, "grad_omega": float}.
+    """
+    sig = problem.sigma
+    s2 = sig @ sig
+    a = float(np.sum(P * s2))
+    sp = sig @ P
+    b = float(np.sum(P * (sp @ s2)))
+    c = float(np.sum(P * (sp @ sig)))
+    if task is not None and task.segment_sizes is not None and levels is not None:
+        g, terms = _segment_grad_omega(problem, task, levels, a, b, c)
+        u, B, Cq = g["u"], g["B"], g["Cq"]
+    else:
+        r = problem.r
+        m1w = problem.m1_matrix() @ omega
+        m2w = problem.m2_diag * omega
+        u, B, Cq = float(r @ omega), float(omega @ m1w), float(omega @ m2w)
+        grad = -2 * a * r + 2 * b * m1w + 2 * c * m2w
+        terms = (np.linalg.norm(2 * a * r) + np.linalg.norm(2 * b * m1w) + np.linalg.norm(2 * c * m2w))
+        g = {"norm": float(np.linalg.norm(grad))}
+    inner = P @ (B * sig + Cq * np.eye(problem.d))
+    gp = 2 * sig @ (inner - u * np.eye(problem.d)) @ sig
+    tp = np.linalg.norm(2 * u * s2) + np.linalg.norm(2 * sig @ inner @ sig)
+    return {
+        "grad_P": float(np.linalg.norm(gp) / tp) if tp > 0 else 0.0,
+        "grad_omega": float(g["norm"] / terms) if terms > 0 else 0.0,
+    }
+
+
+def _segment_grad_omega(problem, task, x, a, b, c):
+    kept = task.kept
+    n_k = task.segment_sizes.astype(np.float64)
+    C = problem.segment_correlation[np.ix_(kept, kept)]
+    cq = problem.query_correlation[kept]
+    var = np.diag(C)
+    m2 = problem.trace_sigma * var + problem.noise
+    sums = n_k * x
+    m1x = C @ sums + var * x
+    m2x = m2 * x
+    grad = -2 * a * cq + 2 * b * m1x + 2 * c * m2x
+    wnorm = lambda v: float(np.sqrt(np.sum(n_k * v * v)))  # noqa: E731  token-space norm
+    terms = wnorm(2 * a * cq) + wnorm(2 * b * m1x) + wnorm(2 * c * m2x)
+    return {
+        "norm": wnorm(grad),
+        "u": float(np.sum(sums * cq)),
+        "B": float(sums @ C @ sums + np.sum(n_k * var * x * x)),
+        "Cq": float(np.sum(n_k * m2 * x * x)),
+    }, terms
