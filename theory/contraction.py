@@ -28,7 +28,7 @@ an isolated label ``Σ_i Π D = tr(Π D)`` (``n`` if it carries nothing).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -42,6 +42,9 @@ __all__ = [
     "ContractionSpec",
     "contract",
     "contract_sum",
+    "canonical_trace",
+    "canonicalize_traces",
+    "expand_products",
 ]
 
 FEATURE_DELTA = "delta_feature"
@@ -194,16 +197,96 @@ def _contract_features(tensors: Sequence[Tensor], spec: ContractionSpec) -> sp.E
 
 
 def _trace_of_word(word: list[tuple[str, bool]], spec: ContractionSpec) -> sp.Expr:
-    def flip(w):
-        return [(n, (not t) and n not in spec.symmetric) for n, t in reversed(w)]
+    mats = [spec.feature_matrices[n].T if t else spec.feature_matrices[n] for n, t in word]
+    return canonical_trace(mats, _symmetric_symbols(spec))
 
-    candidates = []
-    for w in (word, flip(word)):
-        for s in range(len(w)):
-            candidates.append(tuple(w[s:] + w[:s]))
-    best = min(candidates)
-    mats = [spec.feature_matrices[n].T if t else spec.feature_matrices[n] for n, t in best]
-    return sp.Trace(sp.MatMul(*mats).doit())
+
+def _symmetric_symbols(spec: ContractionSpec) -> frozenset:
+    sym = {spec.feature_matrices[n] for n in spec.symmetric}
+    if spec.joint is not None:
+        sym |= {spec.joint.block, spec.joint.diag}
+    return frozenset(sym)
+
+
+def _letter(m: sp.MatrixExpr) -> tuple[sp.MatrixSymbol, bool]:
+    if isinstance(m, sp.MatrixSymbol):
+        return m, False
+    if isinstance(m, sp.Transpose) and isinstance(m.arg, sp.MatrixSymbol):
+        return m.arg, True
+    raise NotImplementedError(f"not a matrix symbol or its transpose: {m}")
+
+
+def canonical_trace(letters: Sequence[sp.MatrixExpr], symmetric: Collection[sp.MatrixSymbol]) -> sp.Expr:
+    """``tr(L_1 L_2 ⋯ L_k)`` in canonical form.
+
+    The word is read up to cyclic rotation and up to transposition of the whole product
+    (reverse the order, transpose every letter; symmetric letters stay as they are). Among
+    those readings the canonical one starts with a row vector if it can (so a bilinear form
+    reads ``tr(uᵀ M v)``, a 1×1 product) and is otherwise the least by (name, transposed).
+
+    Args:
+        letters: matrix symbols or their transposes, in product order.
+        symmetric: symbols known to be symmetric.
+
+    Returns:
+        ``Trace(MatMul(...))`` of the canonical reading.
+    """
+    word = []
+    for m in letters:
+        sym, t = _letter(m)
+        word.append((sym, t and sym not in symmetric))
+    flipped = [(sym, (not t) and sym not in symmetric) for sym, t in reversed(word)]
+
+    def key(w):
+        sym, t = w[0]
+        row = (t and sym.shape[1] == 1) or (not t and sym.shape[0] == 1)
+        return (not row, [(x.name, tx) for x, tx in w])
+
+    cands = [w[k:] + w[:k] for w in (word, flipped) for k in range(len(w))]
+    best = min(cands, key=key)
+    return sp.Trace(sp.MatMul(*[x.T if t else x for x, t in best]).doit())
+
+
+def expand_products(m: sp.MatrixExpr) -> list[tuple[sp.Expr, list]]:
+    """A matrix expression as a list of ``(scalar coefficient, [letters])`` summands.
+
+    Letters are matrix symbols or their transposes; sums, scalar multiples, integer powers
+    and transposes of products are expanded; identity matrices are dropped.
+    """
+    if isinstance(m, sp.MatAdd):
+        return [term for arg in m.args for term in expand_products(arg)]
+    if isinstance(m, sp.ZeroMatrix):
+        return []
+    if isinstance(m, (sp.MatrixSymbol, sp.Identity)):
+        return [(sp.Integer(1), [] if isinstance(m, sp.Identity) else [m])]
+    if isinstance(m, sp.Transpose):
+        return [(c, [x.T for x in reversed(ls)]) for c, ls in expand_products(m.arg)]
+    if isinstance(m, sp.MatPow) and m.exp.is_Integer and m.exp > 0:
+        return expand_products(sp.MatMul(*([m.base] * int(m.exp))))
+    if isinstance(m, sp.MatMul):
+        scalar = sp.Mul(*[a for a in m.args if not getattr(a, "is_Matrix", False)])
+        terms = [(scalar, [])]
+        for a in m.args:
+            if getattr(a, "is_Matrix", False):
+                terms = [(c1 * c2, l1 + l2) for c1, l1 in terms for c2, l2 in expand_products(a)]
+        return terms
+    raise NotImplementedError(f"cannot flatten {type(m).__name__}: {m}")
+
+
+def canonicalize_traces(expr: sp.Expr, symmetric: Collection[sp.MatrixSymbol]) -> sp.Expr:
+    """Rewrite every ``Trace`` in ``expr`` as a sum of canonical traces (linear, cyclic).
+
+    Traces of sums and of scalar multiples are split; ``tr(I_k)`` becomes ``k``; symmetric
+    symbols lose their transposes. Equal traces then become identical SymPy objects.
+    """
+    mapping = {}
+    for tr in expr.atoms(sp.Trace):
+        total = sp.Integer(0)
+        for c, letters in expand_products(tr.arg):
+            letters = [x.arg if isinstance(x, sp.Transpose) and x.arg in symmetric else x for x in letters]
+            total += c * (canonical_trace(letters, symmetric) if letters else tr.arg.shape[0])
+        mapping[tr] = total
+    return expr.xreplace(mapping)
 
 
 def _contract_tokens(tensors: Sequence[Tensor], spec: ContractionSpec) -> sp.Expr:
@@ -288,23 +371,7 @@ def _contract_tokens(tensors: Sequence[Tensor], spec: ContractionSpec) -> sp.Exp
                 break
         if ends[s]:
             word.append(ends[here][-1] if here != s else ends[s][1])
-            value *= _canonical_chain(word)
-        else:
-            value *= _canonical_cycle(word)
+        value *= canonical_trace(word, _symmetric_symbols(spec))
     return value
 
 
-def _canonical_chain(word: list) -> sp.Expr:
-    # u^T M_1 ... M_k v with every M symmetric: reading it backwards gives the same scalar.
-    rev = [word[-1].T] + list(reversed(word[1:-1])) + [word[0].T]
-    best = min((word, rev), key=lambda w: [str(m) for m in w])
-    return sp.Trace(sp.MatMul(*best).doit())
-
-
-def _canonical_cycle(word: list) -> sp.Expr:
-    cands = []
-    for w in (word, list(reversed(word))):
-        for s in range(len(w)):
-            cands.append(w[s:] + w[:s])
-    best = min(cands, key=lambda w: [str(m) for m in w])
-    return sp.Trace(sp.MatMul(*best).doit())
