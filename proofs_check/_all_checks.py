@@ -1,4 +1,5 @@
 """Imports every check module so that their checks register (order = verify table order)."""
 
 from . import risk_checks  # noqa: F401
+from . import stationarity_checks  # noqa: F401
 from . import gating_checks  # noqa: F401

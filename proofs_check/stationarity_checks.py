@@ -1,0 +1,159 @@
+"""Symbolic checks of the stationarity theory (THEORY.md §5), derived in ``theory``.
+
+* ``stationarity.gradient_matrix_calculus``: the matrix-calculus gradient of the trace-form risk
+  equals element-wise differentiation of the explicit small-size risk.
+* ``stationarity.gradient_vs_finite_differences``: the compiled gradient equals central
+  finite differences of ``numerics.risk`` (independent code).
+* ``stationarity.conditions_solved``: SymPy's solutions of ∂L/∂P = 0 and ∂L/∂ω = 0, compiled,
+  zero the (independent) numerical gradient on random problems.
+* ``stationarity.secular_reduction``: with P = (Σ+γI)⁻¹, c/b = φ_Σ(γ); with ω = (M1+μM2)⁻¹r,
+  ωᵀM2ω/ωᵀM1ω = φ_R(μ) (symbolic identities), and φ′ < 0 (SOS certificate).
+* ``stationarity.optimal_scale``: the derived t*, L* agree with minimising L(tP, ω) over t.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+from numerics.risk import risk
+
+from .random_problems import random_problem, random_pw
+from .registry import Evidence, register
+
+__all__: list[str] = []
+
+
+def _dense_problems(rng, count):
+    out = []
+    for i in range(count):
+        d = int(rng.integers(1, 5))
+        if i % 2:
+            segs = [int(s) for s in rng.integers(1, 5, size=int(rng.integers(1, 4)))]
+            out.append(random_problem(rng, d, segments=segs, condition=10.0).as_dense())
+        else:
+            out.append(random_problem(rng, d, n=int(rng.integers(1, 7)), condition=10.0))
+    return out
+
+
+def _fd_gradient(pr, P, w, h=1e-6):
+    gP = np.zeros_like(P)
+    for idx in np.ndindex(*P.shape):
+        E = np.zeros_like(P)
+        E[idx] = h
+        gP[idx] = (risk(pr, P + E, w) - risk(pr, P - E, w)) / (2 * h)
+    gw = np.zeros_like(w)
+    for i in range(w.size):
+        e = np.zeros_like(w)
+        e[i] = h
+        gw[i] = (risk(pr, P, w + e) - risk(pr, P, w - e)) / (2 * h)
+    return gP, gw
+
+
+@register(
+    "stationarity.gradient_matrix_calculus",
+    claim="matrix-calculus ∂L/∂P, ∂L/∂ω of the trace form == element-wise derivatives of the explicit risk",
+    method="symbolic (SymPy)",
+    group="optimum",
+)
+def _gradient_symbolic(quick: bool) -> Evidence:
+    from theory.gradient import gradient_minus_explicit
+
+    sizes = [(1, 1), (2, 2)] if quick else [(1, 1), (1, 3), (2, 2), (3, 2), (3, 3)]
+    bad = []
+    for d, n in sizes:
+        gP, gw = gradient_minus_explicit(d, n)
+        if any(e != 0 for e in gP) or any(e != 0 for e in gw):
+            bad.append((d, n))
+    where = ", ".join(f"(d={d},n={n})" for d, n in sizes)
+    return Evidence(not bad, f"differences are exactly 0 at {where}" if not bad else f"nonzero at {bad}",
+                    {"sizes": sizes, "failed": bad})
+
+
+@register(
+    "stationarity.gradient_vs_finite_differences",
+    claim="compiled symbolic gradient == central finite differences of numerics.risk",
+    method="symbolic→numeric",
+    group="optimum",
+)
+def _gradient_fd(quick: bool) -> Evidence:
+    from theory.gradient import compiled_risk_gradient
+
+    grad = compiled_risk_gradient()
+    rng = np.random.default_rng(17)
+    worst, count = 0.0, (6 if quick else 20)
+    for pr in _dense_problems(rng, count):
+        P, w = random_pw(rng, pr, scale=0.3)
+        gP, gw = grad(pr.sigma, pr.task_matrix, P, w, pr.noise)
+        fP, fw = _fd_gradient(pr, P, w)
+        scale = max(np.max(np.abs(fP)), np.max(np.abs(fw)), 1.0)
+        worst = max(worst, np.max(np.abs(gP - fP)) / scale, np.max(np.abs(gw - fw)) / scale)
+    return Evidence(worst <= 1e-6, f"max relative difference {worst:.2e} over {count} problems (tol 1e-6, h = 1e-6)",
+                    {"max_rel_err": worst})
+
+
+@register(
+    "stationarity.conditions_solved",
+    claim="P = rᵀω·(ωᵀM1ω Σ + ωᵀM2ω I)⁻¹ zeroes ∂L/∂P; ω = a(bM1 + cM2)⁻¹r zeroes ∂L/∂ω",
+    method="symbolic solve → numeric gradient",
+    group="optimum",
+)
+def _conditions(quick: bool) -> Evidence:
+    from theory.stationarity import compiled_stationary_maps
+
+    P_of_w, w_of_P = compiled_stationary_maps()
+    rng = np.random.default_rng(23)
+    worst, count = 0.0, (6 if quick else 20)
+    for pr in _dense_problems(rng, count):
+        P0, w0 = random_pw(rng, pr)
+        P = P_of_w(pr.sigma, pr.task_matrix, w0, pr.noise)
+        fP, _ = _fd_gradient(pr, P, w0, h=1e-7 * max(1.0, np.max(np.abs(P))))
+        w = w_of_P(pr.sigma, pr.task_matrix, P0, pr.noise)
+        _, fw = _fd_gradient(pr, P0, w, h=1e-7 * max(1.0, np.max(np.abs(w))))
+        worst = max(worst, np.max(np.abs(fP)) / pr.null_risk, np.max(np.abs(fw)) / pr.null_risk)
+    return Evidence(worst <= 1e-6, f"max |gradient|/(r_q trΣ+σ²) at the solved points {worst:.2e} over {count} "
+                    "problems (tol 1e-6)", {"max_gradient": worst})
+
+
+@register(
+    "stationarity.secular_reduction",
+    claim="c/b = φ_Σ(γ) at P = (Σ+γI)⁻¹ and ωᵀM2ω/ωᵀM1ω = φ_R(μ) at ω = (M1+μM2)⁻¹r; φ′ < 0",
+    method="symbolic (SymPy)",
+    group="optimum",
+)
+def _secular(quick: bool) -> Evidence:
+    from theory.secular import composition_elasticity_identity, phi_derivative_certificate
+    from theory.stationarity import r_reduction_difference, sigma_reduction_difference
+
+    m_sigma, m_r, m_phi = (3, 1, 2) if quick else (4, 2, 3)
+    parts = {
+        f"φ_Σ reduction (d={m_sigma})": sigma_reduction_difference(m_sigma),
+        f"φ_R reduction (n={m_r})": r_reduction_difference(m_r),
+        f"φ′·S₁² + 2Σ w_k w_l (e_k−e_l)²/… (m={m_phi})": phi_derivative_certificate(m_phi),
+        "elasticity chain rule": composition_elasticity_identity(),
+    }
+    ok = all(v == 0 for v in parts.values())
+    return Evidence(ok, "; ".join(f"{k}: {'0' if v == 0 else 'NONZERO'}" for k, v in parts.items()),
+                    {k: str(v) for k, v in parts.items()})
+
+
+@register(
+    "stationarity.optimal_scale",
+    claim="t* = a·rᵀω/(b·ωᵀM1ω + c·ωᵀM2ω) minimises L(tP, ω) with L* = L₀ − (a·rᵀω)²/(…)",
+    method="symbolic → numeric minimisation",
+    group="optimum",
+)
+def _scale(quick: bool) -> Evidence:
+    from theory.stationarity import compiled_optimal_scale
+
+    f = compiled_optimal_scale()
+    rng = np.random.default_rng(29)
+    worst, count = 0.0, (6 if quick else 20)
+    for pr in _dense_problems(rng, count):
+        P, w = random_pw(rng, pr)
+        t_star, l_star = f(pr.sigma, pr.task_matrix, P, w, pr.noise)
+        res = minimize_scalar(lambda t: risk(pr, t * P, w), bracket=(0.0, 1.0), tol=1e-12)
+        worst = max(worst, abs(l_star - risk(pr, t_star * P, w)) / pr.null_risk,
+                    max(0.0, l_star - res.fun) / pr.null_risk)
+    return Evidence(worst <= 1e-10, f"max |L* − L(t*P, ω)| and max(L* − min_t L) {worst:.2e} (relative, tol 1e-10) "
+                    f"over {count} problems", {"max_err": worst})
