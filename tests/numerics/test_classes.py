@@ -172,3 +172,14 @@ def test_gating_checks_pass_in_quick_mode():
     results = run_checks(quick=True, select=["gating."])
     assert len(results) == 7
     assert all(r.status in ("PASS", "SKIP") for r in results), [(r.name, r.evidence) for r in results]
+
+
+@pytest.mark.parametrize("c", [[0.1, 0.4, 0.9], [0.3, 0.3, 0.5], [0.5, 0.2, 0.9], [0.9, 0.5, 0.1]])
+def test_assumption3_equal_segments_independent_tasks(c):
+    """C = I, equal sizes: scalar gating reaches the optimum iff c is non-decreasing toward the query."""
+    pr = Problem.segmented(np.diag([0.5, 1.0, 1.5]), [6, 6, 6], c, query_variance=2.0, noise=0.2)
+    opt = class_optima(pr, ("scalar", "unconstrained"))
+    w = np.asarray(opt["unconstrained"].details["segment_weights"])
+    assert np.allclose(w / w[-1], np.asarray(c) / c[-1], rtol=1e-8)  # w* ∝ c
+    reaches = opt["scalar"].risk <= opt["unconstrained"].risk * (1 + 1e-10)
+    assert reaches == bool(np.all(np.diff(c) >= 0))
