@@ -1,0 +1,422 @@
+"""Experiment runners: Figure 1 (trained models vs theory over n) and the multi-layer check.
+
+Figure 1. For each panel (a two-segment multitask problem family, THEORY.md §3) and each number
+of demonstrations ``n``, train every model family from random initialisation and evaluate it
+on fresh prompts; beside it, compute the theory optima of the classes (linear attention,
+scalar gating, fixed decay, vector gating, unconstrained WPGD). Panels:
+
+* ``a`` Σ = I, independent segment tasks, query correlations c = (0.3, 0.9): the near-query
+  segment is the more correlated one, so scalar gating (with delimiters) should reach the
+  unconstrained optimum;
+* ``b`` as ``a`` with a power-law spectrum (λ_j ∝ 1/j, tr Σ = d) and label noise σ² = 0.5;
+* ``c`` correlated segment tasks (C_12 = 0.5), c = (0.5, 0.9), far segment 3/4 of the prompt;
+* ``d`` the order reversed, c = (0.9, 0.3): the best non-decreasing weights are uniform, so
+  scalar gating should collapse to linear attention and vector gating should do better.
+
+Results are JSON files (one per panel, plus one per training run folder); the figures and the
+Markdown report are rendered from them by :mod:`numerics.plotting`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InvalidProblemError
+from .problem import Problem
+from .references import MODEL_KINDS, class_risk
+
+__all__ = [
+    "PanelSpec",
+    "PANELS",
+    "Figure1Config",
+    "MultilayerConfig",
+    "run_figure1",
+    "run_multilayer",
+    "theory_curves",
+    "ordering_checks",
+]
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """One two-segment problem family, indexed by n.
+
+    Attributes:
+        name: panel letter.
+        title: plot title.
+        spectrum: "identity" or "powerlaw" (λ_j ∝ 1/j, scaled to tr Σ = d).
+        far_fraction: share of the n demonstrations in the far segment (the rest is near).
+        correlation: C, 2×2.
+        query_correlation: c, (far, near).
+        noise: σ².
+        reversed: True when the far segment is the more correlated one.
+        models: model families trained in this panel by default.
+    """
+
+    name: str
+    title: str
+    spectrum: str = "identity"
+    far_fraction: float = 0.5
+    correlation: tuple = ((1.0, 0.0), (0.0, 1.0))
+    query_correlation: tuple = (0.3, 0.9)
+    noise: float = 0.0
+    reversed: bool = False
+    models: tuple = ("linear", "scalar", "scalar-nodelim", "vector")
+
+    def sizes(self, n: int) -> list[int]:
+        """Segment sizes (far, near) for n demonstrations, each ≥ 1."""
+        far = min(max(int(round(self.far_fraction * n)), 1), n - 1)
+        return [far, n - far]
+
+    def problem(self, n: int, d: int) -> Problem:
+        """The validated problem at n demonstrations in dimension d."""
+        if n < 2:
+            raise InvalidProblemError(f"a two-segment panel needs n ≥ 2, got {n}")
+        if self.spectrum == "identity":
+            sigma = np.eye(d)
+        else:
+            lam = 1.0 / np.arange(1, d + 1)
+            sigma = np.diag(lam * d / lam.sum())
+        return Problem.segmented(sigma, self.sizes(n), list(self.query_correlation),
+                                 correlation=[list(r) for r in self.correlation], noise=self.noise)
+
+
+_NEAR_MODELS = ("linear", "scalar", "scalar-nodelim")
+
+PANELS = {
+    "a": PanelSpec("a", "(a) Σ = I, c = (0.3, 0.9): near segment more correlated"),
+    "b": PanelSpec("b", "(b) power-law Σ, σ² = 0.5, c = (0.3, 0.9)", spectrum="powerlaw", noise=0.5,
+                   models=_NEAR_MODELS),
+    "c": PanelSpec("c", "(c) correlated tasks C₁₂ = 0.5, c = (0.5, 0.9), far = 3n/4",
+                   far_fraction=0.75, correlation=((1.0, 0.5), (0.5, 1.0)), query_correlation=(0.5, 0.9),
+                   models=_NEAR_MODELS),
+    "d": PanelSpec("d", "(d) reversed: c = (0.9, 0.3)", query_correlation=(0.9, 0.3), reversed=True),
+}
+"""The Figure-1 panels by letter."""
+
+THEORY_CLASSES = ("linear", "scalar", "geometric", "unconstrained")
+"""Classes drawn as dashed curves (the vector optimum depends on the key width: markers only)."""
+
+
+@dataclass(frozen=True)
+class Figure1Config:
+    """Settings of the Figure-1 experiment (dumped to ``config.json``).
+
+    Attributes:
+        panels: panel letters.
+        d: feature dimension.
+        n_values: numbers of demonstrations at which models are trained.
+        theory_n: n grid of the dashed theory curves (from, to, step).
+        models: model families for every panel; None = each panel's own list (vector gating is
+            trained in panels a and d only: in b and c its class optimum equals the scalar one,
+            and its O(T) recurrent kernel is the most expensive run of the figure).
+        layers: GLA layers.
+        train: overrides of :class:`~numerics.training.TrainConfig` fields for every run.
+        jobs: training runs in parallel (worker processes, one torch thread each).
+    """
+
+    panels: tuple = ("a", "b", "c", "d")
+    d: int = 10
+    n_values: tuple = (10, 20, 40, 80)
+    theory_n: tuple = (10, 80, 2)
+    models: tuple | None = None
+    layers: int = 1
+    train: dict = field(default_factory=dict)
+    jobs: int = 1
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MultilayerConfig:
+    """Settings of the multi-layer experiment.
+
+    Attributes:
+        panel: the panel family to use.
+        d: feature dimension.
+        n: number of demonstrations.
+        model: model family.
+        layers: layer counts to train.
+        train: TrainConfig overrides.
+        jobs: parallel training runs.
+    """
+
+    panel: str = "a"
+    d: int = 10
+    n: int = 20
+    model: str = "scalar"
+    layers: tuple = (1, 2, 3)
+    train: dict = field(default_factory=dict)
+    jobs: int = 1
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable dict."""
+        return asdict(self)
+
+
+def theory_curves(panel: PanelSpec, d: int, n_grid, classes=THEORY_CLASSES) -> dict:
+    """Normalised theory optima over an n grid.
+
+    Returns:
+        {"n": [...], class: [normalised risk or None, ...], "notes": [...]} (None where the class
+        module is unavailable).
+    """
+    out = {"n": [int(n) for n in n_grid], "notes": []}
+    for cls in classes:
+        vals = []
+        for n in n_grid:
+            try:
+                vals.append(class_risk(panel.problem(int(n), d), cls).normalized)
+            except ImportError as exc:
+                vals.append(None)
+                if not any(s.startswith(cls) for s in out["notes"]):
+                    out["notes"].append(f"{cls}: {exc}")
+        out[cls] = vals
+    return out
+
+
+def _run_one(job: dict) -> dict:
+    """Train one run (worker entry point; arguments and result are plain JSON)."""
+    import torch
+
+    from .training import TrainConfig, train
+
+    torch.set_num_threads(1)
+    problem = PanelSpec(**job["panel"]).problem(job["n"], job["d"])
+    cfg = TrainConfig.from_dict(job["config"])
+    res = train(problem, cfg, job["out"], extra_config={"panel": job["panel"]["name"]})
+    return res.metrics
+
+
+def _cached_metrics(job: dict) -> dict | None:
+    """metrics.json of a finished run with the same config, else None."""
+    out = Path(job["out"])
+    try:
+        cfg = json.loads((out / "config.json").read_text())["config"]
+        metrics = json.loads((out / "metrics.json").read_text())
+    except (OSError, ValueError, KeyError):
+        return None
+    same = {k: v for k, v in cfg.items() if k not in ("progress", "checkpoint_every")} == {
+        k: v for k, v in job["config"].items() if k not in ("progress", "checkpoint_every")
+    }
+    return metrics if same else None
+
+
+def _run_jobs(jobs: list[dict], workers: int, progress: bool, desc: str) -> list[dict]:
+    from wpgd.io import progress_bar
+
+    results: list = [None] * len(jobs)
+    todo = []
+    for i, job in enumerate(jobs):
+        cached = _cached_metrics(job)
+        if cached is not None:
+            results[i] = cached
+        else:
+            todo.append(i)
+    bar = progress_bar(len(jobs), desc, enabled=progress, unit="run")
+    bar.update(len(jobs) - len(todo))
+    if workers <= 1 or len(todo) <= 1:
+        for i in todo:
+            results[i] = _run_one(jobs[i])
+            bar.update(1)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+            futs = {pool.submit(_run_one, jobs[i]): i for i in todo}
+            for fut in as_completed(futs):
+                results[futs[fut]] = fut.result()
+                bar.update(1)
+    bar.close()
+    return results
+
+
+def _job(panel: PanelSpec, n: int, d: int, cfg, out: Path) -> dict:
+    return {"panel": asdict(panel), "n": int(n), "d": int(d), "config": cfg.to_dict(), "out": str(out)}
+
+
+def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True) -> dict:
+    """Run the Figure-1 experiment; write ``panel_<x>.json`` per panel and ``figure1.json``.
+
+    Args:
+        config: experiment settings.
+        out_dir: results folder (run folders go to ``out_dir/runs``).
+        progress: show progress bars.
+
+    Returns:
+        The content of ``figure1.json`` (all panels).
+    """
+    from wpgd.io import write_json_atomic
+
+    from .training import TrainConfig
+
+    out = Path(out_dir)
+    unknown = sorted(set(config.panels) - set(PANELS))
+    if unknown:
+        raise InvalidProblemError(f"unknown panel(s) {', '.join(unknown)} (choose from {', '.join(PANELS)})")
+    bad = sorted(set(config.models or ()) - set(MODEL_KINDS))
+    if bad:
+        raise InvalidProblemError(f"unknown model(s) {', '.join(bad)}")
+    write_json_atomic(out / "config.json", config.to_dict())
+    t0 = time.perf_counter()
+    jobs, keys = [], []
+    for p in config.panels:
+        for n in config.n_values:
+            for m in (config.models or PANELS[p].models):
+                cfg = TrainConfig(**{**config.train, "model": m, "layers": config.layers, "progress": False})
+                jobs.append(_job(PANELS[p], n, config.d, cfg, out / "runs" / p / f"n{n}-{m}"))
+                keys.append((p, n, m))
+    metrics = _run_jobs(jobs, config.jobs, progress, "figure1 runs")
+    lo, hi, step = config.theory_n
+    grid = list(range(int(lo), int(hi) + 1, int(step)))
+    panels = {}
+    for p in config.panels:
+        rows = [_row(m_, k) for m_, k in zip(metrics, keys) if k[0] == p]
+        panel = {
+            "panel": p,
+            "title": PANELS[p].title,
+            "spec": asdict(PANELS[p]),
+            "d": config.d,
+            "rows": rows,
+            "theory": theory_curves(PANELS[p], config.d, grid),
+        }
+        panel["checks"] = ordering_checks(panel)
+        write_json_atomic(out / f"panel_{p}.json", panel)
+        panels[p] = panel
+    summary = {"config": config.to_dict(), "panels": panels, "seconds": time.perf_counter() - t0}
+    write_json_atomic(out / "figure1.json", summary)
+    return summary
+
+
+def _row(metrics: dict, key) -> dict:
+    p, n, m = key
+    refs = {r["class"]: r for r in metrics.get("references", [])}
+    return {
+        "model": m,
+        "n": n,
+        "layers": metrics.get("layers"),
+        "key_dim": metrics.get("key_dim"),
+        "risk": metrics["normalized_risk"],
+        "ci": metrics["normalized_ci"],
+        "rel_ci_halfwidth": metrics["rel_ci_halfwidth"],
+        "plain_risk": metrics["plain"]["normalized"],
+        "plain_rel_ci_halfwidth": metrics["plain"]["rel_halfwidth"],
+        "estimator": metrics["estimator"],
+        "references": {c: {"risk": r["normalized_risk"], "gap": r["gap"], "label": r["label"]} for c, r in refs.items()},
+        "primary": MODEL_KINDS[m].classes[0],
+        "train_seconds": metrics.get("train_seconds"),
+    }
+
+
+def ordering_checks(panel: dict, tol: float = 0.03) -> list[dict]:
+    """Acceptance checks of one panel: gaps to the class optimum and the expected orderings.
+
+    Args:
+        panel: a panel result (``rows`` as written by :func:`run_figure1`).
+        tol: relative tolerance of "lands on" / "equals".
+
+    Returns:
+        list of {"check", "n", "passed", "detail"}.
+    """
+    checks = []
+    by = {(r["n"], r["model"]): r for r in panel["rows"]}
+    reversed_ = bool(panel["spec"].get("reversed"))
+    for r in panel["rows"]:
+        if r["model"] == "scalar-nodelim":
+            continue
+        ref = r["references"].get(r["primary"])
+        if ref is None:
+            continue
+        checks.append({
+            "check": f"{r['model']} within {tol:.0%} of its {r['primary']} optimum", "n": r["n"],
+            "passed": ref["gap"] <= tol, "detail": f"gap {ref['gap']:+.2%}",
+        })
+    for n in sorted({r["n"] for r in panel["rows"]}):
+        lin, sca, vec = by.get((n, "linear")), by.get((n, "scalar")), by.get((n, "vector"))
+        nod = by.get((n, "scalar-nodelim"))
+        if lin and sca and not reversed_:
+            checks.append({"check": "scalar (delimiters) below linear", "n": n,
+                           "passed": sca["risk"] < lin["risk"], "detail": f"{sca['risk']:.4f} < {lin['risk']:.4f}"})
+        if lin and sca and reversed_:
+            rel = sca["risk"] / lin["risk"] - 1
+            checks.append({"check": f"scalar collapses to linear (within {tol:.0%})", "n": n,
+                           "passed": abs(rel) <= tol, "detail": f"scalar/linear − 1 = {rel:+.2%}"})
+        if vec and sca and reversed_:
+            checks.append({"check": "vector below scalar", "n": n, "passed": vec["risk"] < sca["risk"],
+                           "detail": f"{vec['risk']:.4f} < {sca['risk']:.4f}"})
+        if nod and "geometric" in nod["references"]:
+            g = nod["references"]["geometric"]
+            checks.append({"check": "scalar-nodelim at or below the fixed-decay line (+tol)", "n": n,
+                           "passed": g["gap"] <= tol, "detail": f"gap to fixed decay {g['gap']:+.2%}"})
+    return checks
+
+
+def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True) -> dict:
+    """Train 1..L-layer models on one problem and compare with the theory where it exists.
+
+    The one-layer class optimum is always reported; an L-step WPGD optimum is added when
+    ``numerics.multistep`` provides ``multistep_optimum(problem, steps)`` (else a note says so).
+
+    Returns:
+        The content of ``multilayer.json``.
+    """
+    from wpgd.io import write_json_atomic
+
+    from .training import TrainConfig
+
+    if config.panel not in PANELS:
+        raise InvalidProblemError(f"unknown panel {config.panel!r}")
+    out = Path(out_dir)
+    panel = PANELS[config.panel]
+    problem = panel.problem(config.n, config.d)
+    write_json_atomic(out / "config.json", config.to_dict())
+    jobs = []
+    for L in config.layers:
+        cfg = TrainConfig(**{**config.train, "model": config.model, "layers": int(L), "progress": False})
+        jobs.append(_job(panel, config.n, config.d, cfg, out / "runs" / f"L{L}-{config.model}"))
+    metrics = _run_jobs(jobs, config.jobs, progress, "multilayer runs")
+    primary = MODEL_KINDS[config.model].classes[0]
+    one_layer = class_risk(problem, primary).normalized
+    notes = []
+    rows = []
+    for L, m in zip(config.layers, metrics):
+        multi = _multistep(problem, int(L), notes)
+        rows.append({
+            "layers": int(L), "risk": m["normalized_risk"], "ci": m["normalized_ci"],
+            "rel_ci_halfwidth": m["rel_ci_halfwidth"], "one_layer_optimum": one_layer,
+            "gap_one_layer": m["normalized_risk"] / one_layer - 1,
+            "multistep_optimum": multi,
+            "gap_multistep": None if multi is None else m["normalized_risk"] / multi - 1,
+        })
+    result = {"config": config.to_dict(), "problem": problem.describe(), "primary": primary,
+              "rows": rows, "notes": sorted(set(notes))}
+    write_json_atomic(out / "multilayer.json", result)
+    return result
+
+
+def _multistep(problem: Problem, steps: int, notes: list) -> float | None:
+    try:
+        from .multistep import multistep_optimum
+    except ImportError:
+        notes.append("no L-step WPGD optimum available (numerics.multistep.multistep_optimum missing); "
+                     "compared with the one-layer optimum only")
+        return None
+    res = multistep_optimum(problem, steps)
+    val = getattr(res, "normalized_risk", None)
+    if val is None:
+        val = float(getattr(res, "risk", res)) / problem.null_risk
+    return float(val) if math.isfinite(float(val)) else None
+
+
+def figure1_overrides(config: Figure1Config, **train) -> Figure1Config:
+    """A copy with extra TrainConfig overrides merged in (None values ignored)."""
+    return replace(config, train={**config.train, **{k: v for k, v in train.items() if v is not None}})

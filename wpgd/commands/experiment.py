@@ -1,0 +1,122 @@
+"""``wpgd experiment``: Figure 1 (trained models vs theory over n), the multi-layer check, plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from numerics.errors import InvalidProblemError
+
+HELP = "run the Figure-1 or multi-layer experiment, or render plots and the report from a results folder"
+DESCRIPTION = """\
+Subcommands:
+
+  figure1     train every model family at every n of each panel and compare with the theory
+              optima (normalised risk against n); writes panel_<x>.json, figure1.json, run
+              folders under runs/, then renders figure1.png/.pdf and report.md
+  multilayer  train 1/2/3-layer models on one problem and compare with the one-layer optimum
+              (and an L-step WPGD optimum where the theory provides one)
+  plot        re-render figures and report.md from the result files of a folder
+
+Finished runs are reused when the command is repeated with the same settings (a run folder's
+metrics.json is kept if its config matches), so an interrupted experiment resumes.
+
+examples:
+  wpgd experiment figure1 --panel all --out results/figure1
+  wpgd experiment multilayer --out results/multilayer
+  wpgd experiment plot results/figure1
+"""
+
+
+def _train_args(p) -> None:
+    g = p.add_argument_group("training (applies to every run)")
+    g.add_argument("--steps", type=int, default=None, help="optimiser steps per run")
+    g.add_argument("--batch-size", type=int, default=None, help="prompts per step")
+    g.add_argument("--lr", type=float, default=None, help="peak learning rate")
+    g.add_argument("--final-prompts", type=int, default=None, help="held-out prompts of the final evaluation")
+    g.add_argument("--seed", type=int, default=None, help="initialisation seed of every run")
+    g.add_argument("--jobs", type=int, default=None, help="training runs in parallel (default 2)")
+    g.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
+    g.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def add_arguments(p) -> None:
+    sub = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", help="figure1, multilayer or plot")
+    sub.required = True
+    f = sub.add_parser("figure1", help="trained GLA risks vs n against the theory curves")
+    f.add_argument("--panel", default="all", choices=["a", "b", "c", "d", "all"], help="panel (default all)")
+    f.add_argument("--n", type=int, nargs="+", default=None, metavar="N", help="numbers of demonstrations")
+    f.add_argument("--models", nargs="+", default=None, metavar="MODEL",
+                   help="model families (default linear scalar scalar-nodelim vector)")
+    f.add_argument("--out", metavar="DIR", default="results/figure1", help="results folder")
+    _train_args(f)
+    m = sub.add_parser("multilayer", help="trained 1/2/3-layer GLA vs the WPGD theory")
+    m.add_argument("--panel", default="a", choices=["a", "b", "c", "d"], help="problem family (default a)")
+    m.add_argument("--n", type=int, default=None, help="demonstrations (default 20)")
+    m.add_argument("--model", default=None, help="model family (default scalar)")
+    m.add_argument("--layers", type=int, nargs="+", default=None, help="layer counts (default 1 2 3)")
+    m.add_argument("--out", metavar="DIR", default="results/multilayer", help="results folder")
+    _train_args(m)
+    pl = sub.add_parser("plot", help="render figures and report.md from a results folder")
+    pl.add_argument("results", metavar="DIR", help="folder with panel_*.json and/or multilayer.json")
+
+
+def _overrides(args) -> dict:
+    from ..io import resolve_device
+
+    out = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
+           "final_prompts": args.final_prompts, "seed": args.seed, "device": resolve_device(args.device)}
+    for key in ("steps", "batch_size", "final_prompts"):
+        if out[key] is not None and out[key] < 1:
+            raise InvalidProblemError(f"--{key.replace('_', '-')} must be ≥ 1")
+    if args.jobs is not None and args.jobs < 1:
+        raise InvalidProblemError("--jobs must be ≥ 1")
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def run(args) -> int:
+    from dataclasses import replace
+
+    from numerics import experiments as ex
+    from numerics.plotting import render_all
+
+    if args.experiment == "plot":
+        root = Path(args.results)
+        if not root.is_dir():
+            raise InvalidProblemError(f"results folder {str(root)!r} does not exist")
+        for path in render_all(root):
+            print(path)
+        return 0
+    train = _overrides(args)
+    if args.experiment == "figure1":
+        cfg = ex.Figure1Config()
+        cfg = replace(cfg, train={**cfg.train, **train})
+        if args.panel != "all":
+            cfg = replace(cfg, panels=(args.panel,))
+        if args.n:
+            if min(args.n) < 2:
+                raise InvalidProblemError("--n values must be ≥ 2 (two segments)")
+            cfg = replace(cfg, n_values=tuple(sorted(set(args.n))))
+        if args.models:
+            cfg = replace(cfg, models=tuple(args.models))
+        if args.jobs:
+            cfg = replace(cfg, jobs=args.jobs)
+        result = ex.run_figure1(cfg, args.out, progress=not args.quiet)
+        paths = render_all(args.out)
+        failed = [(p, c) for p, panel in result["panels"].items() for c in panel["checks"] if not c["passed"]]
+        print(f"figure1: {sum(len(p['rows']) for p in result['panels'].values())} runs in "
+              f"{result['seconds']:.0f} s; {len(failed)} check(s) failed")
+        for p, c in failed:
+            print(f"  FAIL panel {p}, n = {c['n']}: {c['check']} ({c['detail']})")
+    else:
+        cfg = ex.MultilayerConfig()
+        cfg = replace(cfg, train={**cfg.train, **train})
+        for key, val in (("n", args.n), ("model", args.model), ("jobs", args.jobs)):
+            if val is not None:
+                cfg = replace(cfg, **{key: val})
+        if args.layers:
+            cfg = replace(cfg, layers=tuple(args.layers))
+        ex.run_multilayer(cfg, args.out, progress=not args.quiet)
+        paths = render_all(args.out)
+    for path in paths:
+        print(path)
+    return 0
