@@ -13,28 +13,42 @@ from .errors import (
     SpecError as SpecError,
     WPGDError as WPGDError,
 )
+from .certificate import Certificate as Certificate, certify as certify
+from .conditions import ConditionReport as ConditionReport, check_conditions as check_conditions
+from .highprec import solve_highprec as solve_highprec
 from .montecarlo import MonteCarloResult as MonteCarloResult, monte_carlo_risk as monte_carlo_risk
 from .predictor import wpgd_predict as wpgd_predict
 from .problem import Problem as Problem
 from .risk import normalized_risk as normalized_risk, risk as risk
+from .solver import Optimum as Optimum, solve as solve
 from .spec import load_spec as load_spec, parse_spec as parse_spec
+from .stationary import StationaryPoint as StationaryPoint, classify as classify_stationary
 
 __all__ = [
+    "Certificate",
     "ClassOptimum",
+    "ConditionReport",
     "DegenerateProblemError",
     "InvalidProblemError",
     "MonteCarloResult",
+    "Optimum",
     "Problem",
     "SolverError",
     "SpecError",
+    "StationaryPoint",
     "WPGDError",
+    "certify",
+    "check_conditions",
     "class_optima",
     "class_optimum",
+    "classify_stationary",
     "compare_classes",
     "load_spec",
     "monte_carlo_risk",
     "normalized_risk",
     "parse_spec",
     "risk",
+    "solve",
+    "solve_highprec",
     "wpgd_predict",
 ]

@@ -21,7 +21,7 @@ from scipy.optimize import least_squares, minimize
 
 from .problem import Problem
 
-__all__ = ["DescentRun", "risk_and_grad", "risk_hessian", "multistart_bfgs", "multistart_stationary"]
+__all__ = ["DescentRun", "risk_and_grad", "risk_hessian", "balanced_gradient", "multistart_bfgs", "multistart_stationary"]
 
 
 def _pieces(problem: Problem):
@@ -75,6 +75,17 @@ def risk_hessian(problem: Problem, theta: np.ndarray) -> np.ndarray:
         + np.outer(2 * (sp @ sig).ravel(), 2 * m2w)
     )
     return np.block([[hpp, hpw], [hpw.T, hww]])
+
+
+def balanced_gradient(problem: Problem, P: np.ndarray, omega: np.ndarray) -> float:
+    """‖∇L‖ at the rescaled point (tP, ω/t) with ‖tP‖_F = ‖ω/t‖ (scale-invariant stopping test).
+
+    L is constant along (tP, ω/t) but its gradient is not: a run that drifts to huge P and tiny ω
+    has a tiny gradient without being near a stationary point. Rebalancing removes that.
+    """
+    nP, nw = float(np.linalg.norm(P)), float(np.linalg.norm(omega))
+    t = np.sqrt(nw / nP) if nP > 0 and nw > 0 else 1.0
+    return float(np.linalg.norm(risk_and_grad(problem, np.concatenate([(t * P).ravel(), omega / t]))[1]))
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from .problem import Problem
 from .solver import Optimum, profile_risk, solve
 from .spectra import FeatureSpectrum, TaskSpectrum, feature_spectrum, task_spectrum
 
-__all__ = ["StationaryPoint", "classify", "reduced_hessian", "inertia_at", "ZERO_RTOL"]
+__all__ = ["StationaryPoint", "classify", "membership", "reduced_hessian", "inertia_at", "ZERO_RTOL"]
 
 ZERO_RTOL = 1e-9
 """A Hessian eigenvalue with |h| ≤ ZERO_RTOL · max|h| counts as zero."""
@@ -195,3 +195,52 @@ def _hidden_vector(problem: Problem, task: TaskSpectrum) -> np.ndarray:
     out = np.zeros(problem.n)
     out[start], out[start + 1] = 1.0, -1.0
     return out / np.sqrt(2.0 * m2)
+
+
+def membership(problem: Problem, P: np.ndarray, omega: np.ndarray, optimum: Optimum) -> tuple[str, float]:
+    """Which predicted stationary set a point is closest to, and a relative residual.
+
+    Scale-aware (the sets are unions of orbits of (P, ω) ↦ (tP, ω/t)):
+
+    * ray k: ``max(‖P̃ − t P̂_k‖/‖P̃‖, ‖ω − s ω̂_k‖/‖ω‖, |ts − τ_k|/τ_k)`` with least-squares t, s;
+    * origin: ``√π`` with the invariant product ``π = ‖P̃‖‖ω‖/(τ*‖P̂*‖‖ω̂*‖)`` (1 on the optimal ray);
+    * D1 / D2: ``max(π, |tr(PΣ²)|/(‖Σ²‖‖P̃‖))`` / ``max(π, |rᵀω|/(‖r‖‖ω‖))``.
+
+    Args:
+        P: shape (d, d); omega: shape (n,); optimum: the solve of ``problem``.
+
+    Returns:
+        (name, residual) of the best match ("ray:<γ>", "origin", "D1", "D2").
+    """
+    feat = feature_spectrum(problem)
+    task = task_spectrum(problem, structured=optimum.method == "segments")
+    U = feat.basis
+    Pt = U.T @ P @ U
+    nP, nw = float(np.linalg.norm(Pt)), float(np.linalg.norm(omega))
+    best = ("none", np.inf)
+    refs = []
+    for gamma in optimum.fixed_points:
+        mu = float(feat.secular()(gamma))
+        _, tau = profile_risk(problem, feat, task, gamma, mu)
+        ph = np.diag(1.0 / (feat.lam + gamma))
+        wh = task.weights(mu)
+        refs.append((tau, float(np.linalg.norm(ph)), float(np.linalg.norm(wh))))
+        if nP == 0 or nw == 0:
+            continue
+        t = float(np.sum(Pt * ph) / np.sum(ph * ph))
+        s = float(omega @ wh / (wh @ wh))
+        res = max(float(np.linalg.norm(Pt - t * ph)) / nP, float(np.linalg.norm(omega - s * wh)) / nw,
+                  abs(t * s - tau) / tau)
+        if res < best[1]:
+            best = (f"ray:{gamma:.10g}", res)
+    k = optimum.fixed_points.index(optimum.gamma)
+    tau, n_ph, n_wh = refs[k]
+    prod = nP * nw / (tau * n_ph * n_wh)
+    s2 = problem.sigma @ problem.sigma
+    ang_a = abs(float(np.sum(P * s2))) / (float(np.linalg.norm(s2)) * nP) if nP > 0 else 0.0
+    r = np.asarray(problem.r, dtype=np.float64)
+    ang_u = abs(float(r @ omega)) / (float(np.linalg.norm(r)) * nw) if nw > 0 else 0.0
+    for name, res in (("origin", np.sqrt(prod)), ("D1", max(prod, ang_a)), ("D2", max(prod, ang_u))):
+        if res < best[1]:
+            best = (name, float(res))
+    return best

@@ -1,0 +1,72 @@
+"""High-precision solve (mpmath) and the interval certificate (mpmath.iv)."""
+
+import numpy as np
+import pytest
+
+from numerics.certificate import certify
+from numerics.errors import InvalidProblemError
+from numerics.highprec import solve_highprec
+from numerics.problem import Problem
+from numerics.solver import solve
+from proofs_check.random_problems import random_orthogonal, random_problem, spd_from_spectrum
+
+
+def rel(a, b):
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+@pytest.mark.parametrize("kappa", [1e3, 1e12])
+def test_float64_matches_50_digits_on_ill_conditioned_sigma(kappa):
+    rng = np.random.default_rng(int(np.log10(kappa)))
+    sig = spd_from_spectrum(np.geomspace(1 / kappa, 1.0, 5), random_orthogonal(rng, 5))
+    C = np.array([[1.0, 0.3, 0.1], [0.3, 0.5, 0.1], [0.1, 0.1, 0.05]])
+    pr = Problem.segmented(sig, [3, 4, 2], [0.4, 0.3, 0.1], C, query_variance=1.0, noise=1e-10)
+    opt = solve(pr)
+    hp = solve_highprec(pr, 50, float_optimum=opt)
+    assert hp.precision == "mpmath:50" and len(hp.details["risk"]) > 45
+    assert abs(opt.risk - hp.risk) <= 1e-13 * hp.risk
+    assert rel(opt.omega, hp.omega) < 1e-12 and rel(opt.P, hp.P) < 1e-12
+    assert hp.details["eigen_residual"] < 1e-45
+
+
+def test_dense_and_structured_high_precision_agree():
+    rng = np.random.default_rng(1)
+    pr = random_problem(rng, 3, segments=[2, 3, 2], condition=100.0)
+    a = solve_highprec(pr, 40)
+    b = solve_highprec(pr.as_dense(), 40)
+    assert a.details["risk"][:35] == b.details["risk"][:35]
+
+
+def test_certificate_succeeds_and_encloses_the_float_root():
+    rng = np.random.default_rng(2)
+    pr = random_problem(rng, 4, n=6, condition=1e4)
+    opt = solve(pr)
+    cert = certify(pr, 30)
+    assert cert.certified, cert.reason
+    a, b = cert.enclosure
+    assert a <= opt.gamma <= b and (b - a) <= 1e-8 * b
+    assert cert.contraction_bound >= opt.contraction * (1 - 1e-9)  # a bound is not below the value
+    lo, hi = cert.invariant_interval
+    assert lo <= a and b <= hi
+
+
+def test_certificate_fails_honestly_on_three_fixed_points():
+    from proofs_check.optimum_cases import three_fixed_points_problem
+
+    cert = certify(three_fixed_points_problem(1.0), 30, max_cells=300)
+    assert not cert.certified and cert.reason and cert.contraction_bound > 1
+
+
+def test_input_validation():
+    pr = Problem.segmented(np.eye(2), [2], [0.5])
+    with pytest.raises(InvalidProblemError, match="≥ 20"):
+        solve_highprec(pr, 10)
+    big = Problem.segmented(np.eye(90) + 0.01, [2], [0.5])
+    with pytest.raises(InvalidProblemError, match="d ≤"):
+        solve_highprec(big, 30)
+
+
+def test_degenerate_problem_passes_through():
+    pr = Problem.segmented(np.eye(2), [2, 2], [0.0, 0.0])
+    hp = solve_highprec(pr, 30)
+    assert hp.degenerate and hp.precision == "mpmath:30"

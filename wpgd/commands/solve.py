@@ -1,0 +1,194 @@
+"""``wpgd solve``: the optimal WPGD algorithm (P*, ω*) of a problem spec, with diagnostics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from numerics.errors import InvalidProblemError
+from numerics.spec import load_spec
+
+from ..io import print_json, save_npy_atomic, write_json_atomic
+
+HELP = "optimal preconditioner and token weights (P*, ω*) and the optimal risk of a problem spec"
+DESCRIPTION = """\
+Solve min over (P, ω) of the WPGD population risk (THEORY.md §5): P* ∝ (Σ + γ*I)^-1,
+ω* ∝ (M1 + μ*M2)^-1 r, where γ* is a fixed point of φ_R∘φ_Σ. Every fixed point on the
+invariant interval is found (log-scale sign scan, monotone exclusion, Brent) and the one of
+lowest risk is returned; ω* is normalised to max|ω*| = 1 and the optimal scale sits in P*.
+Segment specs use the structured O(K³ + d³ + n) path (10⁷ tokens are fine).
+
+  --precision D   repeat the solve in D-digit arithmetic (mpmath) and report the float64 error
+  --certify       interval-arithmetic proof that the fixed point is unique (mpmath.iv)
+  --class C       optimum over one architecture's weight class (linear, scalar, geometric,
+                  vector, unconstrained) or all of them side by side
+  --stationary    list every stationary point family with its Hessian inertia (Theorem 2)
+
+examples:
+  wpgd solve --spec examples/two_segments.toml
+  wpgd solve --spec examples/two_segments.toml --precision 50 --certify --out runs/opt --json
+  wpgd solve --spec examples/two_segments.toml --class all
+"""
+
+CLASS_CHOICES = ("unconstrained", "linear", "scalar", "geometric", "vector", "all")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--spec", required=True, metavar="FILE", help="problem spec (TOML), see README")
+    p.add_argument("--precision", type=int, metavar="DIGITS", help="also solve with DIGITS-digit mpmath (≥ 20)")
+    p.add_argument("--certify", action="store_true", help="prove uniqueness of the fixed point (interval arithmetic)")
+    p.add_argument("--class", dest="cls", default="unconstrained", choices=CLASS_CHOICES,
+                   help="weight class to optimise over (default unconstrained)")
+    p.add_argument("--stationary", action="store_true", help="classify every stationary point (Hessian inertia)")
+    p.add_argument("--out", metavar="DIR", help="save P.npy, omega.npy and summary.json into DIR")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
+
+
+def run(args) -> int:
+    problem = load_spec(args.spec)
+    if args.precision is not None and args.precision < 20:
+        raise InvalidProblemError(f"--precision must be at least 20 digits, got {args.precision}")
+    if args.cls not in ("unconstrained", "all") and (args.precision is not None or args.certify or args.stationary):
+        raise InvalidProblemError("--precision, --certify and --stationary apply to --class unconstrained (or all)")
+    if args.cls == "unconstrained":
+        out, arrays = _unconstrained(problem, args)
+    elif args.cls == "all":
+        out, arrays = _all_classes(problem, args)
+    else:
+        res = _class_optimum(problem, args.cls)
+        out = {"problem": problem.describe(), "class": args.cls, **_class_dict(res)}
+        arrays = {"P": res.P, "omega": res.omega}
+    if args.out:
+        folder = Path(args.out)
+        for name, arr in arrays.items():
+            save_npy_atomic(folder / f"{name}.npy", arr)
+        write_json_atomic(folder / "summary.json", out)
+    if args.json:
+        print_json(out)
+    else:
+        _print_text(out, args)
+    return 0
+
+
+def _unconstrained(problem, args):
+    from numerics.solver import solve
+
+    opt = solve(problem)
+    out = {"problem": problem.describe(), "class": "unconstrained", **opt.to_dict()}
+    if args.precision is not None and opt.degenerate is None:
+        from numerics.highprec import solve_highprec
+
+        hp = solve_highprec(problem, args.precision, float_optimum=opt)
+        out["high_precision"] = {
+            "digits": args.precision,
+            "risk": hp.details["risk"],
+            "normalized_risk": hp.details["normalized_risk"],
+            "gamma": hp.details["gamma"],
+            "mu": hp.details["mu"],
+            "float64_rel_error": {
+                "risk": abs(opt.risk - hp.risk) / abs(hp.risk),
+                "gamma": abs(opt.gamma - hp.gamma) / hp.gamma,
+                "omega": _rel(opt.omega, hp.omega),
+                "P": _rel(opt.P, hp.P),
+            },
+        }
+    if args.certify and opt.degenerate is None:
+        from numerics.certificate import certify
+
+        cert = certify(problem, max(30, args.precision or 0), structured=opt.method == "segments")
+        out["certified"] = cert.certified
+        out["certificate"] = cert.to_dict()
+    if args.stationary:
+        from numerics.stationary import classify
+
+        out["stationary_points"] = [sp.to_dict() for sp in classify(problem, opt)]
+    return out, {"P": opt.P, "omega": opt.omega}
+
+
+def _rel(a, b) -> float:
+    import numpy as np
+
+    nb = float(np.linalg.norm(b))
+    return float(np.linalg.norm(a - b) / nb) if nb > 0 else float(np.linalg.norm(a))
+
+
+def _class_optimum(problem, cls):
+    try:
+        from numerics.classes import class_optimum
+    except ImportError:
+        raise InvalidProblemError(f"--class {cls} needs numerics.classes, which is not available") from None
+    return class_optimum(problem, cls)
+
+
+def _class_dict(res) -> dict:
+    return {"risk": res.risk, "normalized_risk": res.normalized_risk, "label": res.label, "details": res.details}
+
+
+def _all_classes(problem, args):
+    out, arrays = {}, {}
+    uncon, arr = _unconstrained(problem, args)
+    for cls in ("linear", "geometric", "scalar", "vector"):
+        res = _class_optimum(problem, cls)
+        out[cls] = _class_dict(res)
+        arrays[f"{cls}_P"], arrays[f"{cls}_omega"] = res.P, res.omega
+    uncon.pop("problem")
+    out["unconstrained"] = uncon
+    arrays["unconstrained_P"], arrays["unconstrained_omega"] = arr["P"], arr["omega"]
+    return out, arrays
+
+
+def _print_text(out: dict, args) -> None:
+    if args.cls == "all":
+        print(f"{'class':<14} {'risk':>16} {'normalized':>12}  label")
+        for cls in ("linear", "geometric", "scalar", "vector", "unconstrained"):
+            o = out[cls]
+            label = o.get("label", "unconstrained WPGD (numerics.solver.solve)")
+            print(f"{cls:<14} {o['risk']:>16.10g} {o['normalized_risk']:>12.8f}  {label}")
+        return
+    pr = out["problem"]
+    segs = f" (segments {pr['segments']})" if pr.get("form") == "segments" and len(pr["segments"]) <= 12 else ""
+    print(f"problem          d = {pr['d']}, n = {pr['n']}{segs}, tr Σ = {pr['trace_sigma']:.6g}, σ² = {pr['noise']:.6g}")
+    if args.cls != "unconstrained":
+        print(f"class            {args.cls}: {out['label']}")
+        print(f"risk             {out['risk']:.10g}")
+        print(f"normalized risk  {out['normalized_risk']:.10g}   (1 = predicting zero)")
+        return
+    if out["degenerate"]:
+        print(f"degenerate       {out['degenerate']}")
+        print(f"risk             {out['risk']:.10g}   (the zero predictor)")
+        print(f"normalized risk  {out['normalized_risk']:.10g}")
+        return
+    print(f"gamma*           {out['gamma']:.12g}   (P* ∝ (Σ + γ*I)^-1)")
+    print(f"mu*              {out['mu']:.12g}   (ω* ∝ (M1 + μ*M2)^-1 r, max|ω*| = 1)")
+    print(f"optimal scale    {out['scale']:.12g}")
+    print(f"risk             {out['risk']:.12g}")
+    print(f"normalized risk  {out['normalized_risk']:.12g}   (1 = predicting zero)")
+    fps = out["fixed_points"]
+    desc = ", ".join(f"γ = {g:.10g} (risk {r:.10g}, slope {s:.4g})"
+                     for g, r, s in zip(fps, out["fixed_point_risks"], out["fixed_point_slopes"]))
+    print(f"fixed points     {len(fps)}: {desc}")
+    lo, hi = out["invariant_interval"]
+    print(f"contraction      {out['contraction']:.6g}   (sup |d log T/d log γ| on I = [{lo:.6g}, {hi:.6g}])")
+    res = out["residuals"]
+    print("residuals        " + ", ".join(f"{k} {v:.2e}" for k, v in res.items()))
+    print(f"solver           {out['method']} path, {out['iterations']} evaluations, "
+          f"{'converged' if out['converged'] else 'NOT converged'}"
+          + (f", {len(out['unresolved'])} unresolved cell(s)" if out["unresolved"] else ""))
+    if "high_precision" in out:
+        hp = out["high_precision"]
+        err = hp["float64_rel_error"]
+        print(f"high precision   {hp['digits']} digits: risk = {hp['risk'][:40]}")
+        print(f"float64 error    risk {err['risk']:.2e}, γ {err['gamma']:.2e}, ω {err['omega']:.2e}, P {err['P']:.2e} (relative)")
+    if "certificate" in out:
+        c = out["certificate"]
+        if c["certified"]:
+            a, b = c["enclosure"]
+            print(f"certified        yes: exactly one fixed point, γ* ∈ [{a:.12g}, {b:.12g}], "
+                  f"contraction ≤ {c['contraction_bound']:.4g}")
+        else:
+            print(f"certified        no: {c['reason']}")
+    for sp in out.get("stationary_points", []):
+        pos, neg, zero = sp["inertia"]
+        where = f" γ = {sp['gamma']:.8g}" if sp["gamma"] is not None else ""
+        star = "  ← global minimum" if sp["global_min"] else ""
+        print(f"stationary       {sp['kind']:<6} {sp['type']:<10} inertia (+{pos}, −{neg}, 0×{zero})"
+              f" risk {sp['risk']:.8g}{where}{star}")
