@@ -12,7 +12,7 @@ fixed points: two attracting (local minima of L) and one repelling (a saddle).
 *Tie.* Along σ² the risk difference between the two local minima changes sign in
 [1.01, 1.02]; at the root (:func:`tie_noise`) the problem has **two global minimisers that are
 not related by scaling** (γ ≈ 0.587 and γ ≈ 6.54, σ² ≈ 1.01333): the optimum is not unique. The gap condition
-fails by far there (δ_Σ·δ_R ≈ 0.9), so this does not contradict the uniqueness theorem under
+fails by far there (δ_Σ·δ_R ≈ 0.93), so this does not contradict the uniqueness theorem under
 the gap condition; it shows that some such condition is needed.
 """
 

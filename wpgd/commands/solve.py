@@ -190,5 +190,5 @@ def _print_text(out: dict, args) -> None:
         pos, neg, zero = sp["inertia"]
         where = f" γ = {sp['gamma']:.8g}" if sp["gamma"] is not None else ""
         star = "  ← global minimum" if sp["global_min"] else ""
-        print(f"stationary       {sp['kind']:<6} {sp['type']:<10} inertia (+{pos}, −{neg}, 0×{zero})"
+        print(f"stationary       {sp['kind']:<6} {sp['type']:<10} inertia n+={pos} n-={neg} n0={zero}"
               f" risk {sp['risk']:.8g}{where}{star}")
