@@ -38,12 +38,12 @@ def _prepare(t, atoms, masses):
 
 def _weights(t, e, w):
     """π_k(t) normalised (shape t.shape + (m,)) and 1/(e_k + t)."""
-    inv = 1.0 / (e + t[..., None])
-    # Normalise by the largest term first: masses may span hundreds of decades.
-    raw = w * inv * inv
-    raw = raw / np.max(raw, axis=-1, keepdims=True)
+    tt = t[..., None]
+    base = np.min(e) + tt
+    ratio = base / (e + tt)  # in (0, 1]: no overflow or underflow for any t
+    raw = (w / np.max(w)) * ratio * ratio
     pi = raw / np.sum(raw, axis=-1, keepdims=True)
-    return pi, inv
+    return pi, ratio / base
 
 
 def phi(t, atoms, masses):

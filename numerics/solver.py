@@ -169,7 +169,8 @@ def contraction_constant(feat: FeatureSpectrum, task: TaskSpectrum, interval=Non
     return float(es[i]), float(np.exp(xs[i]))
 
 
-def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64) -> Optimum:
+def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64, certify: bool = False,
+          certify_digits: int = 30) -> Optimum:
     """The unconstrained optimum of the WPGD risk, with every fixed point and its diagnostics.
 
     Args:
@@ -177,6 +178,9 @@ def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64) -
         structured: use the O(K³ + d³ + n) segment path (default for segment problems);
             False forces the dense O(n³) reference path (n ≤ DENSE_LIMIT).
         grid: initial number of cells of the fixed-point scan.
+        certify: also run the interval certificate (:func:`numerics.certificate.certify`) and
+            fill ``certified`` and ``details["certificate"]``.
+        certify_digits: its working precision.
 
     Returns:
         An :class:`Optimum`. Degenerate problems (r = 0 or Σ = 0) return the zero predictor with
@@ -223,6 +227,18 @@ def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64) -
     res["fixed_point"] = float(fp_res)
     kappa, kappa_at = contraction_constant(feat, task, (lo, hi))
     converged = all(v < RESIDUAL_TOL for v in res.values()) and not scan.unresolved
+    details = {
+        "contraction_at": kappa_at,
+        "rank_sigma": feat.rank,
+        "informative_atoms": int(np.count_nonzero(task.informative)),
+        "dropped_tokens": task.dropped,
+    }
+    certified = None
+    if certify:
+        from .certificate import certify as run_certificate
+
+        cert = run_certificate(problem, certify_digits, structured=structured)
+        certified, details["certificate"] = cert.certified, cert.to_dict()
     return Optimum(
         P=P,
         omega=omega,
@@ -241,12 +257,8 @@ def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64) -
         invariant_interval=(lo, hi),
         unresolved=scan.unresolved,
         method=method,
-        details={
-            "contraction_at": kappa_at,
-            "rank_sigma": feat.rank,
-            "informative_atoms": int(np.count_nonzero(task.informative)),
-            "dropped_tokens": task.dropped,
-        },
+        certified=certified,
+        details=details,
     )
 
 

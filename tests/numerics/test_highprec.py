@@ -70,3 +70,10 @@ def test_degenerate_problem_passes_through():
     pr = Problem.segmented(np.eye(2), [2, 2], [0.0, 0.0])
     hp = solve_highprec(pr, 30)
     assert hp.degenerate and hp.precision == "mpmath:30"
+
+
+def test_solve_with_certify_fills_the_field():
+    pr = Problem.segmented(np.diag([1.0, 5.0]), [3, 4], [0.3, 0.6], noise=0.1)
+    assert solve(pr).certified is None
+    opt = solve(pr, certify=True)
+    assert opt.certified is True and opt.to_dict()["details"]["certificate"]["certified"]

@@ -72,8 +72,10 @@ def run(args) -> int:
 def _unconstrained(problem, args):
     from numerics.solver import solve
 
-    opt = solve(problem)
+    opt = solve(problem, certify=args.certify, certify_digits=max(30, args.precision or 0))
     out = {"problem": problem.describe(), "class": "unconstrained", **opt.to_dict()}
+    if opt.certified is not None:
+        out["certificate"] = out["details"].pop("certificate")
     if args.precision is not None and opt.degenerate is None:
         from numerics.highprec import solve_highprec
 
@@ -91,12 +93,6 @@ def _unconstrained(problem, args):
                 "P": _rel(opt.P, hp.P),
             },
         }
-    if args.certify and opt.degenerate is None:
-        from numerics.certificate import certify
-
-        cert = certify(problem, max(30, args.precision or 0), structured=opt.method == "segments")
-        out["certified"] = cert.certified
-        out["certificate"] = cert.to_dict()
     if args.stationary:
         from numerics.stationary import classify
 
