@@ -38,6 +38,9 @@ __all__ = ["StationaryPoint", "classify", "membership", "reduced_hessian", "iner
 ZERO_RTOL = 1e-9
 """A Hessian eigenvalue with |h| ≤ ZERO_RTOL · max|h| counts as zero."""
 
+REPRESENTATIVE_LIMIT = 200_000
+"""Representatives' ω (length n) are stored only up to this n (inertia is computed regardless)."""
+
 
 @dataclass(frozen=True)
 class StationaryPoint:
@@ -53,7 +56,7 @@ class StationaryPoint:
         gamma, mu: for rays.
         global_min: True for the ray of lowest risk.
         P: the representative's preconditioner, shape (d, d).
-        omega: the representative's weights, shape (n,).
+        omega: the representative's weights, shape (n,) (None if n > REPRESENTATIVE_LIMIT).
     """
 
     kind: str
@@ -146,9 +149,11 @@ def classify(problem: Problem, optimum: Optimum | None = None) -> list[Stationar
         expected = sym + zeros_extra
         typ = "saddle" if neg > 0 else ("minimum" if zero <= expected else "degenerate")
         P = (feat.basis * p) @ feat.basis.T
-        omega = task.expand(task.basis @ y)
-        if hidden_bc[1] > 0:
-            omega = omega + _hidden_vector(problem, task)
+        omega = None
+        if problem.n <= REPRESENTATIVE_LIMIT:
+            omega = task.expand(task.basis @ y)
+            if hidden_bc[1] > 0:
+                omega = omega + _hidden_vector(problem, task)
         out.append(StationaryPoint(kind, desc, (pos, neg, zero), expected, typ, P=P, omega=omega, **kw))
 
     if feat.rank == 0:
