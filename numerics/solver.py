@@ -332,7 +332,8 @@ def stationarity_residuals(problem: Problem, P, omega, *, task: TaskSpectrum | N
         u, B, Cq = g["u"], g["B"], g["Cq"]
     else:
         r = problem.r
-        m1w = problem.m1_matrix() @ omega
+        rbar = problem.dense_task_matrix()
+        m1w = rbar[:-1, :-1] @ omega + problem.diag_r * omega  # M1ω = Rω + D_Rω, no n×n copy
         m2w = problem.m2_diag * omega
         u, B, Cq = float(r @ omega), float(omega @ m1w), float(omega @ m2w)
         grad = -2 * a * r + 2 * b * m1w + 2 * c * m2w

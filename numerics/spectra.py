@@ -190,7 +190,9 @@ def task_spectrum(problem: Problem, *, structured: bool | None = None) -> TaskSp
 def _task_spectrum_dense(problem: Problem) -> TaskSpectrum:
     m2 = problem.m2_diag
     kept = m2 > 0
-    m1 = problem.m1_matrix()[np.ix_(kept, kept)]
+    m1 = problem.m1_matrix()
+    if not np.all(kept):
+        m1 = m1[np.ix_(kept, kept)]
     w = 1.0 / np.sqrt(m2[kept])
     a = (w[:, None] * m1) * w[None, :]
     rho, z = np.linalg.eigh(0.5 * (a + a.T))
