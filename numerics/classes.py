@@ -32,6 +32,7 @@ __all__ = [
     "ClassOptimum",
     "class_optimum",
     "class_optima",
+    "class_gaps",
     "compare_classes",
     "geometric_weights",
     "is_monotone",
@@ -271,6 +272,20 @@ def compare_classes(problem: Problem, classes=CLASSES, *, key_width: int | None 
     """
     optima = class_optima(problem, classes, key_width=key_width)
     rows = {c: o.to_dict(include_arrays=False) for c, o in optima.items()}
+    return {"problem": problem.describe(), "classes": rows, **class_gaps(optima)}
+
+
+def class_gaps(optima: dict) -> dict:
+    """Gaps between class optima already computed.
+
+    Args:
+        optima: class name → an object with ``normalized_risk`` and ``omega`` (a
+            :class:`ClassOptimum`, or the solver's ``Optimum`` for "unconstrained").
+
+    Returns:
+        ``gaps`` (normalised-risk differences and relative gains), ``summary`` (sentences) and,
+        when "unconstrained" is present, ``scalar_reaches_unconstrained``.
+    """
     gaps, summary = {}, []
     names = list(optima)
     for i, a in enumerate(names):
@@ -286,7 +301,7 @@ def compare_classes(problem: Problem, classes=CLASSES, *, key_width: int | None 
             summary.append(
                 f"{better} beats {worse} by {lw - lb:.4g} in normalised risk ({100 * gain:.3g}% relative)"
             )
-    out = {"problem": problem.describe(), "classes": rows, "gaps": gaps, "summary": summary}
+    out = {"gaps": gaps, "summary": summary}
     if "unconstrained" in optima:
         mono = is_monotone(optima["unconstrained"].omega, tol=1e-7)
         out["scalar_reaches_unconstrained"] = mono

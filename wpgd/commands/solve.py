@@ -38,6 +38,8 @@ def add_arguments(p) -> None:
     p.add_argument("--certify", action="store_true", help="prove uniqueness of the fixed point (interval arithmetic)")
     p.add_argument("--class", dest="cls", default="unconstrained", choices=CLASS_CHOICES,
                    help="weight class to optimise over (default unconstrained)")
+    p.add_argument("--key-width", type=int, metavar="M",
+                   help="key width of the vector-gated layer for --class vector/all (default 2d: reaches the optimum)")
     p.add_argument("--stationary", action="store_true", help="classify every stationary point (Hessian inertia)")
     p.add_argument("--out", metavar="DIR", help="save P.npy, omega.npy and summary.json into DIR")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
@@ -49,12 +51,14 @@ def run(args) -> int:
         raise InvalidProblemError(f"--precision must be at least 20 digits, got {args.precision}")
     if args.cls not in ("unconstrained", "all") and (args.precision is not None or args.certify or args.stationary):
         raise InvalidProblemError("--precision, --certify and --stationary apply to --class unconstrained (or all)")
+    if args.key_width is not None and (args.key_width < 1 or args.cls not in ("vector", "all")):
+        raise InvalidProblemError("--key-width must be a positive integer and goes with --class vector or all")
     if args.cls == "unconstrained":
         out, arrays = _unconstrained(problem, args)
     elif args.cls == "all":
         out, arrays = _all_classes(problem, args)
     else:
-        res = _class_optimum(problem, args.cls)
+        res = _class_optimum(problem, args.cls, args.key_width)
         out = {"problem": problem.describe(), "class": args.cls, **_class_dict(res)}
         arrays = {"P": res.P, "omega": res.omega}
     if args.out:
@@ -107,12 +111,10 @@ def _rel(a, b) -> float:
     return float(np.linalg.norm(a - b) / nb) if nb > 0 else float(np.linalg.norm(a))
 
 
-def _class_optimum(problem, cls):
-    try:
-        from numerics.classes import class_optimum
-    except ImportError:
-        raise InvalidProblemError(f"--class {cls} needs numerics.classes, which is not available") from None
-    return class_optimum(problem, cls)
+def _class_optimum(problem, cls, key_width=None):
+    from numerics.classes import class_optimum
+
+    return class_optimum(problem, cls, key_width=key_width) if cls == "vector" else class_optimum(problem, cls)
 
 
 def _class_dict(res) -> dict:
@@ -120,16 +122,27 @@ def _class_dict(res) -> dict:
 
 
 def _all_classes(problem, args):
-    out, arrays = {}, {}
+    from numerics.classes import class_gaps
+
+    out, arrays, optima = {}, {}, {}
     uncon, arr = _unconstrained(problem, args)
     for cls in ("linear", "geometric", "scalar", "vector"):
-        res = _class_optimum(problem, cls)
+        res = _class_optimum(problem, cls, args.key_width)
+        optima[cls] = res
         out[cls] = _class_dict(res)
         arrays[f"{cls}_P"], arrays[f"{cls}_omega"] = res.P, res.omega
     uncon.pop("problem")
     out["unconstrained"] = uncon
     arrays["unconstrained_P"], arrays["unconstrained_omega"] = arr["P"], arr["omega"]
-    return out, arrays
+    optima["unconstrained"] = _Row(uncon["normalized_risk"], arr["omega"])
+    return {"problem": problem.describe(), **out, **class_gaps(optima)}, arrays
+
+
+class _Row:
+    """What :func:`numerics.classes.class_gaps` reads from a class optimum."""
+
+    def __init__(self, normalized_risk, omega):
+        self.normalized_risk, self.omega = normalized_risk, omega
 
 
 def _print_text(out: dict, args) -> None:
@@ -139,6 +152,8 @@ def _print_text(out: dict, args) -> None:
             o = out[cls]
             label = o.get("label", "unconstrained WPGD (numerics.solver.solve)")
             print(f"{cls:<14} {o['risk']:>16.10g} {o['normalized_risk']:>12.8f}  {label}")
+        for line in out["summary"]:
+            print(f"  - {line}")
         return
     pr = out["problem"]
     segs = f" (segments {pr['segments']})" if pr.get("form") == "segments" and len(pr["segments"]) <= 12 else ""
