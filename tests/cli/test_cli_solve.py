@@ -88,9 +88,13 @@ def test_bad_flags(tmp_path):
 
 
 def test_class_all_json():
-    pytest.importorskip("numerics.classes")
     proc = wpgd("solve", "--spec", EXAMPLES / "reversed_segments.toml", "--class", "all", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out) == {"linear", "geometric", "scalar", "vector", "unconstrained"}
-    assert out["unconstrained"]["risk"] <= min(out[c]["risk"] for c in out) + 1e-12
+    classes = ("linear", "geometric", "scalar", "vector", "unconstrained")
+    assert set(out) == {*classes, "problem", "gaps", "summary", "scalar_reaches_unconstrained"}
+    assert out["unconstrained"]["risk"] <= min(out[c]["risk"] for c in classes) + 1e-12
+    # reversed segments: the optimal weights are not monotone, so scalar gating cannot reach them
+    assert out["scalar_reaches_unconstrained"] is False
+    assert out["gaps"]["scalar_minus_unconstrained"] > 1e-3
+    assert out["gaps"]["linear_minus_scalar"] == pytest.approx(0.0, abs=1e-9)
