@@ -1,0 +1,43 @@
+"""The public API of each package is exactly its ``__all__``: nothing leaks or vanishes silently."""
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+NUMERICS = {
+    "Certificate", "ClassOptimum", "ConditionReport", "DegenerateProblemError", "InvalidProblemError",
+    "MonteCarloResult", "Optimum", "Problem", "SolverError", "SpecError", "StationaryPoint", "WPGDError",
+    "certify", "check_conditions", "class_optima", "class_optimum", "classify_stationary", "compare_classes",
+    "load_spec", "monte_carlo_risk", "normalized_risk", "parse_spec", "risk", "solve", "solve_highprec",
+    "wpgd_predict",
+}
+PROOFS_CHECK = {"Check", "CheckResult", "Evidence", "register", "registered_checks", "run_checks"}
+STRATEGIES = {"spd_covariances", "task_correlations", "segment_task_models", "problems", "weights",
+              "preconditioners"}
+
+
+@pytest.mark.parametrize(
+    "module,expected",
+    [("numerics", NUMERICS), ("proofs_check", PROOFS_CHECK), ("proofs_check.strategies", STRATEGIES)],
+)
+def test_public_names(module, expected):
+    mod = importlib.import_module(module)
+    assert set(mod.__all__) == expected
+    for name in mod.__all__:
+        assert getattr(mod, name) is not None
+
+
+def test_every_theory_export_exists():
+    import theory
+
+    assert len(theory.__all__) == len(set(theory.__all__))
+    missing = [n for n in theory.__all__ if not hasattr(theory, n)]
+    assert not missing
+
+
+def test_torch_is_optional_for_the_core():
+    code = "import sys, numerics, theory, proofs_check, wpgd.cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
