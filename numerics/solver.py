@@ -195,6 +195,10 @@ def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64, c
     >>> round(opt.mu, 12), len(opt.fixed_points)
     (1.0, 1)
     """
+    lam_max = float(np.max(problem.sigma_eig[0]))
+    if lam_max > 0 and not (SCALE_RANGE[0] <= lam_max <= SCALE_RANGE[1]):
+        return _solve_rescaled(problem, lam_max, structured=structured, grid=grid, certify=certify,
+                               certify_digits=certify_digits)
     if structured is None:
         structured = problem.is_segmented
     method = "segments" if structured else "dense"
@@ -262,6 +266,46 @@ def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64, c
     )
 
 
+SCALE_RANGE = (1e-30, 1e30)
+"""λ_max(Σ) outside this range is solved on the rescaled problem (see :func:`_solve_rescaled`)."""
+
+
+def _solve_rescaled(problem: Problem, s: float, **kwargs) -> Optimum:
+    """Solve with features rescaled to λ_max(Σ) = 1, then map the optimum back.
+
+    With ``x = √s x̂`` the labels are ``√s·(x̂ᵀβ + ξ/√s)``, so
+    ``L(P, ω; Σ, σ²) = s·L̂(sP, ω; Σ/s, σ²/s)``: risks scale by s, P* by 1/s, γ (an eigenvalue
+    shift of Σ) by s, μ = φ_Σ(γ) by 1/s; ω*, slopes and the contraction constant are unchanged.
+    Extreme scales would otherwise overflow or underflow in the traces of P̂ (λ², λ³).
+    """
+    from dataclasses import replace
+
+    if problem.is_segmented:
+        scaled = Problem.segmented(problem.sigma / s, problem.segment_sizes, problem.query_correlation,
+                                   correlation=problem.segment_correlation,
+                                   query_variance=problem.query_variance, noise=problem.noise / s)
+    else:
+        scaled = Problem.dense(problem.sigma / s, problem.task_matrix, problem.noise / s)
+    opt = solve(scaled, **kwargs)
+    details = dict(opt.details, rescaled_by=s)
+    if opt.gamma is None:
+        return replace(opt, risk=problem.null_risk, P=opt.P / s, details=details)
+    lo, hi = opt.invariant_interval
+    return replace(
+        opt,
+        P=opt.P / s,
+        gamma=opt.gamma * s,
+        mu=opt.mu / s,
+        scale=opt.scale / s,
+        risk=opt.risk * s,
+        normalized_risk=opt.risk * s / problem.null_risk,
+        fixed_points=tuple(g * s for g in opt.fixed_points),
+        fixed_point_risks=tuple(r * s for r in opt.fixed_point_risks),
+        invariant_interval=(lo * s, hi * s),
+        details=details,
+    )
+
+
 def degeneracy(problem: Problem, feat: FeatureSpectrum, task: TaskSpectrum) -> str | None:
     """Why the optimum is the zero predictor, or None."""
     if feat.rank == 0:
@@ -281,9 +325,11 @@ def profile_risk(problem: Problem, feat: FeatureSpectrum, task: TaskSpectrum, ga
         (L, t) with ``L = N − (a u)²/(b B + c Cq)`` and ``t = a u/(b B + c Cq)``.
     """
     a, b, c = feat.traces(gamma)
-    u, B, Cq = task.sums(mu)
+    # Sums for r/‖r‖-scale: t is scale-free and the gain is quadratic in r, so a tiny but
+    # nonzero r gives a tiny gain instead of 0/0.
+    u, B, Cq = task.sums(mu, normalized=True)
     den = b * B + c * Cq
-    gain = (a * u) ** 2 / den
+    gain = (a * u) ** 2 / den * task.s_scale**2
     return problem.null_risk - gain, a * u / den
 
 

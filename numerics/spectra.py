@@ -72,8 +72,9 @@ class FeatureSpectrum:
         return int(self.lam.size)
 
     def secular(self) -> SecularFunction:
-        """φ_Σ: atoms λ_j, masses λ_j²."""
-        return SecularFunction(self.lam, self.lam**2)
+        """φ_Σ: atoms λ_j, masses λ_j² (scaled by 1/λ_max²: φ is homogeneous of degree 0 in the
+        masses, and the scaling keeps tiny spectra from underflowing to zero masses)."""
+        return SecularFunction(self.lam, (self.lam / np.max(self.lam)) ** 2)
 
     def traces(self, gamma: float) -> tuple[float, float, float]:
         """(a, b, c) of P̂ = (Σ + γI)^{-1} on the range: Σλ²/(λ+γ), Σλ³/(λ+γ)², Σλ²/(λ+γ)²."""
@@ -123,14 +124,26 @@ class TaskSpectrum:
         return not bool(np.any(self.informative))
 
     def secular(self) -> SecularFunction:
-        """φ_R: informative atoms ρ_k, masses s_k²."""
+        """φ_R: informative atoms ρ_k, masses s_k² (scaled by 1/max s_k², as for φ_Σ: a tiny but
+        nonzero r must not underflow to zero masses)."""
         m = self.informative
-        return SecularFunction(self.rho[m], self.s[m] ** 2)
+        return SecularFunction(self.rho[m], (self.s[m] / self.s_scale) ** 2)
 
-    def sums(self, mu: float) -> tuple[float, float, float]:
-        """(u, B, Cq) = (rᵀω̂, ω̂ᵀM1ω̂, ω̂ᵀM2ω̂) for ω̂ = (M1 + μM2)^{-1} r."""
-        q = self.s / (self.rho + mu)
-        return float(np.sum(self.s * q)), float(np.sum(self.rho * q * q)), float(np.sum(q * q))
+    @property
+    def s_scale(self) -> float:
+        """max |s_k|, the scale of r in the generalised eigenbasis (1 if r = 0)."""
+        top = float(np.max(np.abs(self.s))) if self.s.size else 0.0
+        return top if top > 0 else 1.0
+
+    def sums(self, mu: float, normalized: bool = False) -> tuple[float, float, float]:
+        """(u, B, Cq) = (rᵀω̂, ω̂ᵀM1ω̂, ω̂ᵀM2ω̂) for ω̂ = (M1 + μM2)^{-1} r.
+
+        With ``normalized`` the sums are computed for r / :attr:`s_scale` (each is quadratic in r,
+        so they are the true sums divided by ``s_scale²``), which cannot underflow for tiny r.
+        """
+        s = self.s / self.s_scale if normalized else self.s
+        q = s / (self.rho + mu)
+        return float(np.sum(s * q)), float(np.sum(self.rho * q * q)), float(np.sum(q * q))
 
     def levels(self, mu: float) -> np.ndarray:
         """ω̂ on the kept tokens (dense) or per kept segment (segments), shape (n_kept,) / (K_kept,)."""
