@@ -83,7 +83,7 @@ def task_correlations(draw, n=st.integers(1, 6), unit_variance: bool = False):
     n_ = draw(n) if isinstance(n, st.SearchStrategy) else int(n)
     m = n_ + 1
     g = draw(hnp.arrays(np.float64, (m, m + 1), elements=_unit))
-    g = g + np.eye(m, m + 1)  # nonzero rows
+    g = g + 3.0 * np.eye(m, m + 1)  # every row has norm ≥ 2, so every task variance is > 0
     var = np.ones(m) if unit_variance else draw(hnp.arrays(np.float64, (m,), elements=_floats(0.5, 2.0)))
     return joint_task_matrix(g, var)
 
