@@ -170,11 +170,7 @@ def _sigma_pd(problem: Problem) -> Condition:
 
 def _task_psd(problem: Problem) -> Condition:
     if problem.is_segmented:
-        k = problem.num_segments
-        joint = np.zeros((k + 1, k + 1))
-        joint[:k, :k] = problem.segment_correlation
-        joint[:k, k] = joint[k, :k] = problem.query_correlation
-        joint[k, k] = problem.query_variance
+        joint = problem.segment_joint_matrix
         what = "[[C, c], [cᵀ, r_q]]"
     else:
         joint = np.asarray(problem.task_matrix)

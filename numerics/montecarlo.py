@@ -56,13 +56,8 @@ class MonteCarloResult:
 def _task_factor(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
     """(factor of the task covariance, index mapping tokens 0..n (query last) to its rows)."""
     if problem.is_segmented:
-        k = problem.num_segments
-        joint = np.zeros((k + 1, k + 1))
-        joint[:k, :k] = problem.segment_correlation
-        joint[:k, k] = joint[k, :k] = problem.query_correlation
-        joint[k, k] = problem.query_variance
-        idx = np.concatenate([problem.segment_index, [k]])
-        return psd_factor(joint), idx
+        idx = np.concatenate([problem.segment_index, [problem.num_segments]])
+        return psd_factor(problem.segment_joint_matrix), idx
     return psd_factor(problem.task_matrix), np.arange(problem.n + 1)
 
 

@@ -122,10 +122,7 @@ class Problem:
         c_mat = check_symmetric("task correlation", c_mat)
         c_vec = as_finite_array("query_correlation", query_correlation, shape=(k,))
         r_q = float(as_finite_array("query_variance", query_variance, ndim=0))
-        joint = np.zeros((k + 1, k + 1))
-        joint[:k, :k] = c_mat
-        joint[:k, k] = joint[k, :k] = c_vec
-        joint[k, k] = r_q
+        joint = _joint(c_mat, c_vec, r_q)
         check_psd("task correlation", c_mat)
         check_psd("joint task correlation (segments + query)", joint)
         noise = _check_noise(noise)
@@ -218,6 +215,16 @@ class Problem:
         """The diagonal matrix M2 = tr(Σ)·D_R + σ² I, as its diagonal, shape (n,)."""
         return self._cached("m2", lambda: _readonly(self.trace_sigma * self.diag_r + self.noise))
 
+    @property
+    def segment_joint_matrix(self) -> np.ndarray:
+        """``[[C, c], [cᵀ, r_q]]``: the joint correlation of the K segment tasks and the query task,
+        shape (K+1, K+1) (segment problems only)."""
+        self._require_segments()
+        return self._cached(
+            "joint",
+            lambda: _readonly(_joint(self.segment_correlation, self.query_correlation, self.query_variance)),
+        )
+
     def segment_sums(self, omega: np.ndarray) -> np.ndarray:
         """Eᵀω: sums of weights within each segment, shape (..., K). O(n)."""
         self._require_segments()
@@ -258,11 +265,7 @@ class Problem:
         def f():
             self._require_small("the dense task correlation matrix")
             idx = np.concatenate([self.segment_index, [len(self.segment_sizes)]])
-            k = len(self.segment_sizes)
-            joint = np.zeros((k + 1, k + 1))
-            joint[:k, :k] = self.segment_correlation
-            joint[:k, k] = joint[k, :k] = self.query_correlation
-            joint[k, k] = self.query_variance
+            joint = self.segment_joint_matrix
             return _readonly(joint[np.ix_(idx, idx)])
 
         return self._cached("rbar", f)
@@ -309,6 +312,15 @@ class Problem:
             raise InvalidProblemError(
                 f"refusing to form {what} for n = {self.n} > {DENSE_LIMIT}; use the structured path"
             )
+
+
+def _joint(c_mat: np.ndarray, c_vec: np.ndarray, r_q: float) -> np.ndarray:
+    k = c_vec.shape[0]
+    joint = np.zeros((k + 1, k + 1))
+    joint[:k, :k] = c_mat
+    joint[:k, k] = joint[k, :k] = c_vec
+    joint[k, k] = r_q
+    return joint
 
 
 def _check_sigma(sigma) -> np.ndarray:
