@@ -256,7 +256,7 @@ def evaluate(model, heldout: HeldOutSet, control: WPGDControl | None = None, *, 
     errs, cerrs = [], []
     P = om = None
     for batch in heldout.batches():
-        pred = model.predict(batch.tokens)
+        pred = heldout.sampler.predict(model, batch.tokens)
         errs.append(((pred.double() - batch.target.double()) ** 2).cpu().numpy())
         if control is not None:
             if P is None:

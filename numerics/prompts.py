@@ -12,7 +12,9 @@ Token encoding (:class:`PromptFormat`), one token per row, label channel **last*
 
     [ x (d) | segment one-hot (K, if context="onehot") | flag (1, if delimiter="flag") | y (1) ]
 
-* demonstration ``i``: ``[x_i | e_{k(i)} | 0 | y_i]``;
+* demonstration ``i``: ``[x_i | e_{k(i)} | 0 | s·y_i]`` with ``s = label_scale`` (default 1;
+  the trainer uses ``1/√(r_q tr Σ + σ²)`` so that the label channel has unit variance like
+  the feature channels);
 * query: ``[x | 0 | 0 | 0]`` (its label slot holds 0: the model must write the prediction there);
 * delimiter between consecutive segments (K−1 of them, none before the query):
   ``delimiter="flag"`` — every entry 0 except the flag coordinate, which holds
@@ -50,11 +52,15 @@ class PromptFormat:
         delimiter: "none", "flag" (dedicated flag coordinate) or "label" (the ``[0; 1]`` token).
         delimiter_value: the value written in the delimiter's flag / label slot.
         context: "none" or "onehot" (append the segment one-hot to each demonstration).
+        label_scale: demonstration labels are written into the tokens multiplied by this factor
+            (a change of units; :meth:`PromptSampler.predict` divides the model's read-out by it,
+            so predictions and risks stay in units of y).
     """
 
     delimiter: str = "none"
     delimiter_value: float = 1.0
     context: str = "none"
+    label_scale: float = 1.0
 
     def __post_init__(self):
         if self.delimiter not in _DELIMITERS:
@@ -63,6 +69,8 @@ class PromptFormat:
             raise InvalidProblemError(f"context must be one of {', '.join(_CONTEXTS)}, got {self.context!r}")
         if not math.isfinite(self.delimiter_value):
             raise InvalidProblemError("delimiter_value must be finite")
+        if not (math.isfinite(self.label_scale) and self.label_scale > 0):
+            raise InvalidProblemError(f"label_scale must be positive, got {self.label_scale}")
 
     def to_dict(self) -> dict:
         """JSON-serialisable dict."""
@@ -166,6 +174,11 @@ class PromptSampler:
             self._context = torch.nn.functional.one_hot(torch.as_tensor(seg, device=device), k).to(dtype)
         self._noise_sd = math.sqrt(problem.noise)
 
+    def predict(self, model, tokens: torch.Tensor) -> torch.Tensor:
+        """``model.predict(tokens)`` converted back to units of y (divided by ``label_scale``), shape (B,)."""
+        out = model.predict(tokens)
+        return out / self.fmt.label_scale if self.fmt.label_scale != 1.0 else out
+
     def describe(self) -> dict:
         """JSON summary: format, token width, sequence length, delimiter positions."""
         return {
@@ -201,7 +214,7 @@ class PromptSampler:
         tokens = torch.zeros((batch, self.seq_len, self.token_dim), dtype=self.dtype, device=self.device)
         pos = self.demo_positions
         tokens[:, pos, :d] = feats[:, :n]
-        tokens[:, pos, -1] = labels[:, :n]
+        tokens[:, pos, -1] = labels[:, :n] * self.fmt.label_scale if self.fmt.label_scale != 1.0 else labels[:, :n]
         if self._context is not None:
             tokens[:, pos, d:d + self.context_dim] = self._context
         if self.num_delimiters:

@@ -22,7 +22,7 @@ import math
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -30,13 +30,23 @@ import torch
 from .errors import InvalidProblemError, SolverError
 from .evaluation import HeldOutSet, evaluate, make_control
 from .problem import Problem
-from .prompts import PromptFormat, PromptSampler, make_generator
-from .references import MODEL_KINDS, theory_references
+from .prompts import PromptSampler, make_generator
+from .references import theory_references
+from .train_config import TrainConfig, build_model, default_key_dim, with_overrides
 
-__all__ = ["TrainConfig", "TrainResult", "TrainingDivergedError", "build_model", "train", "load_checkpoint"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDivergedError",
+    "build_model",
+    "checkpoint_matches",
+    "default_key_dim",
+    "final_metrics",
+    "load_checkpoint",
+    "train",
+    "with_overrides",
+]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_SCHEDULES = ("cosine", "constant")
 # Fields that may differ between a checkpoint and the run resuming it (they do not change the
 # trajectory).
 _NON_SEMANTIC = {"checkpoint_every", "progress"}
@@ -45,183 +55,6 @@ _RESTART_SEED_STRIDE = 1000
 
 class TrainingDivergedError(SolverError):
     """The training loss became NaN/Inf."""
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run (dumped to ``config.json``).
-
-    Attributes:
-        model: "linear", "scalar", "scalar-nodelim" or "vector" (see ``numerics.references``).
-        layers: number of GLA layers (1–3 in the experiments).
-        key_dim: key width; None = the model family's default (see :func:`default_key_dim`).
-        num_heads: attention heads.
-        mode: GLA kernel: "parallel", "recurrent", or "auto" (recurrent for vector gating, whose
-            masked parallel form costs O(T²·K) memory per prompt; parallel otherwise).
-        init_value_scale: multiplies the value projections ``W_v`` of the random initialisation.
-            With the module's default scale the initial output is mostly noise; the optimiser
-            first shrinks every projection and some seeds then sit for thousands of steps on the
-            plateau near risk 1 (the saddle at zero). A smaller value init (0.1) avoids that
-            (docs/training.md). 1.0 keeps ``GLAModel``'s initialisation unchanged.
-        restarts: how many times a run still on the plateau is restarted from a fresh
-            initialisation (seed + 1000·attempt); 0 = never.
-        restart_at: when the plateau test is made, as a fraction of ``steps``.
-        restart_threshold: held-out normalised risk above which the run counts as stuck.
-        delimiter: "none", "flag" or "label"; None = the family's default.
-        delimiter_value: value written in the delimiter slot.
-        context: "none" or "onehot" (per-segment context features).
-        steps: optimiser steps.
-        batch_size: fresh prompts per step.
-        train_pool: 0 = fresh prompts every step; > 0 = a fixed pool of that many prompts.
-        lr: peak learning rate.
-        weight_decay: AdamW weight decay.
-        warmup: linear warm-up steps, as a fraction of ``steps``.
-        schedule: "cosine" (to ``lr·min_lr_frac``) or "constant" after warm-up.
-        min_lr_frac: final learning rate as a fraction of ``lr`` (cosine only).
-        clip: gradient-norm clipping threshold (0 = off).
-        dtype: "float32" or "float64".
-        seed: seed of the model initialisation (torch global RNG).
-        data_seed: seed of the training-prompt generator.
-        eval_seed: seed of the periodic held-out set.
-        final_seed: seed of the final held-out set (and its bootstrap).
-        eval_every: steps between periodic held-out evaluations.
-        eval_prompts: size of the periodic held-out set.
-        final_prompts: size of the final held-out set.
-        eval_batch: prompts per forward pass in evaluation.
-        control_variate: use the class-optimal WPGD predictor as a control variate in the final
-            evaluation (the plain estimate is always reported too).
-        checkpoint_every: steps between checkpoints (0 = only at the end / on Ctrl-C).
-        device: torch device ("cpu", "cuda").
-        threads: torch intra-op threads (None = torch default).
-        progress: show a progress bar.
-    """
-
-    model: str = "scalar"
-    layers: int = 1
-    key_dim: int | None = None
-    num_heads: int = 1
-    mode: str = "auto"
-    init_value_scale: float = 0.1
-    restarts: int = 3
-    restart_at: float = 0.3
-    restart_threshold: float = 0.97
-    delimiter: str | None = None
-    delimiter_value: float = 1.0
-    context: str = "none"
-    steps: int = 1000
-    batch_size: int = 256
-    train_pool: int = 0
-    lr: float = 3e-2
-    weight_decay: float = 0.0
-    warmup: float = 0.05
-    schedule: str = "cosine"
-    min_lr_frac: float = 0.0
-    clip: float = 1.0
-    dtype: str = "float32"
-    seed: int = 0
-    data_seed: int = 1
-    eval_seed: int = 2
-    final_seed: int = 3
-    eval_every: int = 200
-    eval_prompts: int = 4096
-    final_prompts: int = 100_000
-    eval_batch: int = 4096
-    control_variate: bool = True
-    checkpoint_every: int = 500
-    device: str = "cpu"
-    threads: int | None = 1
-    progress: bool = True
-
-    def __post_init__(self):
-        if self.model not in MODEL_KINDS:
-            raise InvalidProblemError(f"model must be one of {', '.join(MODEL_KINDS)}, got {self.model!r}")
-        if self.dtype not in _DTYPES:
-            raise InvalidProblemError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        if self.mode not in ("auto", "parallel", "recurrent"):
-            raise InvalidProblemError(f"mode must be auto, parallel or recurrent, got {self.mode!r}")
-        if self.schedule not in _SCHEDULES:
-            raise InvalidProblemError(f"schedule must be one of {', '.join(_SCHEDULES)}, got {self.schedule!r}")
-        for name in ("layers", "steps", "batch_size", "eval_every", "eval_batch", "num_heads"):
-            if getattr(self, name) < 1:
-                raise InvalidProblemError(f"{name} must be ≥ 1, got {getattr(self, name)}")
-        for name in ("eval_prompts", "final_prompts"):
-            if getattr(self, name) < 2:
-                raise InvalidProblemError(f"{name} must be ≥ 2, got {getattr(self, name)}")
-        if self.key_dim is not None and self.key_dim < 1:
-            raise InvalidProblemError(f"key_dim must be ≥ 1, got {self.key_dim}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise InvalidProblemError(f"lr must be positive, got {self.lr}")
-        if not 0 <= self.warmup < 1 or not 0 <= self.min_lr_frac <= 1 or self.clip < 0 or self.weight_decay < 0:
-            raise InvalidProblemError("need 0 ≤ warmup < 1, 0 ≤ min_lr_frac ≤ 1, clip ≥ 0, weight_decay ≥ 0")
-        if self.restarts < 0 or not 0 < self.restart_at < 1:
-            raise InvalidProblemError("need restarts ≥ 0 and 0 < restart_at < 1")
-        if self.train_pool < 0 or self.checkpoint_every < 0:
-            raise InvalidProblemError("train_pool and checkpoint_every must be ≥ 0")
-        if not (self.init_value_scale > 0 and math.isfinite(self.init_value_scale)):
-            raise InvalidProblemError(f"init_value_scale must be positive, got {self.init_value_scale}")
-        if self.threads is not None and self.threads < 1:
-            raise InvalidProblemError(f"threads must be ≥ 1, got {self.threads}")
-
-    @property
-    def prompt_format(self) -> PromptFormat:
-        """The token layout of this run's prompts."""
-        delim = self.delimiter if self.delimiter is not None else MODEL_KINDS[self.model].delimiter
-        return PromptFormat(delimiter=delim, delimiter_value=self.delimiter_value, context=self.context)
-
-    @property
-    def torch_dtype(self) -> torch.dtype:
-        """The torch dtype of model and prompts."""
-        return _DTYPES[self.dtype]
-
-    def to_dict(self) -> dict:
-        """JSON-serialisable dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        """Inverse of :meth:`to_dict` (unknown keys are errors)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InvalidProblemError(f"unknown training config key(s): {', '.join(unknown)}")
-        return cls(**data)
-
-
-def default_key_dim(config: TrainConfig, problem: Problem, token_dim: int) -> int:
-    """Key width: the vector-gating construction's width for ``vector`` (``gla.default_key_width``),
-    the token width otherwise (linear and scalar WPGD need only the d feature channels)."""
-    if config.key_dim is not None:
-        return int(config.key_dim)
-    if MODEL_KINDS[config.model].gating == "vector":
-        from .gla import default_key_width
-
-        return int(default_key_width(problem.d, problem.num_segments or 1))
-    return int(token_dim)
-
-
-def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.Module:
-    """A randomly initialised ``numerics.gla.GLAModel`` for the config (seeded by ``config.seed``),
-    its value projections scaled by ``config.init_value_scale``."""
-    from .gla import GLAModel
-
-    torch.manual_seed(config.seed)
-    gating = MODEL_KINDS[config.model].gating
-    mode = config.mode if config.mode != "auto" else ("recurrent" if gating == "vector" else "parallel")
-    model = GLAModel(
-        token_dim=token_dim,
-        key_dim=key_dim,
-        num_layers=config.layers,
-        gating=gating,
-        num_heads=config.num_heads,
-        mode=mode,
-        dtype=config.torch_dtype,
-        device=config.device,
-    )
-    if config.init_value_scale != 1.0:
-        with torch.no_grad():
-            for layer in model.layers:
-                layer.W_v.mul_(config.init_value_scale)
-    return model
 
 
 @dataclass
@@ -253,6 +86,11 @@ def _lr_factor(config: TrainConfig):
     return factor
 
 
+def _is_gate(name: str) -> bool:
+    """Gate parameters of ``GLALayer`` (``W_g``, ``b_g``), which get ``gate_lr_mult``."""
+    return name.rsplit(".", 1)[-1] in ("W_g", "b_g")
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     from wpgd.io import write_atomic
 
@@ -264,6 +102,12 @@ def _save_checkpoint(path: Path, state: dict) -> None:
 def load_checkpoint(path) -> dict:
     """Load a checkpoint written by :func:`train` (tensors only; no pickled code)."""
     return torch.load(Path(path), map_location="cpu", weights_only=True)
+
+
+def checkpoint_matches(path, config: TrainConfig, problem: Problem) -> bool:
+    """Whether the checkpoint at ``path`` belongs to this config and problem (so it can resume)."""
+    state = load_checkpoint(path)
+    return _semantic(state["config"]) == _semantic(config.to_dict()) and state["problem"] == _fingerprint(problem)
 
 
 def _semantic(cfg: dict) -> dict:
@@ -296,17 +140,18 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     out = Path(out_dir) if out_dir is not None else None
-    sampler = PromptSampler(problem, config.prompt_format, dtype=config.torch_dtype, device=config.device)
+    sampler = PromptSampler(problem, config.prompt_format_for(problem), dtype=config.torch_dtype,
+                            device=config.device)
     key_dim = default_key_dim(config, problem, sampler.token_dim)
     own_model = model is None
     ckpt_path = out / "checkpoint.pt" if out is not None else None
     state = None
     if ckpt_path is not None and resume and ckpt_path.exists():
-        state = load_checkpoint(ckpt_path)
-        if _semantic(state["config"]) != _semantic(config.to_dict()) or state["problem"] != _fingerprint(problem):
+        if not checkpoint_matches(ckpt_path, config, problem):
             raise InvalidProblemError(
                 f"{ckpt_path} belongs to a different config or problem; use another --out or --no-resume"
             )
+        state = load_checkpoint(ckpt_path)
     attempt = int(state["attempt"]) if state is not None else 0
 
     def fresh(attempt: int):
@@ -314,7 +159,10 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
         m = build_model(replace(config, seed=config.seed + _RESTART_SEED_STRIDE * attempt),
                         sampler.token_dim, key_dim) if own_model else model
         ps = [p for p in m.parameters() if p.requires_grad]
-        o = torch.optim.AdamW(ps, lr=config.lr, weight_decay=config.weight_decay)
+        gate = [p for name, p in m.named_parameters() if p.requires_grad and _is_gate(name)]
+        rest = [p for name, p in m.named_parameters() if p.requires_grad and not _is_gate(name)]
+        groups = [{"params": rest}] + ([{"params": gate, "lr": config.lr * config.gate_lr_mult}] if gate else [])
+        o = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
         return m, ps, o, torch.optim.lr_scheduler.LambdaLR(o, _lr_factor(config))
 
     model, params, opt, sched = fresh(attempt)
@@ -376,7 +224,7 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
             else:
                 idx = torch.randint(config.train_pool, (config.batch_size,), generator=gen, device=config.device)
                 tokens, target = pool.tokens[idx], pool.target[idx]
-            loss = ((model.predict(tokens) - target) ** 2).mean() / nr
+            loss = ((sampler.predict(model, tokens) - target) ** 2).mean() / nr
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gnorm = torch.nn.utils.clip_grad_norm_(params, config.clip) if config.clip > 0 else None
@@ -403,7 +251,8 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
             if step == probe and attempt < config.restarts:
                 model.eval()
                 est, _ = evaluate(model, heldout, resamples=200, seed=config.eval_seed)
-                if est.normalized > config.restart_threshold:
+                lin = make_control(problem).risk / nr  # the linear-attention optimum
+                if (est.normalized - lin) > config.restart_threshold * max(1.0 - lin, 0.0):
                     # Still on the plateau near risk 1: start again from a fresh initialisation.
                     history.append({"step": step, "attempt": attempt, "restart": True,
                                     "heldout_risk": est.normalized})
@@ -499,8 +348,3 @@ def _fingerprint(problem: Problem) -> dict:
     if problem.task_matrix is not None:
         desc["task_matrix_sha256"] = hashlib.sha256(np.ascontiguousarray(problem.task_matrix).tobytes()).hexdigest()
     return json.loads(json.dumps(to_jsonable(desc)))
-
-
-def with_overrides(config: TrainConfig, **overrides) -> TrainConfig:
-    """``dataclasses.replace`` that ignores None values (for CLI flags left unset)."""
-    return replace(config, **{k: v for k, v in overrides.items() if v is not None})

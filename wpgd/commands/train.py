@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from numerics.errors import InvalidProblemError
@@ -31,13 +32,21 @@ example:
 """
 
 
+def _bias(text: str):
+    """``--init-gate-bias`` value: a float, or 'none' for GLAModel's own initialisation."""
+    return _NONE if text.lower() == "none" else float(text)
+
+
+_NONE = "none"
+
+
 def add_arguments(p) -> None:
     p.add_argument("--spec", required=True, metavar="FILE", help="problem spec (TOML)")
     p.add_argument("--model", required=True, choices=list(MODEL_KINDS), help="model family")
     p.add_argument("--layers", type=int, default=1, help="GLA layers (default 1)")
     p.add_argument("--steps", type=int, default=None, help="optimiser steps (default 1000)")
     p.add_argument("--batch-size", type=int, default=None, help="fresh prompts per step (default 256)")
-    p.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate (default 0.03)")
+    p.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate (default 0.01)")
     p.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default 0)")
     p.add_argument("--schedule", choices=["cosine", "constant"], default=None, help="lr schedule after warm-up")
     p.add_argument("--clip", type=float, default=None, help="gradient-norm clip, 0 = off (default 1)")
@@ -52,6 +61,9 @@ def add_arguments(p) -> None:
                    help="GLA kernel (default auto: recurrent for vector gating, parallel otherwise)")
     p.add_argument("--init-value-scale", type=float, default=None,
                    help="scale of the value projections at initialisation (default 0.1, see docs/training.md)")
+    p.add_argument("--init-gate-bias", type=_bias, default=None, metavar="B|none",
+                   help="initial gate bias (default 6; 'none' keeps GLAModel's 3)")
+    p.add_argument("--restarts", type=int, default=None, help="plateau restarts (default 4, 0 = off)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation; data/eval seeds are seed+1..+3")
     p.add_argument("--eval-prompts", type=int, default=None, help="periodic held-out set size (default 4096)")
     p.add_argument("--final-prompts", type=int, default=None, help="final held-out prompts (default 100000)")
@@ -80,6 +92,10 @@ def run(args) -> int:
         delimiter=args.delimiter, context=args.context, train_pool=args.train_pool, dtype=args.dtype,
         mode=args.mode, init_value_scale=args.init_value_scale, eval_prompts=args.eval_prompts, final_prompts=args.final_prompts,
     )
+    if args.init_gate_bias is not None:
+        cfg = replace(cfg, init_gate_bias=None if args.init_gate_bias == _NONE else args.init_gate_bias)
+    if args.restarts is not None:
+        cfg = replace(cfg, restarts=args.restarts)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(args.spec).stem)
     out = Path(args.out) if args.out else Path("results") / "train" / f"{stem}-{args.model}-L{args.layers}-s{args.seed}"
     if args.no_resume and (out / "checkpoint.pt").exists():

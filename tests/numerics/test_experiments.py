@@ -1,0 +1,101 @@
+"""Tests of the experiment runners, their checks, and rendering from result files."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from numerics.errors import InvalidProblemError
+from numerics.experiments import PANELS, Figure1Config, MultilayerConfig, ordering_checks, run_figure1, run_multilayer
+from numerics.plotting import figure1_table, render_all
+
+
+def _row(model, n, risk, refs):
+    primary = {"linear": "linear", "scalar": "scalar", "scalar-nodelim": "geometric", "vector": "vector"}[model]
+    return {"model": model, "n": n, "risk": risk, "ci": [risk * 0.998, risk * 1.002], "rel_ci_halfwidth": 0.002,
+            "references": {c: {"risk": r, "gap": risk / r - 1, "label": c} for c, r in refs.items()},
+            "primary": primary}
+
+
+def test_ordering_checks_pass_and_fail():
+    rows = [
+        _row("linear", 20, 0.66, {"linear": 0.657}),
+        _row("scalar", 20, 0.58, {"scalar": 0.571}),
+        _row("scalar-nodelim", 20, 0.59, {"geometric": 0.587, "scalar": 0.571}),
+    ]
+    near = {"spec": {"reversed": False}, "rows": rows}
+    assert all(c["passed"] for c in ordering_checks(near))
+    # a scalar model stuck above its optimum fails its gap check; on a reversed panel the
+    # scalar model must match linear attention instead of beating it
+    rows_bad = [_row("linear", 20, 0.66, {"linear": 0.657}), _row("scalar", 20, 0.60, {"scalar": 0.571})]
+    failed = [c["check"] for c in ordering_checks({"spec": {"reversed": True}, "rows": rows_bad}) if not c["passed"]]
+    assert any("scalar within 3%" in c for c in failed)
+    assert any("collapses to linear" in c for c in failed)
+
+
+def test_panels_are_valid_problems_with_the_intended_order():
+    for p, spec in PANELS.items():
+        for n in (10, 80):
+            pr = spec.problem(n, 10)
+            assert pr.n == n and pr.d == 10 and pr.num_segments == 2
+            far, near = pr.query_correlation
+            assert (far > near) == spec.reversed
+    with pytest.raises(InvalidProblemError):
+        PANELS["a"].problem(1, 10)
+
+
+def test_tiny_figure1_and_multilayer_render_from_files(tmp_path):
+    train = dict(steps=8, batch_size=16, eval_every=4, eval_prompts=32, final_prompts=400, restarts=0)
+    cfg = Figure1Config(panels=("d",), d=3, n_values=(4,), theory_n=(4, 6, 2), models=("linear", "scalar"), train=train)
+    out = tmp_path / "fig"
+    result = run_figure1(cfg, out, progress=False)
+    panel = json.loads((out / "panel_d.json").read_text())
+    assert [r["model"] for r in panel["rows"]] == ["linear", "scalar"]
+    assert panel["theory"]["n"] == [4, 6] and len(panel["theory"]["scalar"]) == 2
+    # reversed panel: the scalar-gating optimum equals the linear-attention one
+    assert panel["theory"]["scalar"][0] == pytest.approx(panel["theory"]["linear"][0], rel=1e-6)
+    assert result["panels"]["d"]["checks"]
+    # a second call reuses the finished runs (same metrics, no retraining)
+    again = run_figure1(cfg, out, progress=False)
+    assert again["panels"]["d"]["rows"] == result["panels"]["d"]["rows"]
+    # changed settings retrain in the same folders (stale checkpoints are replaced, not resumed)
+    changed = run_figure1(replace(cfg, train={**train, "lr": 0.02}), out / "other", progress=False)
+    run_figure1(replace(cfg, train={**train, "lr": 0.02}), out, progress=False)
+    risks = [r["risk"] for r in json.loads((out / "panel_d.json").read_text())["rows"]]
+    assert risks == [r["risk"] for r in changed["panels"]["d"]["rows"]]
+    assert risks != [r["risk"] for r in result["panels"]["d"]["rows"]]
+    run_figure1(cfg, out, progress=False)  # back to the first settings
+    ml = MultilayerConfig(panel="a", d=3, n=4, layers=(1, 2), train=train)
+    run_multilayer(ml, out, progress=False)
+    paths = render_all(out)
+    names = {p.name for p in paths}
+    assert {"figure1.png", "figure1.pdf", "multilayer.png", "report.md"} <= names
+    assert (out / "figure1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (out / "report.md").read_text()
+    assert "| d | linear | 4 |" in report and "Multi-layer" in report
+    assert "L-step" in report
+    table = figure1_table(result["panels"])
+    assert table.count("\n") >= 3
+
+
+def test_cli_plot_needs_results(tmp_path, capsys):
+    from wpgd.cli import main
+
+    assert main(["experiment", "plot", str(tmp_path / "nothing")]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["experiment", "plot", str(tmp_path / "empty")]) == 2
+    assert "no result files" in capsys.readouterr().err
+
+
+def test_figure1_config_rejects_unknown_panels(tmp_path):
+    with pytest.raises(InvalidProblemError):
+        run_figure1(Figure1Config(panels=("z",)), tmp_path, progress=False)
+    with pytest.raises(InvalidProblemError):
+        run_figure1(Figure1Config(models=("transformer",)), tmp_path, progress=False)
+
+
+def test_spread_spectrum_has_trace_d():
+    pr = PANELS["b"].problem(10, 10)
+    lam = np.linalg.eigvalsh(pr.sigma)
+    assert lam.sum() == pytest.approx(10) and lam.max() / lam.min() == pytest.approx(4.0)
