@@ -144,7 +144,7 @@ class Figure1Config:
     models: tuple | None = None
     layers: int = 1
     train: dict = field(default_factory=dict)
-    jobs: int = 1
+    jobs: int = 2
     vector_key_width: int | None = None
     vector_train: dict = field(default_factory=lambda: {"init_gate_bias": None, "restarts": 0})
 

@@ -96,9 +96,13 @@ def render_figure1(panels: dict, out_dir) -> list[Path]:
         ax.set_xlabel("demonstrations n")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("normalised test risk  L / (r_q tr Σ + σ²)")
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    seen = {}
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=min(5, len(seen)), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.18, 1, 1))
     out = Path(out_dir)
     paths = [out / "figure1.png", out / "figure1.pdf"]
     for path in paths:

@@ -47,7 +47,8 @@ def test_panels_are_valid_problems_with_the_intended_order():
 
 def test_tiny_figure1_and_multilayer_render_from_files(tmp_path):
     train = dict(steps=8, batch_size=16, eval_every=4, eval_prompts=32, final_prompts=400, restarts=0)
-    cfg = Figure1Config(panels=("d",), d=3, n_values=(4,), theory_n=(4, 6, 2), models=("linear", "scalar"), train=train)
+    cfg = Figure1Config(panels=("d",), d=3, n_values=(4,), theory_n=(4, 6, 2), models=("linear", "scalar"), train=train,
+                        jobs=1)
     out = tmp_path / "fig"
     result = run_figure1(cfg, out, progress=False)
     panel = json.loads((out / "panel_d.json").read_text())

@@ -34,7 +34,7 @@ def _train_args(p) -> None:
     g.add_argument("--lr", type=float, default=None, help="peak learning rate")
     g.add_argument("--final-prompts", type=int, default=None, help="held-out prompts of the final evaluation")
     g.add_argument("--seed", type=int, default=None, help="initialisation seed of every run")
-    g.add_argument("--jobs", type=int, default=None, help="training runs in parallel (default 2)")
+    g.add_argument("--jobs", type=int, default=None, help="training runs in parallel (default: 2 for figure1, 1 for multilayer)")
     g.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
