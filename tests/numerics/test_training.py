@@ -44,6 +44,25 @@ def test_tiny_linear_attention_lands_on_theory(tmp_path):
     assert TrainConfig.from_dict(cfg_disk["config"]) == cfg
 
 
+def test_tiny_scalar_gla_with_delimiters_lands_on_the_scalar_optimum():
+    """Scalar-gated GLA with delimiters on d = 6, n = 4 + 4 (near segment more correlated) reaches
+    the scalar-gating optimum within 2% — below the linear-attention optimum, which it can only
+    beat by learning step-shaped weights through the delimiter's gate.
+
+    (400 steps at lr 0.02 gave +0.15% to +0.53% for seeds 0–3 when the test was written.)
+    """
+    pr = _tiny_problem()
+    cfg = TrainConfig(model="scalar", steps=400, lr=0.02, batch_size=256, eval_every=400, eval_prompts=1024,
+                      final_prompts=20_000, progress=False, seed=2, data_seed=3)
+    m = train(pr, cfg).metrics
+    ref = {r["class"]: r for r in m["references"]}["scalar"]
+    assert abs(ref["gap"]) < 0.02, m
+    from numerics.evaluation import make_control
+
+    linear_optimum = make_control(pr).risk / pr.null_risk
+    assert m["normalized_ci"][1] < linear_optimum - 0.03
+
+
 def _params(model):
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
