@@ -240,7 +240,7 @@ def _cached_metrics(job: dict) -> dict | None:
 
 
 def _run_jobs(jobs: list[dict], workers: int, progress: bool, desc: str) -> list[dict]:
-    from wpgd.io import progress_bar
+    from .fileio import progress_bar
 
     results: list = [None] * len(jobs)
     todo = []
@@ -284,7 +284,7 @@ def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True) -> dic
     Returns:
         The content of ``figure1.json`` (all panels).
     """
-    from wpgd.io import write_json_atomic
+    from .fileio import write_json_atomic
 
     from .training import TrainConfig
 
@@ -400,7 +400,7 @@ def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True) 
     Returns:
         The content of ``multilayer.json``.
     """
-    from wpgd.io import write_json_atomic
+    from .fileio import write_json_atomic
 
     from .training import TrainConfig
 

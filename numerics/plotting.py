@@ -141,7 +141,7 @@ def render_multilayer(multi: dict, out_dir) -> list[Path]:
 def _save(fig, path: Path) -> None:
     import io
 
-    from wpgd.io import write_atomic
+    from .fileio import write_atomic
 
     buf = io.BytesIO()
     fig.savefig(buf, format=path.suffix[1:], dpi=150)
@@ -199,7 +199,7 @@ def _multilayer_table(multi: dict) -> str:
 
 def write_report(results: dict, out_dir, figures: list[Path] = ()) -> Path:
     """Write ``report.md``: the tables (risks normalised by r_q tr Σ + σ²) and the figure paths."""
-    from wpgd.io import write_atomic
+    from .fileio import write_atomic
 
     parts = ["# Trained GLA vs WPGD theory", ""]
     parts += ["Risks are normalised (1 = predicting zero). Gap = trained / theory − 1. "

@@ -147,10 +147,7 @@ class PromptSampler:
         self.token_dim = d + self.context_dim + self.flag_dim + 1
         self.seq_len = n + self.num_delimiters + 1
         if problem.is_segmented:
-            joint = np.zeros((k + 1, k + 1))
-            joint[:k, :k] = problem.segment_correlation
-            joint[:k, k] = joint[k, :k] = problem.query_correlation
-            joint[k, k] = problem.query_variance
+            joint = problem.segment_joint_matrix
             task_idx = np.concatenate([problem.segment_index, [k]])
             seg = np.array(problem.segment_index)
         else:

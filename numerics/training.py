@@ -92,7 +92,7 @@ def _is_gate(name: str) -> bool:
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    from wpgd.io import write_atomic
+    from .fileio import write_atomic
 
     buf = io.BytesIO()
     torch.save(state, buf)
@@ -135,7 +135,7 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
         TrainingDivergedError: the loss became non-finite.
         InvalidProblemError: the checkpoint belongs to a different config or problem.
     """
-    from wpgd.io import progress_bar, write_json_atomic
+    from .fileio import progress_bar, write_json_atomic
 
     if config.threads is not None:
         torch.set_num_threads(config.threads)
@@ -341,7 +341,7 @@ def _fingerprint(problem: Problem) -> dict:
 
     import numpy as np
 
-    from wpgd.io import to_jsonable
+    from .fileio import to_jsonable
 
     desc = dict(problem.describe())
     desc["sigma_sha256"] = hashlib.sha256(np.ascontiguousarray(problem.sigma).tobytes()).hexdigest()
