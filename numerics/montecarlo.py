@@ -18,7 +18,7 @@ from .problem import Problem
 from .risk import check_pw
 from .safety import psd_factor
 
-__all__ = ["MonteCarloResult", "monte_carlo_risk", "sample_prompts"]
+__all__ = ["MonteCarloResult", "monte_carlo_risk", "sample_prompts", "task_factor"]
 
 _Z95 = 1.959963984540054
 
@@ -53,8 +53,13 @@ class MonteCarloResult:
         return asdict(self)
 
 
-def _task_factor(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
-    """(factor of the task covariance, index mapping tokens 0..n (query last) to its rows)."""
+def task_factor(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
+    """Factor of the task covariance and the row of it each token's task comes from.
+
+    Returns:
+        F, shape (m, m) with ``F Fᵀ`` the joint task correlation (m = K+1 for a segment problem,
+        n+1 for a dense one); idx, shape (n+1,): token i (query last) takes task row ``idx[i]``.
+    """
     if problem.is_segmented:
         idx = np.concatenate([problem.segment_index, [problem.num_segments]])
         return psd_factor(problem.segment_joint_matrix), idx
@@ -69,7 +74,7 @@ def sample_prompts(problem: Problem, batch: int, rng: np.random.Generator):
     """
     d, n = problem.d, problem.n
     f_sigma = psd_factor(problem.sigma)
-    f_task, idx = _task_factor(problem)
+    f_task, idx = task_factor(problem)
     feats = rng.standard_normal((batch, n + 1, d)) @ f_sigma.T
     tasks = np.einsum("ab,sbd->sad", f_task, rng.standard_normal((batch, f_task.shape[1], d)))
     tasks = tasks[:, idx, :]
@@ -89,7 +94,7 @@ def _errors_torch(problem, P, omega, batch, gen, device):
     import torch
 
     d, n = problem.d, problem.n
-    f_task, idx = _task_factor(problem)
+    f_task, idx = task_factor(problem)
     t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64, device=device)  # noqa: E731
     f_sigma, f_task, P_t, om = t(psd_factor(problem.sigma)), t(f_task), t(P), t(omega)
     idx_t = torch.as_tensor(idx, device=device)

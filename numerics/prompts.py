@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from .errors import InvalidProblemError
+from .montecarlo import task_factor
 from .problem import Problem
 from .safety import psd_factor
 
@@ -146,17 +147,11 @@ class PromptSampler:
         self.flag_dim = 1 if fmt.delimiter == "flag" else 0
         self.token_dim = d + self.context_dim + self.flag_dim + 1
         self.seq_len = n + self.num_delimiters + 1
-        if problem.is_segmented:
-            joint = problem.segment_joint_matrix
-            task_idx = np.concatenate([problem.segment_index, [k]])
-            seg = np.array(problem.segment_index)
-        else:
-            joint = np.asarray(problem.task_matrix)
-            task_idx = np.arange(n + 1)
-            seg = np.zeros(n, dtype=np.intp)
+        f_task, task_idx = task_factor(problem)
+        seg = np.array(problem.segment_index) if problem.is_segmented else np.zeros(n, dtype=np.intp)
         t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64, device=device).to(dtype)  # noqa: E731
         self._f_sigma_t = t(psd_factor(problem.sigma).T)
-        self._f_task = t(psd_factor(joint))
+        self._f_task = t(f_task)
         self._task_idx = torch.as_tensor(task_idx, dtype=torch.long, device=device)
         # Position of each demonstration in the token sequence: a delimiter sits before every
         # segment but the first.

@@ -28,7 +28,7 @@ from numerics.solver import solve
 from numerics.stationary import classify, membership
 
 from .optimum_cases import three_fixed_points_problem, tie_noise
-from .random_problems import joint_task_matrix, random_orthogonal, random_problem, spd_from_spectrum
+from .random_problems import joint_task_matrix, mixed_problems, random_orthogonal, random_problem, spd_from_spectrum
 from .registry import Evidence, register
 
 __all__: list[str] = []
@@ -37,15 +37,8 @@ GROUP = "optimum"
 
 
 def _small_problems(rng, count):
-    out = []
-    for i in range(count):
-        d = int(rng.integers(2, 4))
-        if i % 2:
-            segs = [int(s) for s in rng.integers(1, 4, size=int(rng.integers(2, 4)))]
-            out.append(random_problem(rng, d, segments=segs, condition=float(rng.uniform(2, 30))))
-        else:
-            out.append(random_problem(rng, d, n=int(rng.integers(2, 6)), condition=float(rng.uniform(2, 30))))
-    return out
+    return mixed_problems(rng, count, dims=(2, 4), tokens=(2, 6), num_segments=(2, 4), segment_size=(1, 4),
+                          condition=(2, 30))
 
 
 def _rel(a, b) -> float:

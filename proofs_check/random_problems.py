@@ -11,7 +11,14 @@ import numpy as np
 
 from numerics.problem import Problem
 
-__all__ = ["spd_from_spectrum", "random_orthogonal", "joint_task_matrix", "random_problem", "random_pw"]
+__all__ = [
+    "spd_from_spectrum",
+    "random_orthogonal",
+    "joint_task_matrix",
+    "random_problem",
+    "mixed_problems",
+    "random_pw",
+]
 
 
 def random_orthogonal(rng: np.random.Generator, d: int) -> np.ndarray:
@@ -73,6 +80,46 @@ def random_problem(
     return Problem.segmented(
         sigma, segments, joint[:k, k], correlation=joint[:k, :k], query_variance=joint[k, k], noise=noise
     )
+
+
+def mixed_problems(
+    rng: np.random.Generator,
+    count: int,
+    *,
+    dims: tuple[int, int],
+    tokens: tuple[int, int],
+    num_segments: tuple[int, int],
+    segment_size: tuple[int, int],
+    condition,
+) -> list[Problem]:
+    """``count`` random problems alternating dense (even index) and segment form (odd index).
+
+    Ranges are half-open ``(low, high)`` as in ``rng.integers``.
+
+    Args:
+        dims: range of d.
+        tokens: range of n for the dense problems.
+        num_segments: range of K for the segment problems.
+        segment_size: range of each n_k.
+        condition: condition number of Σ, a float or a ``(low, high)`` range drawn uniformly.
+
+    Returns:
+        Validated problems with non-identity Σ and non-unit task variances.
+    """
+
+    def cond():
+        return float(rng.uniform(*condition)) if isinstance(condition, tuple) else float(condition)
+
+    out = []
+    for i in range(count):
+        d = int(rng.integers(*dims))
+        if i % 2:
+            segs = [int(s) for s in rng.integers(*segment_size, size=int(rng.integers(*num_segments)))]
+            out.append(random_problem(rng, d, segments=segs, condition=cond()))
+        else:
+            n = int(rng.integers(*tokens))
+            out.append(random_problem(rng, d, n=n, condition=cond()))
+    return out
 
 
 def random_pw(rng: np.random.Generator, problem: Problem, scale: float | None = None):

@@ -17,7 +17,7 @@ from scipy.optimize import minimize
 from numerics.montecarlo import monte_carlo_risk
 from numerics.risk import risk
 
-from .random_problems import random_problem, random_pw
+from .random_problems import mixed_problems, random_problem, random_pw
 from .registry import Evidence, register
 
 __all__: list[str] = []
@@ -28,15 +28,8 @@ _SIZES_FULL = _SIZES_QUICK + [(1, 3), (3, 1), (2, 3), (3, 2)]
 
 def _settings(rng, count):
     """Random settings alternating dense / segment, with non-identity Σ and non-unit task variances."""
-    out = []
-    for i in range(count):
-        d = int(rng.integers(1, 5))
-        if i % 2:
-            segs = [int(s) for s in rng.integers(1, 6, size=int(rng.integers(1, 4)))]
-            out.append(random_problem(rng, d, segments=segs, condition=float(rng.uniform(1, 20))))
-        else:
-            out.append(random_problem(rng, d, n=int(rng.integers(1, 8)), condition=float(rng.uniform(1, 20))))
-    return out
+    return mixed_problems(rng, count, dims=(1, 5), tokens=(1, 8), num_segments=(1, 4), segment_size=(1, 6),
+                          condition=(1, 20))
 
 
 @register(

@@ -18,22 +18,17 @@ from scipy.optimize import minimize_scalar
 
 from numerics.risk import risk
 
-from .random_problems import random_problem, random_pw
+from .random_problems import mixed_problems, random_pw
 from .registry import Evidence, register
 
 __all__: list[str] = []
 
 
 def _dense_problems(rng, count):
-    out = []
-    for i in range(count):
-        d = int(rng.integers(1, 5))
-        if i % 2:
-            segs = [int(s) for s in rng.integers(1, 5, size=int(rng.integers(1, 4)))]
-            out.append(random_problem(rng, d, segments=segs, condition=10.0).as_dense())
-        else:
-            out.append(random_problem(rng, d, n=int(rng.integers(1, 7)), condition=10.0))
-    return out
+    """Mixed random problems, all in dense form (the compiled theory callables take R̄)."""
+    problems = mixed_problems(rng, count, dims=(1, 5), tokens=(1, 7), num_segments=(1, 4), segment_size=(1, 5),
+                              condition=10.0)
+    return [pr.as_dense() for pr in problems]
 
 
 def _fd_gradient(pr, P, w, h=1e-6):

@@ -98,3 +98,13 @@ def test_class_all_json():
     assert out["scalar_reaches_unconstrained"] is False
     assert out["gaps"]["scalar_minus_unconstrained"] > 1e-3
     assert out["gaps"]["linear_minus_scalar"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_class_all_with_key_width_applies_it_to_the_vector_class_only():
+    proc = wpgd("solve", "--spec", EXAMPLES / "reversed_segments.toml", "--class", "all", "--key-width", "12",
+                "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    # width 12 < 2d = 20: the vector class lies strictly between scalar and unconstrained here
+    assert out["unconstrained"]["risk"] < out["vector"]["risk"] < out["scalar"]["risk"]
+    assert "key width 12" in out["vector"]["label"]

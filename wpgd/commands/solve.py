@@ -54,7 +54,7 @@ def run(args) -> int:
     if args.key_width is not None and (args.key_width < 1 or args.cls not in ("vector", "all")):
         raise InvalidProblemError("--key-width must be a positive integer and goes with --class vector or all")
     if args.cls == "unconstrained":
-        out, arrays = _unconstrained(problem, args)
+        out, arrays, _ = _unconstrained(problem, args)
     elif args.cls == "all":
         out, arrays = _all_classes(problem, args)
     else:
@@ -101,7 +101,7 @@ def _unconstrained(problem, args):
         from numerics.stationary import classify
 
         out["stationary_points"] = [sp.to_dict() for sp in classify(problem, opt)]
-    return out, {"P": opt.P, "omega": opt.omega}
+    return out, {"P": opt.P, "omega": opt.omega}, opt
 
 
 def _rel(a, b) -> float:
@@ -114,7 +114,7 @@ def _rel(a, b) -> float:
 def _class_optimum(problem, cls, key_width=None):
     from numerics.classes import class_optimum
 
-    return class_optimum(problem, cls, key_width=key_width) if cls == "vector" else class_optimum(problem, cls)
+    return class_optimum(problem, cls, key_width=key_width if cls == "vector" else None)
 
 
 def _class_dict(res) -> dict:
@@ -125,7 +125,7 @@ def _all_classes(problem, args):
     from numerics.classes import class_gaps
 
     out, arrays, optima = {}, {}, {}
-    uncon, arr = _unconstrained(problem, args)
+    uncon, arr, opt = _unconstrained(problem, args)
     for cls in ("linear", "geometric", "scalar", "vector"):
         res = _class_optimum(problem, cls, args.key_width)
         optima[cls] = res
@@ -134,15 +134,9 @@ def _all_classes(problem, args):
     uncon.pop("problem")
     out["unconstrained"] = uncon
     arrays["unconstrained_P"], arrays["unconstrained_omega"] = arr["P"], arr["omega"]
-    optima["unconstrained"] = _Row(uncon["normalized_risk"], arr["omega"])
+    optima["unconstrained"] = opt  # class_gaps reads normalized_risk and omega, which Optimum has
     return {"problem": problem.describe(), **out, **class_gaps(optima)}, arrays
 
-
-class _Row:
-    """What :func:`numerics.classes.class_gaps` reads from a class optimum."""
-
-    def __init__(self, normalized_risk, omega):
-        self.normalized_risk, self.omega = normalized_risk, omega
 
 
 def _print_text(out: dict, args) -> None:
