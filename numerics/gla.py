@@ -47,6 +47,8 @@ __all__ = [
     "MODES",
     "naive_recurrent_gla",
     "parallel_gla",
+    "chunked_gla",
+    "last_query_gla",
     "GLALayer",
     "GLAModel",
     "default_key_width",
@@ -54,7 +56,7 @@ __all__ = [
 ]
 
 GATINGS = ("scalar", "vector", "none")
-MODES = ("parallel", "recurrent")
+MODES = ("parallel", "recurrent", "chunked")
 
 
 def _check_qkvg(q, k, v, log_g):
@@ -114,6 +116,87 @@ def parallel_gla(q, k, v, log_g, scale: float = 1.0):
     return torch.einsum("bhts,bshv->bthv", scores, v)
 
 
+def chunked_gla(q, k, v, log_g, scale: float = 1.0, chunk: int = 4):
+    """Chunkwise GLA (same contract as :func:`naive_recurrent_gla`): masked parallel form inside
+    chunks of ``chunk`` tokens, a recurrent state ``S ∈ R^{K×V}`` carried between chunks.
+
+    For t in a chunk whose previous chunk ended with state S (which already holds the decays up
+    to the chunk start), ``o_t = Σ_{s in chunk, s≤t} (Σ_c q_tc k_sc e^{c_tc − c_sc}) v_s
+    + Sᵀ (q_t ⊙ e^{c_t})`` with c the within-chunk cumulative log-gate (inclusive), and
+    ``S ← diag(e^{c_last}) S + Σ_s (k_s ⊙ e^{c_last − c_s}) v_sᵀ``. Every exponent is a sum of
+    non-positive log-gates (masked differences inside a chunk, suffix sums for the state):
+    nothing is divided and nothing overflows. Memory is O(B·H·T·chunk·K) instead of the
+    parallel form's O(B·H·T²·K); the loop runs over T/chunk chunks instead of T tokens. On
+    one CPU thread (d = 10, T = 83, batch 256, two vector layers, forward + backward) chunks of
+    4 were the fastest: 1.5–1.8× faster than the recurrent form, chunks of 16 2× slower than it
+    (the masked within-chunk tensor dominates), the parallel form 10× slower.
+    """
+    _check_qkvg(q, k, v, log_g)
+    if chunk < 1:
+        raise ValueError(f"chunk must be ≥ 1, got {chunk}")
+    b, t_len, h, kd = q.shape
+    pad = (-t_len) % chunk
+    if pad:  # zero queries/keys/values and unit gates (log g = 0) after the end change nothing
+        q, k, v, log_g = (F.pad(x, (0, 0, 0, 0, 0, pad)) for x in (q, k, v, log_g))
+    nc = (t_len + pad) // chunk
+
+    def split(x):
+        return x.reshape(b, nc, chunk, h, x.shape[-1])
+
+    q, k, v, log_g = split(q) * scale, split(k), split(v), split(log_g)
+    cum = torch.cumsum(log_g, dim=2)  # [B, N, C, H, G], inclusive within the chunk
+    causal = torch.ones(chunk, chunk, dtype=torch.bool, device=q.device).tril()
+    diff = cum.unsqueeze(3) - cum.unsqueeze(2)  # [B, N, t, s, H, G] = c_t − c_s
+    decay = torch.exp(torch.where(causal[None, None, :, :, None, None], diff, diff.new_tensor(-math.inf)))
+    if log_g.shape[-1] == 1:
+        scores = torch.einsum("bnthc,bnshc->bnhts", q, k) * decay[..., 0].permute(0, 1, 4, 2, 3)
+    else:
+        scores = torch.einsum("bnthc,bnshc,bntshc->bnhts", q, k, decay)
+    o = torch.einsum("bnhts,bnshv->bnthv", scores, v)
+    # decays from each position to the chunk end: suffix sums Σ_{s<u≤last} log g_u (0 at the end)
+    rev = torch.flip(torch.cumsum(torch.flip(log_g[:, :, 1:], dims=(2,)), dim=2), dims=(2,))
+    to_end = torch.exp(torch.cat([rev, torch.zeros_like(log_g[:, :, :1])], dim=2))
+    k_end = k * to_end  # [B, N, C, H, K]
+    q_in = q * torch.exp(cum)
+    chunk_decay = torch.exp(cum[:, :, -1])  # [B, N, H, G]
+    state = q.new_zeros(b, h, kd, v.shape[-1])
+    inter = []
+    for n in range(nc):
+        inter.append(torch.einsum("bthk,bhkv->bthv", q_in[:, n], state))
+        state = chunk_decay[:, n].unsqueeze(-1) * state + torch.einsum("bshk,bshv->bhkv", k_end[:, n], v[:, n])
+    o = o + torch.stack(inter, dim=1)
+    return o.reshape(b, nc * chunk, h, v.shape[-1])[:, :t_len]
+
+
+def last_query_gla(q_last, k, v, log_g, scale: float = 1.0):
+    """The output at the final position only: ``o_T = Σ_{s≤T} (Σ_c q_Tc k_sc D_Tsc) v_s``.
+
+    A one-layer model's prediction (and the last layer of a deeper one) reads only the query
+    position, so the T×T score matrix of :func:`parallel_gla` is not needed: this costs
+    O(B·H·T·(K + V)) time and memory for every gating kind, vector gating included. The decays
+    ``D_Tsc = exp(Σ_{s<u≤T} log g_uc)`` are exponentials of suffix sums of log-gates (sums of
+    non-positive terms, formed by a reversed cumulative sum; nothing is subtracted or divided).
+
+    Args:
+        q_last: query of the final position, shape [B, H, K].
+        k: keys, shape [B, T, H, K].
+        v: values, shape [B, T, H, V].
+        log_g: log-decays, shape [B, T, H, K] or [B, T, H, 1].
+        scale: multiplies the query.
+
+    Returns:
+        o_T, shape [B, H, V].
+    """
+    _check_qkvg(k, k, v, log_g)
+    if q_last.ndim != 3 or q_last.shape != (k.shape[0], k.shape[2], k.shape[3]):
+        raise ValueError(f"q_last must be [B, H, K] = {(k.shape[0], k.shape[2], k.shape[3])}, got {tuple(q_last.shape)}")
+    # suffix[:, s] = Σ_{u > s} log g_u (0 at the last position)
+    rev = torch.flip(torch.cumsum(torch.flip(log_g[:, 1:], dims=(1,)), dim=1), dims=(1,))
+    suffix = torch.cat([rev, torch.zeros_like(log_g[:, :1])], dim=1)
+    scores = torch.einsum("bhc,bshc->bsh", q_last * scale, k * torch.exp(suffix))
+    return torch.einsum("bsh,bshv->bhv", scores, v)
+
+
 def relative_rms(a, b) -> float:
     """``‖a − b‖₂ / max(‖b‖₂, tiny)``: the tolerance measure of the reference-vs-fast tests."""
     a, b = a.detach(), b.detach()
@@ -156,7 +239,9 @@ class GLALayer(nn.Module):
         key_dim: total key width over heads (divisible by ``num_heads``).
         gating: "scalar", "vector" or "none".
         num_heads: H.
-        mode: "parallel" (masked parallel form) or "recurrent" (naive reference form).
+        mode: "parallel" (masked parallel form), "chunked" (:func:`chunked_gla`) or
+            "recurrent" (naive reference form). The final-position output that ``predict``
+            needs always goes through :func:`last_query_gla`.
         dtype: parameter dtype (float32 or float64).
         device: "cpu", "cuda", or a torch.device.
     """
@@ -208,12 +293,23 @@ class GLALayer(nn.Module):
         q = torch.einsum("hkd,btd->bthk", self.W_q, z)
         k = torch.einsum("hkd,btd->bthk", self.W_k, z)
         v = torch.einsum("hed,btd->bthe", self.W_v, z)
-        kernel = parallel_gla if self.mode == "parallel" else naive_recurrent_gla
+        kernel = {"parallel": parallel_gla, "recurrent": naive_recurrent_gla, "chunked": chunked_gla}[self.mode]
         return kernel(q, k, v, self.log_gates(z))
+
+    def attention_last(self, z):
+        """Per-head outputs at the final position only, shape [B, H, D] (:func:`last_query_gla`)."""
+        q = torch.einsum("hkd,bd->bhk", self.W_q, z[:, -1])
+        k = torch.einsum("hkd,btd->bthk", self.W_k, z)
+        v = torch.einsum("hed,btd->bthe", self.W_v, z)
+        return last_query_gla(q, k, v, self.log_gates(z))
 
     def forward(self, z):
         """Residual update ``z + Σ_h o_h``; z of shape [B, T, D] → [B, T, D]."""
         return z + self.attention(z).sum(dim=2)
+
+    def forward_last(self, z):
+        """The residual stream at the final position after this layer, shape [B, D]."""
+        return z[:, -1] + self.attention_last(z).sum(dim=1)
 
 
 class GLAModel(nn.Module):
@@ -225,7 +321,7 @@ class GLAModel(nn.Module):
         num_layers: L.
         gating: "scalar", "vector" or "none" (linear attention).
         num_heads: heads per layer.
-        mode: "parallel" or "recurrent".
+        mode: "parallel", "chunked" or "recurrent".
         dtype: torch.float32 or torch.float64.
         device: where the parameters live.
     """
@@ -252,7 +348,7 @@ class GLAModel(nn.Module):
 
     @property
     def mode(self) -> str:
-        """The kernel used by every layer ("parallel" or "recurrent")."""
+        """The kernel used by every layer ("parallel", "chunked" or "recurrent")."""
         return self.layers[0].mode
 
     @mode.setter
@@ -272,5 +368,15 @@ class GLAModel(nn.Module):
         return z
 
     def predict(self, tokens):
-        """Prediction for the final (query) position: ``−z_{T, D}`` after the last layer, shape [B]."""
-        return -self.forward(tokens)[:, -1, -1]
+        """Prediction for the final (query) position: ``−z_{T, D}`` after the last layer, shape [B].
+
+        Layers 1..L−1 run on every position (with the model's kernel); the last layer is
+        evaluated at the query position only (:func:`last_query_gla`), which equals
+        ``−forward(tokens)[:, -1, -1]`` and avoids the T×T scores of the last layer.
+        """
+        if tokens.ndim != 3 or tokens.shape[-1] != self.token_dim:
+            raise ValueError(f"tokens must be [B, T, {self.token_dim}], got {tuple(tokens.shape)}")
+        z = tokens
+        for layer in self.layers[:-1]:
+            z = layer(z)
+        return -self.layers[-1].forward_last(z)[:, -1]

@@ -1,4 +1,5 @@
-"""GLA kernels and model: the masked parallel form equals the naive recurrent reference."""
+"""GLA kernels and model: the masked parallel, chunked and query-only forms equal the naive
+recurrent reference."""
 
 import math
 
@@ -8,7 +9,9 @@ torch = pytest.importorskip("torch")
 
 from numerics.gla import (  # noqa: E402
     GLAModel,
+    chunked_gla,
     default_key_width,
+    last_query_gla,
     naive_recurrent_gla,
     parallel_gla,
     relative_rms,
@@ -27,13 +30,27 @@ def test_parallel_equals_recurrent(dtype, tol, gate_width):
     assert relative_rms(parallel_gla(q, k, v, log_g), ref) < tol
 
 
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("gate_width", [1, 5])
+@pytest.mark.parametrize("t_len,chunk", [(1, 4), (13, 4), (16, 4), (13, 1), (13, 16), (40, 7)])
+def test_chunked_equals_recurrent(dtype, tol, gate_width, t_len, chunk):
+    gen = torch.Generator().manual_seed(100 * gate_width + t_len)
+    q = torch.randn(2, t_len, 3, 5, generator=gen, dtype=dtype)
+    k = torch.randn(2, t_len, 3, 5, generator=gen, dtype=dtype)
+    v = torch.randn(2, t_len, 3, 4, generator=gen, dtype=dtype)
+    log_g = torch.nn.functional.logsigmoid(2 * torch.randn(2, t_len, 3, gate_width, generator=gen, dtype=dtype))
+    ref = naive_recurrent_gla(q, k, v, log_g, scale=0.5)
+    assert relative_rms(chunked_gla(q, k, v, log_g, scale=0.5, chunk=chunk), ref) < tol
+
+
 def test_strong_decay_long_prompt_is_finite():
     # cumulative products of 400 gates of 1e-3 underflow; a division-based form would give inf/NaN
     q = torch.randn(1, 400, 1, 2, dtype=torch.float64)
     log_g = torch.full((1, 400, 1, 2), math.log(1e-3), dtype=torch.float64)
-    o = parallel_gla(q, q, q, log_g)
-    assert torch.isfinite(o).all()
-    assert relative_rms(o, naive_recurrent_gla(q, q, q, log_g)) < 1e-12
+    ref = naive_recurrent_gla(q, q, q, log_g)
+    for o in (parallel_gla(q, q, q, log_g), chunked_gla(q, q, q, log_g)):
+        assert torch.isfinite(o).all()
+        assert relative_rms(o, ref) < 1e-12
 
 
 def test_gradients_agree_and_are_finite():
@@ -44,13 +61,14 @@ def test_gradients_agree_and_are_finite():
             layer.b_g.fill_(-8.0)  # strong decay: cumulative products underflow over 60 tokens
     z = torch.randn(2, 60, 4, dtype=torch.float64)
     grads = []
-    for mode in ("parallel", "recurrent"):
+    for mode in ("parallel", "chunked", "recurrent"):
         m.mode = mode
         m.zero_grad()
         m.predict(z).pow(2).sum().backward()
         grads.append(torch.cat([p.grad.flatten() for p in m.parameters()]))
     assert torch.isfinite(grads[0]).all()
-    assert relative_rms(grads[0], grads[1]) < 1e-10
+    assert relative_rms(grads[0], grads[2]) < 1e-10
+    assert relative_rms(grads[1], grads[2]) < 1e-10
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -76,10 +94,43 @@ def test_model_modes_agree_and_shapes(gating):
     m = GLAModel(token_dim=6, key_dim=8, num_layers=3, gating=gating, num_heads=2, dtype=torch.float64)
     z = torch.randn(4, 11, 6, dtype=torch.float64)
     a = m(z)
-    m.mode = "recurrent"
-    assert relative_rms(m(z), a) < 1e-12
+    for mode in ("chunked", "recurrent"):
+        m.mode = mode
+        assert relative_rms(m(z), a) < 1e-12
     assert m.predict(z).shape == (4,)
-    assert torch.equal(m.predict(z), -m(z)[:, -1, -1])
+    # predict evaluates the last layer at the query position only (last_query_gla)
+    assert relative_rms(m.predict(z), -m(z)[:, -1, -1]) < 1e-12
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("gate_width", [1, 5])
+def test_last_query_equals_last_row_of_recurrent(dtype, tol, gate_width):
+    gen = torch.Generator().manual_seed(10 + gate_width)
+    q = torch.randn(3, 17, 2, 5, generator=gen, dtype=dtype)
+    k = torch.randn(3, 17, 2, 5, generator=gen, dtype=dtype)
+    v = torch.randn(3, 17, 2, 4, generator=gen, dtype=dtype)
+    log_g = torch.nn.functional.logsigmoid(2 * torch.randn(3, 17, 2, gate_width, generator=gen, dtype=dtype))
+    ref = naive_recurrent_gla(q, k, v, log_g, scale=0.7)[:, -1]
+    assert relative_rms(last_query_gla(q[:, -1], k, v, log_g, scale=0.7), ref) < tol
+    # strong decay over a long prompt: suffix products underflow to 0, never inf/NaN
+    long_q = torch.randn(1, 400, 1, 2, dtype=torch.float64)
+    strong = torch.full((1, 400, 1, 2), math.log(1e-3), dtype=torch.float64)
+    o = last_query_gla(long_q[:, -1], long_q, long_q, strong)
+    assert torch.isfinite(o).all()
+    assert relative_rms(o, naive_recurrent_gla(long_q, long_q, long_q, strong)[:, -1]) < 1e-12
+
+
+@pytest.mark.parametrize("gating", ["scalar", "vector", "none"])
+def test_query_only_prediction_has_the_full_forward_gradients(gating):
+    torch.manual_seed(3)
+    m = GLAModel(token_dim=5, key_dim=6, num_layers=2, gating=gating, mode="recurrent", dtype=torch.float64)
+    z = torch.randn(3, 12, 5, dtype=torch.float64)
+    grads = []
+    for loss in (lambda: m.predict(z).pow(2).sum(), lambda: m(z)[:, -1, -1].pow(2).sum()):
+        m.zero_grad()
+        loss().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in m.parameters()]))
+    assert relative_rms(grads[0], grads[1]) < 1e-12
 
 
 def test_model_is_causal():
@@ -97,6 +148,10 @@ def test_bad_arguments():
         GLAModel(3, 5, num_heads=2)
     with pytest.raises(ValueError):
         parallel_gla(torch.zeros(1, 2, 1, 3), torch.zeros(1, 2, 1, 3), torch.zeros(1, 2, 1, 1), torch.zeros(1, 2, 1, 2))
+    with pytest.raises(ValueError):
+        chunked_gla(torch.zeros(1, 2, 1, 3), torch.zeros(1, 2, 1, 3), torch.zeros(1, 2, 1, 3), torch.zeros(1, 2, 1, 1), chunk=0)
+    with pytest.raises(ValueError):
+        last_query_gla(torch.zeros(1, 3), torch.zeros(1, 2, 1, 3), torch.zeros(1, 2, 1, 3), torch.zeros(1, 2, 1, 1))
     assert default_key_width(5, 1) == 5 and default_key_width(5, 2) == 10 and default_key_width(5, 7) == 10
 
 
