@@ -123,7 +123,10 @@ def render_multilayer(multi: dict, out_dir) -> list[Path]:
     ax.axhline(rows[0]["one_layer_optimum"], color="k", ls="--", lw=1, label=f"1-layer {multi['primary']} optimum")
     ms = [(r["layers"], r["multistep_optimum"]) for r in rows if r["multistep_optimum"] is not None]
     if ms:
-        ax.plot(*zip(*ms), ls="--", marker="x", color="C3", label="L-step WPGD optimum")
+        ax.plot(*zip(*ms), ls="--", marker="x", color="C3", label="L-step WPGD reference (fitted)")
+        cis = [(r["layers"], r["multistep_ci"]) for r in rows if r.get("multistep_ci")]
+        for L, (lo, hi) in cis:
+            ax.plot([L, L], [lo, hi], color="C3", lw=3, alpha=0.5)
     ax.set_xticks(Ls)
     ax.set_xlabel("layers L")
     ax.set_ylabel("normalised test risk")
@@ -186,10 +189,12 @@ def _checks_table(panels: dict) -> str:
 
 
 def _multilayer_table(multi: dict) -> str:
-    lines = ["| layers | trained risk (95% CI) | 1-layer optimum | gap | L-step optimum | gap |",
+    lines = ["| layers | trained risk (95% CI) | 1-layer optimum | gap | L-step WPGD reference (95% CI) | gap |",
              "|---:|---|---:|---:|---:|---:|"]
     for r in multi["rows"]:
         ms = "—" if r["multistep_optimum"] is None else f"{r['multistep_optimum']:.4f}"
+        if r.get("multistep_ci"):
+            ms += f" [{r['multistep_ci'][0]:.4f}, {r['multistep_ci'][1]:.4f}]"
         lines.append(
             f"| {r['layers']} | {r['risk']:.4f} [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}] | {r['one_layer_optimum']:.4f} | "
             f"{_fmt_gap(r['gap_one_layer'])} | {ms} | {_fmt_gap(r['gap_multistep'])} |"
@@ -219,6 +224,11 @@ def write_report(results: dict, out_dir, figures: list[Path] = ()) -> Path:
         m = results["multilayer"]
         parts += [f"## Multi-layer ({m['config']['model']}, panel {m['config']['panel']}, n = {m['config']['n']})", "",
                   _multilayer_table(m), ""]
+        if m.get("checks"):
+            lines = ["| layers | check | result | detail |", "|---:|---|---|---|"]
+            lines += [f"| {c['n']} | {c['check']} | {'pass' if c['passed'] else 'FAIL'} | {c['detail']} |"
+                      for c in m["checks"]]
+            parts += ["### Checks", "", "\n".join(lines), ""]
         if m.get("notes"):
             parts += ["Notes: " + "; ".join(m["notes"]), ""]
     path = Path(out_dir) / "report.md"

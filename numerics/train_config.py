@@ -17,10 +17,20 @@ from .problem import Problem
 from .prompts import PromptFormat
 from .references import MODEL_KINDS
 
-__all__ = ["TrainConfig", "default_key_dim", "build_model", "with_overrides"]
+__all__ = ["FAMILY_DEFAULTS", "TrainConfig", "default_key_dim", "build_model", "with_overrides"]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _SCHEDULES = ("cosine", "constant")
+
+FAMILY_DEFAULTS = {
+    "vector": {"steps": 3000, "init_gate_bias": None, "restarts": 0},
+}
+"""Per-family departures from the :class:`TrainConfig` defaults, applied by
+:meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models at the
+construction's key width 2d leave the linear-attention plateau later and were still descending
+at 1000 steps (3–11% above the optimum at n ≥ 20 in the reversed panel, d = 10), so they get
+3000 steps; the module's gate bias 3.0 (key channels start at different, data-dependent decays)
+and no plateau restarts (a restart at 30% cut off runs that were escaping). docs/training.md."""
 
 
 @dataclass(frozen=True)
@@ -32,8 +42,10 @@ class TrainConfig:
         layers: number of GLA layers (1–3 in the experiments).
         key_dim: key width; None = the model family's default (see :func:`default_key_dim`).
         num_heads: attention heads.
-        mode: GLA kernel: "parallel", "recurrent", or "auto" (recurrent for vector gating, whose
-            masked parallel form costs O(T²·K) memory per prompt; parallel otherwise).
+        mode: GLA kernel of the layers below the last: "parallel", "chunked", "recurrent", or
+            "auto" (chunked for vector gating, whose masked parallel form costs O(T²·K) memory
+            per prompt; parallel otherwise). The last layer is always evaluated at the query
+            position only (``gla.last_query_gla``), so one-layer models never form T×T scores.
         init_value_scale: multiplies the value projections ``W_v`` of the random initialisation.
             With the module's default scale the initial output is mostly noise; the optimiser
             first shrinks every projection and some seeds then sit for thousands of steps on the
@@ -128,8 +140,8 @@ class TrainConfig:
             raise InvalidProblemError(f"model must be one of {', '.join(MODEL_KINDS)}, got {self.model!r}")
         if self.dtype not in _DTYPES:
             raise InvalidProblemError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        if self.mode not in ("auto", "parallel", "recurrent"):
-            raise InvalidProblemError(f"mode must be auto, parallel or recurrent, got {self.mode!r}")
+        if self.mode not in ("auto", "parallel", "chunked", "recurrent"):
+            raise InvalidProblemError(f"mode must be auto, parallel, chunked or recurrent, got {self.mode!r}")
         if self.schedule not in _SCHEDULES:
             raise InvalidProblemError(f"schedule must be one of {', '.join(_SCHEDULES)}, got {self.schedule!r}")
         for name in ("layers", "steps", "batch_size", "eval_every", "eval_batch", "num_heads"):
@@ -154,6 +166,12 @@ class TrainConfig:
             raise InvalidProblemError(f"init_value_scale must be positive, got {self.init_value_scale}")
         if self.threads is not None and self.threads < 1:
             raise InvalidProblemError(f"threads must be ≥ 1, got {self.threads}")
+
+    @classmethod
+    def for_model(cls, model: str, **fields_) -> "TrainConfig":
+        """The config of a ``model`` run: the dataclass defaults, then the family's
+        :data:`FAMILY_DEFAULTS`, then ``fields_`` (explicit values always win)."""
+        return cls(model=model, **{**FAMILY_DEFAULTS.get(model, {}), **fields_})
 
     @property
     def prompt_format(self) -> PromptFormat:
@@ -206,7 +224,7 @@ def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.M
 
     torch.manual_seed(config.seed)
     gating = MODEL_KINDS[config.model].gating
-    mode = config.mode if config.mode != "auto" else ("recurrent" if gating == "vector" else "parallel")
+    mode = config.mode if config.mode != "auto" else ("chunked" if gating == "vector" else "parallel")
     model = GLAModel(
         token_dim=token_dim,
         key_dim=key_dim,

@@ -68,7 +68,12 @@ def test_tiny_figure1_and_multilayer_render_from_files(tmp_path):
     assert risks != [r["risk"] for r in result["panels"]["d"]["rows"]]
     run_figure1(cfg, out, progress=False)  # back to the first settings
     ml = MultilayerConfig(panel="a", d=3, n=4, layers=(1, 2), train=train)
-    run_multilayer(ml, out, progress=False)
+    multi = run_multilayer(ml, out, progress=False)
+    # L = 1 is compared with the closed-form optimum; L = 2 also with the fitted 2-step reference
+    assert multi["rows"][0]["multistep_optimum"] is None
+    lo, hi = multi["rows"][1]["multistep_ci"]
+    assert lo <= multi["rows"][1]["multistep_optimum"] <= hi < multi["rows"][0]["one_layer_optimum"]
+    assert {c["n"] for c in multi["checks"]} == {1, 2} and len(multi["checks"]) == 3
     paths = render_all(out)
     names = {p.name for p in paths}
     assert {"figure1.png", "figure1.pdf", "multilayer.png", "report.md"} <= names
@@ -100,3 +105,21 @@ def test_spread_spectrum_has_trace_d():
     pr = PANELS["b"].problem(10, 10)
     lam = np.linalg.eigvalsh(pr.sigma)
     assert lam.sum() == pytest.approx(10) and lam.max() / lam.min() == pytest.approx(4.0)
+
+
+def test_family_defaults_then_explicit_settings():
+    from numerics.train_config import FAMILY_DEFAULTS, TrainConfig
+
+    # vector models train longer by default; an explicit value always wins
+    assert TrainConfig.for_model("vector").steps == FAMILY_DEFAULTS["vector"]["steps"] > TrainConfig().steps
+    assert TrainConfig.for_model("vector", steps=10).steps == 10
+    assert TrainConfig.for_model("scalar").steps == TrainConfig().steps
+    cfg = Figure1Config(d=7)
+    vec = TrainConfig(**cfg.run_overrides("vector"))
+    assert vec.steps == FAMILY_DEFAULTS["vector"]["steps"] and vec.key_dim == 14  # the construction's 2d
+    assert TrainConfig(**cfg.run_overrides("linear")).steps == TrainConfig().steps
+    # --steps of the experiment applies to every family, vector_train overrides come last
+    both = replace(cfg, train={"steps": 50}, vector_train={"restarts": 2})
+    assert TrainConfig(**both.run_overrides("vector")).steps == 50
+    assert TrainConfig(**both.run_overrides("vector")).restarts == 2
+    assert TrainConfig(**both.run_overrides("scalar")).steps == 50

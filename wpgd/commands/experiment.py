@@ -14,7 +14,7 @@ Subcommands:
               optima (normalised risk against n); writes panel_<x>.json, figure1.json, run
               folders under runs/, then renders figure1.png/.pdf and report.md
   multilayer  train 1/2/3-layer models on one problem and compare with the one-layer optimum
-              (and an L-step WPGD optimum where the theory provides one)
+              and the fitted L-step WPGD reference (numerics.multilayer.multistep_optimum)
   plot        re-render figures and report.md from the result files of a folder
 
 Finished runs are reused when the command is repeated with the same settings (a run folder's
@@ -29,7 +29,7 @@ examples:
 
 def _train_args(p) -> None:
     g = p.add_argument_group("training (applies to every run)")
-    g.add_argument("--steps", type=int, default=None, help="optimiser steps per run")
+    g.add_argument("--steps", type=int, default=None, help="optimiser steps per run (default 1000; vector models 3000)")
     g.add_argument("--batch-size", type=int, default=None, help="prompts per step")
     g.add_argument("--lr", type=float, default=None, help="peak learning rate")
     g.add_argument("--final-prompts", type=int, default=None, help="held-out prompts of the final evaluation")
@@ -115,8 +115,15 @@ def run(args) -> int:
                 cfg = replace(cfg, **{key: val})
         if args.layers:
             cfg = replace(cfg, layers=tuple(args.layers))
-        ex.run_multilayer(cfg, args.out, progress=not args.quiet)
+        result = ex.run_multilayer(cfg, args.out, progress=not args.quiet)
         paths = render_all(args.out)
+        failed = [c for c in result["checks"] if not c["passed"]]
+        for r in result["rows"]:
+            ref = "" if r["multistep_optimum"] is None else f", {r['layers']}-step WPGD reference {r['multistep_optimum']:.4f}"
+            print(f"{r['layers']} layer(s): trained {r['risk']:.4f} (1-layer optimum {r['one_layer_optimum']:.4f}{ref})")
+        print(f"multilayer: {len(result['rows'])} runs; {len(failed)} check(s) failed")
+        for c in failed:
+            print(f"  FAIL L = {c['n']}: {c['check']} ({c['detail']})")
     for path in paths:
         print(path)
     return 0

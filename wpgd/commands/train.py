@@ -44,7 +44,7 @@ def add_arguments(p) -> None:
     p.add_argument("--spec", required=True, metavar="FILE", help="problem spec (TOML)")
     p.add_argument("--model", required=True, choices=list(MODEL_KINDS), help="model family")
     p.add_argument("--layers", type=int, default=1, help="GLA layers (default 1)")
-    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default 1000)")
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default 1000; 3000 for vector)")
     p.add_argument("--batch-size", type=int, default=None, help="fresh prompts per step (default 256)")
     p.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate (default 0.01)")
     p.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default 0)")
@@ -57,13 +57,14 @@ def add_arguments(p) -> None:
     p.add_argument("--context", choices=["none", "onehot"], default=None, help="per-segment context features")
     p.add_argument("--train-pool", type=int, default=None, help="fixed training pool size (default 0 = fresh prompts)")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None, help="default float32")
-    p.add_argument("--mode", choices=["auto", "parallel", "recurrent"], default=None,
-                   help="GLA kernel (default auto: recurrent for vector gating, parallel otherwise)")
+    p.add_argument("--mode", choices=["auto", "parallel", "chunked", "recurrent"], default=None,
+                   help="GLA kernel of the layers below the last (default auto: chunked for vector gating, "
+                        "parallel otherwise; the last layer is always evaluated at the query only)")
     p.add_argument("--init-value-scale", type=float, default=None,
                    help="scale of the value projections at initialisation (default 0.1, see docs/training.md)")
     p.add_argument("--init-gate-bias", type=_bias, default=None, metavar="B|none",
-                   help="initial gate bias (default 6; 'none' keeps GLAModel's 3)")
-    p.add_argument("--restarts", type=int, default=None, help="plateau restarts (default 4, 0 = off)")
+                   help="initial gate bias (default 6, vector: none; 'none' keeps GLAModel's 3)")
+    p.add_argument("--restarts", type=int, default=None, help="plateau restarts (default 4, vector 0; 0 = off)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initialisation; data/eval seeds are seed+1..+3")
     p.add_argument("--eval-prompts", type=int, default=None, help="periodic held-out set size (default 4096)")
     p.add_argument("--final-prompts", type=int, default=None, help="final held-out prompts (default 100000)")
@@ -84,7 +85,7 @@ def run(args) -> int:
     if args.seed < 0:
         raise InvalidProblemError("--seed must be ≥ 0")
     cfg = with_overrides(
-        TrainConfig(model=args.model, layers=args.layers, seed=args.seed, data_seed=args.seed + 1,
+        TrainConfig.for_model(args.model, layers=args.layers, seed=args.seed, data_seed=args.seed + 1,
                     eval_seed=args.seed + 2, final_seed=args.seed + 3, device=device, threads=args.threads,
                     progress=not args.json, control_variate=not args.no_control_variate),
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
