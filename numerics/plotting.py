@@ -188,16 +188,24 @@ def _checks_table(panels: dict) -> str:
     return "\n".join(lines)
 
 
+def _ablation(row: dict) -> str:
+    a = row.get("feature_write_ablation")
+    if not a:
+        return "—"
+    return f"{a['ablated_risk']:.4f} (vs {a['risk']:.4f}, {a['prompts']} prompts)"
+
+
 def _multilayer_table(multi: dict) -> str:
-    lines = ["| layers | trained risk (95% CI) | 1-layer optimum | gap | L-step WPGD reference (95% CI) | gap |",
-             "|---:|---|---:|---:|---:|---:|"]
+    lines = ["| layers | trained risk (95% CI) | 1-layer optimum | gap | L-step WPGD reference (95% CI) | gap "
+             "| trained, feature writes of lower layers zeroed |",
+             "|---:|---|---:|---:|---:|---:|---:|"]
     for r in multi["rows"]:
         ms = "—" if r["multistep_optimum"] is None else f"{r['multistep_optimum']:.4f}"
         if r.get("multistep_ci"):
             ms += f" [{r['multistep_ci'][0]:.4f}, {r['multistep_ci'][1]:.4f}]"
         lines.append(
             f"| {r['layers']} | {r['risk']:.4f} [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}] | {r['one_layer_optimum']:.4f} | "
-            f"{_fmt_gap(r['gap_one_layer'])} | {ms} | {_fmt_gap(r['gap_multistep'])} |"
+            f"{_fmt_gap(r['gap_one_layer'])} | {ms} | {_fmt_gap(r['gap_multistep'])} | {_ablation(r)} |"
         )
     return "\n".join(lines)
 

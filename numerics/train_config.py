@@ -23,14 +23,15 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _SCHEDULES = ("cosine", "constant")
 
 FAMILY_DEFAULTS = {
-    "vector": {"steps": 3000, "init_gate_bias": None, "restarts": 0},
+    "vector": {"steps": 6000, "init_gate_bias": None, "restarts": 0},
 }
 """Per-family departures from the :class:`TrainConfig` defaults, applied by
 :meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models at the
-construction's key width 2d leave the linear-attention plateau later and were still descending
-at 1000 steps (3–11% above the optimum at n ≥ 20 in the reversed panel, d = 10), so they get
-3000 steps; the module's gate bias 3.0 (key channels start at different, data-dependent decays)
-and no plateau restarts (a restart at 30% cut off runs that were escaping). docs/training.md."""
+construction's key width 2d leave the linear-attention plateau later and converge more slowly:
+in the reversed panel (d = 10) they ended 3–11% above the optimum after 1000 steps, and at
+n = 10 2.97–4.65% (three seeds) after 3000 steps, 1.26–2.67% after 6000. So they get 6000 steps,
+the module's gate bias 3.0 (key channels start at different, data-dependent decays) and no
+plateau restarts (a restart at 30% cut off runs that were escaping). docs/training.md."""
 
 
 @dataclass(frozen=True)

@@ -74,9 +74,15 @@ def test_tiny_figure1_and_multilayer_render_from_files(tmp_path):
     lo, hi = multi["rows"][1]["multistep_ci"]
     assert lo <= multi["rows"][1]["multistep_optimum"] <= hi < multi["rows"][0]["one_layer_optimum"]
     assert {c["n"] for c in multi["checks"]} == {1, 2} and len(multi["checks"]) == 3
+    abl = multi["rows"][1]["feature_write_ablation"]
+    assert "feature_write_ablation" not in multi["rows"][0]
+    assert abl["ci"][0] <= abl["risk"] <= abl["ci"][1] and abl["ablated_ci"][0] <= abl["ablated_risk"] <= abl["ablated_ci"][1]
     paths = render_all(out)
     names = {p.name for p in paths}
     assert {"figure1.png", "figure1.pdf", "multilayer.png", "report.md"} <= names
+    # both experiments share the folder; each dumps its own config beside its results
+    assert json.loads((out / "figure1_config.json").read_text())["panels"] == ["d"]
+    assert json.loads((out / "multilayer_config.json").read_text())["layers"] == [1, 2]
     assert (out / "figure1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.md").read_text()
     assert "| d | linear | 4 |" in report and "Multi-layer" in report

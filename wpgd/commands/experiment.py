@@ -14,7 +14,7 @@ Subcommands:
               optima (normalised risk against n); writes panel_<x>.json, figure1.json, run
               folders under runs/, then renders figure1.png/.pdf and report.md
   multilayer  train 1/2/3-layer models on one problem and compare with the one-layer optimum
-              and the fitted L-step WPGD reference (numerics.multilayer.multistep_optimum)
+              and the fitted L-step WPGD reference (numerics.multistep.multistep_optimum)
   plot        re-render figures and report.md from the result files of a folder
 
 Finished runs are reused when the command is repeated with the same settings (a run folder's
@@ -29,7 +29,7 @@ examples:
 
 def _train_args(p) -> None:
     g = p.add_argument_group("training (applies to every run)")
-    g.add_argument("--steps", type=int, default=None, help="optimiser steps per run (default 1000; vector models 3000)")
+    g.add_argument("--steps", type=int, default=None, help="optimiser steps per run (default 1000; vector models 6000)")
     g.add_argument("--batch-size", type=int, default=None, help="prompts per step")
     g.add_argument("--lr", type=float, default=None, help="peak learning rate")
     g.add_argument("--final-prompts", type=int, default=None, help="held-out prompts of the final evaluation")

@@ -44,7 +44,7 @@ def add_arguments(p) -> None:
     p.add_argument("--spec", required=True, metavar="FILE", help="problem spec (TOML)")
     p.add_argument("--model", required=True, choices=list(MODEL_KINDS), help="model family")
     p.add_argument("--layers", type=int, default=1, help="GLA layers (default 1)")
-    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default 1000; 3000 for vector)")
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default 1000; 6000 for vector)")
     p.add_argument("--batch-size", type=int, default=None, help="fresh prompts per step (default 256)")
     p.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate (default 0.01)")
     p.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default 0)")
