@@ -128,9 +128,9 @@ def chunked_gla(q, k, v, log_g, scale: float = 1.0, chunk: int = 4):
     nothing is divided and nothing overflows. Memory is O(B·H·T·chunk·K) instead of the
     parallel form's O(B·H·T²·K); the loop runs over T/chunk chunks instead of T tokens. On
     one CPU thread (d = 10, T = 83, batch 256, two vector layers, forward + backward) chunks of
-    4 were the fastest: 1.2–1.3× faster than the recurrent form (144 vs 189 ms at key width
-    20, 178 vs 216 ms at 48), chunks of 16 about 2× slower than it (the masked within-chunk
-    tensor dominates), the parallel form 7× slower.
+    4 were the fastest: 1.2–1.6× faster than the recurrent form, chunks of 16 1.8–3.7× slower
+    than it (the masked within-chunk tensor dominates), the parallel form about 10× slower
+    (``benchmarks/bench_gla.py``).
     """
     _check_qkvg(q, k, v, log_g)
     if chunk < 1:
