@@ -108,3 +108,21 @@ def test_class_all_with_key_width_applies_it_to_the_vector_class_only():
     # width 12 < 2d = 20: the vector class lies strictly between scalar and unconstrained here
     assert out["unconstrained"]["risk"] < out["vector"]["risk"] < out["scalar"]["risk"]
     assert "key width 12" in out["vector"]["label"]
+
+
+def test_steps_fits_the_multistep_reference(tmp_path):
+    pytest.importorskip("torch")
+    spec = tmp_path / "tiny.toml"
+    spec.write_text('[features]\ndim = 2\ncovariance = "identity"\n[tasks]\nsegments = [3, 3]\n'
+                    'query_correlation = [0.2, 0.9]\n[noise]\nvariance = 0.1\n', encoding="utf-8")
+    one = json.loads(wpgd("solve", "--spec", spec, "--class", "scalar", "--json").stdout)
+    proc = wpgd("solve", "--spec", spec, "--class", "scalar", "--steps", "2", "--json", "--out", tmp_path / "o")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    lo, hi = out["normalized_ci"]
+    # two steps beat the closed-form one-step scalar optimum, beyond the interval of the estimate
+    assert out["steps"] == 2 and lo <= out["normalized_risk"] <= hi < one["normalized_risk"]
+    assert out["one_layer_normalized_risk"] == pytest.approx(one["normalized_risk"], rel=1e-9)
+    assert np.load(tmp_path / "o" / "Q2.npy").shape == (2, 2)
+    for bad in (["--steps", "2"], ["--class", "vector", "--steps", "3"], ["--class", "scalar", "--steps", "0"]):
+        assert one_line_error(wpgd("solve", "--spec", spec, *bad))
