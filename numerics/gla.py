@@ -116,6 +116,14 @@ def parallel_gla(q, k, v, log_g, scale: float = 1.0):
     return torch.einsum("bhts,bshv->bthv", scores, v)
 
 
+def _suffix_sums(log_g, dim: int):
+    """``Σ_{u > s} log g_u`` along ``dim`` (0 at the last position): a reversed cumulative sum of
+    non-positive terms, so nothing is subtracted and the exponential never exceeds 1."""
+    tail = log_g.narrow(dim, 1, log_g.shape[dim] - 1)
+    rev = torch.flip(torch.cumsum(torch.flip(tail, dims=(dim,)), dim=dim), dims=(dim,))
+    return torch.cat([rev, torch.zeros_like(log_g.narrow(dim, 0, 1))], dim=dim)
+
+
 def chunked_gla(q, k, v, log_g, scale: float = 1.0, chunk: int = 4):
     """Chunkwise GLA (same contract as :func:`naive_recurrent_gla`): masked parallel form inside
     chunks of ``chunk`` tokens, a recurrent state ``S ∈ R^{K×V}`` carried between chunks.
@@ -154,9 +162,7 @@ def chunked_gla(q, k, v, log_g, scale: float = 1.0, chunk: int = 4):
     else:
         scores = torch.einsum("bnthc,bnshc,bntshc->bnhts", q, k, decay)
     o = torch.einsum("bnhts,bnshv->bnthv", scores, v)
-    # decays from each position to the chunk end: suffix sums Σ_{s<u≤last} log g_u (0 at the end)
-    rev = torch.flip(torch.cumsum(torch.flip(log_g[:, :, 1:], dims=(2,)), dim=2), dims=(2,))
-    to_end = torch.exp(torch.cat([rev, torch.zeros_like(log_g[:, :, :1])], dim=2))
+    to_end = torch.exp(_suffix_sums(log_g, dim=2))  # decay from each position to the chunk end
     k_end = k * to_end  # [B, N, C, H, K]
     q_in = q * torch.exp(cum)
     chunk_decay = torch.exp(cum[:, :, -1])  # [B, N, H, G]
@@ -191,10 +197,7 @@ def last_query_gla(q_last, k, v, log_g, scale: float = 1.0):
     _check_qkvg(k, k, v, log_g)
     if q_last.ndim != 3 or q_last.shape != (k.shape[0], k.shape[2], k.shape[3]):
         raise ValueError(f"q_last must be [B, H, K] = {(k.shape[0], k.shape[2], k.shape[3])}, got {tuple(q_last.shape)}")
-    # suffix[:, s] = Σ_{u > s} log g_u (0 at the last position)
-    rev = torch.flip(torch.cumsum(torch.flip(log_g[:, 1:], dims=(1,)), dim=1), dims=(1,))
-    suffix = torch.cat([rev, torch.zeros_like(log_g[:, :1])], dim=1)
-    scores = torch.einsum("bhc,bshc->bsh", q_last * scale, k * torch.exp(suffix))
+    scores = torch.einsum("bhc,bshc->bsh", q_last * scale, k * torch.exp(_suffix_sums(log_g, dim=1)))
     return torch.einsum("bsh,bshv->bhv", scores, v)
 
 
