@@ -103,12 +103,7 @@ def render_figure1(panels: dict, out_dir) -> list[Path]:
     fig.legend(list(seen.values()), list(seen), loc="lower center", ncol=min(5, len(seen)), fontsize=8,
                frameon=False)
     fig.tight_layout(rect=(0, 0.18, 1, 1))
-    out = Path(out_dir)
-    paths = [out / "figure1.png", out / "figure1.pdf"]
-    for path in paths:
-        _save(fig, path)
-    plt.close(fig)
-    return paths
+    return _save_all(plt, fig, out_dir, "figure1")
 
 
 def render_multilayer(multi: dict, out_dir) -> list[Path]:
@@ -133,8 +128,13 @@ def render_multilayer(multi: dict, out_dir) -> list[Path]:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
+    return _save_all(plt, fig, out_dir, "multilayer")
+
+
+def _save_all(plt, fig, out_dir, stem: str) -> list[Path]:
+    """Write ``stem``.png and ``stem``.pdf into ``out_dir`` (atomically) and close the figure."""
     out = Path(out_dir)
-    paths = [out / "multilayer.png", out / "multilayer.pdf"]
+    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
     for path in paths:
         _save(fig, path)
     plt.close(fig)
