@@ -93,13 +93,11 @@ def as_real_array(name: str, value) -> np.ndarray:
     else:
         _check_leaves(name, value)
         try:
-            arr = np.asarray(value)
-        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+            arr = np.array(value, dtype=np.float64)  # every leaf is a real number by now
+        except OverflowError:
+            raise InvalidProblemError(f"{name} has an entry beyond the float64 range") from None
+        except (TypeError, ValueError, RecursionError) as exc:
             raise InvalidProblemError(f"{name} must be a rectangular array of numbers ({_short(exc)})") from None
-        if arr.dtype.kind == "O":
-            raise InvalidProblemError(
-                f"{name} must be a rectangular array of real numbers (ragged, or integers beyond 64 bits)")
-        _check_dtype(name, arr)
     try:
         with np.errstate(over="raise", invalid="raise"):
             return np.array(arr, dtype=np.float64)

@@ -230,7 +230,11 @@ def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64, c
     P = scale * feat.preconditioner(gamma)
     omega = task.expand(levels / wmax)
     fp_res = abs(float(log_t(np.array([np.log(gamma)]))[0]) - np.log(gamma))
-    res = stationarity_residuals(problem, P, omega, task=task, levels=levels / wmax)
+    # In float64 a residual can overflow (e.g. σ² ≈ 1e308 next to O(1) signal): it is then reported
+    # as inf (JSON null) and the solve as not converged, never as NaN or an exception.
+    with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+        res = stationarity_residuals(problem, P, omega, task=task, levels=levels / wmax)
+    res = {k: (v if np.isfinite(v) else float("inf")) for k, v in res.items()}
     res["fixed_point"] = float(fp_res)
     kappa, kappa_at = contraction_constant(feat, task, (lo, hi))
     converged = all(v < RESIDUAL_TOL for v in res.values()) and not scan.unresolved

@@ -97,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     as_json = _wants_json(argv)
     command = next((a for a in argv if isinstance(a, str) and not a.startswith("-")), None)
     try:
+        import signal
+
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    except (ValueError, OSError):  # not the main thread
+        pass
+    try:
         return _main(argv, as_json)
     except KeyboardInterrupt:
         return _emit(f"wpgd{' ' + command if command else ''}: error: interrupted", 130, command, as_json)
