@@ -26,6 +26,10 @@ def check_pw(problem: Problem, P=None, omega=None) -> tuple[np.ndarray, np.ndarr
         P, shape (..., d, d); ω, shape (..., n); float64.
     """
     d, n = problem.d, problem.n
+    if omega is None:
+        from .limits import require_memory
+
+        require_memory(f"the default weights ω = 1 for a prompt of n = {n:.3g} tokens", 6 * 8.0 * n)
     P = np.eye(d) if P is None else as_finite_array("preconditioner P", P)
     omega = np.ones(n) if omega is None else as_finite_array("weights ω", omega)
     if P.ndim < 2 or P.shape[-2:] != (d, d):

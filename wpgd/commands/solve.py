@@ -77,6 +77,7 @@ def run(args) -> int:
         raise InvalidProblemError(f"--seed must be ≥ 0, got {args.seed}")
     if args.precision is not None:
         _require_precision(problem, args.precision)
+    _refuse_extreme_scales(problem, args)
     if args.steps > 1:
         out, arrays = _multistep(problem, args)
     elif args.cls == "unconstrained":
@@ -95,6 +96,23 @@ def run(args) -> int:
     else:
         _print_text(out, args)
     return 0
+
+
+def _refuse_extreme_scales(problem, args) -> None:
+    """The plain solve, --class and conditions rescale extreme problems; the high-precision solve,
+    the certificate, the stationary-point classification and the L-step fit do not: refuse."""
+    from numerics.solver import SCALE_EXPONENT
+
+    e_s, e_t = problem.scale_exponents()
+    if max(abs(e_s), abs(e_t)) <= SCALE_EXPONENT:
+        return
+    extras = [f for f, on in (("--precision", args.precision is not None), ("--certify", args.certify),
+                                ("--stationary", args.stationary), ("--steps", args.steps > 1)) if on]
+    if extras:
+        raise InvalidProblemError(
+            f"{', '.join(extras)}: not available at extreme scales (λmax(Σ) ≈ 2^{e_s}, task scale ≈ 2^{e_t}); "
+            f"rescale the spec (Σ / 2^{e_s}, task correlations / 2^{e_t}, σ² / 2^{e_s + e_t}); the optimum maps back "
+            f"as P* → P*/2^{e_s}, risk → risk·2^{e_s + e_t}")
 
 
 def _require_precision(problem, digits: int) -> None:
