@@ -9,6 +9,7 @@ from .classes import (
 from .errors import (
     DegenerateProblemError as DegenerateProblemError,
     InvalidProblemError as InvalidProblemError,
+    ResourceLimitError as ResourceLimitError,
     SolverError as SolverError,
     SpecError as SpecError,
     WPGDError as WPGDError,
@@ -33,6 +34,7 @@ __all__ = [
     "MonteCarloResult",
     "Optimum",
     "Problem",
+    "ResourceLimitError",
     "SolverError",
     "SpecError",
     "StationaryPoint",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .errors import InvalidProblemError
+from .errors import InvalidProblemError, SolverError
 from .problem import Problem
 from .weighting import best_for_weights, cone_optimum
 
@@ -242,6 +242,30 @@ def class_optimum(problem: Problem, cls: str, *, key_width: int | None = None) -
         raise InvalidProblemError(f"class must be one of {', '.join(CLASSES)}, got {cls!r}")
     if key_width is not None and cls != "vector":
         raise InvalidProblemError("key_width applies to the vector class only")
+    from dataclasses import replace
+
+    from .solver import SCALE_EXPONENT, _ldexp_checked
+
+    e_s, e_t = problem.scale_exponents()
+    if max(abs(e_s), abs(e_t)) > SCALE_EXPONENT:
+        # L(P, ω) = st·L'(sP, ω) on the rescaled problem (numerics.solver._solve_rescaled)
+        res = class_optimum(problem.rescaled(e_s, e_t), cls, key_width=key_width)
+        return replace(res, risk=_ldexp_checked(res.risk, e_s + e_t, "the risk"),
+                       P=_ldexp_checked(res.P, -e_s, "P*"), details=dict(res.details, rescaled_by=[e_s, e_t]))
+    try:
+        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+            res = _class_optimum(problem, cls, key_width)
+    except (FloatingPointError, ValueError, ZeroDivisionError, np.linalg.LinAlgError) as exc:
+        if isinstance(exc, InvalidProblemError):
+            raise
+        raise SolverError(f"the {cls} class optimum cannot be computed in float64 for this problem "
+                          f"({type(exc).__name__}: {str(exc)[:80]}); its scales are too extreme (e.g. σ² vs the signal)") from None
+    if not (np.isfinite(res.risk) and np.all(np.isfinite(res.P)) and np.all(np.isfinite(res.omega))):
+        raise SolverError(f"the {cls} class optimum is not finite in float64 for this problem")
+    return res
+
+
+def _class_optimum(problem: Problem, cls: str, key_width):
     if cls == "linear":
         return _linear(problem)
     if cls == "geometric":

@@ -97,6 +97,15 @@ def check_conditions(problem: Problem, *, optimum: Optimum | None = None, certif
     Returns:
         A :class:`ConditionReport`.
     """
+    from .solver import SCALE_EXPONENT
+
+    e_s, e_t = problem.scale_exponents()
+    if max(abs(e_s), abs(e_t)) > SCALE_EXPONENT:
+        # Every condition is scale-free (ratios, gaps, contraction, signs): evaluate them in units
+        # where λ_max(Σ) ≈ 1 and max|R̄| ≈ 1 (Problem.rescaled), where nothing overflows.
+        rep = check_conditions(problem.rescaled(e_s, e_t), certify_digits=certify_digits)
+        return ConditionReport(rep.conditions, rep.verdict, rep.optimum,
+                               {**rep.extra, "rescaled_by": [f"2^{e_s}", f"2^{e_t}"]})
     opt = solve(problem) if optimum is None else optimum
     structured = opt.method == "segments"
     feat = feature_spectrum(problem)

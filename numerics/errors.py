@@ -7,7 +7,8 @@ Hierarchy::
 
     WPGDError
     ├── InvalidProblemError (ValueError)   bad covariance, shapes, NaN/Inf, empty prompt ...
-    │   └── SpecError                      a problem-spec file that cannot be read or is malformed
+    │   ├── SpecError                      a problem-spec file that cannot be read or is malformed
+    │   └── ResourceLimitError             too large to compute within the memory / time limits
     ├── DegenerateProblemError (ValueError) a well-formed problem whose optimum is degenerate (r = 0 ...)
     └── SolverError (RuntimeError)          a solver that did not converge; it never returns garbage
 """
@@ -18,6 +19,7 @@ __all__ = [
     "WPGDError",
     "InvalidProblemError",
     "SpecError",
+    "ResourceLimitError",
     "DegenerateProblemError",
     "SolverError",
 ]
@@ -33,6 +35,11 @@ class InvalidProblemError(WPGDError, ValueError):
 
 class SpecError(InvalidProblemError):
     """A problem-spec file that cannot be read, parsed, or has unknown / missing keys."""
+
+
+class ResourceLimitError(InvalidProblemError):
+    """A request whose estimated memory or run time exceeds the limits of :mod:`numerics.limits`
+    (raised before anything is allocated; the limits are set by environment variables)."""
 
 
 class DegenerateProblemError(WPGDError, ValueError):

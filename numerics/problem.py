@@ -23,12 +23,16 @@ from functools import cached_property
 import numpy as np
 
 from .errors import InvalidProblemError
-from .safety import as_finite_array, check_psd, check_symmetric
+from .limits import require_memory, require_time
+from .safety import as_finite_array, check_psd, check_symmetric, validate_psd
 
-__all__ = ["Problem", "DENSE_LIMIT"]
+__all__ = ["Problem", "DENSE_LIMIT", "MAX_TOKENS"]
 
 DENSE_LIMIT = 20_000
 """Largest n for which a segment problem will agree to materialise its n×n matrices."""
+
+MAX_TOKENS = 2**53
+"""Largest prompt length n (and segment size) accepted: integers beyond it are not exact in float64."""
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -75,7 +79,8 @@ class Problem:
             raise InvalidProblemError(
                 "task correlation matrix must be (n+1)×(n+1) with n ≥ 1 (empty prompt)"
             )
-        check_psd("joint task correlation matrix (with the query row)", rbar)
+        _require_eig("the joint task correlation matrix", rbar.shape[0])
+        rbar = validate_psd("joint task correlation matrix (with the query row)", rbar)
         noise = _check_noise(noise)
         r_q = float(rbar[-1, -1])
         _check_nontrivial(sig, r_q, noise)
@@ -105,26 +110,20 @@ class Problem:
             InvalidProblemError: on any invalid input.
         """
         sig = _check_sigma(sigma)
-        try:
-            sizes = tuple(int(s) for s in segment_sizes)
-            ok = all(float(s) == int(s) for s in segment_sizes)
-        except (TypeError, ValueError):
-            raise InvalidProblemError("segments must be a list of positive integers") from None
-        if not ok:
-            raise InvalidProblemError("segments must be a list of positive integers")
-        if len(sizes) == 0:
-            raise InvalidProblemError("segments is empty (empty prompt)")
-        if any(s < 1 for s in sizes):
-            raise InvalidProblemError(f"every segment needs at least one demonstration, got {list(sizes)}")
+        sizes = _check_sizes(segment_sizes)
         k = len(sizes)
+        _require_eig("the segment task correlation", k + 1)
         c_mat = np.eye(k) if correlation is None else correlation
         c_mat = as_finite_array("task correlation", c_mat, shape=(k, k))
         c_mat = check_symmetric("task correlation", c_mat)
         c_vec = as_finite_array("query_correlation", query_correlation, shape=(k,))
         r_q = float(as_finite_array("query_variance", query_variance, ndim=0))
-        joint = _joint(c_mat, c_vec, r_q)
+        with np.errstate(over="ignore", invalid="ignore"):
+            joint = _joint(c_mat, c_vec, r_q)
         check_psd("task correlation", c_mat)
-        check_psd("joint task correlation (segments + query)", joint)
+        # Project once: later code sees an exactly-PSD joint matrix and reads C, c, r_q off it.
+        joint = validate_psd("joint task correlation (segments + query)", joint)
+        c_mat, c_vec, r_q = joint[:k, :k].copy(), joint[:k, k].copy(), float(joint[k, k])
         noise = _check_noise(noise)
         _check_nontrivial(sig, r_q, noise)
         return cls(
@@ -286,6 +285,41 @@ class Problem:
             return self
         return Problem.dense(self.sigma, self.dense_task_matrix(), self.noise)
 
+    # ------------------------------------------------------------------ units
+    def scale_exponents(self) -> tuple[int, int]:
+        """Powers of two ``(e_s, e_t)`` that bring the problem to unit scale: ``2^e_s ≈ λ_max(Σ)``
+        and ``2^e_t ≈ max|R̄|`` (``σ²/2^e_s`` when every task correlation is 0; 0 for a zero Σ)."""
+
+        def f():
+            lam_max = float(self.sigma_eig[0][-1])
+            e_s = int(np.round(np.log2(lam_max))) if lam_max > 0 else 0
+            tasks = self.segment_joint_matrix if self.is_segmented else self.task_matrix
+            t_max = float(np.max(np.abs(tasks)))
+            if t_max > 0:
+                e_t = int(np.round(np.log2(t_max)))
+            else:
+                e_t = int(np.round(np.log2(self.noise))) - e_s if self.noise > 0 else 0
+            return e_s, e_t
+
+        return self._cached("scale_exponents", f)
+
+    def rescaled(self, e_s: int, e_t: int) -> "Problem":
+        """The same problem in units where features are scaled by ``2^(−e_s/2)`` and tasks by
+        ``2^(−e_t/2)``: Σ → Σ/2^e_s, R̄ → R̄/2^e_t, σ² → σ²/2^(e_s+e_t) (exact: powers of two).
+
+        Risks obey ``L(P, ω) = 2^(e_s+e_t) · L'(2^e_s P, ω)`` (docs/solver.md); ω is unchanged.
+        No re-validation: a scaled PSD matrix is PSD.
+        """
+        sig = _readonly(np.ldexp(self.sigma, -e_s))
+        noise = float(np.ldexp(self.noise, -(e_s + e_t)))
+        r_q = float(np.ldexp(self.query_variance, -e_t))
+        if self.is_segmented:
+            return Problem(sigma=sig, noise=noise, query_variance=r_q, segment_sizes=self.segment_sizes,
+                           segment_correlation=_readonly(np.ldexp(self.segment_correlation, -e_t)),
+                           query_correlation=_readonly(np.ldexp(self.query_correlation, -e_t)))
+        return Problem(sigma=sig, noise=noise, query_variance=r_q,
+                       task_matrix=_readonly(np.ldexp(self.task_matrix, -e_t)))
+
     # ------------------------------------------------------------------ description
     def describe(self) -> dict:
         """A JSON-serialisable summary of the problem (dumped beside results)."""
@@ -323,11 +357,45 @@ def _joint(c_mat: np.ndarray, c_vec: np.ndarray, r_q: float) -> np.ndarray:
     return joint
 
 
+def _require_eig(what: str, m: int) -> None:
+    """Refuse an m×m symmetric eigendecomposition that would exceed the resource limits."""
+    require_memory(f"{what} ({m}×{m})", 6.0 * 8.0 * float(m) ** 2)
+    require_time(f"the eigendecomposition of {what} ({m}×{m})", 10.0 * float(m) ** 3)
+
+
 def _check_sigma(sigma) -> np.ndarray:
+    if isinstance(sigma, np.ndarray) and sigma.ndim == 2:
+        _require_eig("the feature covariance Σ", max(sigma.shape))
     sig = as_finite_array("feature covariance Σ", sigma, ndim=2)
     sig = check_symmetric("feature covariance Σ", sig)
-    check_psd("feature covariance Σ", sig)
-    return sig
+    _require_eig("the feature covariance Σ", sig.shape[0])
+    return validate_psd("feature covariance Σ", sig)
+
+
+def _check_sizes(segment_sizes) -> tuple[int, ...]:
+    bad = InvalidProblemError("segments must be a list of positive integers")
+    if isinstance(segment_sizes, (str, bytes, dict)) or np.ndim(segment_sizes) != 1:
+        raise bad
+    sizes = []
+    for s in segment_sizes:
+        if isinstance(s, (bool, np.bool_)):
+            raise bad
+        if isinstance(s, (int, np.integer)):
+            val = int(s)
+        elif isinstance(s, (float, np.floating)) and np.isfinite(s) and float(s).is_integer():
+            val = int(s)
+        else:
+            raise bad
+        if val < 1:
+            raise InvalidProblemError(f"every segment needs at least one demonstration, got {val}")
+        if val > MAX_TOKENS:
+            raise InvalidProblemError(f"a segment of {val:.3g} demonstrations is beyond the supported {MAX_TOKENS:.3g}")
+        sizes.append(val)
+    if not sizes:
+        raise InvalidProblemError("segments is empty (empty prompt)")
+    if sum(sizes) > MAX_TOKENS:
+        raise InvalidProblemError(f"the prompt has {sum(sizes):.3g} demonstrations, beyond the supported {MAX_TOKENS:.3g}")
+    return tuple(sizes)
 
 
 def _check_noise(noise) -> float:
@@ -340,5 +408,14 @@ def _check_noise(noise) -> float:
 def _check_nontrivial(sigma: np.ndarray, r_q: float, noise: float) -> None:
     if r_q < 0:
         raise InvalidProblemError(f"query variance must be ≥ 0, got {r_q}")
-    if r_q * float(np.trace(sigma)) + noise <= 0:
+    with np.errstate(over="ignore", invalid="ignore"):
+        trace = float(np.sum(np.diag(sigma)))
+        label_var = r_q * trace + noise
+    if not np.isfinite(trace):
+        raise InvalidProblemError("tr Σ overflows float64: rescale the features")
+    if not np.isfinite(label_var):
+        raise InvalidProblemError(
+            f"the label variance r_q·tr Σ + σ² (r_q = {r_q:.3g}, tr Σ = {trace:.3g}, σ² = {noise:.3g}) "
+            "overflows float64: rescale the labels")
+    if label_var <= 0:
         raise InvalidProblemError("the query label is identically zero (r_q·tr Σ + σ² = 0)")

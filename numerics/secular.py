@@ -108,7 +108,9 @@ def elasticity_bound(t, e_min: float, e_max: float):
     """
     t = np.asarray(t, dtype=np.float64)
     delta = gap_delta(e_min, e_max)
-    return 2.0 * delta * t * (e_max - e_min) / ((e_min + t) * (e_max + t))
+    # grouped as two ratios ≤ 1 so that extreme t or atoms cannot overflow the product
+    with np.errstate(under="ignore"):
+        return 2.0 * delta * (t / (e_min + t)) * ((e_max - e_min) / (e_max + t))
 
 
 @dataclass(frozen=True, eq=False)

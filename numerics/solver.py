@@ -26,6 +26,7 @@ from scipy.optimize import minimize_scalar
 
 from .errors import SolverError
 from .fixedpoint import find_fixed_points
+from .limits import require_memory
 from .problem import Problem
 from .spectra import FeatureSpectrum, TaskSpectrum, feature_spectrum, task_spectrum
 
@@ -195,10 +196,12 @@ def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64, c
     >>> round(opt.mu, 12), len(opt.fixed_points)
     (1.0, 1)
     """
-    lam_max = float(np.max(problem.sigma_eig[0]))
-    if lam_max > 0 and not (SCALE_RANGE[0] <= lam_max <= SCALE_RANGE[1]):
-        return _solve_rescaled(problem, lam_max, structured=structured, grid=grid, certify=certify,
+    e_s, e_t = problem.scale_exponents()
+    if max(abs(e_s), abs(e_t)) > SCALE_EXPONENT:
+        return _solve_rescaled(problem, e_s, e_t, structured=structured, grid=grid, certify=certify,
                                certify_digits=certify_digits)
+    if problem.is_segmented and structured is not False:
+        require_memory(f"ω* for a prompt of n = {problem.n:.3g} tokens", 3 * 8.0 * problem.n)
     if structured is None:
         structured = problem.is_segmented
     method = "segments" if structured else "dense"
@@ -227,7 +230,11 @@ def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64, c
     P = scale * feat.preconditioner(gamma)
     omega = task.expand(levels / wmax)
     fp_res = abs(float(log_t(np.array([np.log(gamma)]))[0]) - np.log(gamma))
-    res = stationarity_residuals(problem, P, omega, task=task, levels=levels / wmax)
+    # In float64 a residual can overflow (e.g. σ² ≈ 1e308 next to O(1) signal): it is then reported
+    # as inf (JSON null) and the solve as not converged, never as NaN or an exception.
+    with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore"):
+        res = stationarity_residuals(problem, P, omega, task=task, levels=levels / wmax)
+    res = {k: (v if np.isfinite(v) else float("inf")) for k, v in res.items()}
     res["fixed_point"] = float(fp_res)
     kappa, kappa_at = contraction_constant(feat, task, (lo, hi))
     converged = all(v < RESIDUAL_TOL for v in res.values()) and not scan.unresolved
@@ -266,44 +273,59 @@ def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64, c
     )
 
 
-SCALE_RANGE = (1e-30, 1e30)
-"""λ_max(Σ) outside this range is solved on the rescaled problem (see :func:`_solve_rescaled`)."""
+SCALE_EXPONENT = 100
+"""A problem whose feature scale λ_max(Σ) or task/noise scale (see
+:meth:`~numerics.problem.Problem.scale_exponents`) lies outside 2^±100 ≈ 10^±30 is solved on the
+rescaled problem (see :func:`_solve_rescaled`)."""
 
 
-def _solve_rescaled(problem: Problem, s: float, **kwargs) -> Optimum:
-    """Solve with features rescaled to λ_max(Σ) = 1, then map the optimum back.
+def _solve_rescaled(problem: Problem, e_s: int, e_t: int, **kwargs) -> Optimum:
+    """Solve in units where λ_max(Σ) ≈ 1 and the task/noise scale ≈ 1, then map the optimum back.
 
-    With ``x = √s x̂`` the labels are ``√s·(x̂ᵀβ + ξ/√s)``, so
-    ``L(P, ω; Σ, σ²) = s·L̂(sP, ω; Σ/s, σ²/s)``: risks scale by s, P* by 1/s, γ (an eigenvalue
-    shift of Σ) by s, μ = φ_Σ(γ) by 1/s; ω*, slopes and the contraction constant are unchanged.
-    Extreme scales would otherwise overflow or underflow in the traces of P̂ (λ², λ³).
+    With ``x = √s x̂``, ``β = √t β̂`` and ``ξ = √(st) ξ̂`` (s = 2^e_s, t = 2^e_t, exact powers of
+    two) the labels are ``√(st)·ŷ``, so ``L(P, ω; problem) = st·L̂(sP, ω; rescaled)``: risks scale
+    by st, P* by 1/s, γ (an eigenvalue shift of Σ) by s, μ = φ_Σ(γ) by 1/s; ω*, the normalised
+    risk, slopes and the contraction constant are unchanged. Extreme scales would otherwise
+    overflow or underflow (λ² and λ³ in the traces of P̂, σ² + tr Σ·R_ii in M2).
+
+    Raises:
+        SolverError: when P* (or the risk) is not representable in float64 in the original units.
     """
     from dataclasses import replace
 
-    if problem.is_segmented:
-        scaled = Problem.segmented(problem.sigma / s, problem.segment_sizes, problem.query_correlation,
-                                   correlation=problem.segment_correlation,
-                                   query_variance=problem.query_variance, noise=problem.noise / s)
-    else:
-        scaled = Problem.dense(problem.sigma / s, problem.task_matrix, problem.noise / s)
-    opt = solve(scaled, **kwargs)
-    details = dict(opt.details, rescaled_by=s)
+    opt = solve(problem.rescaled(e_s, e_t), **kwargs)
+    s = float(np.ldexp(1.0, e_s)) if abs(e_s) < 1000 else None
+    details = dict(opt.details, rescaled_by=[f"2^{e_s}", f"2^{e_t}"])
+    P = _ldexp_checked(opt.P, -e_s, "P*")
     if opt.gamma is None:
-        return replace(opt, risk=problem.null_risk, P=opt.P / s, details=details)
+        return replace(opt, risk=problem.null_risk, P=P, details=details)
     lo, hi = opt.invariant_interval
+    risk_shift = e_s + e_t
     return replace(
         opt,
-        P=opt.P / s,
-        gamma=opt.gamma * s,
-        mu=opt.mu / s,
-        scale=opt.scale / s,
-        risk=opt.risk * s,
-        normalized_risk=opt.risk * s / problem.null_risk,
-        fixed_points=tuple(g * s for g in opt.fixed_points),
-        fixed_point_risks=tuple(r * s for r in opt.fixed_point_risks),
-        invariant_interval=(lo * s, hi * s),
-        details=details,
+        P=P,
+        gamma=_ldexp_checked(opt.gamma, e_s, "γ*"),
+        mu=_ldexp_checked(opt.mu, -e_s, "μ*"),
+        scale=_ldexp_checked(opt.scale, -e_s, "the optimal scale"),
+        risk=_ldexp_checked(opt.risk, risk_shift, "the risk"),
+        normalized_risk=opt.normalized_risk,
+        fixed_points=tuple(_ldexp_checked(g, e_s, "a fixed point") for g in opt.fixed_points),
+        fixed_point_risks=tuple(_ldexp_checked(r, risk_shift, "a fixed point's risk") for r in opt.fixed_point_risks),
+        invariant_interval=(_ldexp_checked(lo, e_s, "T(0)"), _ldexp_checked(hi, e_s, "T(∞)")),
+        details=dict(details, feature_scale=s),
     )
+
+
+def _ldexp_checked(x, e: int, what: str):
+    """``x·2^e``, refusing a result that overflows float64 or underflows a nonzero value to 0."""
+    arr = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        out = np.ldexp(arr, e)
+    if not np.all(np.isfinite(out)):
+        raise SolverError(f"{what} overflows float64 in the problem's units (computed in rescaled units 2^{e:+d})")
+    if np.any(arr != 0) and not np.any(out != 0):
+        raise SolverError(f"{what} underflows float64 in the problem's units (computed in rescaled units 2^{e:+d})")
+    return float(out) if out.ndim == 0 else out
 
 
 def degeneracy(problem: Problem, feat: FeatureSpectrum, task: TaskSpectrum) -> str | None:
@@ -324,13 +346,20 @@ def profile_risk(problem: Problem, feat: FeatureSpectrum, task: TaskSpectrum, ga
     Returns:
         (L, t) with ``L = N − (a u)²/(b B + c Cq)`` and ``t = a u/(b B + c Cq)``.
     """
-    a, b, c = feat.traces(gamma)
+    # Traces of k·P̂ with k = max(1, γ/λ_max): the gain is invariant under (a, b, c) → (ka, k²b, k²c)
+    # and t scales by k, so a noise-dominated problem (γ ≫ λ, b and c ~ 1/γ²) cannot underflow.
+    lam = feat.lam
+    k = max(1.0, gamma / float(np.max(lam)))
+    q = lam / ((lam + gamma) / k)
+    a, b, c = float(np.sum(lam * q)), float(np.sum(lam * q * q)), float(np.sum(q * q))
     # Sums for r/‖r‖-scale: t is scale-free and the gain is quadratic in r, so a tiny but
     # nonzero r gives a tiny gain instead of 0/0.
     u, B, Cq = task.sums(mu, normalized=True)
     den = b * B + c * Cq
+    if not den > 0:
+        raise SolverError(f"the profile risk at γ = {gamma:.3g} is 0/0 in float64 (the problem is too extreme in scale)")
     gain = (a * u) ** 2 / den * task.s_scale**2
-    return problem.null_risk - gain, a * u / den
+    return problem.null_risk - gain, k * (a * u / den)
 
 
 def _degenerate_optimum(problem: Problem, why: str, method: str) -> Optimum:

@@ -20,17 +20,27 @@ Format::
 
 Relative file paths are resolved against the spec file's folder. Unknown keys are errors
 (a typo must not silently fall back to a default).
+
+Robustness: only regular files are read (a device, FIFO or folder is refused before opening),
+their size is checked against the memory limit (:mod:`numerics.limits`) before reading, ``.npy``
+headers are parsed and their shape and dtype checked before any data is read, numeric entries
+must be real numbers (booleans, strings, complex, datetimes are refused), and error messages
+never quote a file's contents.
 """
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from .errors import InvalidProblemError, SpecError
-from .problem import Problem
+from .limits import require_memory
+from .problem import MAX_TOKENS, Problem
+from .safety import as_real_array
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -52,18 +62,62 @@ def load_spec(path) -> Problem:
         SpecError: unreadable file, bad TOML, unknown or missing keys.
         InvalidProblemError: a well-formed file describing an invalid problem.
     """
-    path = Path(path)
+    path = _as_path(path, "spec file")
+    size = _regular_file_size(path, "spec file")
+    # A TOML number becomes a Python object of ~50 bytes: refuse files whose parse would not fit.
+    require_memory(f"parsing the spec file {str(path)!r} ({size} bytes)", 60.0 * size)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
-        raise SpecError(f"cannot read spec file {str(path)!r}: {exc.strerror or exc}") from None
+        raise SpecError(f"cannot read spec file {str(path)!r}: {exc.strerror or type(exc).__name__}") from None
     except UnicodeDecodeError:
         raise SpecError(f"spec file {str(path)!r} is not UTF-8 text") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"spec file {str(path)!r} is not valid TOML: {exc}") from None
+        raise SpecError(f"spec file {str(path)!r} is not valid TOML: {_first_line(exc)}") from None
+    except RecursionError:
+        raise SpecError(f"spec file {str(path)!r} is nested too deeply to parse") from None
+    except (ValueError, OverflowError, MemoryError) as exc:  # e.g. integers beyond Python's digit limit
+        raise SpecError(f"spec file {str(path)!r} is not valid TOML: {type(exc).__name__} while parsing "
+                        "(an integer with thousands of digits?)") from None
     return parse_spec(data, base_dir=path.parent)
+
+
+def _magnitude(n: int) -> str:
+    """An integer of any size as ``~1e20`` (``float(n)`` overflows beyond 1e308)."""
+    digits = len(str(abs(n))) if abs(n) < 10**4000 else None
+    return f"~1e{digits - 1}" if digits is not None else "a number with thousands of digits"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+
+
+def _as_path(value, what: str) -> Path:
+    if isinstance(value, Path):
+        return value
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise SpecError(f"{what} must be a non-empty path string, got {type(value).__name__}")
+    return Path(value)
+
+
+def _regular_file_size(path: Path, what: str) -> int:
+    """Size of ``path`` if it is a readable regular file (devices, FIFOs and folders are refused
+    before opening: reading /dev/zero or a FIFO would never end)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise SpecError(f"cannot {'read' if what == 'spec file' else 'load'} {what} {str(path)!r}: {exc.strerror or type(exc).__name__}") from None
+    except ValueError:
+        raise SpecError(f"cannot read {what}: invalid path") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise SpecError(f"{what} {str(path)!r} is a folder, not a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise SpecError(f"{what} {str(path)!r} is not a regular file (device, FIFO or socket)")
+    if not os.access(path, os.R_OK):
+        raise SpecError(f"cannot read {what} {str(path)!r}: permission denied")
+    return int(st.st_size)
 
 
 def _section(data: dict, name: str, allowed: set, required: bool) -> dict:
@@ -84,24 +138,67 @@ def _load_array(entry, base_dir: Path, what: str) -> np.ndarray:
     """An inline nested list, or ``{file = "x.npy"}`` (.npy, or text readable by ``np.loadtxt``)."""
     if isinstance(entry, dict):
         if set(entry) != {"file"}:
-            raise SpecError(f"{what}: expected {{file = \"...\"}}, got keys {sorted(entry)}")
-        fpath = Path(entry["file"])
+            raise SpecError(f"{what}: expected {{file = \"...\"}}, got keys {sorted(map(repr, entry))}")
+        fpath = _as_path(entry["file"], f"{what}.file")
         if not fpath.is_absolute():
             fpath = base_dir / fpath
-        try:
-            if fpath.suffix == ".npy":
-                arr = np.load(fpath, allow_pickle=False)
-            else:
-                arr = np.loadtxt(fpath, dtype=np.float64, ndmin=2)
-        except (OSError, ValueError) as exc:
-            raise SpecError(f"{what}: cannot load {str(fpath)!r}: {exc}") from None
-        return np.asarray(arr)
+        return load_array_file(fpath, what)
     if isinstance(entry, list):
         try:
-            return np.array(entry, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise SpecError(f"{what} must be a rectangular list of numbers") from None
+            return as_real_array(what, entry)
+        except InvalidProblemError as exc:
+            if "rectangular" in str(exc):
+                raise SpecError(f"{what} must be a rectangular list of numbers") from None
+            raise
     raise SpecError(f"{what} must be a list of numbers or {{file = \"...\"}}")
+
+
+def load_array_file(fpath, what: str) -> np.ndarray:
+    """Read a user array file: ``.npy`` (header checked before reading: real dtype, size within the
+    memory limit; no pickles) or a whitespace-separated text table. Never quotes file contents.
+
+    Raises:
+        SpecError: unreadable, not an array, a non-real dtype, or too large.
+    """
+    fpath = _as_path(fpath, what) if not isinstance(fpath, Path) else fpath
+    size = _regular_file_size(fpath, f"{what} file")
+    if fpath.suffix == ".npy":
+        return _load_npy(fpath, what)
+    # np.loadtxt keeps Python objects per field while parsing: refuse files that would not fit.
+    require_memory(f"parsing the text table {str(fpath)!r} ({size} bytes)", 40.0 * size)
+    try:
+        arr = np.loadtxt(fpath, dtype=np.float64, ndmin=2)
+    except (OSError, ValueError, UnicodeDecodeError, MemoryError):
+        # numpy's message quotes the offending line: do not echo file contents
+        raise SpecError(f"{what}: {str(fpath)!r} is not a numeric text table (whitespace-separated numbers; "
+                        "use .npy for binary arrays)") from None
+    return arr
+
+
+def _load_npy(fpath: Path, what: str) -> np.ndarray:
+    fmt = np.lib.format
+    try:
+        with open(fpath, "rb") as fh:
+            version = fmt.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(fh)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = fmt.read_array_header_2_0(fh)
+            else:
+                raise ValueError("unsupported version")
+    except (OSError, ValueError, SyntaxError, TypeError, MemoryError, RecursionError, EOFError):
+        raise SpecError(f"{what}: {str(fpath)!r} is not a readable .npy array (bad or oversized header)") from None
+    if dtype.hasobject or dtype.kind not in "iuf" or dtype.fields is not None or dtype.subdtype is not None:
+        kind = {"b": "boolean", "c": "complex", "M": "datetime", "m": "timedelta", "U": "string", "S": "bytes",
+                "O": "object"}.get(dtype.kind, str(dtype))
+        raise SpecError(f"{what}: {str(fpath)!r} holds a {kind} array ({dtype}); real numbers are required")
+    count = float(np.prod([float(s) for s in shape])) if shape else 1.0
+    require_memory(f"loading {str(fpath)!r} (shape {shape})", count * (dtype.itemsize + 8.0))
+    try:
+        arr = np.load(fpath, allow_pickle=False)
+    except (OSError, ValueError, EOFError, MemoryError):
+        raise SpecError(f"{what}: {str(fpath)!r} is truncated or damaged (header says shape {shape}, {dtype})") from None
+    return as_real_array(what, arr)
 
 
 def covariance_from_spec(entry, dim: int | None, base_dir: Path = Path(".")) -> np.ndarray:
@@ -117,6 +214,7 @@ def covariance_from_spec(entry, dim: int | None, base_dir: Path = Path(".")) -> 
     if entry is None or entry == "identity":
         if dim is None:
             raise SpecError("[features] needs dim for an identity covariance")
+        _require_dim(dim)
         return np.eye(dim)
     if isinstance(entry, str):
         raise SpecError(f"unknown covariance {entry!r} (identity, diag, toeplitz, file, matrix)")
@@ -127,17 +225,23 @@ def covariance_from_spec(entry, dim: int | None, base_dir: Path = Path(".")) -> 
         diag = _load_array(value, base_dir, "covariance.diag")
         if diag.ndim != 1:
             raise SpecError("covariance.diag must be a flat list")
+        _require_dim(diag.shape[0])
         sigma = np.diag(diag)
     elif kind == "toeplitz":
         if dim is None:
             raise SpecError("[features] needs dim for a toeplitz covariance")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SpecError("covariance.toeplitz must be a number ρ (Σ_ij = ρ^|i-j|)")
-        rho = float(value)
+        try:
+            rho = float(value)
+        except OverflowError:
+            raise InvalidProblemError("covariance.toeplitz needs |ρ| < 1 for Σ ≻ 0") from None
         if not np.isfinite(rho) or abs(rho) >= 1:
             raise InvalidProblemError(f"covariance.toeplitz needs |ρ| < 1 for Σ ≻ 0, got {rho}")
+        _require_dim(dim)
         idx = np.arange(dim)
-        sigma = rho ** np.abs(idx[:, None] - idx[None, :])
+        with np.errstate(under="ignore"):
+            sigma = rho ** np.abs(idx[:, None] - idx[None, :]).astype(np.float64)
     elif kind == "file":
         sigma = _load_array({"file": value}, base_dir, "covariance")
     elif kind == "matrix":
@@ -149,11 +253,19 @@ def covariance_from_spec(entry, dim: int | None, base_dir: Path = Path(".")) -> 
     return sigma
 
 
+def _require_dim(dim: int) -> None:
+    """Refuse a feature dimension whose d×d covariance (and its eigendecomposition) would not fit."""
+    require_memory(f"a {dim}×{dim} feature covariance", 8.0 * 8.0 * float(dim) * float(dim))
+
+
 def _number(sec: dict, key: str, default: float, where: str) -> float:
     val = sec.get(key, default)
     if isinstance(val, bool) or not isinstance(val, (int, float)):
         raise SpecError(f"{where}.{key} must be a number")
-    return float(val)
+    try:
+        return float(val)
+    except OverflowError:
+        raise InvalidProblemError(f"{where}.{key} is beyond the float64 range") from None
 
 
 def parse_spec(data: dict, base_dir=".") -> Problem:
@@ -174,7 +286,9 @@ def parse_spec(data: dict, base_dir=".") -> Problem:
 
     dim = feats.get("dim")
     if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-        raise SpecError(f"[features] dim must be a positive integer, got {dim!r}")
+        raise SpecError(f"[features] dim must be a positive integer, got {str(dim)[:40]!r}")
+    if dim is not None and dim > 2**31:
+        raise InvalidProblemError(f"[features] dim = {_magnitude(dim)} is beyond the supported 2^31")
     sigma = covariance_from_spec(feats.get("covariance", "identity"), dim, base_dir)
     noise = _number(noise_sec, "variance", 0.0, "noise")
 
@@ -191,6 +305,8 @@ def parse_spec(data: dict, base_dir=".") -> Problem:
     segs = tasks["segments"]
     if not isinstance(segs, list) or not all(isinstance(s, int) and not isinstance(s, bool) for s in segs):
         raise SpecError("tasks.segments must be a list of positive integers")
+    if any(s > MAX_TOKENS for s in segs) or sum(segs) > MAX_TOKENS:
+        raise InvalidProblemError(f"tasks.segments: the prompt length is beyond the supported {MAX_TOKENS:.3g}")
     if "query_correlation" not in tasks:
         raise SpecError("[tasks] with segments needs query_correlation")
     qc = _load_array(tasks["query_correlation"], base_dir, "tasks.query_correlation")

@@ -137,6 +137,21 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
+        # NaN passes every "< 0" test and NaN ≠ NaN breaks config comparison on resume: every
+        # float setting must be finite, every count an integer, every seed in [0, 2^32).
+        for f in fields(self):
+            val = getattr(self, f.name)
+            if isinstance(val, float) and not math.isfinite(val):
+                raise InvalidProblemError(f"{f.name} must be finite, got {val}")
+        for name in ("layers", "steps", "batch_size", "eval_every", "eval_batch", "num_heads", "eval_prompts",
+                     "final_prompts", "train_pool", "checkpoint_every", "restarts"):
+            val = getattr(self, name)
+            if isinstance(val, bool) or not isinstance(val, int):
+                raise InvalidProblemError(f"{name} must be an integer, got {val!r}")
+        for name in ("seed", "data_seed", "eval_seed", "final_seed"):
+            val = getattr(self, name)
+            if isinstance(val, bool) or not isinstance(val, int) or not 0 <= val < 2**32:
+                raise InvalidProblemError(f"{name} must be an integer in [0, 2^32), got {val!r}")
         if self.model not in MODEL_KINDS:
             raise InvalidProblemError(f"model must be one of {', '.join(MODEL_KINDS)}, got {self.model!r}")
         if self.dtype not in _DTYPES:
@@ -223,6 +238,10 @@ def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.M
     its value projections scaled by ``config.init_value_scale``."""
     from .gla import GLAModel
 
+    if key_dim % config.num_heads:
+        raise InvalidProblemError(
+            f"the key width {key_dim} is not divisible by the number of heads {config.num_heads} "
+            "(choose --key-dim as a multiple of --heads)")
     torch.manual_seed(config.seed)
     gating = MODEL_KINDS[config.model].gating
     mode = config.mode if config.mode != "auto" else ("chunked" if gating == "vector" else "parallel")

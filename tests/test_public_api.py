@@ -8,7 +8,7 @@ import pytest
 
 NUMERICS = {
     "Certificate", "ClassOptimum", "ConditionReport", "DegenerateProblemError", "InvalidProblemError",
-    "MonteCarloResult", "Optimum", "Problem", "SolverError", "SpecError", "StationaryPoint", "WPGDError",
+    "MonteCarloResult", "Optimum", "Problem", "ResourceLimitError", "SolverError", "SpecError", "StationaryPoint", "WPGDError",
     "certify", "check_conditions", "class_optima", "class_optimum", "classify_stationary", "compare_classes",
     "load_spec", "monte_carlo_risk", "normalized_risk", "parse_spec", "risk", "solve", "solve_highprec",
     "wpgd_predict",

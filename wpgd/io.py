@@ -16,12 +16,14 @@ from numerics.fileio import (
     to_jsonable as to_jsonable,
     write_atomic as write_atomic,
     write_json_atomic as write_json_atomic,
+    write_output_set as write_output_set,
 )
 
 __all__ = [
     "write_atomic",
     "write_json_atomic",
     "save_npy_atomic",
+    "write_output_set",
     "load_npy",
     "to_jsonable",
     "print_json",
@@ -31,11 +33,16 @@ __all__ = [
 
 
 def load_npy(path, what: str) -> np.ndarray:
-    """Load a user-supplied .npy array, turning failures into InvalidProblemError."""
-    try:
-        return np.load(Path(path), allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InvalidProblemError(f"cannot load {what} from {str(path)!r}: {exc}") from None
+    """Load a user-supplied array file (.npy, or a text table) with the spec loader's checks:
+    regular file, header and dtype checked before reading, size within the memory limit, real
+    numbers only, no file contents in error messages.
+
+    Raises:
+        InvalidProblemError: on any failure.
+    """
+    from numerics.spec import load_array_file
+
+    return load_array_file(Path(path), what)
 
 
 def print_json(obj) -> None:

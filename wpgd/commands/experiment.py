@@ -6,6 +6,8 @@ from pathlib import Path
 
 from numerics.errors import InvalidProblemError
 
+from ..flags import TRAIN_SEED, integer, real
+
 HELP = "run the Figure-1 or multi-layer experiment, or render plots and the report from a results folder"
 DESCRIPTION = """\
 Subcommands:
@@ -29,12 +31,12 @@ examples:
 
 def _train_args(p) -> None:
     g = p.add_argument_group("training (applies to every run)")
-    g.add_argument("--steps", type=int, default=None, help="optimiser steps per run (default 1000; vector models 6000)")
-    g.add_argument("--batch-size", type=int, default=None, help="prompts per step")
-    g.add_argument("--lr", type=float, default=None, help="peak learning rate")
-    g.add_argument("--final-prompts", type=int, default=None, help="held-out prompts of the final evaluation")
-    g.add_argument("--seed", type=int, default=None, help="initialisation seed of every run")
-    g.add_argument("--jobs", type=int, default=None, help="training runs in parallel (default: 2 for figure1, 1 for multilayer)")
+    g.add_argument("--steps", type=integer(1, 10**9), default=None, help="optimiser steps per run (default 1000; vector models 6000)")
+    g.add_argument("--batch-size", type=integer(1, 2**20), default=None, help="prompts per step")
+    g.add_argument("--lr", type=real(0, 1e3, lo_open=True), default=None, help="peak learning rate")
+    g.add_argument("--final-prompts", type=integer(2, 10**9), default=None, help="held-out prompts of the final evaluation")
+    g.add_argument("--seed", type=TRAIN_SEED, default=None, help="initialisation seed of every run")
+    g.add_argument("--jobs", type=integer(1, 256), default=None, help="training runs in parallel (default: 2 for figure1, 1 for multilayer)")
     g.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -44,16 +46,16 @@ def add_arguments(p) -> None:
     sub.required = True
     f = sub.add_parser("figure1", help="trained GLA risks vs n against the theory curves")
     f.add_argument("--panel", default="all", choices=["a", "b", "c", "d", "all"], help="panel (default all)")
-    f.add_argument("--n", type=int, nargs="+", default=None, metavar="N", help="numbers of demonstrations")
+    f.add_argument("--n", type=integer(2, 10**6), nargs="+", default=None, metavar="N", help="numbers of demonstrations")
     f.add_argument("--models", nargs="+", default=None, metavar="MODEL",
                    help="model families (default linear scalar scalar-nodelim vector)")
     f.add_argument("--out", metavar="DIR", default="results/figure1", help="results folder")
     _train_args(f)
     m = sub.add_parser("multilayer", help="trained 1/2/3-layer GLA vs the WPGD theory")
     m.add_argument("--panel", default="a", choices=["a", "b", "c", "d"], help="problem family (default a)")
-    m.add_argument("--n", type=int, default=None, help="demonstrations (default 20)")
+    m.add_argument("--n", type=integer(2, 10**6), default=None, help="demonstrations (default 20)")
     m.add_argument("--model", default=None, help="model family (default scalar)")
-    m.add_argument("--layers", type=int, nargs="+", default=None, help="layer counts (default 1 2 3)")
+    m.add_argument("--layers", type=integer(1, 64), nargs="+", default=None, help="layer counts (default 1 2 3)")
     m.add_argument("--out", metavar="DIR", default="results/multilayer", help="results folder")
     _train_args(m)
     pl = sub.add_parser("plot", help="render figures and report.md from a results folder")

@@ -7,7 +7,10 @@ from numerics.montecarlo import monte_carlo_risk
 from numerics.risk import check_pw, risk
 from numerics.spec import load_spec
 
+from ..flags import SEED, integer
 from ..io import load_npy, print_json, progress_bar
+
+MAX_MC = 10**12
 
 HELP = "population risk of ŷ = xᵀP Xᵀ(ω ⊙ y) for a problem spec (closed form, optional Monte Carlo)"
 DESCRIPTION = """\
@@ -30,9 +33,11 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--weights", metavar="W.npy", help="token weights ω, a length-n .npy array (default: all ones)")
     p.add_argument(
-        "--mc", type=int, metavar="SAMPLES", default=0, help="also estimate the risk from SAMPLES sampled prompts"
+        "--mc", type=integer(0, MAX_MC), metavar="SAMPLES", default=0,
+        help="also estimate the risk from SAMPLES sampled prompts (0 = off, default; at most 1e12, and the "
+             "estimated run time must be within WPGD_MAX_SECONDS)"
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo sampler (default 0)")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the Monte Carlo sampler, 0..2^32-1 (default 0)")
     p.add_argument(
         "--backend", choices=["numpy", "torch"], default="numpy", help="Monte Carlo backend (default numpy)"
     )
@@ -56,6 +61,13 @@ def run(args) -> int:
     if args.mc < 0:
         raise InvalidProblemError("--mc must be a non-negative number of samples")
     if args.mc:
+        from numerics.limits import require_time
+
+        # per prompt: features (n+1)×d through a d×d factor, labels, the weighted sum and the query
+        require_time(f"Monte Carlo with {args.mc} prompts (n = {problem.n}, d = {problem.d})",
+                     args.mc * 4.0 * (problem.n + 1) * (problem.d + 1) ** 2)
+        if args.mc == 1:
+            raise InvalidProblemError("--mc needs at least 2 samples (a standard error needs two)")
         with progress_bar(args.mc, "monte carlo", unit="prompt", enabled=not args.json) as bar:
             mc = monte_carlo_risk(
                 problem,

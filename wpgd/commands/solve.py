@@ -7,7 +7,10 @@ from pathlib import Path
 from numerics.errors import InvalidProblemError
 from numerics.spec import load_spec
 
-from ..io import print_json, save_npy_atomic, write_json_atomic
+from ..flags import SEED, integer
+from ..io import print_json, write_output_set
+
+MAX_DIGITS = 10_000
 
 HELP = "optimal preconditioner and token weights (P*, ω*) and the optimal risk of a problem spec"
 DESCRIPTION = """\
@@ -39,17 +42,21 @@ CLASS_CHOICES = ("unconstrained", "linear", "scalar", "geometric", "vector", "al
 
 def add_arguments(p) -> None:
     p.add_argument("--spec", required=True, metavar="FILE", help="problem spec (TOML), see README")
-    p.add_argument("--precision", type=int, metavar="DIGITS", help="also solve with DIGITS-digit mpmath (≥ 20)")
+    p.add_argument("--precision", type=integer(20, MAX_DIGITS), metavar="DIGITS",
+                   help=f"also solve with DIGITS-digit mpmath (20..{MAX_DIGITS})")
     p.add_argument("--certify", action="store_true", help="prove uniqueness of the fixed point (interval arithmetic)")
     p.add_argument("--class", dest="cls", default="unconstrained", choices=CLASS_CHOICES,
                    help="weight class to optimise over (default unconstrained)")
-    p.add_argument("--key-width", type=int, metavar="M",
+    p.add_argument("--key-width", type=integer(1, 2**16), metavar="M",
                    help="key width of the vector-gated layer for --class vector/all (default 2d: reaches the optimum)")
     p.add_argument("--stationary", action="store_true", help="classify every stationary point (Hessian inertia)")
-    p.add_argument("--steps", type=int, default=1, metavar="L",
+    p.add_argument("--steps", type=integer(1, 64), default=1, metavar="L",
                    help="WPGD steps (layers); L ≥ 2 fits the L-step reference for --class scalar or linear (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the L-step fit's prompt samples and starts (default 0)")
-    p.add_argument("--out", metavar="DIR", help="save P.npy, omega.npy and summary.json into DIR")
+    p.add_argument("--seed", type=SEED, default=0,
+                   help="seed of the L-step fit's prompt samples and starts, 0..2^32-1 (default 0)")
+    p.add_argument("--out", metavar="DIR",
+                   help="save P.npy, omega.npy and summary.json into DIR, as one set (all or nothing; "
+                        "files of an earlier run there are replaced together)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 
 
@@ -68,6 +75,9 @@ def run(args) -> int:
                                   "with scalar gates by token type, or without gates)")
     if args.seed < 0:
         raise InvalidProblemError(f"--seed must be ≥ 0, got {args.seed}")
+    if args.precision is not None:
+        _require_precision(problem, args.precision)
+    _refuse_extreme_scales(problem, args)
     if args.steps > 1:
         out, arrays = _multistep(problem, args)
     elif args.cls == "unconstrained":
@@ -79,15 +89,40 @@ def run(args) -> int:
         out = {"problem": problem.describe(), "class": args.cls, **_class_dict(res)}
         arrays = {"P": res.P, "omega": res.omega}
     if args.out:
-        folder = Path(args.out)
-        for name, arr in arrays.items():
-            save_npy_atomic(folder / f"{name}.npy", arr)
-        write_json_atomic(folder / "summary.json", out)
+        write_output_set(Path(args.out), {f"{name}.npy": arr for name, arr in arrays.items()},
+                         {"summary.json": out})
     if args.json:
         print_json(out)
     else:
         _print_text(out, args)
     return 0
+
+
+def _refuse_extreme_scales(problem, args) -> None:
+    """The plain solve, --class and conditions rescale extreme problems; the high-precision solve,
+    the certificate, the stationary-point classification and the L-step fit do not: refuse."""
+    from numerics.solver import SCALE_EXPONENT
+
+    e_s, e_t = problem.scale_exponents()
+    if max(abs(e_s), abs(e_t)) <= SCALE_EXPONENT:
+        return
+    extras = [f for f, on in (("--precision", args.precision is not None), ("--certify", args.certify),
+                                ("--stationary", args.stationary), ("--steps", args.steps > 1)) if on]
+    if extras:
+        raise InvalidProblemError(
+            f"{', '.join(extras)}: not available at extreme scales (λmax(Σ) ≈ 2^{e_s}, task scale ≈ 2^{e_t}); "
+            f"rescale the spec (Σ / 2^{e_s}, task correlations / 2^{e_t}, σ² / 2^{e_s + e_t}); the optimum maps back "
+            f"as P* → P*/2^{e_s}, risk → risk·2^{e_s + e_t}")
+
+
+def _require_precision(problem, digits: int) -> None:
+    """Refuse an mpmath solve whose estimated time exceeds the limit (numerics.limits): about
+    30·(m³ + d³) multiprecision operations of ~1 µs·(digits/50)^1.6 each (m = K+1 or n+1)."""
+    from numerics.limits import require_seconds
+
+    m = (problem.num_segments or problem.n) + 1
+    ops = 30.0 * (float(m) ** 3 + float(problem.d) ** 3)
+    require_seconds(f"a {digits}-digit solve (d = {problem.d}, m = {m})", ops * 1e-6 * max(1.0, digits / 50) ** 1.6)
 
 
 def _unconstrained(problem, args):

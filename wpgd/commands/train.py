@@ -10,6 +10,7 @@ from numerics.errors import InvalidProblemError
 from numerics.references import MODEL_KINDS
 from numerics.spec import load_spec
 
+from ..flags import TRAIN_SEED, integer, real
 from ..io import print_json, resolve_device
 
 HELP = "train a GLA (linear / scalar / scalar-nodelim / vector) on a spec and compare with the theory optimum"
@@ -34,7 +35,7 @@ example:
 
 def _bias(text: str):
     """``--init-gate-bias`` value: a float, or 'none' for GLAModel's own initialisation."""
-    return _NONE if text.lower() == "none" else float(text)
+    return _NONE if str(text).strip().lower() == "none" else real(what="a number or 'none'")(text)
 
 
 _NONE = "none"
@@ -43,35 +44,35 @@ _NONE = "none"
 def add_arguments(p) -> None:
     p.add_argument("--spec", required=True, metavar="FILE", help="problem spec (TOML)")
     p.add_argument("--model", required=True, choices=list(MODEL_KINDS), help="model family")
-    p.add_argument("--layers", type=int, default=1, help="GLA layers (default 1)")
-    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default 1000; 6000 for vector)")
-    p.add_argument("--batch-size", type=int, default=None, help="fresh prompts per step (default 256)")
-    p.add_argument("--lr", type=float, default=None, help="peak AdamW learning rate (default 0.01)")
-    p.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default 0)")
+    p.add_argument("--layers", type=integer(1, 64), default=1, help="GLA layers (default 1)")
+    p.add_argument("--steps", type=integer(1, 10**9), default=None, help="optimiser steps (default 1000; 6000 for vector)")
+    p.add_argument("--batch-size", type=integer(1, 2**20), default=None, help="fresh prompts per step (default 256)")
+    p.add_argument("--lr", type=real(0, 1e3, lo_open=True), default=None, help="peak AdamW learning rate (default 0.01)")
+    p.add_argument("--weight-decay", type=real(0, 1e3), default=None, help="AdamW weight decay (default 0)")
     p.add_argument("--schedule", choices=["cosine", "constant"], default=None, help="lr schedule after warm-up")
-    p.add_argument("--clip", type=float, default=None, help="gradient-norm clip, 0 = off (default 1)")
-    p.add_argument("--key-dim", type=int, default=None, help="key width (default: 2d for vector, token width otherwise)")
-    p.add_argument("--heads", type=int, default=None, help="attention heads (default 1)")
+    p.add_argument("--clip", type=real(0), default=None, help="gradient-norm clip, 0 = off (default 1)")
+    p.add_argument("--key-dim", type=integer(1, 2**16), default=None, help="key width (default: 2d for vector, token width otherwise)")
+    p.add_argument("--heads", type=integer(1, 1024), default=None, help="attention heads (default 1)")
     p.add_argument("--delimiter", choices=["none", "flag", "label"], default=None,
                    help="delimiter encoding between segments (default: flag for scalar/vector, none otherwise)")
     p.add_argument("--context", choices=["none", "onehot"], default=None, help="per-segment context features")
-    p.add_argument("--train-pool", type=int, default=None, help="fixed training pool size (default 0 = fresh prompts)")
+    p.add_argument("--train-pool", type=integer(0, 10**8), default=None, help="fixed training pool size (default 0 = fresh prompts)")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None, help="default float32")
     p.add_argument("--mode", choices=["auto", "parallel", "chunked", "recurrent"], default=None,
                    help="GLA kernel of the layers below the last (default auto: chunked for vector gating, "
                         "parallel otherwise; the last layer is always evaluated at the query only)")
-    p.add_argument("--init-value-scale", type=float, default=None,
+    p.add_argument("--init-value-scale", type=real(0, 1e6, lo_open=True), default=None,
                    help="scale of the value projections at initialisation (default 0.1, see docs/training.md)")
     p.add_argument("--init-gate-bias", type=_bias, default=None, metavar="B|none",
                    help="initial gate bias (default 6, vector: none; 'none' keeps GLAModel's 3)")
-    p.add_argument("--restarts", type=int, default=None, help="plateau restarts (default 4, vector 0; 0 = off)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initialisation; data/eval seeds are seed+1..+3")
-    p.add_argument("--eval-prompts", type=int, default=None, help="periodic held-out set size (default 4096)")
-    p.add_argument("--final-prompts", type=int, default=None, help="final held-out prompts (default 100000)")
+    p.add_argument("--restarts", type=integer(0, 100), default=None, help="plateau restarts (default 4, vector 0; 0 = off)")
+    p.add_argument("--seed", type=TRAIN_SEED, default=0, help="seed of the initialisation; data/eval seeds are seed+1..+3")
+    p.add_argument("--eval-prompts", type=integer(2, 10**8), default=None, help="periodic held-out set size (default 4096)")
+    p.add_argument("--final-prompts", type=integer(2, 10**9), default=None, help="final held-out prompts (default 100000)")
     p.add_argument("--no-control-variate", action="store_true",
                    help="report the plain mean (the control-variate estimate uses the class-optimal WPGD predictor)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--threads", type=integer(1, 1024), default=1, help="torch intra-op threads (default 1)")
     p.add_argument("--out", metavar="DIR", default=None, help="run folder (default results/train/<spec>-<model>-L<layers>-s<seed>)")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out (overwrite)")
     p.add_argument("--json", action="store_true", help="print metrics.json instead of text")

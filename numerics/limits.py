@@ -1,0 +1,137 @@
+"""Resource guards: estimate memory and time before starting, refuse what would not finish.
+
+Every computation whose size the user controls (feature dimension, prompt length, number of
+segments, Monte Carlo samples, mpmath digits, training batch and width) calls
+:func:`require_memory` / :func:`require_time` with an estimate *before* allocating. A refusal
+is a :class:`~numerics.errors.ResourceLimitError` (an ``InvalidProblemError``: the CLI prints one
+line and exits 2) that states the estimate and the limit.
+
+Limits (environment variables; ``inf`` disables a guard):
+
+* ``WPGD_MAX_MEMORY_GB``: the largest estimated working set, default the smaller of 16 GB and
+  70% of the machine's physical memory.
+* ``WPGD_MAX_SECONDS``: the largest estimated run time, default 3600 s. Time estimates assume a
+  throughput of :data:`FLOPS` floating-point operations per second (a conservative figure for
+  one core; estimates are meant to catch orders of magnitude, not to predict run times).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from .errors import ResourceLimitError
+
+__all__ = [
+    "MEMORY_ENV",
+    "SECONDS_ENV",
+    "FLOPS",
+    "memory_limit",
+    "time_limit",
+    "require_memory",
+    "require_time",
+    "require_seconds",
+    "format_bytes",
+]
+
+MEMORY_ENV = "WPGD_MAX_MEMORY_GB"
+SECONDS_ENV = "WPGD_MAX_SECONDS"
+FLOPS = 2e9
+"""Assumed floating-point operations per second of a time estimate."""
+
+_DEFAULT_SECONDS = 3600.0
+
+
+def _physical_memory() -> float | None:
+    try:
+        return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _env_float(name: str) -> float | None:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        val = float(raw)
+    except ValueError:
+        raise ResourceLimitError(f"{name} must be a positive number (or inf), got {raw!r}") from None
+    if not val > 0:  # also NaN
+        raise ResourceLimitError(f"{name} must be a positive number (or inf), got {raw!r}")
+    return val
+
+
+def memory_limit() -> float:
+    """The memory limit in bytes (``WPGD_MAX_MEMORY_GB``, else min(16 GB, 70% of RAM))."""
+    gb = _env_float(MEMORY_ENV)
+    if gb is not None:
+        return gb * 1e9
+    phys = _physical_memory()
+    default = 16e9
+    return min(default, 0.7 * phys) if phys else default
+
+
+def time_limit() -> float:
+    """The time limit in seconds (``WPGD_MAX_SECONDS``, default 3600)."""
+    val = _env_float(SECONDS_ENV)
+    return _DEFAULT_SECONDS if val is None else val
+
+
+def format_bytes(n: float) -> str:
+    """``1.6e+10`` → ``"16 GB"`` (decimal units)."""
+    if not math.isfinite(n):
+        return "∞"
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def _format_seconds(s: float) -> str:
+    if not math.isfinite(s):
+        return "∞"
+    if s >= 86400 * 365:
+        return f"{s / (86400 * 365):.3g} years"
+    if s >= 86400:
+        return f"{s / 86400:.3g} days"
+    if s >= 3600:
+        return f"{s / 3600:.3g} h"
+    return f"{s:.3g} s"
+
+
+def require_memory(what: str, nbytes: float) -> None:
+    """Refuse when the estimated working set ``nbytes`` of ``what`` exceeds :func:`memory_limit`.
+
+    Raises:
+        ResourceLimitError: with the estimate, the limit and how to raise it.
+    """
+    limit = memory_limit()
+    if not nbytes <= limit:
+        raise ResourceLimitError(
+            f"{what} needs about {format_bytes(nbytes)} of memory, over the limit of {format_bytes(limit)} "
+            f"(set {MEMORY_ENV} to raise it)"
+        )
+
+
+def require_time(what: str, flops: float) -> None:
+    """Refuse when the estimated run time (``flops`` / :data:`FLOPS`) exceeds :func:`time_limit`.
+
+    Raises:
+        ResourceLimitError: with the estimate, the limit and how to raise it.
+    """
+    require_seconds(what, flops / FLOPS)
+
+
+def require_seconds(what: str, seconds: float) -> None:
+    """Refuse when the estimated run time ``seconds`` of ``what`` exceeds :func:`time_limit`.
+
+    Raises:
+        ResourceLimitError: with the estimate, the limit and how to raise it.
+    """
+    limit = time_limit()
+    if not seconds <= limit:
+        raise ResourceLimitError(
+            f"{what} would take about {_format_seconds(seconds)} (estimate), over the limit of "
+            f"{_format_seconds(limit)} (set {SECONDS_ENV} to raise it)"
+        )
