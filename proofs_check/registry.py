@@ -44,6 +44,7 @@ __all__ = [
     "registered_checks",
     "run_checks",
     "run_controls",
+    "any_passed",
 ]
 
 
@@ -92,6 +93,21 @@ class CheckResult:
     def to_dict(self) -> dict:
         """JSON-serialisable dict."""
         return asdict(self)
+
+
+def any_passed(*controls: Evidence) -> Evidence:
+    """Combine several wrong inputs of one negative control: it works only if *every* one FAILS.
+
+    Each argument is the check's criterion applied to one wrong input (e.g. one input just
+    outside the tolerance, one violating each clause of an ``and``). The combined Evidence
+    passes if any of them passed, and is skipped if all were skipped.
+    """
+    ran = [e for e in controls if not e.skipped]
+    if not ran:
+        return Evidence(False, "; ".join(e.evidence for e in controls), skipped=True)
+    verdict = lambda e: "SKIP" if e.skipped else ("PASSED" if e.passed else "rejected")  # noqa: E731
+    text = " | ".join(f"[{i + 1}] {verdict(e)}: {e.evidence}" for i, e in enumerate(controls))
+    return Evidence(any(e.passed for e in ran), text, {"controls": [e.data for e in controls]})
 
 
 _REGISTRY: dict[str, Check] = {}
