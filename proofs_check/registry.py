@@ -26,6 +26,10 @@ returns the Evidence that criterion gives. A control *works* when that Evidence 
     def _check(quick):
         return _criterion(_error_of(formula))
 
+A control's wrong input is a literal (e.g. "off by 1e-11"), never written in terms of the
+tolerance constant it tests, so that loosening the constant makes the control pass (and the
+self-test fail) instead of moving the control along with it.
+
 ``wpgd verify --self-test`` (and the tests) run every control with :func:`run_controls`.
 """
 

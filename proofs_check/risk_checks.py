@@ -111,7 +111,7 @@ def _control_compiled(quick: bool) -> Evidence:
 
     f = compile_trace_risk()
     transposed = lambda S, R, P, w, s2: f(S, R, P.T, w, s2)  # noqa: E731  xᵀPᵀ… for xᵀP…
-    near = lambda S, R, P, w, s2: f(S, R, P, w, s2 * (1 + 30 * _TOL_COMPILED))  # noqa: E731  noise off by 3e-10
+    near = lambda S, R, P, w, s2: f(S, R, P, w, s2 * (1 + 3e-10))  # noqa: E731  noise off by 3e-10
     return any_passed(_criterion_compiled(*_compiled_error(True, transposed)),
                       _criterion_compiled(*_compiled_error(True, near)))
 
@@ -152,7 +152,7 @@ def _structured_error(quick: bool, structured_risk) -> tuple[float, int]:
 
 def _control_structured(quick: bool) -> Evidence:
     # a segment path off by 2e-11 (relative): 20× the tolerance
-    near = lambda pr, P, w: risk(pr, P, w) * (1 + 20 * _TOL_STRUCTURED)  # noqa: E731
+    near = lambda pr, P, w: risk(pr, P, w) * (1 + 2e-11)  # noqa: E731
     reversed_tokens = lambda pr, P, w: risk(pr, P, w[::-1])  # noqa: E731  tokens indexed from the query
     return any_passed(_criterion_structured(*_structured_error(True, near)),
                       _criterion_structured(*_structured_error(True, reversed_tokens)))
@@ -216,7 +216,7 @@ def _scale_error(quick: bool, risk_fn) -> tuple[float, int]:
 def _control_scale(quick: bool) -> Evidence:
     # a risk with a term that depends on the scale of P alone, 1e-11 relative (≈ 10× the tolerance)
     def near(pr, P, omega):
-        return risk(pr, P, omega) * (1 + 10 * _TOL_SCALE * np.tanh(np.log(np.linalg.norm(P) + 1e-300)))
+        return risk(pr, P, omega) * (1 + 1e-11 * np.tanh(np.log(np.linalg.norm(P) + 1e-300)))
 
     def p_squared(pr, P, omega):  # P entering twice: L(P², ω), not invariant
         return risk(pr, P @ P, omega)

@@ -128,7 +128,7 @@ def test_torch_parts_skip_without_torch(monkeypatch):
     """Without torch the gating checks' torch parts report SKIP (never PASS); a failing other part is FAIL."""
     from proofs_check import gating_checks
 
-    monkeypatch.setattr(gating_checks, "_torch", lambda: None)
+    monkeypatch.setattr(gating_checks, "_torch", lambda: None)  # gating_class_checks calls it too
     results = {r.name: r for r in run_checks(quick=True, select=["gating.multilayer", "gating.vector_width",
                                                                    "gating.theorem1_torch", "gating.kernels_agree"])}
     assert {n: r.status for n, r in results.items()} == dict.fromkeys(results, "SKIP"), results
