@@ -134,3 +134,22 @@ def test_negative_query_correlations(c, reachable):
                            ("scalar", "unconstrained"))
     for cls in ("scalar", "unconstrained"):
         assert flipped[cls].risk == pytest.approx(o[cls].risk, rel=1e-12)
+
+
+def test_near_tangent_fixed_points_are_kept_apart():
+    """Just below σ² ≈ 1.0843133 (where the saddle and the upper minimum of the three-fixed-point
+    family merge) two fixed points are ~4e-4 apart in log γ: the scan must report both, not merge them."""
+    from proofs_check.optimum_cases import three_fixed_points_problem
+
+    opt = solve(three_fixed_points_problem(1.0843133249353096 - 1e-8))
+    gaps = np.diff(np.log(opt.fixed_points))
+    assert len(opt.fixed_points) == 3, opt.fixed_points
+    assert 1e-5 < gaps.min() < 1e-3
+
+
+def test_scalar_class_weights_are_normalised_to_plus_one_at_the_query():
+    """The monotone cone's weights are scaled so the weight nearest the query is +1 (documented in
+    numerics.weighting), also when ω* itself is negative (c < 0): P carries the sign."""
+    pr = Problem.segmented(np.eye(5), [10, 10], [-0.2, -0.8], noise=0.1)
+    o = class_optima(pr, ("scalar",))["scalar"]
+    np.testing.assert_allclose(o.details["segment_weights"], [0.25, 1.0], rtol=1e-6)

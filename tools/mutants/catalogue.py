@@ -27,18 +27,19 @@ class Mutant:
 
 
 T_RISK = ("tests/numerics/test_risk.py",)
-T_SOLVER = ("tests/numerics/test_solver.py", "tests/numerics/test_thresholds.py", "tests/numerics/test_stationary.py")
-T_FIXED = ("tests/numerics/test_fixedpoint.py", "tests/numerics/test_solver.py")
+T_SOLVER = ("tests/numerics/test_thresholds.py", "tests/numerics/test_solver.py", "tests/numerics/test_stationary.py",
+            "tests/numerics/test_highprec.py")
+T_FIXED = ("tests/numerics/test_fixedpoint.py", "tests/numerics/test_thresholds.py", "tests/numerics/test_solver.py")
 T_SECULAR = ("tests/numerics/test_secular.py", "tests/numerics/test_solver.py")
-T_CLASSES = ("tests/numerics/test_classes.py", "tests/numerics/test_thresholds.py")
+T_CLASSES = ("tests/numerics/test_thresholds.py", "tests/numerics/test_classes.py")
 T_GLA = ("tests/numerics/test_gla.py",)
-T_CONSTRUCT = ("tests/numerics/test_gla.py", "tests/numerics/test_thresholds.py")
+T_CONSTRUCT = ("tests/numerics/test_thresholds.py", "tests/numerics/test_gla.py")
 T_HP = ("tests/numerics/test_highprec.py",)
-T_PROBLEM = ("tests/numerics/test_problem.py", "tests/numerics/test_thresholds.py")
+T_PROBLEM = ("tests/numerics/test_thresholds.py", "tests/numerics/test_problem.py")
 def _ctl(*names: str) -> tuple[str, ...]:
     """The control tests of the named checks."""
     return tuple(f"tests/proofs_check/test_controls.py::test_control_is_rejected[{n}]" for n in names)
-T_COND = ("tests/numerics/test_conditions.py", "tests/numerics/test_thresholds.py")
+T_COND = ("tests/numerics/test_thresholds.py", "tests/numerics/test_conditions.py")
 
 
 def _m(*args, **kw) -> Mutant:

@@ -67,6 +67,8 @@ def run(args) -> int:
         return 0
     checks = registered_checks()
     total = sum(1 for c in checks if not args.only or any(c.name.startswith(s) for s in args.only))
+    if args.self_test:
+        return _self_test(args, total)
     bar = progress_bar(total, "verify", unit="check", enabled=not args.json)
 
     def on_result(res):
@@ -75,8 +77,6 @@ def run(args) -> int:
             bar.clear()
             print(_row(res), flush=True)
 
-    if args.self_test:
-        return _self_test(args, checks, total)
     results = run_checks(quick=args.quick, select=args.only, on_result=on_result)
     bar.close()
     counts = {s: sum(r.status == s for r in results) for s in ("PASS", "FAIL", "SKIP")}
@@ -124,7 +124,7 @@ _CONTROL_WORDS = {"FAIL": "REJECTED", "PASS": "PASSED (blind)", "SKIP": "SKIPPED
                   "MISSING": "MISSING"}
 
 
-def _self_test(args, checks, total) -> int:
+def _self_test(args, total: int) -> int:
     bar = progress_bar(2 * total, "self-test", unit="run", enabled=not args.json)
     results = run_checks(quick=args.quick, select=args.only, on_result=lambda r: bar.update(1))
     controls = run_controls(quick=args.quick, select=args.only, on_result=lambda r: bar.update(1))
