@@ -225,6 +225,10 @@ def _assumption3(problem: Problem, opt: Optimum, task) -> list[Condition]:
         r = np.asarray(problem.r)
         w = opt.omega
         unit = "token"
+    # (P, ω) and (−P, −ω) are the same predictor, and r ↦ −r maps ω* ↦ −ω*: both conditions are
+    # stated up to one overall sign (the sign of the entry nearest the query; P absorbs it).
+    r = _sign_normalised(r)
+    w = _sign_normalised(w)
     rmax = float(np.max(np.abs(r)))
     r_min = float(np.min(r)) / rmax
     r_step = float(np.min(np.diff(r))) / rmax if r.size > 1 else 0.0
@@ -234,10 +238,17 @@ def _assumption3(problem: Problem, opt: Optimum, task) -> list[Condition]:
     data_ok = r_min >= -tol and r_step >= -tol
     w_ok = w_min >= -tol and w_step >= -tol
     return [
-        Condition("ordering", f"query correlations r ≥ 0 and non-decreasing toward the query (per {unit})",
+        Condition("ordering", f"query correlations ±r ≥ 0 and non-decreasing toward the query (per {unit})",
                   data_ok, min(r_min, r_step), r_min,
                   f"min r/max|r| = {r_min:.6g}, min step/max|r| = {r_step:.6g}"),
-        Condition("assumption3", "ω* ≥ 0 and non-decreasing toward the query (scalar gating reaches the optimum)",
+        Condition("assumption3", "±ω* ≥ 0 and non-decreasing toward the query (scalar gating reaches the optimum; "
+                  "P* absorbs the sign)",
                   w_ok, min(w_min, w_step), w_min,
                   f"min ω* = {w_min:.6g}, min step = {w_step:.6g} (max|ω*| = 1, per {unit})"),
     ]
+
+
+def _sign_normalised(v: np.ndarray) -> np.ndarray:
+    """``v`` times the sign of its last nonzero entry (unchanged if all zero)."""
+    nz = np.flatnonzero(v)
+    return -v if nz.size and v[nz[-1]] < 0 else v

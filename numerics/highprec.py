@@ -1,13 +1,20 @@
 """The optimum in arbitrary precision (mpmath), the same algorithm as :mod:`numerics.solver`.
 
-:func:`solve_highprec` repeats the solve with every step in ``digits`` decimal digits:
-eigen-decompositions of Σ and of the task pencil (``mpmath.eigsy``; exact for diagonal
-matrices), the secular functions, the fixed points (Anderson–Björck on a bracket around each
-float64 root, widened until it brackets), the profile risk, P* and ω*. The float64 input matrices
-are taken as exact. Two discrete decisions are shared with the float64 path so that both solve
-the same problem: the numerical rank of Σ (:data:`numerics.spectra.RANK_RTOL`) and which tokens
-are dropped (M2 = 0, an exact test); informative task atoms are those with
-``|s_k| > 10^(−digits/2) · max|s|``.
+:func:`solve_highprec` repeats the solve with every step in ``digits`` decimal digits and
+finds the fixed points *itself*: eigen-decompositions of Σ and of the task pencil
+(``mpmath.eigsy``; exact for diagonal matrices), the secular functions, the invariant interval
+[T(0), T(∞)], a log-scale sign scan of ``G(x) = log T(eˣ) − x`` with the monotone exclusion of
+:mod:`numerics.fixedpoint` (in mpmath, cells bisected down to a width of
+``10^(−digits/4)``), Anderson–Björck on every bracket, the slopes ``d log T/d log γ`` (analytic
+elasticities), the contraction constant (grid + golden-section refinement), the profile risk,
+P* and ω*, and ``converged`` (every fixed-point residual below ``10^(−digits/2)``, nothing
+unresolved, the float64 stationarity residuals of the rounded answer below
+:data:`numerics.solver.RESIDUAL_TOL`). Nothing of the float64 solve is reused except three
+discrete decisions shared so that both paths solve the same problem: whether the problem is
+degenerate (r = 0 or Σ = 0) and which path (dense or segments) it takes, the numerical rank of
+Σ (:data:`numerics.spectra.RANK_RTOL`) and which tokens are dropped (M2 = 0, an exact test);
+informative task atoms are those with ``|s_k| > 10^(−digits/2) · max|s|``. The float64 input
+matrices are taken as exact.
 
 Cost: ``mpmath.eigsy`` is pure Python, O(m³) with a large constant (≈ 8 s for m = 60 at 50
 digits), so Σ (unless diagonal) and the task block (n, or K for segments) are limited to
@@ -26,7 +33,7 @@ import numpy as np
 
 from .errors import InvalidProblemError, SolverError
 from .problem import Problem
-from .solver import Optimum, solve, stationarity_residuals
+from .solver import RESIDUAL_TOL, Optimum, solve, stationarity_residuals
 from .spectra import feature_spectrum, task_spectrum
 
 __all__ = ["MPSpectra", "mp_spectra", "solve_highprec", "mp_phi", "mp_phi_parts", "MAX_SIZE"]
@@ -218,7 +225,8 @@ def solve_highprec(problem: Problem, digits: int = 50, *, structured: bool | Non
         problem: the setting.
         digits: decimal digits (≥ 20).
         structured: as for :func:`~numerics.solver.solve`.
-        float_optimum: a float64 solve to start from (computed if None).
+        float_optimum: a float64 solve of the same problem, used only for the shared discrete
+            decisions (degenerate or not, dense or segments); computed if None.
         max_size: see :data:`MAX_SIZE`.
 
     Returns:
@@ -228,7 +236,7 @@ def solve_highprec(problem: Problem, digits: int = 50, *, structured: bool | Non
 
     Raises:
         InvalidProblemError: digits < 20 or a too large matrix.
-        SolverError: a float64 root that does not refine.
+        SolverError: no fixed point found on the invariant interval.
     """
     if int(digits) != digits or digits < 20:
         raise InvalidProblemError(f"--precision must be an integer ≥ 20 digits, got {digits}")
@@ -239,9 +247,14 @@ def solve_highprec(problem: Problem, digits: int = 50, *, structured: bool | Non
     sp = mp_spectra(problem, digits, structured=structured, max_size=max_size)
     task64 = task_spectrum(problem, structured=structured)
     with mp.workdps(digits):
-        roots = [_refine_root(sp, mp.mpf(g)) for g in opt64.fixed_points]
+        roots, unresolved, evals = _mp_fixed_points(sp, digits)
+        if not roots:
+            raise SolverError("no fixed point found on the invariant interval (high precision)")
         scored = [(_profile(sp, g), g) for g in roots]
         (L, tau, mu), gamma = min(scored, key=lambda x: x[0][0])
+        slopes = tuple(float(_slope(sp, g)) for g in roots)
+        lo, hi = _interval(sp)
+        kappa = _contraction(sp, lo, hi)
         lam, U = sp.lam, sp.U
         coef = [sp.s[k] / (sp.rho[k] + mu) for k in range(len(sp.s))]
         levels = sp.basis * mp.matrix(coef)
@@ -252,24 +265,27 @@ def solve_highprec(problem: Problem, digits: int = 50, *, structured: bool | Non
         P = np.array([[float(mp.fsum(U[i, k] * diag[k] * U[j, k] for k in range(len(lam)))) for j in range(d)]
                       for i in range(d)])
         lv = np.array([float(levels[i] / wmax) for i in range(levels.rows)])
-        fp_res = abs(mp.log(_T(sp, gamma)) - mp.log(gamma))
+        fp_res = max(abs(mp.log(_T(sp, g)) - mp.log(g)) for g in roots)
         out_details = {
             "gamma": mp.nstr(gamma, digits), "mu": mp.nstr(mu, digits), "risk": mp.nstr(L, digits),
             "normalized_risk": mp.nstr(L / sp.null_risk, digits), "eigen_residual": float(sp.residual),
-            "fixed_point_residual": float(fp_res),
+            "fixed_point_residual": float(fp_res), "root_finding": "own mpmath scan", "T_evaluations": evals,
         }
         fixed = tuple(float(g) for g in roots)
         risks = tuple(float(x[0][0]) for x in scored)
         gamma_f, mu_f, L_f, nr_f, scale_f = float(gamma), float(mu), float(L), float(L / sp.null_risk), float(scale)
+        fp_ok = fp_res < mp.mpf(10) ** (-(digits // 2))
+        interval = (float(lo), float(hi))
     omega = task64.expand(lv)
     res = stationarity_residuals(problem, P, omega, task=task64, levels=lv)
     res["fixed_point"] = float(fp_res)
+    converged = bool(fp_ok) and not unresolved and res["grad_P"] < RESIDUAL_TOL and res["grad_omega"] < RESIDUAL_TOL
     return Optimum(
         P=P, omega=omega, gamma=gamma_f, mu=mu_f, scale=scale_f, risk=L_f, normalized_risk=nr_f,
-        fixed_points=fixed, fixed_point_risks=risks, fixed_point_slopes=opt64.fixed_point_slopes,
-        residuals=res, iterations=opt64.iterations, converged=opt64.converged, contraction=opt64.contraction,
-        invariant_interval=opt64.invariant_interval, unresolved=opt64.unresolved, method=opt64.method,
-        precision=f"mpmath:{digits}", details={**opt64.details, **out_details},
+        fixed_points=fixed, fixed_point_risks=risks, fixed_point_slopes=slopes,
+        residuals=res, iterations=evals, converged=converged, contraction=kappa,
+        invariant_interval=interval, unresolved=tuple(unresolved), method=opt64.method,
+        precision=f"mpmath:{digits}", details=out_details,
     )
 
 
@@ -279,21 +295,128 @@ def _T(sp: MPSpectra, gamma):
     return mp_phi(mu, sp.rho, [x * x for x in sp.s])
 
 
-def _refine_root(sp: MPSpectra, g0):
-    """Root of log T(eˣ) − x near log g0, on a bracket widened until the sign changes."""
-    G = lambda x: mp.log(_T(sp, mp.exp(x))) - x  # noqa: E731
-    x0 = mp.log(g0)
-    if G(x0) == 0:
-        return g0
-    h = mp.mpf(10) ** -10 * max(1, abs(x0))
-    for _ in range(40):
-        a, b = x0 - h, x0 + h
-        ga, gb = G(a), G(b)
-        if ga * gb <= 0:
-            x = mp.findroot(G, (a, b), solver="anderson", tol=mp.mpf(10) ** (-mp.mp.dps + 3))
-            return mp.exp(x)
-        h *= 4
-    raise SolverError(f"the float64 fixed point γ = {float(g0):.6g} does not refine in high precision")
+def _phi_limits(atoms, masses):
+    """(φ(0), φ(∞)) = (Σ w/e² / Σ w/e, Σ w / Σ w e) for positive atoms e."""
+    at0 = mp.fsum(w / (e * e) for e, w in zip(atoms, masses)) / mp.fsum(w / e for e, w in zip(atoms, masses))
+    at_inf = mp.fsum(masses) / mp.fsum(w * e for e, w in zip(atoms, masses))
+    return at0, at_inf
+
+
+def _interval(sp: MPSpectra):
+    """The invariant interval [T(0), T(∞)] in mp: T(0) = φ_R(φ_Σ(0)), T(∞) = φ_R(φ_Σ(∞))."""
+    s0, s_inf = _phi_limits(sp.lam, [x * x for x in sp.lam])
+    masses = [x * x for x in sp.s]
+    a, b = mp_phi(s0, sp.rho, masses), mp_phi(s_inf, sp.rho, masses)
+    return min(a, b), max(a, b)
+
+
+def _elasticity(t, atoms, masses):
+    """d log φ / d log t = 2t (Σ w e/(e+t)³ / B − Σ w/(e+t)³ / A), in mp."""
+    A, B = mp_phi_parts(t, atoms, masses)
+    A3 = mp.fsum(w / (e + t) ** 3 for e, w in zip(atoms, masses))
+    B3 = mp.fsum(w * e / (e + t) ** 3 for e, w in zip(atoms, masses))
+    return 2 * t * (B3 / B - A3 / A)
+
+
+def _slope(sp: MPSpectra, gamma):
+    """E(γ) = d log T / d log γ = ε_R(φ_Σ(γ)) · ε_Σ(γ) (chain rule), in mp."""
+    lam2 = [x * x for x in sp.lam]
+    mu = mp_phi(gamma, sp.lam, lam2)
+    return _elasticity(mu, sp.rho, [x * x for x in sp.s]) * _elasticity(gamma, sp.lam, lam2)
+
+
+def _contraction(sp: MPSpectra, lo, hi, grid: int = 129):
+    """sup of |E| over [lo, hi]: a log-uniform grid, then golden-section refinement around the best point."""
+    if hi <= lo * (1 + mp.mpf(10) ** (-(mp.mp.dps // 2))):
+        return float(abs(_slope(sp, lo)))
+    xa, xb = mp.log(lo), mp.log(hi)
+    xs = [xa + (xb - xa) * i / (grid - 1) for i in range(grid)]
+    es = [abs(_slope(sp, mp.exp(x))) for x in xs]
+    i = max(range(grid), key=lambda j: es[j])
+    a, b = xs[max(i - 1, 0)], xs[min(i + 1, grid - 1)]
+    f = lambda x: abs(_slope(sp, mp.exp(x)))  # noqa: E731
+    r = (mp.sqrt(5) - 1) / 2
+    c, d = b - r * (b - a), a + r * (b - a)
+    fc, fd = f(c), f(d)
+    for _ in range(60):
+        if fc > fd:
+            b, d, fd = d, c, fc
+            c = b - r * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + r * (b - a)
+            fd = f(d)
+    return float(max(es[i], fc, fd))
+
+
+def _mp_fixed_points(sp: MPSpectra, digits: int, grid: int = 64, max_cells: int = 4096):
+    """Every fixed point of T on its invariant interval, found in mp (no float64 input).
+
+    The scan of :func:`numerics.fixedpoint.find_fixed_points` in mpmath: log-uniform cells,
+    the monotone exclusion ``G ∈ [log T(e^{x0}) − x1, log T(e^{x1}) − x0]``, bisection of the
+    cells that cannot be excluded down to a width of ``10^(−digits/4)·max(1, |x|)``, then
+    Anderson–Björck on every sign change. Cells left at that width without a sign change are
+    reported as unresolved (possible tangential double roots).
+
+    Returns:
+        (roots γ ascending (mp), unresolved [(γ_lo, γ_hi)] (floats), number of T evaluations).
+    """
+    lo, hi = _interval(sp)
+    xa, xb = mp.log(lo), mp.log(hi)
+    floor = mp.mpf(10) ** (-(digits // 4)) * max(1, abs(xa), abs(xb))
+    logT = lambda x: mp.log(_T(sp, mp.exp(x)))  # noqa: E731
+    if xb - xa <= floor:
+        return [_T(sp, mp.exp((xa + xb) / 2))], [], 1
+    xs = [xa + (xb - xa) * i / grid for i in range(grid + 1)]
+    ys = [logT(x) for x in xs]
+    evals = len(xs)
+    cells = [(xs[i], xs[i + 1], ys[i], ys[i + 1]) for i in range(grid)]
+    capped = False
+    while True:
+        cells = [c for c in cells if not (c[3] < c[0] or c[2] > c[1])]
+        if not cells or all(c[1] - c[0] <= floor for c in cells):
+            break
+        if 2 * len(cells) > max_cells:
+            capped = True
+            break
+        halves = []
+        for x0, x1, y0, y1 in cells:
+            xm = (x0 + x1) / 2
+            ym = logT(xm)
+            evals += 1
+            halves += [(x0, xm, y0, ym), (xm, x1, ym, y1)]
+        cells = halves
+    G = lambda x: logT(x) - x  # noqa: E731
+    roots, unresolved = [], []
+    clusters, cur = [], []
+    for c in cells:
+        if cur and c[0] != cur[-1][1]:
+            clusters.append(cur)
+            cur = []
+        cur.append(c)
+    if cur:
+        clusters.append(cur)
+    tol = mp.mpf(10) ** (-mp.mp.dps + 3)
+    for cl in clusters:
+        xk = [c[0] for c in cl] + [cl[-1][1]]
+        gk = [c[2] - c[0] for c in cl] + [cl[-1][3] - cl[-1][1]]
+        found = False
+        for i in range(len(xk)):
+            if gk[i] == 0:
+                roots.append(xk[i])
+                found = True
+            elif i + 1 < len(xk) and gk[i] * gk[i + 1] < 0:
+                roots.append(mp.findroot(G, (xk[i], xk[i + 1]), solver="anderson", tol=tol))
+                found = True
+        if not found or capped:
+            unresolved.append((float(mp.exp(xk[0])), float(mp.exp(xk[-1]))))
+    roots.sort()
+    deduped = []
+    for x in roots:
+        if not deduped or x - deduped[-1] > floor:
+            deduped.append(x)
+    return [mp.exp(x) for x in deduped], unresolved, evals
 
 
 def _profile(sp: MPSpectra, gamma):

@@ -11,6 +11,7 @@ from .registry import (
     register as register,
     registered_checks as registered_checks,
     run_checks as run_checks,
+    run_controls as run_controls,
 )
 
-__all__ = ["Check", "CheckResult", "Evidence", "register", "registered_checks", "run_checks"]
+__all__ = ["Check", "CheckResult", "Evidence", "register", "registered_checks", "run_checks", "run_controls"]

@@ -3,4 +3,6 @@
 from . import risk_checks  # noqa: F401
 from . import stationarity_checks  # noqa: F401
 from . import gating_checks  # noqa: F401
+from . import gating_class_checks  # noqa: F401
 from . import optimum_checks  # noqa: F401
+from . import solver_checks  # noqa: F401

@@ -11,8 +11,12 @@
   gap bound 4δ_Σ²δ_R²; whenever δ_Σδ_R < 1/2 there is exactly one fixed point.
 * ``optimum.uniqueness_stress``: adversarial search for the largest contraction constant, and
   the reproducible counterexample of :mod:`proofs_check.optimum_cases` (two global minimisers).
-* ``optimum.highprec_vs_float64``: float64 vs 50-digit mpmath on ill-conditioned problems
-  (κ up to 1e12), with the interval certificate.
+* ``optimum.highprec_vs_float64``, ``optimum.solver_diagnostics``: in
+  :mod:`proofs_check.solver_checks`.
+
+Each pass criterion is one ``_criterion_*`` function shared with the check's negative control,
+which feeds it a wrong solver output (the highest-risk fixed point, a perturbed root, a false
+``converged``) or a wrong bound, and where there is a tolerance one about 10× outside it.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from numerics.descent import balanced_gradient, multistart_bfgs, multistart_stat
 from numerics.fixedpoint import find_fixed_points
 from numerics.problem import Problem
 from numerics.secular import SecularFunction, gap_delta
+from numerics.risk import risk
 from numerics.solver import solve
 from numerics.stationary import classify, membership
+from numerics.weighting import best_for_weights
 
 from .optimum_cases import three_fixed_points_problem, tie_noise
-from .random_problems import joint_task_matrix, mixed_problems, random_orthogonal, random_problem, spd_from_spectrum
-from .registry import Evidence, register
+from .random_problems import mixed_problems, random_problem
+from .registry import Evidence, any_passed, register
 
 __all__: list[str] = []
 
@@ -45,20 +51,28 @@ def _rel(a, b) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
 
 
-@register(
-    "optimum.theorem2_stationary_set",
-    claim="stationary points of L = degenerate saddle families ∪ one ray per fixed point of φ_R∘φ_Σ (Theorem 2)",
-    method="numeric (multi-start BFGS + LM on ‖∇L‖², dense Hessian inertia)",
-    group=GROUP,
-)
-def _theorem2(quick: bool) -> Evidence:
+_TOL_MEMBER = 1e-5
+
+
+def _criterion_theorem2(m: dict) -> Evidence:
+    stopped, members, total, bad = m["stopped"], m["members"], m["total"], m["inertia_bad"]
+    ok = stopped == members and stopped >= total // 2 and not bad
+    ev = (f"{stopped}/{total} runs stopped with a small gradient (≤ 1e-8 of the scale, at the balanced rescaling), "
+          f"{members} in the predicted set (residual < {_TOL_MEMBER:.0e}; by kind {m['kinds']}), worst membership "
+          f"residual {m['worst']:.1e}; inertia reduced == dense at every representative of {m['problems']} problems"
+          + ("" if not bad else f" EXCEPT {bad}"))
+    return Evidence(ok, ev, {"stopped": stopped, "members": members, "kinds": m["kinds"], "worst": m["worst"],
+                             "inertia_mismatch": [list(map(str, x)) for x in bad]})
+
+
+def _theorem2_measure(quick: bool, solver=solve, count: int | None = None) -> dict:
     rng = np.random.default_rng(20)
-    problems = _small_problems(rng, 3 if quick else 8)
+    problems = _small_problems(rng, 3 if quick else 8)[:count]
     starts = 4 if quick else 8
     stopped = members = 0
     worst, kinds, inertia_bad = 0.0, {}, []
     for k, pr in enumerate(problems):
-        opt = solve(pr)
+        opt = solver(pr)
         runs = multistart_bfgs(pr, starts, seed=k) + multistart_stationary(pr, starts, seed=100 + k)
         g_ref = balanced_gradient(pr, 2 * opt.P, opt.omega)
         for run in runs:
@@ -69,21 +83,99 @@ def _theorem2(quick: bool) -> Evidence:
             kind = name.split(":")[0]
             kinds[kind] = kinds.get(kind, 0) + 1
             worst = max(worst, res)
-            members += res < 1e-5
+            members += res < _TOL_MEMBER
         for sp in classify(pr, opt):
             h = np.linalg.eigvalsh(risk_hessian(pr, np.concatenate([sp.P.ravel(), sp.omega])))
             tol = 1e-9 * np.max(np.abs(h))
             dense = (int(np.sum(h > tol)), int(np.sum(h < -tol)), int(np.sum(np.abs(h) <= tol)))
             if dense != sp.inertia or (sp.kind != "ray") != (sp.type == "saddle"):
                 inertia_bad.append((k, sp.kind, sp.inertia, dense))
-    total = len(problems) * 2 * starts
-    ok = stopped == members and stopped >= total // 2 and not inertia_bad
-    ev = (f"{stopped}/{total} runs stopped with a small gradient (≤ 1e-8 of the scale, at the balanced rescaling), "
-          f"{members} in the predicted set "
-          f"(by kind {kinds}), worst membership residual {worst:.1e}; inertia reduced == dense at every "
-          f"representative of {len(problems)} problems" + ("" if not inertia_bad else f" EXCEPT {inertia_bad}"))
-    return Evidence(ok, ev, {"stopped": stopped, "members": members, "kinds": kinds, "worst": worst,
-                             "inertia_mismatch": [list(map(str, x)) for x in inertia_bad]})
+    return {"stopped": stopped, "members": members, "total": len(problems) * 2 * starts, "kinds": kinds,
+            "worst": worst, "inertia_bad": inertia_bad, "problems": len(problems)}
+
+
+def _shifted_root_solver(factor: float):
+    """A solver whose fixed points (and γ*) are off by ``factor`` (a root found imprecisely)."""
+    from dataclasses import replace
+
+    def wrong(pr):
+        opt = solve(pr)
+        return replace(opt, gamma=opt.gamma * factor, fixed_points=tuple(g * factor for g in opt.fixed_points))
+
+    return wrong
+
+
+def _control_theorem2(quick: bool) -> Evidence:
+    # roots off by 1e-3: the membership residual of the true stationary points is then ≈ 1e-4, 10× the tolerance
+    return _criterion_theorem2(_theorem2_measure(True, _shifted_root_solver(1 + 1e-3), count=2))
+
+
+@register(
+    "optimum.theorem2_stationary_set",
+    claim="stationary points of L = degenerate saddle families ∪ one ray per fixed point of φ_R∘φ_Σ (Theorem 2)",
+    method="numeric (multi-start BFGS + LM on ‖∇L‖², dense Hessian inertia)",
+    group=GROUP,
+    control=_control_theorem2,
+)
+def _theorem2(quick: bool) -> Evidence:
+    return _criterion_theorem2(_theorem2_measure(quick))
+
+
+_TOL_GAP = 1e-9
+_TOL_DIR = 1e-6
+
+
+def _criterion_theorem3(m: dict) -> Evidence:
+    ok = (m["worst_gap"] <= _TOL_GAP and not m["better"] and m["worst_recomputed"] <= _TOL_GAP
+          and m["worst_dir"] <= _TOL_DIR and m["reached"] >= m["runs"] // 2)
+    ev = (f"{m['problems']} problems: max |L_solver − min L_BFGS|/L = {m['worst_gap']:.1e} (tol {_TOL_GAP:.0e}); "
+          f"reported vs recomputed L(P*, ω*) {m['worst_recomputed']:.1e}; {m['reached']}/{m['runs']} runs reach L*, "
+          f"their (P, ω) match (P*, ω*) up to scaling to {m['worst_dir']:.1e} (tol {_TOL_DIR:.0e})")
+    return Evidence(ok, ev, {k: v for k, v in m.items() if k != "better"})
+
+
+def _theorem3_measure(quick: bool, solver=solve, count: int | None = None) -> dict:
+    rng = np.random.default_rng(30)
+    problems = _small_problems(rng, 3 if quick else 10)[:count]
+    starts = 5 if quick else 12
+    worst_gap, worst_dir, worst_rec, reached, total = 0.0, 0.0, 0.0, 0, 0
+    better = []
+    for k, pr in enumerate(problems):
+        opt = solver(pr)
+        runs = multistart_bfgs(pr, starts, seed=k)
+        best = min(r.risk for r in runs)
+        gap = (opt.risk - best) / abs(opt.risk)
+        worst_gap = max(worst_gap, abs(gap))
+        worst_rec = max(worst_rec, abs(risk(pr, opt.P, opt.omega) - opt.risk) / abs(opt.risk))
+        if gap > _TOL_GAP:
+            better.append((k, gap))
+        for r in runs:
+            total += 1
+            if abs(r.risk - opt.risk) <= _TOL_GAP * abs(opt.risk):
+                reached += 1
+                worst_dir = max(worst_dir, _direction_error(pr, opt, r))
+    return {"worst_gap": worst_gap, "worst_dir": worst_dir, "worst_recomputed": worst_rec,
+            "reached": reached, "runs": total, "better": better, "problems": len(problems)}
+
+
+def _control_theorem3(quick: bool) -> Evidence:
+    from dataclasses import replace
+
+    def risk_high(pr):  # reports a risk 1e-8 (relative) above the best: 10× the tolerance
+        opt = solve(pr)
+        return replace(opt, risk=opt.risk * (1 + 1e-8))
+
+    def omega_off(pr):  # one weight off by 1e-5: the risk moves by ~1e-10 only, the direction by 1e-5
+        opt = solve(pr)
+        w = opt.omega.copy()
+        w[0] += 1e-5 * np.max(np.abs(w))
+        return replace(opt, omega=w)
+
+    def p_off(pr):  # P* 1e-3 too large, risk reported as the true optimum
+        opt = solve(pr)
+        return replace(opt, P=opt.P * 1.001)
+
+    return any_passed(*(_criterion_theorem3(_theorem3_measure(True, f, count=2)) for f in (risk_high, omega_off, p_off)))
 
 
 @register(
@@ -91,30 +183,10 @@ def _theorem2(quick: bool) -> Evidence:
     claim="solver risk = best multi-start BFGS risk (1e-9 rel); minimisers agree with (P*, ω*) up to scaling (Theorem 3)",
     method="numeric (multi-start BFGS + Newton polish on the closed-form risk)",
     group=GROUP,
+    control=_control_theorem3,
 )
 def _theorem3(quick: bool) -> Evidence:
-    rng = np.random.default_rng(30)
-    problems = _small_problems(rng, 3 if quick else 10)
-    starts = 5 if quick else 12
-    worst_gap, worst_dir, reached, total = 0.0, 0.0, 0, 0
-    better = []
-    for k, pr in enumerate(problems):
-        opt = solve(pr)
-        runs = multistart_bfgs(pr, starts, seed=k)
-        best = min(r.risk for r in runs)
-        gap = (opt.risk - best) / abs(opt.risk)
-        worst_gap = max(worst_gap, abs(gap))
-        if gap > 1e-9:
-            better.append((k, gap))
-        for r in runs:
-            total += 1
-            if abs(r.risk - opt.risk) <= 1e-9 * abs(opt.risk):
-                reached += 1
-                worst_dir = max(worst_dir, _direction_error(pr, opt, r))
-    ok = worst_gap <= 1e-9 and not better and worst_dir <= 1e-6 and reached >= total // 2
-    ev = (f"{len(problems)} problems: max |L_solver − min L_BFGS|/L = {worst_gap:.1e}; {reached}/{total} runs reach "
-          f"L*, their (P, ω) match (P*, ω*) up to scaling to {worst_dir:.1e}")
-    return Evidence(ok, ev, {"worst_gap": worst_gap, "worst_direction": worst_dir, "reached": reached, "runs": total})
+    return _criterion_theorem3(_theorem3_measure(quick))
 
 
 def _direction_error(pr: Problem, opt, run) -> float:
@@ -128,28 +200,59 @@ def _direction_error(pr: Problem, opt, run) -> float:
     return max(_rel(A, t * B), _rel(run.omega, s * opt.omega), abs(t * s - 1))
 
 
+_TOL_SD_RISK = 1e-12
+_TOL_SD = 1e-9
+
+
+def _criterion_structured(worst: dict, count: int) -> Evidence:
+    ok = worst["risk"] <= _TOL_SD_RISK and max(worst["gamma"], worst["omega"], worst["P"]) <= _TOL_SD
+    return Evidence(ok, f"{count} random segment problems (κ(Σ) ≤ 3e3, some σ² = 0): max rel diff "
+                        + ", ".join(f"{k} {v:.1e}" for k, v in worst.items())
+                        + f" (tol risk {_TOL_SD_RISK:.0e}, others {_TOL_SD:.0e})", worst)
+
+
+def _structured_measure(quick: bool, structured=None, count: int | None = None) -> tuple[dict, int]:
+    if structured is None:
+        structured = solve
+    rng = np.random.default_rng(40)
+    worst = {"risk": 0.0, "gamma": 0.0, "omega": 0.0, "P": 0.0}
+    count = count or (6 if quick else 25)
+    for i in range(count):
+        segs = [int(s) for s in rng.integers(1, 30, size=int(rng.integers(1, 6)))]
+        pr = random_problem(rng, int(rng.integers(1, 7)), segments=segs, condition=float(np.exp(rng.uniform(0, 8))),
+                            noise=0.0 if i % 3 == 0 else None)
+        a, b = structured(pr), solve(pr, structured=False)
+        worst["risk"] = max(worst["risk"], abs(a.risk - b.risk) / abs(b.risk))
+        worst["gamma"] = max(worst["gamma"], abs(a.gamma - b.gamma) / b.gamma)
+        worst["omega"] = max(worst["omega"], _rel(a.omega, b.omega))
+        worst["P"] = max(worst["P"], _rel(a.P, b.P))
+    return worst, count
+
+
+def _control_structured(quick: bool) -> Evidence:
+    from dataclasses import replace
+
+    def risk_off(pr):  # the segment path's risk off by 1e-11: 10× the tolerance
+        opt = solve(pr)
+        return replace(opt, risk=opt.risk * (1 + 1e-11))
+
+    def omega_off(pr):  # its ω* tilted by up to 1e-8: 10× the tolerance
+        opt = solve(pr)
+        return replace(opt, omega=opt.omega * (1 + 1e-8 * np.linspace(0, 1, opt.omega.size)))
+
+    return any_passed(_criterion_structured(*_structured_measure(True, risk_off, count=3)),
+                      _criterion_structured(*_structured_measure(True, omega_off, count=3)))
+
+
 @register(
     "optimum.structured_vs_dense",
     claim="segment path O(K³ + d³ + n) == dense path O(d³ + n³) (risk, γ*, ω*, P*)",
     method="numeric",
     group=GROUP,
+    control=_control_structured,
 )
 def _structured(quick: bool) -> Evidence:
-    rng = np.random.default_rng(40)
-    worst = {"risk": 0.0, "gamma": 0.0, "omega": 0.0, "P": 0.0}
-    count = 6 if quick else 25
-    for i in range(count):
-        segs = [int(s) for s in rng.integers(1, 30, size=int(rng.integers(1, 6)))]
-        pr = random_problem(rng, int(rng.integers(1, 7)), segments=segs, condition=float(np.exp(rng.uniform(0, 8))),
-                            noise=0.0 if i % 3 == 0 else None)
-        a, b = solve(pr), solve(pr, structured=False)
-        worst["risk"] = max(worst["risk"], abs(a.risk - b.risk) / abs(b.risk))
-        worst["gamma"] = max(worst["gamma"], abs(a.gamma - b.gamma) / b.gamma)
-        worst["omega"] = max(worst["omega"], _rel(a.omega, b.omega))
-        worst["P"] = max(worst["P"], _rel(a.P, b.P))
-    ok = worst["risk"] <= 1e-12 and max(worst["gamma"], worst["omega"], worst["P"]) <= 1e-9
-    return Evidence(ok, f"{count} random segment problems (κ(Σ) ≤ 3e3, some σ² = 0): max rel diff "
-                        + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()), worst)
+    return _criterion_structured(*_structured_measure(quick))
 
 
 def _random_measures(rng, d, m):
@@ -169,43 +272,79 @@ def _composite(lam, rho, w, grid=400):
     return ps, pr, lo, hi, float(np.max(es * er))
 
 
-@register(
-    "optimum.gap_condition",
-    claim="sup_I |d log(φ_R∘φ_Σ)/d log γ| ≤ 4δ_Σ²δ_R², so δ_Σ·δ_R < 1/2 ⇒ exactly one fixed point",
-    method="numeric (random measures, fixed-point scan)",
-    group=GROUP,
-)
-def _gap(quick: bool) -> Evidence:
+def _gap_bound(lam, rho):
+    return 4 * (gap_delta(lam.min(), lam.max()) * gap_delta(rho.min(), rho.max())) ** 2
+
+
+def _criterion_gap(m: dict) -> Evidence:
+    ok = not m["violations"] and m["unique"] == m["held"] and m["held"] > 0
+    return Evidence(ok, f"{m['count']} random (Σ, task) spectra: contraction ≤ gap bound in all but "
+                        f"{len(m['violations'])} (max ratio {m['max_ratio']:.3f}); gap condition held in {m['held']}, "
+                        f"unique fixed point and E < 1 in {m['unique']}",
+                    {"violations": m["violations"][:5], "held": m["held"], "unique": m["unique"],
+                     "max_ratio": m["max_ratio"]})
+
+
+def _gap_measure(quick: bool, bound_of=_gap_bound, finder=find_fixed_points, count: int | None = None) -> dict:
     rng = np.random.default_rng(50)
-    count = 150 if quick else 1500
+    count = count or (150 if quick else 1500)
     violations, held, unique_when_held, max_ratio = [], 0, 0, 0.0
     for _ in range(count):
         lam, rho, w = _random_measures(rng, int(rng.integers(1, 8)), int(rng.integers(1, 6)))
         ps, pr, lo, hi, E = _composite(lam, rho, w)
-        bound = 4 * (gap_delta(lam.min(), lam.max()) * gap_delta(rho.min(), rho.max())) ** 2
+        bound = bound_of(lam, rho)
         if bound > 0:
             max_ratio = max(max_ratio, E / bound)
         if E > bound * (1 + 1e-9) + 1e-14:
             violations.append((E, bound))
         if bound < 1:
             held += 1
-            scan = find_fixed_points(lambda x: np.log(pr(ps(np.exp(x)))), lo, hi)
+            scan = finder(lambda x: np.log(pr(ps(np.exp(x)))), lo, hi)
             unique_when_held += len(scan.roots) == 1 and not scan.unresolved and E < 1
-    ok = not violations and unique_when_held == held and held > 0
-    return Evidence(ok, f"{count} random (Σ, task) spectra: contraction ≤ gap bound in all (max ratio {max_ratio:.3f}); "
-                        f"gap condition held in {held}, unique fixed point and E < 1 in {unique_when_held}",
-                    {"violations": violations[:5], "held": held, "unique": unique_when_held, "max_ratio": max_ratio})
+    return {"violations": violations, "held": held, "unique": unique_when_held, "max_ratio": max_ratio,
+            "count": count}
+
+
+def _control_gap(quick: bool) -> Evidence:
+    from dataclasses import replace
+
+    def squared_bound(lam, rho):  # 4δ_Σ⁴δ_R⁴: the bound with the squares applied twice
+        return _gap_bound(lam, rho) ** 2 / 4
+
+    def doubled_roots(*args, **kw):  # a scan that reports each root twice
+        scan = find_fixed_points(*args, **kw)
+        return replace(scan, roots=scan.roots + scan.roots)
+
+    return any_passed(_criterion_gap(_gap_measure(True, bound_of=squared_bound, count=60)),
+                      _criterion_gap(_gap_measure(True, finder=doubled_roots, count=60)))
 
 
 @register(
-    "optimum.uniqueness_stress",
-    claim="adversarial search for the largest contraction constant / a second fixed point (no gap condition)",
-    method="numeric (Nelder–Mead over spectra) + reproducible counterexample",
+    "optimum.gap_condition",
+    claim="sup_I |d log(φ_R∘φ_Σ)/d log γ| ≤ 4δ_Σ²δ_R², so δ_Σ·δ_R < 1/2 ⇒ exactly one fixed point",
+    method="numeric (random measures, fixed-point scan)",
     group=GROUP,
+    control=_control_gap,
 )
-def _stress(quick: bool) -> Evidence:
+def _gap(quick: bool) -> Evidence:
+    return _criterion_gap(_gap_measure(quick))
+
+
+def _criterion_stress(m: dict) -> Evidence:
+    case = m["case"]
+    ok = m["bound_ok"] and case["ok"]
+    ev = (f"largest contraction constant found {m['best']:.4f} ({m['evals']} evaluations, gap bound never violated: "
+          f"{m['bound_ok']}); counterexample (d=10, segments [1, 2400]): {case['text']}")
+    data = {"max_contraction": m["best"], "evaluations": m["evals"], "bound_ok": m["bound_ok"], **case}
+    if m["best_x"] is not None:
+        data["argmax"] = {"d": m["best_x"][0], "m": m["best_x"][1], "log_params": m["best_x"][2].tolist()}
+    return Evidence(ok, ev, data)
+
+
+def _stress_measure(quick: bool, solver=solve, bound_of=_gap_bound, restarts: int | None = None) -> dict:
     rng = np.random.default_rng(60)
-    restarts, iters = (10, 500) if quick else (30, 2500)
+    restarts_, iters = (10, 500) if quick else (30, 2500)
+    restarts = restarts_ if restarts is None else restarts
     best, best_x, bound_ok, evals = 0.0, None, True, 0
     for _ in range(restarts):
         d, m = int(rng.integers(2, 11)), int(rng.integers(2, 4))
@@ -216,7 +355,7 @@ def _stress(quick: bool) -> Evidence:
             lam, rho, w = np.exp(x[:d]), np.exp(x[d:d + m]), np.exp(x[d + m:])
             E = _composite(lam, rho, w, grid=200)[4]
             evals += 1
-            if E > 4 * (gap_delta(lam.min(), lam.max()) * gap_delta(rho.min(), rho.max())) ** 2 * (1 + 1e-9) + 1e-14:
+            if E > bound_of(lam, rho) * (1 + 1e-9) + 1e-14:
                 bound_ok = False
             return -E
 
@@ -224,74 +363,76 @@ def _stress(quick: bool) -> Evidence:
                        options={"maxiter": iters, "xatol": 1e-8, "fatol": 1e-10})
         if -res.fun > best:
             best, best_x = float(-res.fun), (d, m, res.x)
-    case = _counterexample()
-    ok = bound_ok and case["ok"]
-    ev = (f"largest contraction constant found {best:.4f} ({evals} evaluations, gap bound never violated: {bound_ok}); "
-          f"counterexample (d=10, segments [1, 2400]): {case['text']}")
-    data = {"max_contraction": best, "evaluations": evals, "bound_ok": bound_ok, **case}
-    if best_x is not None:
-        data["argmax"] = {"d": best_x[0], "m": best_x[1], "log_params": best_x[2].tolist()}
-    return Evidence(ok, ev, data)
+    return {"best": best, "best_x": best_x, "bound_ok": bound_ok, "evals": evals, "case": _counterexample(solver)}
 
 
-def _counterexample() -> dict:
-    """Three fixed points at σ² = 1 (min, saddle, min); two equal global minima at the tie σ²."""
-    pr = three_fixed_points_problem(1.0)
+def _highest_risk_solver(pr):
+    """A wrong solver: the *highest*-risk fixed point, with its (consistent) P, ω and risk."""
+    from dataclasses import replace
+
     opt = solve(pr)
-    types = [sp.type for sp in classify(pr, opt) if sp.kind == "ray"]
-    slopes = opt.fixed_point_slopes
-    s2 = tie_noise()
-    tie = solve(three_fixed_points_problem(s2))
-    r = tie.fixed_point_risks
-    gap = abs(r[0] - r[-1]) / abs(r[-1]) if len(r) == 3 else np.inf
-    ok = (len(opt.fixed_points) == 3 and types == ["minimum", "saddle", "minimum"]
-          and slopes[0] < 1 < slopes[1] and slopes[2] < 1 and gap < 1e-12
-          and tie.fixed_points[-1] / tie.fixed_points[0] > 5)
-    text = (f"σ²=1: {len(opt.fixed_points)} fixed points γ = {', '.join(f'{g:.4g}' for g in opt.fixed_points)} "
-            f"({'/'.join(types)}, slopes {', '.join(f'{s:.3f}' for s in slopes)}); at σ² = {s2:.12g} the two minima "
-            f"γ = {tie.fixed_points[0]:.4g} and {tie.fixed_points[-1]:.4g} have equal risk (rel diff {gap:.1e}): "
-            "the global minimiser is NOT unique without the gap condition")
-    return {"ok": bool(ok), "text": text, "tie_noise": s2, "fixed_points": list(opt.fixed_points),
-            "slopes": list(slopes), "types": types, "tie_gap": gap}
+    rays = [sp for sp in classify(pr, opt) if sp.kind == "ray"]
+    worst = max(rays, key=lambda sp: sp.risk)
+    if worst.gamma == opt.gamma:
+        return opt
+    return replace(opt, gamma=worst.gamma, mu=worst.mu, risk=worst.risk, normalized_risk=worst.risk / pr.null_risk,
+                   P=worst.P, omega=worst.omega)
 
 
-def _ill_conditioned(rng, d, segs, kappa, kappa_task):
-    lam = np.exp(np.linspace(0, np.log(kappa), d))
-    sigma = spd_from_spectrum(lam / lam.max(), random_orthogonal(rng, d))
-    k = len(segs)
-    var = np.exp(np.linspace(0, -np.log(kappa_task), k + 1))
-    joint = joint_task_matrix(rng.standard_normal((k + 1, k + 2)), var)
-    return Problem.segmented(sigma, segs, joint[:k, k], correlation=joint[:k, :k], query_variance=joint[k, k],
-                             noise=1e-12)
+def _control_stress(quick: bool) -> Evidence:
+    def dropped_saddle(pr):  # a scan that misses the repelling fixed point
+        from dataclasses import replace
+
+        opt = solve(pr)
+        keep = [i for i, s in enumerate(opt.fixed_point_slopes) if s < 1]
+        return replace(opt, fixed_points=tuple(opt.fixed_points[i] for i in keep),
+                       fixed_point_risks=tuple(opt.fixed_point_risks[i] for i in keep),
+                       fixed_point_slopes=tuple(opt.fixed_point_slopes[i] for i in keep))
+
+    def no_factor_4(lam, rho):  # δ_Σ²δ_R² without its factor 4: the search must find it violated
+        return _gap_bound(lam, rho) / 4
+
+    return any_passed(_criterion_stress(_stress_measure(True, _highest_risk_solver, restarts=0)),
+                      _criterion_stress(_stress_measure(True, dropped_saddle, restarts=0)),
+                      _criterion_stress(_stress_measure(True, bound_of=no_factor_4, restarts=1)))
 
 
 @register(
-    "optimum.highprec_vs_float64",
-    claim="float64 solver agrees with the 50-digit mpmath solve on ill-conditioned problems; uniqueness certified",
-    method="numeric (mpmath 50 digits, mpmath.iv certificate)",
+    "optimum.uniqueness_stress",
+    claim="adversarial search for the largest contraction constant / a second fixed point (no gap condition)",
+    method="numeric (Nelder–Mead over spectra) + reproducible counterexample",
     group=GROUP,
+    control=_control_stress,
 )
-def _highprec(quick: bool) -> Evidence:
-    from numerics.certificate import certify
-    from numerics.highprec import solve_highprec
+def _stress(quick: bool) -> Evidence:
+    return _criterion_stress(_stress_measure(quick))
 
-    rng = np.random.default_rng(70)
-    cases = [(1e6, 1e3), (1e12, 1e6)] if quick else [(1e3, 10), (1e6, 1e3), (1e9, 1e6), (1e12, 1e6), (1e12, 1e9)]
-    rows, worst, certified = [], {"risk": 0.0, "omega": 0.0, "P": 0.0}, 0
-    for i, (kappa, kt) in enumerate(cases):
-        pr = _ill_conditioned(rng, 6, [4, 3, 5, 2], kappa, kt)
-        if i == len(cases) - 1:
-            pr = pr.as_dense()  # the dense path too (n = 14)
-        opt = solve(pr)
-        hp = solve_highprec(pr, 50, float_optimum=opt)
-        errs = {"risk": abs(opt.risk - hp.risk) / abs(hp.risk), "omega": _rel(opt.omega, hp.omega), "P": _rel(opt.P, hp.P)}
-        for key, v in errs.items():
-            worst[key] = max(worst[key], v)
-        cert = certify(pr, 30)
-        certified += cert.certified
-        rows.append({"kappa_sigma": kappa, "kappa_task_var": kt, "form": opt.method, **errs,
-                     "certified": cert.certified})
-    ok = worst["risk"] <= 1e-12 and worst["omega"] <= 1e-8 and worst["P"] <= 1e-8 and certified == len(cases)
-    return Evidence(ok, f"κ(Σ) up to {max(c[0] for c in cases):.0e}: max rel err risk {worst['risk']:.1e}, "
-                        f"ω* {worst['omega']:.1e}, P* {worst['P']:.1e}; certified {certified}/{len(cases)}",
-                    {"rows": rows, "worst": worst})
+
+def _counterexample(solver=solve) -> dict:
+    """Three fixed points at σ² = 1 (min, saddle, min), the solver choosing the lower minimum;
+    two equal global minima at the tie σ²."""
+    pr = three_fixed_points_problem(1.0)
+    opt = solver(pr)
+    rays = [sp for sp in classify(pr, opt) if sp.kind == "ray"]
+    types = [sp.type for sp in rays]
+    slopes = opt.fixed_point_slopes
+    # which point is chosen: the lowest of the risks recomputed at every ray (closed form, best P for its ω)
+    recomputed = [best_for_weights(pr, sp.omega).risk for sp in rays]
+    chosen_ok = (len(rays) == 3 and opt.gamma == rays[int(np.argmin(recomputed))].gamma
+                 and abs(opt.risk - min(recomputed)) <= 1e-12 * abs(opt.risk))
+    s2 = tie_noise()
+    tie = solver(three_fixed_points_problem(s2))
+    r = tie.fixed_point_risks
+    gap = abs(r[0] - r[-1]) / abs(r[-1]) if len(r) == 3 else np.inf
+    ok = (len(opt.fixed_points) == 3 and types == ["minimum", "saddle", "minimum"]
+          and slopes[0] < 1 < slopes[1] and slopes[2] < 1 and gap < 1e-12 and chosen_ok
+          and tie.fixed_points[-1] / tie.fixed_points[0] > 5)
+    text = (f"σ²=1: {len(opt.fixed_points)} fixed points γ = {', '.join(f'{g:.4g}' for g in opt.fixed_points)} "
+            f"({'/'.join(types)}, slopes {', '.join(f'{s:.3f}' for s in slopes)}), recomputed risks "
+            f"{', '.join(f'{x:.8g}' for x in recomputed)}, chosen γ = {opt.gamma:.4g} "
+            f"({'the lowest' if chosen_ok else 'NOT the lowest'}); at σ² = {s2:.12g} the two minima "
+            f"γ = {tie.fixed_points[0]:.4g} and {tie.fixed_points[-1]:.4g} have equal risk (rel diff {gap:.1e}): "
+            "the global minimiser is NOT unique without the gap condition")
+    return {"ok": bool(ok), "text": text, "tie_noise": s2, "fixed_points": list(opt.fixed_points),
+            "slopes": list(slopes), "types": types, "tie_gap": gap, "chosen_ok": bool(chosen_ok),
+            "recomputed_risks": recomputed}

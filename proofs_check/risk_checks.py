@@ -7,6 +7,11 @@
 * ``risk.closed_form_vs_monte_carlo``: |z| ≤ 4 on several random settings.
 * ``risk.scale_invariance``: L(tP, ω/t) = L(P, ω).
 * ``risk.noise_floor``: L ≥ σ² at random points and at numerically minimised points.
+
+Every check keeps its pass criterion in one ``_criterion_*`` function shared with its negative
+control (``_control_*``), which feeds the same measurement a deliberately wrong formula: one
+wrong in a way a derivation could be (a transposed P, swapped tokens), and, where the criterion
+has a tolerance, one wrong by about 10× that tolerance (so loosening it is caught).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from numerics.montecarlo import monte_carlo_risk
 from numerics.risk import risk
 
 from .random_problems import mixed_problems, random_problem, random_pw
-from .registry import Evidence, register
+from .registry import Evidence, any_passed, register
 
 __all__: list[str] = []
 
@@ -32,35 +37,62 @@ def _settings(rng, count):
                           condition=(1, 20))
 
 
+def _poly_difference(a, b):
+    """Expanded ``a − b`` in a sparse polynomial ring (exact; 0 iff equal)."""
+    import sympy as sp
+
+    gens = sorted(a.free_symbols | b.free_symbols, key=sp.default_sort_key)
+    ring = sp.polys.rings.PolyRing(gens, sp.QQ)
+    return (ring.from_expr(a) - ring.from_expr(b)).as_expr()
+
+
+def _criterion_identities(diffs, what: str = "difference") -> Evidence:
+    """Pass iff every ``(d, n, difference)`` is exactly 0."""
+    sizes = [(d, n) for d, n, _ in diffs]
+    bad = [(d, n, str(diff)[:80]) for d, n, diff in diffs if diff != 0]
+    listed = ", ".join(f"(d={d},n={n})" for d, n in sizes)
+    if bad:
+        return Evidence(False, f"nonzero {what} at {bad}", {"sizes": sizes})
+    return Evidence(True, f"{what} simplifies to 0 at {listed}", {"sizes": sizes})
+
+
+def _explicit_minus_wrong_trace(d: int, n: int):
+    """The explicit risk minus a trace form with the first two demonstrations swapped (n ≥ 2)."""
+    from theory.explicit import explicit_risk
+    from theory.risk import trace_form_at
+
+    explicit, S = explicit_risk(d, n)
+    swap = {S.omega[0]: S.omega[1], S.omega[1]: S.omega[0]}
+    return _poly_difference(explicit, trace_form_at(d, n).xreplace(swap))
+
+
+def _control_explicit_vs_trace(quick: bool) -> Evidence:
+    return _criterion_identities([(d, n, _explicit_minus_wrong_trace(d, n)) for d, n in [(1, 2), (2, 2)]])
+
+
 @register(
     "risk.symbolic_explicit_vs_trace",
     claim="explicit small-size Wick derivation == general trace-form derivation (polynomial identity)",
     method="symbolic (SymPy)",
+    control=_control_explicit_vs_trace,
 )
 def _explicit_vs_trace(quick: bool) -> Evidence:
     from theory import explicit_minus_trace
 
     sizes = _SIZES_QUICK if quick else _SIZES_FULL
-    bad = []
-    for d, n in sizes:
-        diff = explicit_minus_trace(d, n)
-        if diff != 0:
-            bad.append((d, n, str(diff)[:80]))
-    listed = ", ".join(f"(d={d},n={n})" for d, n in sizes)
-    if bad:
-        return Evidence(False, f"nonzero difference at {bad}", {"sizes": sizes})
-    return Evidence(True, f"difference simplifies to 0 at {listed}", {"sizes": sizes})
+    return _criterion_identities([(d, n, explicit_minus_trace(d, n)) for d, n in sizes])
 
 
-@register(
-    "risk.compiled_vs_numeric",
-    claim="lambdified symbolic trace form == numerics.risk closed form",
-    method="symbolic→numeric",
-)
-def _compiled_vs_numeric(quick: bool) -> Evidence:
-    from theory import compile_trace_risk
+_TOL_COMPILED = 1e-11
 
-    f = compile_trace_risk()
+
+def _criterion_compiled(worst: float, count: int) -> Evidence:
+    return Evidence(worst <= _TOL_COMPILED,
+                    f"max relative difference {worst:.2e} over {count} settings (tol {_TOL_COMPILED:.0e})",
+                    {"max_rel_err": worst, "settings": count})
+
+
+def _compiled_error(quick: bool, f) -> tuple[float, int]:
     rng = np.random.default_rng(20251)
     worst = 0.0
     count = 10 if quick else 40
@@ -71,16 +103,41 @@ def _compiled_vs_numeric(quick: bool) -> Evidence:
         sym = float(f(np.array(pr.sigma), np.array(pr.task_matrix), P, omega, pr.noise))
         num = risk(pr, P, omega)
         worst = max(worst, abs(sym - num) / max(abs(num), 1e-300))
-    return Evidence(worst <= 1e-11, f"max relative difference {worst:.2e} over {count} settings (tol 1e-11)",
-                    {"max_rel_err": worst, "settings": count})
+    return worst, count
+
+
+def _control_compiled(quick: bool) -> Evidence:
+    from theory import compile_trace_risk
+
+    f = compile_trace_risk()
+    transposed = lambda S, R, P, w, s2: f(S, R, P.T, w, s2)  # noqa: E731  xᵀPᵀ… for xᵀP…
+    near = lambda S, R, P, w, s2: f(S, R, P, w, s2 * (1 + 3e-10))  # noqa: E731  noise off by 3e-10
+    return any_passed(_criterion_compiled(*_compiled_error(True, transposed)),
+                      _criterion_compiled(*_compiled_error(True, near)))
 
 
 @register(
-    "risk.structured_vs_dense",
-    claim="O(n) segment path == dense path (never forming n×n in the former)",
-    method="numeric",
+    "risk.compiled_vs_numeric",
+    claim="lambdified symbolic trace form == numerics.risk closed form",
+    method="symbolic→numeric",
+    control=_control_compiled,
 )
-def _structured_vs_dense(quick: bool) -> Evidence:
+def _compiled_vs_numeric(quick: bool) -> Evidence:
+    from theory import compile_trace_risk
+
+    return _criterion_compiled(*_compiled_error(quick, compile_trace_risk()))
+
+
+_TOL_STRUCTURED = 1e-12
+
+
+def _criterion_structured(worst: float, count: int) -> Evidence:
+    return Evidence(worst <= _TOL_STRUCTURED,
+                    f"max relative difference {worst:.2e} over {count} problems (tol {_TOL_STRUCTURED:.0e})",
+                    {"max_rel_err": worst})
+
+
+def _structured_error(quick: bool, structured_risk) -> tuple[float, int]:
     rng = np.random.default_rng(7)
     worst = 0.0
     count = 10 if quick else 50
@@ -88,10 +145,27 @@ def _structured_vs_dense(quick: bool) -> Evidence:
         segs = [int(s) for s in rng.integers(1, 12, size=int(rng.integers(1, 5)))]
         pr = random_problem(rng, int(rng.integers(1, 6)), segments=segs, condition=30.0)
         P, omega = random_pw(rng, pr)
-        a, b = risk(pr, P, omega), risk(pr.as_dense(), P, omega)
+        a, b = structured_risk(pr, P, omega), risk(pr.as_dense(), P, omega)
         worst = max(worst, abs(a - b) / abs(b))
-    return Evidence(worst <= 1e-12, f"max relative difference {worst:.2e} over {count} problems (tol 1e-12)",
-                    {"max_rel_err": worst})
+    return worst, count
+
+
+def _control_structured(quick: bool) -> Evidence:
+    # a segment path off by 2e-11 (relative): 20× the tolerance
+    near = lambda pr, P, w: risk(pr, P, w) * (1 + 2e-11)  # noqa: E731
+    reversed_tokens = lambda pr, P, w: risk(pr, P, w[::-1])  # noqa: E731  tokens indexed from the query
+    return any_passed(_criterion_structured(*_structured_error(True, near)),
+                      _criterion_structured(*_structured_error(True, reversed_tokens)))
+
+
+@register(
+    "risk.structured_vs_dense",
+    claim="O(n) segment path == dense path (never forming n×n in the former)",
+    method="numeric",
+    control=_control_structured,
+)
+def _structured_vs_dense(quick: bool) -> Evidence:
+    return _criterion_structured(*_structured_error(quick, risk))
 
 
 @register(
@@ -118,22 +192,49 @@ def _closed_vs_mc(quick: bool) -> Evidence:
     )
 
 
-@register("risk.scale_invariance", claim="L(tP, ω/t) = L(P, ω) for t ≠ 0", method="numeric")
-def _scale_invariance(quick: bool) -> Evidence:
+_TOL_SCALE = 1e-12
+
+
+def _criterion_scale(worst: float, count: int) -> Evidence:
+    return Evidence(worst <= _TOL_SCALE,
+                    f"max relative change {worst:.2e} over {count} problems × 4 scales (tol {_TOL_SCALE:.0e})",
+                    {"max_rel_err": worst})
+
+
+def _scale_error(quick: bool, risk_fn) -> tuple[float, int]:
     rng = np.random.default_rng(11)
     worst = 0.0
     count = 20 if quick else 100
     for pr in _settings(rng, count):
         P, omega = random_pw(rng, pr)
-        base = risk(pr, P, omega)
+        base = risk_fn(pr, P, omega)
         for t in (-3.7, -0.01, 0.5, 123.0):
-            worst = max(worst, abs(risk(pr, t * P, omega / t) - base) / abs(base))
-    return Evidence(worst <= 1e-12, f"max relative change {worst:.2e} over {count} problems × 4 scales (tol 1e-12)",
-                    {"max_rel_err": worst})
+            worst = max(worst, abs(risk_fn(pr, t * P, omega / t) - base) / abs(base))
+    return worst, count
 
 
-@register("risk.noise_floor", claim="L(P, ω) ≥ σ² everywhere (noise is irreducible)", method="numeric + BFGS")
-def _noise_floor(quick: bool) -> Evidence:
+def _control_scale(quick: bool) -> Evidence:
+    # a risk with a term that depends on the scale of P alone, 1e-11 relative (≈ 10× the tolerance)
+    def near(pr, P, omega):
+        return risk(pr, P, omega) * (1 + 1e-11 * np.tanh(np.log(np.linalg.norm(P) + 1e-300)))
+
+    def p_squared(pr, P, omega):  # P entering twice: L(P², ω), not invariant
+        return risk(pr, P @ P, omega)
+
+    return any_passed(_criterion_scale(*_scale_error(True, near)), _criterion_scale(*_scale_error(True, p_squared)))
+
+
+@register("risk.scale_invariance", claim="L(tP, ω/t) = L(P, ω) for t ≠ 0", method="numeric", control=_control_scale)
+def _scale_invariance(quick: bool) -> Evidence:
+    return _criterion_scale(*_scale_error(quick, risk))
+
+
+def _criterion_floor(margin: float, count: int) -> Evidence:
+    return Evidence(margin >= 0.0, f"min (L − σ²) = {margin:.4g} over random points and BFGS minima ({count} problems)",
+                    {"min_margin": margin})
+
+
+def _floor_margin(quick: bool, risk_fn, bfgs: bool = True) -> tuple[float, int]:
     rng = np.random.default_rng(5)
     margin = np.inf
     count = 4 if quick else 12
@@ -142,12 +243,27 @@ def _noise_floor(quick: bool) -> Evidence:
         P0, w0 = random_pw(rng, pr)
         for _ in range(200):
             P, w = rng.standard_normal((d, d)), rng.standard_normal(n)
-            margin = min(margin, risk(pr, P, w) - pr.noise)
+            margin = min(margin, risk_fn(pr, P, w) - pr.noise)
+        if not bfgs:
+            continue
 
         def obj(v):
-            return risk(pr, v[: d * d].reshape(d, d), v[d * d:])
+            return risk_fn(pr, v[: d * d].reshape(d, d), v[d * d:])
 
         res = minimize(obj, np.concatenate([P0.ravel(), w0]), method="BFGS", options={"gtol": 1e-10})
         margin = min(margin, float(res.fun) - pr.noise)
-    return Evidence(margin >= 0.0, f"min (L − σ²) = {margin:.4g} over random points and BFGS minima ({count} problems)",
-                    {"min_margin": margin})
+    return margin, count
+
+
+def _control_floor(quick: bool) -> Evidence:
+    # a risk a hair below σ²: σ² − 1e-12·tanh(L − σ²) (random points only: a minimiser of it runs away)
+    def below(pr, P, omega):
+        return pr.noise - 1e-12 * np.tanh(risk(pr, P, omega) - pr.noise)
+
+    return _criterion_floor(*_floor_margin(True, below, bfgs=False))
+
+
+@register("risk.noise_floor", claim="L(P, ω) ≥ σ² everywhere (noise is irreducible)", method="numeric + BFGS",
+          control=_control_floor)
+def _noise_floor(quick: bool) -> Evidence:
+    return _criterion_floor(*_floor_margin(quick, risk))

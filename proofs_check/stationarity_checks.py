@@ -9,6 +9,10 @@
 * ``stationarity.secular_reduction``: with P = (Σ+γI)⁻¹, c/b = φ_Σ(γ); with ω = (M1+μM2)⁻¹r,
   ωᵀM2ω/ωᵀM1ω = φ_R(μ) (symbolic identities), and φ′ < 0 (SOS certificate).
 * ``stationarity.optimal_scale``: the derived t*, L* agree with minimising L(tP, ω) over t.
+
+Each pass criterion is one ``_criterion_*`` function shared with the check's negative control,
+which feeds it a wrong derivation (a transposed gradient, wrong masses in φ, a wrong stationary
+map) and, where there is a tolerance, an error of about 10× the tolerance.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from scipy.optimize import minimize_scalar
 from numerics.risk import risk
 
 from .random_problems import mixed_problems, random_pw
-from .registry import Evidence, register
+from .registry import Evidence, any_passed, register
 
 __all__: list[str] = []
 
@@ -45,36 +49,64 @@ def _fd_gradient(pr, P, w, h=1e-6):
     return gP, gw
 
 
-@register(
-    "stationarity.gradient_matrix_calculus",
-    claim="matrix-calculus ∂L/∂P, ∂L/∂ω of the trace form == element-wise derivatives of the explicit risk",
-    method="symbolic (SymPy)",
-    group="optimum",
-)
-def _gradient_symbolic(quick: bool) -> Evidence:
-    from theory.gradient import gradient_minus_explicit
-
-    sizes = [(1, 1), (2, 2)] if quick else [(1, 1), (1, 3), (2, 2), (3, 2), (3, 3)]
-    bad = []
-    for d, n in sizes:
-        gP, gw = gradient_minus_explicit(d, n)
-        if any(e != 0 for e in gP) or any(e != 0 for e in gw):
-            bad.append((d, n))
+def _criterion_gradient_identity(diffs) -> Evidence:
+    """Pass iff every entry of every ``(d, n, ΔP, Δω)`` is exactly 0."""
+    sizes = [(d, n) for d, n, _, _ in diffs]
+    bad = [(d, n) for d, n, gP, gw in diffs if any(e != 0 for e in gP) or any(e != 0 for e in gw)]
     where = ", ".join(f"(d={d},n={n})" for d, n in sizes)
     return Evidence(not bad, f"differences are exactly 0 at {where}" if not bad else f"nonzero at {bad}",
                     {"sizes": sizes, "failed": bad})
 
 
-@register(
-    "stationarity.gradient_vs_finite_differences",
-    claim="compiled symbolic gradient == central finite differences of numerics.risk",
-    method="symbolic→numeric",
-    group="optimum",
-)
-def _gradient_fd(quick: bool) -> Evidence:
-    from theory.gradient import compiled_risk_gradient
+def _gradient_minus_explicit_transposed(d: int, n: int):
+    """As :func:`theory.gradient.gradient_minus_explicit`, with the matrix gradient transposed
+    (the classic ∂tr(AP)/∂P = A vs Aᵀ slip)."""
+    import sympy as sp
+    from sympy.polys.rings import PolyRing
 
-    grad = compiled_risk_gradient()
+    from theory.explicit import explicit_risk
+    from theory.gradient import gradient_at
+
+    L, S = explicit_risk(d, n)
+    gP, gw = gradient_at(d, n)
+    gP = gP.T
+    gens = sorted(L.free_symbols | gP.free_symbols | gw.free_symbols, key=sp.default_sort_key)
+    ring = PolyRing(gens, sp.QQ)
+    Lp = ring.from_expr(L)
+    gen = dict(zip(ring.symbols, ring.gens))
+    dP = [(Lp.diff(gen[S.P[a, b]]) - ring.from_expr(gP[a, b])).as_expr() for a in range(d) for b in range(d)]
+    dw = [(Lp.diff(gen[S.omega[i]]) - ring.from_expr(gw[i, 0])).as_expr() for i in range(n)]
+    return dP, dw
+
+
+def _control_gradient_symbolic(quick: bool) -> Evidence:
+    return _criterion_gradient_identity([(2, 1, *_gradient_minus_explicit_transposed(2, 1))])
+
+
+@register(
+    "stationarity.gradient_matrix_calculus",
+    claim="matrix-calculus ∂L/∂P, ∂L/∂ω of the trace form == element-wise derivatives of the explicit risk",
+    method="symbolic (SymPy)",
+    group="optimum",
+    control=_control_gradient_symbolic,
+)
+def _gradient_symbolic(quick: bool) -> Evidence:
+    from theory.gradient import gradient_minus_explicit
+
+    sizes = [(1, 1), (2, 2)] if quick else [(1, 1), (1, 3), (2, 2), (3, 2), (3, 3)]
+    return _criterion_gradient_identity([(d, n, *gradient_minus_explicit(d, n)) for d, n in sizes])
+
+
+_TOL_FD = 1e-6
+
+
+def _criterion_fd(worst: float, count: int) -> Evidence:
+    return Evidence(worst <= _TOL_FD,
+                    f"max relative difference {worst:.2e} over {count} problems (tol {_TOL_FD:.0e}, h = 1e-6)",
+                    {"max_rel_err": worst})
+
+
+def _fd_error(quick: bool, grad) -> tuple[float, int]:
     rng = np.random.default_rng(17)
     worst, count = 0.0, (6 if quick else 20)
     for pr in _dense_problems(rng, count):
@@ -83,20 +115,48 @@ def _gradient_fd(quick: bool) -> Evidence:
         fP, fw = _fd_gradient(pr, P, w)
         scale = max(np.max(np.abs(fP)), np.max(np.abs(fw)), 1.0)
         worst = max(worst, np.max(np.abs(gP - fP)) / scale, np.max(np.abs(gw - fw)) / scale)
-    return Evidence(worst <= 1e-6, f"max relative difference {worst:.2e} over {count} problems (tol 1e-6, h = 1e-6)",
-                    {"max_rel_err": worst})
+    return worst, count
+
+
+def _control_fd(quick: bool) -> Evidence:
+    from theory.gradient import compiled_risk_gradient
+
+    grad = compiled_risk_gradient()
+
+    def transposed(*args):
+        gP, gw = grad(*args)
+        return gP.T, gw
+
+    def near(*args):  # ∂L/∂ω off by 3e-5 of the gradient scale: 30× the tolerance
+        gP, gw = grad(*args)
+        scale = max(np.max(np.abs(gP)), np.max(np.abs(gw)), 1.0)
+        return gP, gw + 3e-5 * scale
+
+    return any_passed(_criterion_fd(*_fd_error(True, transposed)), _criterion_fd(*_fd_error(True, near)))
 
 
 @register(
-    "stationarity.conditions_solved",
-    claim="P = rᵀω·(ωᵀM1ω Σ + ωᵀM2ω I)⁻¹ zeroes ∂L/∂P; ω = a(bM1 + cM2)⁻¹r zeroes ∂L/∂ω",
-    method="symbolic solve → numeric gradient",
+    "stationarity.gradient_vs_finite_differences",
+    claim="compiled symbolic gradient == central finite differences of numerics.risk",
+    method="symbolic→numeric",
     group="optimum",
+    control=_control_fd,
 )
-def _conditions(quick: bool) -> Evidence:
-    from theory.stationarity import compiled_stationary_maps
+def _gradient_fd(quick: bool) -> Evidence:
+    from theory.gradient import compiled_risk_gradient
 
-    P_of_w, w_of_P = compiled_stationary_maps()
+    return _criterion_fd(*_fd_error(quick, compiled_risk_gradient()))
+
+
+_TOL_SOLVED = 1e-6
+
+
+def _criterion_solved(worst: float, count: int) -> Evidence:
+    return Evidence(worst <= _TOL_SOLVED, f"max |gradient|/(r_q trΣ+σ²) at the solved points {worst:.2e} over {count} "
+                    f"problems (tol {_TOL_SOLVED:.0e})", {"max_gradient": worst})
+
+
+def _solved_gradient(quick: bool, P_of_w, w_of_P) -> tuple[float, int]:
     rng = np.random.default_rng(23)
     worst, count = 0.0, (6 if quick else 20)
     for pr in _dense_problems(rng, count):
@@ -106,8 +166,66 @@ def _conditions(quick: bool) -> Evidence:
         w = w_of_P(pr.sigma, pr.task_matrix, P0, pr.noise)
         _, fw = _fd_gradient(pr, P0, w, h=1e-7 * max(1.0, np.max(np.abs(w))))
         worst = max(worst, np.max(np.abs(fP)) / pr.null_risk, np.max(np.abs(fw)) / pr.null_risk)
-    return Evidence(worst <= 1e-6, f"max |gradient|/(r_q trΣ+σ²) at the solved points {worst:.2e} over {count} "
-                    "problems (tol 1e-6)", {"max_gradient": worst})
+    return worst, count
+
+
+def _control_solved(quick: bool) -> Evidence:
+    from theory.stationarity import compiled_stationary_maps
+
+    P_of_w, w_of_P = compiled_stationary_maps()
+    # the ω-map with (bM1 + cM2) replaced by (bM1 + 0.999·cM2): a 1e-3 slip in one coefficient
+    def w_wrong(sigma, rbar, P, noise):
+        return w_of_P(sigma, rbar, P, noise * 0.999) if noise > 0 else 1.001 * w_of_P(sigma, rbar, P, noise)
+
+    # the P-map off by a factor 1 + 3e-5
+    near = lambda *args: P_of_w(*args) * (1 + 3e-5)  # noqa: E731
+    return any_passed(_criterion_solved(*_solved_gradient(True, P_of_w, w_wrong)),
+                      _criterion_solved(*_solved_gradient(True, near, w_of_P)))
+
+
+@register(
+    "stationarity.conditions_solved",
+    claim="P = rᵀω·(ωᵀM1ω Σ + ωᵀM2ω I)⁻¹ zeroes ∂L/∂P; ω = a(bM1 + cM2)⁻¹r zeroes ∂L/∂ω",
+    method="symbolic solve → numeric gradient",
+    group="optimum",
+    control=_control_solved,
+)
+def _conditions(quick: bool) -> Evidence:
+    from theory.stationarity import compiled_stationary_maps
+
+    return _criterion_solved(*_solved_gradient(quick, *compiled_stationary_maps()))
+
+
+def _criterion_secular(parts: dict) -> Evidence:
+    ok = all(v == 0 for v in parts.values())
+    return Evidence(ok, "; ".join(f"{k}: {'0' if v == 0 else 'NONZERO'}" for k, v in parts.items()),
+                    {k: str(v) for k, v in parts.items()})
+
+
+def _sigma_reduction_wrong_masses(m: int):
+    """``c/b − φ`` with φ built on masses λ instead of λ² (a plausible slip in φ_Σ)."""
+    import sympy as sp
+
+    from theory.secular import phi_explicit
+    from theory.stationarity import risk_structure
+
+    S = risk_structure()
+    T = S.symbols
+    lam = sp.symbols(f"lambda0:{m}", positive=True)
+    gamma = sp.Symbol("gamma", positive=True)
+    Sigma = sp.diag(*lam)
+    P = (Sigma + gamma * sp.eye(m)).inv()
+    sub = {T.Sigma: sp.ImmutableMatrix(Sigma), T.P: sp.ImmutableMatrix(P), T.d: m}
+    b, c = (sp.sympify(x.xreplace(sub).doit()) for x in (S.b, S.c))
+    return sp.cancel(sp.together(c / b - phi_explicit(m, gamma, lam, list(lam))))
+
+
+def _control_secular(quick: bool) -> Evidence:
+    from theory.secular import composition_elasticity_identity
+
+    # three true parts and one wrong one: an `and` turned into `or` would pass it
+    return _criterion_secular({"φ_Σ reduction with masses λ (d=2)": _sigma_reduction_wrong_masses(2),
+                               "elasticity chain rule": composition_elasticity_identity()})
 
 
 @register(
@@ -115,6 +233,7 @@ def _conditions(quick: bool) -> Evidence:
     claim="c/b = φ_Σ(γ) at P = (Σ+γI)⁻¹ and ωᵀM2ω/ωᵀM1ω = φ_R(μ) at ω = (M1+μM2)⁻¹r; φ′ < 0",
     method="symbolic (SymPy)",
     group="optimum",
+    control=_control_secular,
 )
 def _secular(quick: bool) -> Evidence:
     from theory.secular import composition_elasticity_identity, phi_derivative_certificate
@@ -127,21 +246,18 @@ def _secular(quick: bool) -> Evidence:
         f"φ′·S₁² + 2Σ w_k w_l (e_k−e_l)²/… (m={m_phi})": phi_derivative_certificate(m_phi),
         "elasticity chain rule": composition_elasticity_identity(),
     }
-    ok = all(v == 0 for v in parts.values())
-    return Evidence(ok, "; ".join(f"{k}: {'0' if v == 0 else 'NONZERO'}" for k, v in parts.items()),
-                    {k: str(v) for k, v in parts.items()})
+    return _criterion_secular(parts)
 
 
-@register(
-    "stationarity.optimal_scale",
-    claim="t* = a·rᵀω/(b·ωᵀM1ω + c·ωᵀM2ω) minimises L(tP, ω) with L* = L₀ − (a·rᵀω)²/(…)",
-    method="symbolic → numeric minimisation",
-    group="optimum",
-)
-def _scale(quick: bool) -> Evidence:
-    from theory.stationarity import compiled_optimal_scale
+_TOL_SCALE = 1e-10
 
-    f = compiled_optimal_scale()
+
+def _criterion_scale(worst: float, count: int) -> Evidence:
+    return Evidence(worst <= _TOL_SCALE, f"max |L* − L(t*P, ω)| and max(L* − min_t L) {worst:.2e} (relative, tol "
+                    f"{_TOL_SCALE:.0e}) over {count} problems", {"max_err": worst})
+
+
+def _scale_error(quick: bool, f) -> tuple[float, int]:
     rng = np.random.default_rng(29)
     worst, count = 0.0, (6 if quick else 20)
     for pr in _dense_problems(rng, count):
@@ -150,5 +266,33 @@ def _scale(quick: bool) -> Evidence:
         res = minimize_scalar(lambda t: risk(pr, t * P, w), bracket=(0.0, 1.0), tol=1e-12)
         worst = max(worst, abs(l_star - risk(pr, t_star * P, w)) / pr.null_risk,
                     max(0.0, l_star - res.fun) / pr.null_risk)
-    return Evidence(worst <= 1e-10, f"max |L* − L(t*P, ω)| and max(L* − min_t L) {worst:.2e} (relative, tol 1e-10) "
-                    f"over {count} problems", {"max_err": worst})
+    return worst, count
+
+
+def _control_scale(quick: bool) -> Evidence:
+    from theory.stationarity import compiled_optimal_scale
+
+    f = compiled_optimal_scale()
+
+    def near(*args):  # L* reported 1e-9·(r_q trΣ + σ²) too high: 10× the tolerance
+        t, l = f(*args)
+        return t, l + 1e-9 * (args[1][-1, -1] * np.trace(args[0]) + args[4])
+
+    def half_t(*args):  # t* off by a factor 2 (a missing 2 in the derivation)
+        t, l = f(*args)
+        return 0.5 * t, l
+
+    return any_passed(_criterion_scale(*_scale_error(True, near)), _criterion_scale(*_scale_error(True, half_t)))
+
+
+@register(
+    "stationarity.optimal_scale",
+    claim="t* = a·rᵀω/(b·ωᵀM1ω + c·ωᵀM2ω) minimises L(tP, ω) with L* = L₀ − (a·rᵀω)²/(…)",
+    method="symbolic → numeric minimisation",
+    group="optimum",
+    control=_control_scale,
+)
+def _scale(quick: bool) -> Evidence:
+    from theory.stationarity import compiled_optimal_scale
+
+    return _criterion_scale(*_scale_error(quick, compiled_optimal_scale()))

@@ -13,7 +13,8 @@ NUMERICS = {
     "load_spec", "monte_carlo_risk", "normalized_risk", "parse_spec", "risk", "solve", "solve_highprec",
     "wpgd_predict",
 }
-PROOFS_CHECK = {"Check", "CheckResult", "Evidence", "register", "registered_checks", "run_checks"}
+PROOFS_CHECK = {"Check", "CheckResult", "Evidence", "register", "registered_checks", "run_checks",
+                "run_controls"}
 STRATEGIES = {"spd_covariances", "task_correlations", "segment_task_models", "problems", "weights",
               "preconditioners"}
 

@@ -52,3 +52,16 @@ def test_a_failing_check_fails_verify(monkeypatch):
     monkeypatch.setitem(registry._REGISTRY, "zz.failing", registry.Check("zz.failing", "c", "m", bad))
     res = registry.run_checks(quick=True, select=["zz."])
     assert [r.status for r in res] == ["FAIL"] and "boom" in res[0].evidence and calls == [True]
+
+
+def test_verify_self_test_text_and_json():
+    proc = wpgd("verify", "--self-test", "--quick", "--only", "risk.scale", "--only", "stationarity.optimal")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok    risk.scale_invariance  check PASS" in proc.stdout and "control REJECTED" in proc.stdout
+    assert "self-test: 2/2 checks pass (or skip) and reject their negative control" in proc.stdout
+    proc = wpgd("verify", "--self-test", "--quick", "--only", "risk.scale", "--json")
+    data = json.loads(proc.stdout)
+    assert proc.returncode == 0 and data["self_test_passed"] is True and data["failures"] == []
+    (row,) = data["rows"]
+    assert row["check"]["status"] == "PASS" and row["control"]["status"] == "REJECTED"
+    assert "1.97e-11" in row["control"]["evidence"] or "rejected" in row["control"]["evidence"]

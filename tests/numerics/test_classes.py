@@ -170,8 +170,8 @@ def test_gating_checks_pass_in_quick_mode():
     from proofs_check.registry import run_checks
 
     results = run_checks(quick=True, select=["gating."])
-    assert len(results) == 7
-    assert all(r.status in ("PASS", "SKIP") for r in results), [(r.name, r.evidence) for r in results]
+    assert len(results) == 8
+    assert all(r.status == "PASS" for r in results), [(r.name, r.evidence) for r in results]
 
 
 @pytest.mark.parametrize("c", [[0.1, 0.4, 0.9], [0.3, 0.3, 0.5], [0.5, 0.2, 0.9], [0.9, 0.5, 0.1]])

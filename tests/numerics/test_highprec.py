@@ -77,3 +77,25 @@ def test_solve_with_certify_fills_the_field():
     assert solve(pr).certified is None
     opt = solve(pr, certify=True)
     assert opt.certified is True and opt.to_dict()["details"]["certificate"]["certified"]
+
+
+def test_high_precision_finds_the_fixed_points_itself():
+    """The 50-digit path scans for its own roots: a float64 optimum with wrong roots, slopes and flags
+    handed to it changes nothing (it is used only for the degenerate / dense-or-segments decisions)."""
+    from dataclasses import replace
+
+    from proofs_check.optimum_cases import three_fixed_points_problem
+
+    pr = three_fixed_points_problem(1.0)
+    opt = solve(pr)
+    wrong = replace(opt, fixed_points=(opt.fixed_points[0],), fixed_point_slopes=(0.5,), contraction=0.1,
+                    converged=False, unresolved=((1.0, 2.0),), invariant_interval=(1.0, 2.0))
+    hp = solve_highprec(pr, 50, float_optimum=wrong)
+    assert hp.details["root_finding"] == "own mpmath scan"
+    assert len(hp.fixed_points) == 3 and hp.unresolved == () and hp.converged
+    np.testing.assert_allclose(hp.fixed_points, opt.fixed_points, rtol=1e-12)
+    np.testing.assert_allclose(hp.fixed_point_slopes, opt.fixed_point_slopes, rtol=1e-12)
+    assert hp.contraction == pytest.approx(opt.contraction, rel=1e-9)
+    np.testing.assert_allclose(hp.invariant_interval, opt.invariant_interval, rtol=1e-13)
+    assert hp.gamma == pytest.approx(opt.fixed_points[2], rel=1e-12)  # the lower of the two minima
+    assert hp.details["fixed_point_residual"] < 1e-45

@@ -11,6 +11,7 @@ NAMES = [
     "optimum.gap_condition",
     "optimum.highprec_vs_float64",
     pytest.param("optimum.uniqueness_stress", marks=pytest.mark.slow),
+    pytest.param("optimum.solver_diagnostics", marks=pytest.mark.slow),
 ]
 
 
