@@ -48,6 +48,7 @@ class Check:
     method: str
     func: Callable[[bool], Evidence]
     group: str = "risk"
+    control: Callable[[bool], Evidence] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,13 +72,13 @@ class CheckResult:
 _REGISTRY: dict[str, Check] = {}
 
 
-def register(name: str, *, claim: str, method: str, group: str = "risk"):
+def register(name: str, *, claim: str, method: str, group: str = "risk", control=None):
     """Decorator registering ``func(quick) -> Evidence`` under a unique ``name``."""
 
     def deco(func):
         if name in _REGISTRY:
             raise ValueError(f"check {name!r} registered twice")
-        _REGISTRY[name] = Check(name=name, claim=claim, method=method, func=func, group=group)
+        _REGISTRY[name] = Check(name=name, claim=claim, method=method, func=func, group=group, control=control)
         return func
 
     return deco
