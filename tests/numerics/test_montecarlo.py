@@ -101,3 +101,16 @@ def test_result_reports_relative_error_and_estimator():
     assert "z_score" not in mc.to_dict()
     with pytest.raises(InvalidProblemError, match="estimator"):
         monte_carlo_risk(pr, samples=10, estimator="antithetic")
+
+
+@pytest.mark.slow
+def test_verify_check_passes_and_its_negative_control_fails():
+    """risk.closed_form_vs_monte_carlo passes on the true formula and rejects 1%-wrong and D_R-less ones."""
+    from proofs_check.registry import registered_checks
+
+    chk = next(c for c in registered_checks() if c.name == "risk.closed_form_vs_monte_carlo")
+    ev = chk.func(True)
+    assert ev.passed, ev.evidence
+    assert max(ev.data["relative_stderr"]) <= 3.5e-3
+    control = chk.control(True)
+    assert not control.passed and control.data["accepted"] == [], control.evidence
