@@ -66,6 +66,38 @@ def _check_qkvg(q, k, v, log_g):
         raise ValueError(f"v must be [B, T, H, V] with the B, T, H of q, got {tuple(v.shape)}")
     if log_g.ndim != 4 or log_g.shape[:3] != q.shape[:3] or log_g.shape[3] not in (1, q.shape[3]):
         raise ValueError(f"log_g must be [B, T, H, K] or [B, T, H, 1], got {tuple(log_g.shape)}")
+    _check_log_gates(log_g)
+
+
+def _check_log_gates(log_g):
+    """Log-decays must be ≤ 0 (gates in [0, 1]); −∞ (a gate of exactly 0) is allowed. NaN passes
+    through unchanged (training reports a non-finite loss)."""
+    if bool((log_g > 0).any()):
+        worst = float(log_g.detach().max())
+        raise ValueError(f"log-gates must be ≤ 0 (gates g = exp(log g) in [0, 1]); got a log-gate of {worst:.6g}")
+
+
+def _masked_decays(log_g, dim: int, causal):
+    """``exp(Σ_{s<u≤t} log g_u)`` for every pair (t, s) along ``dim``, as a [..., t, s, ...] tensor
+    with the two time axes at ``dim`` and ``dim + 1``; entries where ``causal`` is False are 0.
+
+    Differences of cumulative sums of log-gates give the exponent; a gate of exactly 0
+    (log g = −∞) would make them −∞ − (−∞) = NaN, so zero gates are counted separately: the decay
+    is 0 whenever a zero gate lies in (s, t], and ``exp(C'_t − C'_s)`` otherwise with ``C'`` the
+    cumulative sum of the finite log-gates. Values and gradients stay finite and equal those of the
+    recurrent form (whose ``exp(−∞) = 0`` passes a zero gradient to the −∞ entries).
+    """
+    zero = torch.isneginf(log_g)
+    has_zero = bool(zero.any())
+    cum = torch.cumsum(torch.where(zero, torch.zeros_like(log_g), log_g) if has_zero else log_g, dim=dim)
+    diff = cum.unsqueeze(dim + 1) - cum.unsqueeze(dim)  # [.., t, s, ..] = C'_t − C'_s
+    shape = [1] * diff.ndim
+    shape[dim], shape[dim + 1] = causal.shape
+    keep = causal.reshape(shape)
+    if has_zero:
+        count = torch.cumsum(zero.to(log_g.dtype), dim=dim)
+        keep = keep & (count.unsqueeze(dim + 1) == count.unsqueeze(dim))  # no zero gate in (s, t]
+    return torch.exp(torch.where(keep, diff, diff.new_tensor(-math.inf)))
 
 
 def naive_recurrent_gla(q, k, v, log_g, scale: float = 1.0):
@@ -103,12 +135,9 @@ def parallel_gla(q, k, v, log_g, scale: float = 1.0):
     """
     _check_qkvg(q, k, v, log_g)
     t_len = q.shape[1]
-    cum = torch.cumsum(log_g, dim=1)  # [B, T, H, K or 1]
     causal = torch.ones(t_len, t_len, dtype=torch.bool, device=q.device).tril()
-    # diff[b, h, t, s, c] = C_tc − C_sc
-    diff = cum.permute(0, 2, 1, 3).unsqueeze(3) - cum.permute(0, 2, 1, 3).unsqueeze(2)
-    diff = torch.where(causal[None, None, :, :, None], diff, diff.new_tensor(-math.inf))
-    decay = torch.exp(diff)
+    # decay[b, h, t, s, c] = exp(C_tc − C_sc) on causal pairs, 0 elsewhere
+    decay = _masked_decays(log_g.permute(0, 2, 1, 3), 2, causal)
     if log_g.shape[-1] == 1:
         scores = torch.einsum("bthc,bshc->bhts", q * scale, k) * decay[..., 0]
     else:
@@ -153,10 +182,9 @@ def chunked_gla(q, k, v, log_g, scale: float = 1.0, chunk: int = 4):
         return x.reshape(b, nc, chunk, h, x.shape[-1])
 
     q, k, v, log_g = split(q) * scale, split(k), split(v), split(log_g)
-    cum = torch.cumsum(log_g, dim=2)  # [B, N, C, H, G], inclusive within the chunk
+    cum = torch.cumsum(log_g, dim=2)  # [B, N, C, H, G], inclusive within the chunk (−∞ after a zero gate)
     causal = torch.ones(chunk, chunk, dtype=torch.bool, device=q.device).tril()
-    diff = cum.unsqueeze(3) - cum.unsqueeze(2)  # [B, N, t, s, H, G] = c_t − c_s
-    decay = torch.exp(torch.where(causal[None, None, :, :, None, None], diff, diff.new_tensor(-math.inf)))
+    decay = _masked_decays(log_g, 2, causal)  # [B, N, t, s, H, G] = exp(c_t − c_s) on causal pairs
     if log_g.shape[-1] == 1:
         scores = torch.einsum("bnthc,bnshc->bnhts", q, k) * decay[..., 0].permute(0, 1, 4, 2, 3)
     else:

@@ -16,7 +16,7 @@ NUMERICS = {
 PROOFS_CHECK = {"Check", "CheckResult", "Evidence", "register", "registered_checks", "run_checks",
                 "run_controls"}
 STRATEGIES = {"spd_covariances", "task_correlations", "segment_task_models", "problems", "weights",
-              "preconditioners"}
+              "preconditioners", "PROFILE_ENV", "load_profile"}
 
 
 @pytest.mark.parametrize(

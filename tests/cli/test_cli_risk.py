@@ -97,3 +97,21 @@ def test_every_flag_is_explained():
     for name, parser in sub.choices.items():
         for action in parser._actions:
             assert action.help, f"wpgd {name} {action.option_strings} has no help text"
+
+
+@pytest.mark.parametrize("estimator", ["conditional", "plain"])
+def test_risk_monte_carlo_reports_relative_error_and_estimator(tmp_path, estimator):
+    spec = EXAMPLES / "two_segments.toml"
+    pr = load_spec(spec)
+    np.save(tmp_path / "P.npy", np.eye(pr.d) / 500)
+    proc = wpgd("risk", "--spec", spec, "--preconditioner", tmp_path / "P.npy", "--mc", 20000, "--seed", 2,
+                "--estimator", estimator, "--json")
+    assert proc.returncode == 0, proc.stderr
+    mc = json.loads(proc.stdout)["monte_carlo"]
+    assert mc["estimator"] == estimator and abs(mc["z_score"]) < 4.5
+    assert mc["relative_stderr"] == pytest.approx(mc["stderr"] / mc["mean"], rel=1e-12)
+    text = wpgd("risk", "--spec", spec, "--preconditioner", tmp_path / "P.npy", "--mc", 2000,
+                "--estimator", estimator).stdout
+    line = next(ln for ln in text.splitlines() if ln.startswith("relative SE"))
+    assert f"({estimator} estimator, numpy)" in line and line.split()[2].endswith("%")
+    assert_one_line_error(wpgd("risk", "--spec", spec, "--mc", 10, "--estimator", "nope"))

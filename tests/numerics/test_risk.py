@@ -32,6 +32,28 @@ def test_segment_path_equals_dense_path(pr, data):
     assert risk(pr, P, w) == pytest.approx(risk(pr.as_dense(), P, w), rel=1e-11, abs=1e-11)
 
 
+EDGE_CASES = {  # what the strategies do not draw by default: n = 1, d = 1, P = 0, ω = 0, σ² = 0
+    "n=1": (Problem.segmented(np.diag([1.0, 3.0]), [1], [0.7], noise=0.2), None, None),
+    "d=1,n=1": (Problem.dense([[2.0]], [[1.0, -0.4], [-0.4, 0.5]], 0.0), None, None),
+    "P=0": (Problem.segmented(np.eye(2), [2, 3], [-0.3, 0.6], noise=0.1), np.zeros((2, 2)), None),
+    "omega=0": (Problem.segmented(np.eye(2), [2, 3], [-0.3, 0.6], noise=0.1), None, np.zeros(5)),
+    "noise=0": (Problem.segmented(np.diag([0.5, 2.0]), [3, 1], [0.9, -0.2], noise=0.0), None, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EDGE_CASES))
+def test_properties_at_edge_cases(name):
+    pr, P, w = EDGE_CASES[name]
+    P = np.array([[0.3, -0.1], [0.2, 0.5]])[: pr.d, : pr.d] if P is None else P
+    w = np.linspace(-1.0, 1.5, pr.n) + 0.1 if w is None else w
+    base = risk(pr, P, w)
+    assert risk(pr, -2.5 * P, w / -2.5) == pytest.approx(base, rel=1e-12, abs=1e-12)
+    assert base >= pr.noise - 1e-12 * pr.null_risk
+    assert base == pytest.approx(risk(pr.as_dense(), P, w), rel=1e-12, abs=1e-12)
+    if not np.any(P) or not np.any(w):
+        assert base == pytest.approx(pr.null_risk, rel=1e-15)  # the zero predictor
+
+
 def test_zero_predictor_and_normalisation():
     pr = random_problem(np.random.default_rng(0), 3, n=4)
     assert risk(pr, np.zeros((3, 3))) == pytest.approx(pr.null_risk, rel=1e-14)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from numerics.errors import InvalidProblemError
-from numerics.montecarlo import monte_carlo_risk
+from numerics.montecarlo import ESTIMATOR_NAMES, monte_carlo_risk
 from numerics.risk import check_pw, risk
 from numerics.spec import load_spec
 
@@ -18,8 +18,12 @@ Evaluate the population risk L(P, ω) = E[(ŷ − y)²] of the WPGD predictor
 ŷ = xᵀ P Xᵀ (ω ⊙ y) in closed form (THEORY.md §4) and, with --mc, by Monte Carlo.
 
 Prints the raw risk and the normalised risk L / (r_q tr Σ + σ²) (1 = predicting zero).
-With --mc it also prints the Monte Carlo mean, its standard error, a 95% interval and
-the z-score (MC − closed form)/SE.
+With --mc it also prints the Monte Carlo mean, its standard error (absolute and relative to
+the mean), a 95% interval, the z-score (MC − closed form)/SE and the estimator used. Every
+estimator is unbiased for the same risk: "conditional" (default) samples the demonstration
+features and integrates the tasks and label noise out exactly given them (lowest variance),
+"query" integrates out only the query's features and noise, "plain" samples everything (the
+most independent check). See docs/risk.md.
 
 example:
   wpgd risk --spec examples/two_segments.toml --mc 200000 --seed 1
@@ -36,6 +40,11 @@ def add_arguments(p) -> None:
         "--mc", type=integer(0, MAX_MC), metavar="SAMPLES", default=0,
         help="also estimate the risk from SAMPLES sampled prompts (0 = off, default; at most 1e12, and the "
              "estimated run time must be within WPGD_MAX_SECONDS)"
+    )
+    p.add_argument(
+        "--estimator", choices=list(ESTIMATOR_NAMES), default="conditional",
+        help="Monte Carlo estimator: conditional (tasks and noise integrated out given the sampled features; "
+        "default), query (query features and noise integrated out) or plain (everything sampled)",
     )
     p.add_argument("--seed", type=SEED, default=0, help="seed of the Monte Carlo sampler, 0..2^32-1 (default 0)")
     p.add_argument(
@@ -76,9 +85,10 @@ def run(args) -> int:
                 samples=args.mc,
                 seed=args.seed,
                 backend=args.backend,
+                estimator=args.estimator,
                 progress=lambda done, total: bar.update(done - bar.n),
             )
-        out["monte_carlo"] = mc.to_dict() | {"z_score": mc.z_score(val)}
+        out["monte_carlo"] = mc.to_dict(reference=val)
     if args.json:
         print_json(out)
         return 0
@@ -92,5 +102,6 @@ def run(args) -> int:
             f"monte carlo      {mc['mean']:.10g} ± {mc['stderr']:.3g} (SE), 95% CI [{mc['ci_low']:.6g}, "
             f"{mc['ci_high']:.6g}], {mc['samples']} prompts, seed {mc['seed']}"
         )
+        print(f"relative SE      {100 * mc['relative_stderr']:.3g}%   ({mc['estimator']} estimator, {mc['backend']})")
         print(f"z-score          {mc['z_score']:+.3f}   (MC − closed form)/SE")
     return 0
