@@ -13,10 +13,6 @@ import pytest
 from proofs_check import registry
 from proofs_check.registry import Check, Evidence, any_passed, registered_checks, run_checks, run_controls
 
-# Controls another branch supplies (helper 10b: the Monte Carlo check's control). Remove an entry
-# once that control is merged; the test below fails if an entry here already has a control.
-CONTROL_PROVIDED_ELSEWHERE = {"risk.closed_form_vs_monte_carlo"}
-
 NAMES = [c.name for c in registered_checks()]
 SLOW_CONTROLS = {"gating.achievability", "optimum.uniqueness_stress", "optimum.highprec_vs_float64",
                  "optimum.theorem2_stationary_set", "optimum.theorem3_global_minimum", "optimum.solver_diagnostics",
@@ -25,9 +21,7 @@ SLOW_CONTROLS = {"gating.achievability", "optimum.uniqueness_stress", "optimum.h
 
 def test_every_check_has_a_control():
     missing = {c.name for c in registered_checks() if c.control is None}
-    assert missing <= CONTROL_PROVIDED_ELSEWHERE, f"checks without a negative control: {missing}"
-    stale = {name for name in CONTROL_PROVIDED_ELSEWHERE if name in NAMES and name not in missing}
-    assert not stale, f"remove {stale} from CONTROL_PROVIDED_ELSEWHERE: their controls exist now"
+    assert not missing, f"checks without a negative control: {missing}"
 
 
 @pytest.mark.parametrize(
@@ -35,9 +29,7 @@ def test_every_check_has_a_control():
 )
 def test_control_is_rejected(name):
     chk = {c.name: c for c in registered_checks()}[name]
-    if chk.control is None:
-        assert name in CONTROL_PROVIDED_ELSEWHERE
-        return
+    assert chk.control is not None, f"{name} has no negative control"
     (res,) = [r for r in run_controls(quick=True, select=[name]) if r.name == name]
     assert res.status == "FAIL", f"{name}: control {res.status}: {res.evidence}\n{res.data.get('traceback', '')}"
 
