@@ -152,6 +152,9 @@ def load_checkpoint(path) -> dict:
 
 
 def _semantic(cfg: dict) -> dict:
+    """The trajectory-defining fields, after a round trip through TrainConfig (fields added since a
+    checkpoint was written take their defaults)."""
+    cfg = TrainConfig.from_dict(cfg).to_dict()
     return {k: v for k, v in cfg.items() if k not in _NON_SEMANTIC}
 
 
@@ -377,7 +380,13 @@ def _forward_backward(run: _Run, config: TrainConfig, sampler: PromptSampler, po
     else:
         idx = torch.randint(config.train_pool, (config.batch_size,), generator=run.gen, device=config.device)
         tokens, target = pool.tokens[idx], pool.target[idx]
-    loss = ((sampler.predict(run.model, tokens) - target) ** 2).mean() / nr
+    if config.amp == "bf16":
+        with torch.autocast(device_type=str(config.device).split(":")[0], dtype=torch.bfloat16):
+            pred = sampler.predict(run.model, tokens)
+        pred = pred.to(target.dtype)
+    else:
+        pred = sampler.predict(run.model, tokens)
+    loss = ((pred - target) ** 2).mean() / nr
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
     gnorm = torch.nn.utils.clip_grad_norm_(run.params, config.clip) if config.clip > 0 else None
