@@ -3,7 +3,7 @@
 For each n of ``wpgd experiment highdim`` and each model family, a fresh subprocess builds the
 run exactly as the experiment does (``TrainConfig.for_model`` family defaults, the experiment's
 problem and evaluation batch) and times a few steps of the training loop's step
-(``numerics.training._forward_backward`` + ``_update``), then one evaluation forward pass of
+(``numerics.train_loop.forward_backward`` + ``update``), then one evaluation forward pass of
 ``eval_batch_for`` prompts. Peak memory is the subprocess's maximum resident set size
 (``resource.getrusage``), reported beside the resident size after imports and setup, so the
 difference is what the step and the evaluation batch cost. A few steps suffice: the step time does
@@ -38,6 +38,7 @@ def _rss_mib() -> float:
 def _one(model: str, n: int, d: int, steps: int, device: str, threads: int) -> dict:
     import torch
 
+    from numerics import train_loop as tl
     from numerics import training as tr
     from numerics.evaluation import HeldOutSet
     from numerics.highdim import HIGHDIM_PANEL, eval_batch_for
@@ -49,14 +50,14 @@ def _one(model: str, n: int, d: int, steps: int, device: str, threads: int) -> d
     sampler = tr.PromptSampler(problem, cfg.prompt_format_for(problem), dtype=cfg.torch_dtype, device=device)
     key_dim = tr.default_key_dim(cfg, problem, sampler.token_dim)
     m = tr.build_model(cfg, sampler.token_dim, key_dim)
-    run = tr._Run(m, *tr._optimiser(cfg, m), gen=tr.make_generator(cfg.data_seed, device))
+    run = tl.RunState(m, *tl.make_optimiser(cfg, m), gen=tr.make_generator(cfg.data_seed, device))
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     base = _rss_mib()
     times = []
     for i in range(steps + 1):
         t0 = time.perf_counter()
-        tr._forward_backward(run, cfg, sampler, None, problem.null_risk)
-        tr._update(run)
+        tl.forward_backward(run, cfg, sampler, None, problem.null_risk)
+        tl.update(run)
         sync()
         if i:
             times.append(time.perf_counter() - t0)

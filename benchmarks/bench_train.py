@@ -1,6 +1,6 @@
 """Throughput of wpgd's training step against a plain-PyTorch reimplementation (same run, same device).
 
-wpgd side: the step that ``numerics.training.train`` runs (``_forward_backward`` then ``_update``:
+wpgd side: the step that ``numerics.training.train`` runs (``train_loop.forward_backward`` then ``update``:
 fresh prompts from ``PromptSampler``, ``GLAModel.predict`` through the sampler's label scale,
 squared-error loss / null risk, backward, gradient clipping, AdamW step, lr schedule step).
 
@@ -43,6 +43,7 @@ from numerics.problem import Problem  # noqa: E402
 from numerics.montecarlo import task_factor  # noqa: E402
 from numerics.safety import psd_factor  # noqa: E402
 from numerics.train_config import TrainConfig  # noqa: E402
+from numerics import train_loop as tl  # noqa: E402
 from numerics import training as tr  # noqa: E402
 
 SIZES = [  # (model, d, n)
@@ -66,12 +67,12 @@ def _wpgd_step(problem: Problem, model: str, batch: int, device: str):
     sampler = tr.PromptSampler(problem, cfg.prompt_format_for(problem), dtype=cfg.torch_dtype, device=device)
     key_dim = tr.default_key_dim(cfg, problem, sampler.token_dim)
     model_ = tr.build_model(cfg, sampler.token_dim, key_dim)
-    run = tr._Run(model_, *tr._optimiser(cfg, model_), gen=tr.make_generator(cfg.data_seed, device))
+    run = tl.RunState(model_, *tl.make_optimiser(cfg, model_), gen=tr.make_generator(cfg.data_seed, device))
     nr = problem.null_risk
 
     def step():
-        tr._forward_backward(run, cfg, sampler, None, nr)
-        tr._update(run)
+        tl.forward_backward(run, cfg, sampler, None, nr)
+        tl.update(run)
         run.step += 1
 
     return step

@@ -8,7 +8,7 @@ budget of ``numerics.train_config``) and compared with its class's theory optimu
 attention: ω ∝ 1; scalar gating with delimiters: ω ≥ 0 non-decreasing), with the 95% interval
 of the final held-out evaluation and the convergence status of every run.
 
-Device rule (docs/training.md, "The paper's scale"): the training recipe — steps, batch size,
+Device rule (docs/training-runs.md, "The paper's scale"): the training recipe — steps, batch size,
 learning rate — is the family's default on every device, so CPU and GPU runs are the same
 experiment and their results comparable. The device sets only what does not change the result:
 the evaluation batch (prompts per forward pass; :func:`eval_batch_for`, from a memory budget

@@ -96,7 +96,7 @@ class TrainConfig:
         threads: torch intra-op threads (None = torch default).
         progress: show a progress bar.
         amp: "off" or "bf16": bfloat16 autocast of the training forward pass (CPU or CUDA).
-            Off by default: not shown unbiased (docs/training.md, "Mixed precision"); held-out
+            Off by default: not shown unbiased (docs/training-runs.md, "Mixed precision"); held-out
             evaluation never uses it.
     """
 

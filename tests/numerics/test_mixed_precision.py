@@ -1,7 +1,7 @@
 """Is reduced precision safe for training? One training step's loss and gradient in float32 and in
 bf16 autocast, against float64 on the same parameters and prompts (CPU).
 
-The measurement behind ``TrainConfig.amp = "off"`` by default (docs/training.md, "Mixed
+The measurement behind ``TrainConfig.amp = "off"`` by default (docs/training-runs.md, "Mixed
 precision"): float32 agrees with float64 to ~1e-6 relative, far below anything that could move a
 risk at the 2% tolerance; bf16 autocast errs by ~1e-2 relative in the gradient, the size of the
 gaps we want to resolve, so it stays an opt-in that is not shown unbiased.

@@ -255,12 +255,7 @@ def test_sigterm_checkpoints_prints_the_resume_command_and_exits_143(tmp_path):
     assert len(resume) == 1
     words = shlex.split(resume[0])
     assert words[:2] == ["wpgd", "train"] and "--no-resume" not in words
-    # the printed command continues the run: shorten it so the test finishes (an extension needs
-    # more steps, so this also checks that a smaller --steps is refused with exit 2)
-    words[words.index("--steps") + 1] = "100"
-    again = subprocess.run(words, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120)
-    assert again.returncode == 2 and "is a run of 200000 steps" in again.stderr
-    words[words.index("--steps") + 1] = "200000"
+    # the printed command continues the run (a smaller --steps is refused: tested through the API)
     mid = subprocess.Popen(words, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         t0 = time.monotonic()

@@ -72,7 +72,7 @@ def add_arguments(p) -> None:
     h.add_argument("--d", type=int, default=100, help="feature dimension (default 100)")
     h.add_argument("--amp", choices=["off", "bf16"], default="off",
                    help="bf16 autocast of the training forward pass (default off: not shown unbiased, "
-                        "docs/training.md)")
+                        "docs/training-runs.md)")
     h.add_argument("--json", action="store_true", help="print highdim.json instead of the table")
     h.add_argument("--out", metavar="DIR", default="results/highdim", help="results folder (default results/highdim)")
     _train_args(h, device_default="auto", seed_default=0)

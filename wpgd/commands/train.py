@@ -29,7 +29,7 @@ writes a checkpoint before exiting. Risks are normalised by r_q tr Σ + σ² (1 
 
 Managing runs: rerunning a finished run prints its saved result ("already complete"); a larger
 --steps continues it (the lr follows the schedule of a run of the new length from the current
-step; docs/training.md); Ctrl-C or SIGTERM writes a checkpoint, prints the saved step and the
+step; docs/training-runs.md); Ctrl-C or SIGTERM writes a checkpoint, prints the saved step and the
 command that resumes, and exits 130 (SIGINT) or 143 (SIGTERM). A damaged checkpoint is refused
 ("checkpoint unreadable: ...; use --no-resume", exit 2).
 
@@ -122,8 +122,8 @@ def _warning(m: dict, cfg) -> str:
             "another --seed"]
     if attempts > 1:
         hint.append(f"a smaller --lr (the run restarted {attempts - 1} time(s) from the plateau near risk 1)")
-    return (f"WARNING: not converged: {m['reason']}. Try {', '.join(hint)}; see docs/training.md "
-            "(exit status 3; --allow-gap keeps 0)")
+    return (f"WARNING: not converged: {m['reason']}. Try {', '.join(hint)}; see docs/training.md and "
+            "docs/training-runs.md (exit status 3; --allow-gap keeps 0)")
 
 
 def run(args) -> int:
