@@ -240,7 +240,7 @@ class HeldOutSet:
 
 @torch.no_grad()
 def evaluate(model, heldout: HeldOutSet, control: WPGDControl | None = None, *, resamples: int = 2000,
-             level: float = 0.95, seed: int = 0) -> tuple[RiskEstimate, RiskEstimate | None]:
+             level: float = 0.95, seed: int = 0, progress: bool | str = False) -> tuple[RiskEstimate, RiskEstimate | None]:
     """Held-out risk of ``model`` (anything with ``predict(tokens) -> (B,)``).
 
     Args:
@@ -248,6 +248,8 @@ def evaluate(model, heldout: HeldOutSet, control: WPGDControl | None = None, *, 
         heldout: the prompt set.
         control: optional WPGD control variate.
         resamples, level, seed: bootstrap settings.
+        progress: a progress bar over the prompts (a string is its label), shown on a terminal
+            or with ``WPGD_PROGRESS=1`` (``fileio.progress_bar``).
 
     Returns:
         (plain estimate, control-variate estimate or None).
@@ -255,6 +257,10 @@ def evaluate(model, heldout: HeldOutSet, control: WPGDControl | None = None, *, 
     problem = heldout.sampler.problem
     errs, cerrs = [], []
     P = om = None
+    from .fileio import progress_bar
+
+    bar = progress_bar(heldout.prompts, progress if isinstance(progress, str) else "evaluation",
+                       enabled=bool(progress), unit="prompt")
     for batch in heldout.batches():
         pred = heldout.sampler.predict(model, batch.tokens)
         errs.append(((pred.double() - batch.target.double()) ** 2).cpu().numpy())
@@ -263,6 +269,8 @@ def evaluate(model, heldout: HeldOutSet, control: WPGDControl | None = None, *, 
                 P = torch.as_tensor(control.P, dtype=torch.float64, device=batch.tokens.device)
                 om = torch.as_tensor(control.omega, dtype=torch.float64, device=batch.tokens.device)
             cerrs.append(_control_errors(batch, P, om))
+        bar.update(batch.tokens.shape[0])
+    bar.close()
     e = np.concatenate(errs)
     if not np.all(np.isfinite(e)):
         raise FloatingPointError("the model produced non-finite predictions on the held-out set")

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from .convergence import convergence_status
 from .errors import InvalidProblemError
 from .problem import Problem
 from .references import MODEL_KINDS, class_risk
@@ -225,14 +227,20 @@ def _run_one(job: dict) -> dict:
     """Train one run (worker entry point; arguments and result are plain JSON)."""
     import torch
 
-    from .training import TrainConfig, checkpoint_matches, train
+    from .training import CheckpointError, TrainConfig, checkpoint_matches, train
 
     torch.set_num_threads(1)
     problem = PanelSpec(**job["panel"]).problem(job["n"], job["d"])
     cfg = TrainConfig.from_dict(job["config"])
     ckpt = Path(job["out"]) / "checkpoint.pt"
-    if ckpt.exists() and not checkpoint_matches(ckpt, cfg, problem):
-        ckpt.unlink()  # a run of older settings: the experiment owns its run folders, start afresh
+    if ckpt.exists():
+        try:
+            stale = not checkpoint_matches(ckpt, cfg, problem)
+        except CheckpointError as exc:
+            print(f"wpgd experiment: {exc}; starting that run afresh", file=sys.stderr)
+            stale = True
+        if stale:
+            ckpt.unlink()  # a run of other settings: the experiment owns its run folders, start afresh
     res = train(problem, cfg, job["out"], extra_config={"panel": job["panel"]["name"]})
     return res.metrics
 
@@ -355,6 +363,7 @@ def _row(metrics: dict, key) -> dict:
         "references": {c: {"risk": r["normalized_risk"], "gap": r["gap"], "label": r["label"]} for c, r in refs.items()},
         "primary": MODEL_KINDS[m].classes[0],
         "train_seconds": metrics.get("train_seconds"),
+        "status": convergence_status(metrics)["status"],
     }
 
 

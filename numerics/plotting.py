@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .errors import InvalidProblemError
 
-__all__ = ["load_results", "render_figure1", "render_multilayer", "figure1_table", "write_report", "render_all"]
+__all__ = ["load_results", "render_figure1", "render_multilayer", "render_highdim", "figure1_table", "highdim_table",
+           "write_report", "render_all"]
 
 _MODEL_STYLE = {
     "linear": ("C0", "o", "LinAtt (trained)"),
@@ -42,12 +43,14 @@ def load_results(results_dir) -> dict:
     for f in sorted(root.glob("panel_*.json")):
         data = json.loads(f.read_text(encoding="utf-8"))
         panels[data["panel"]] = data
-    multi = None
+    multi = highdim = None
     if (root / "multilayer.json").exists():
         multi = json.loads((root / "multilayer.json").read_text(encoding="utf-8"))
-    if not panels and multi is None:
-        raise InvalidProblemError(f"no result files (panel_*.json, multilayer.json) in {str(root)!r}")
-    return {"panels": panels, "multilayer": multi}
+    if (root / "highdim.json").exists():
+        highdim = json.loads((root / "highdim.json").read_text(encoding="utf-8"))
+    if not panels and multi is None and highdim is None:
+        raise InvalidProblemError(f"no result files (panel_*.json, multilayer.json, highdim.json) in {str(root)!r}")
+    return {"panels": panels, "multilayer": multi, "highdim": highdim}
 
 
 def _plt():
@@ -129,6 +132,45 @@ def render_multilayer(multi: dict, out_dir) -> list[Path]:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return _save_all(plt, fig, out_dir, "multilayer")
+
+
+def render_highdim(result: dict, out_dir) -> list[Path]:
+    """``highdim.png`` / ``.pdf``: trained normalised risk (95% CI bars) and the class optima against n."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    th = result["theory"]
+    for cls in ("linear", "scalar"):
+        color, ls, label = _THEORY_STYLE[cls]
+        ax.plot(th["n"], th[cls], color=color, linestyle=ls, label=label)
+    for model in sorted({r["model"] for r in result["rows"]}):
+        rows = sorted((r for r in result["rows"] if r["model"] == model), key=lambda r: r["n"])
+        color, marker, label = _MODEL_STYLE[model]
+        ns = [r["n"] for r in rows]
+        risk = [r["risk"] for r in rows]
+        err = [[r["risk"] - r["ci"][0] for r in rows], [r["ci"][1] - r["risk"] for r in rows]]
+        ax.errorbar(ns, risk, yerr=err, color=color, marker=marker, linestyle="-", label=label, capsize=3)
+    ax.set_xscale("log")
+    ax.set_xticks(th["n"])
+    ax.set_xticklabels([str(n) for n in th["n"]])
+    ax.minorticks_off()
+    ax.set_xlabel("demonstrations n")
+    ax.set_ylabel("normalised risk")
+    ax.set_title(f"d = {result['d']}: trained vs theory ({result['device']})", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save_all(plt, fig, out_dir, "highdim")
+
+
+def highdim_table(result: dict) -> str:
+    """Markdown table of the high-dimensional experiment: trained ± CI vs the class optimum, status, timing."""
+    lines = ["| model | n | trained (95% CI) | class optimum | gap | status | steps | s/step (incl. periodic evals) |",
+             "|---|---:|---|---:|---:|---|---:|---:|"]
+    for r in sorted(result["rows"], key=lambda r: (r["model"], r["n"])):
+        ref = r["references"].get(r["primary"], {})
+        lines.append(f"| {r['model']} | {r['n']} | {r['risk']:.4f} [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}] | "
+                     f"{ref.get('risk', float('nan')):.4f} | {_fmt_gap(ref.get('gap'))} | {r.get('status', '—')} | "
+                     f"{r.get('steps', '—')} | {r.get('seconds_per_step', 0.0):.3f} |")
+    return "\n".join(lines)
 
 
 def _save_all(plt, fig, out_dir, stem: str) -> list[Path]:
@@ -239,6 +281,11 @@ def write_report(results: dict, out_dir, figures: list[Path] = ()) -> Path:
             parts += ["### Checks", "", "\n".join(lines), ""]
         if m.get("notes"):
             parts += ["Notes: " + "; ".join(m["notes"]), ""]
+    if results.get("highdim") is not None:
+        h = results["highdim"]
+        parts += [f"## High-dimensional setting (d = {h['d']}, device {h['device']})", "",
+                  f"{h['panel']['title']}; family-default training recipe; seeds in highdim_config.json.", "",
+                  highdim_table(h), ""]
     path = Path(out_dir) / "report.md"
     write_atomic(path, "\n".join(parts).encode("utf-8"))
     return path
@@ -252,5 +299,7 @@ def render_all(results_dir) -> list[Path]:
         paths += render_figure1(results["panels"], results_dir)
     if results["multilayer"] is not None:
         paths += render_multilayer(results["multilayer"], results_dir)
+    if results.get("highdim") is not None:
+        paths += render_highdim(results["highdim"], results_dir)
     paths.append(write_report(results, results_dir, paths))
     return paths

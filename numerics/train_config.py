@@ -95,6 +95,9 @@ class TrainConfig:
         device: torch device ("cpu", "cuda").
         threads: torch intra-op threads (None = torch default).
         progress: show a progress bar.
+        amp: "off" or "bf16": bfloat16 autocast of the training forward pass (CPU or CUDA).
+            Off by default: not shown unbiased (docs/training-runs.md, "Mixed precision"); held-out
+            evaluation never uses it.
     """
 
     model: str = "scalar"
@@ -135,6 +138,7 @@ class TrainConfig:
     device: str = "cpu"
     threads: int | None = 1
     progress: bool = True
+    amp: str = "off"
 
     def __post_init__(self):
         # NaN passes every "< 0" test and NaN ≠ NaN breaks config comparison on resume: every
@@ -156,6 +160,8 @@ class TrainConfig:
             raise InvalidProblemError(f"model must be one of {', '.join(MODEL_KINDS)}, got {self.model!r}")
         if self.dtype not in _DTYPES:
             raise InvalidProblemError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.amp not in ("off", "bf16"):
+            raise InvalidProblemError(f"amp must be off or bf16, got {self.amp!r}")
         if self.mode not in ("auto", "parallel", "chunked", "recurrent"):
             raise InvalidProblemError(f"mode must be auto, parallel, chunked or recurrent, got {self.mode!r}")
         if self.schedule not in _SCHEDULES:

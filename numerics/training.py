@@ -4,40 +4,67 @@ One run = one frozen :class:`TrainConfig` + one :class:`~numerics.problem.Proble
 folder holds::
 
     config.json      the config, the problem, the token format (written first)
-    checkpoint.pt    model, optimizer, scheduler, generator state and step (atomic)
+    checkpoint.pt    model, optimizer, scheduler, generator state and step (atomic, digested)
     history.json     periodic held-out evaluations (training curve)
-    metrics.json     final held-out risk with bootstrap CIs, theory references and gaps
+    metrics.json     final held-out risk with bootstrap CIs, theory references, gaps and the
+                     convergence verdict ("status": "converged" | "not_converged", "reason")
 
 Loss: the squared error of the label read-out at the query position, divided by
 ``problem.null_risk`` (so the progress bar shows the normalised risk). Optimiser: AdamW with
 linear warm-up then cosine (or constant) learning rate and gradient-norm clipping. A run is
 deterministic given its seeds on a given device and thread count; a run interrupted at any
-checkpoint (or by Ctrl-C, which writes one) continues bit-for-bit.
+checkpoint (or by Ctrl-C / SIGTERM, which write one) continues bit-for-bit.
+
+Run management (docs/training-runs.md):
+
+* **Resume.** Calling :func:`train` again with the same config and ``out_dir`` continues from
+  the checkpoint; a finished run is not retrained: its ``metrics.json`` is returned
+  (``TrainResult.already_complete``).
+* **Extend.** The config fingerprint excludes ``steps``: a larger ``steps`` continues a run
+  (finished or not) up to the new count. The extension follows the learning-rate schedule of a
+  run planned with the new count, from the current step on (for the default cosine schedule
+  the rate goes back up to its value at that point of the longer schedule, then decays to the
+  end); plateau restarts are not re-armed. An extended run is therefore not bit-identical to a
+  run started with the larger count; a plain resume is. Fewer steps than planned is refused.
+* **Interrupt.** SIGINT (Ctrl-C) and SIGTERM stop the loop at the next step boundary, write a
+  checkpoint and raise :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) carrying the saved
+  step and the signal.
 """
 
 from __future__ import annotations
 
-import io
-import math
 import signal
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from .errors import InvalidProblemError, SolverError
+from .checkpoint import CheckpointError, load_checkpoint as _load, restore, save_checkpoint
+from .convergence import convergence_status
+from .errors import InvalidProblemError
 from .evaluation import HeldOutSet, evaluate, make_control
 from .problem import Problem
 from .prompts import PromptSampler, make_generator
 from .references import theory_references
 from .train_config import TrainConfig, build_model, default_key_dim, with_overrides
+from .train_loop import (
+    RunState,
+    TrainingDivergedError,
+    lr_factor,
+    TrainingInterrupted,
+    interrupt_handlers,
+    make_optimiser,
+    restore_handlers,
+    run_loop,
+)
 
 __all__ = [
+    "CheckpointError",
     "TrainConfig",
     "TrainResult",
     "TrainingDivergedError",
+    "TrainingInterrupted",
     "build_model",
     "checkpoint_matches",
     "default_key_dim",
@@ -47,14 +74,10 @@ __all__ = [
     "with_overrides",
 ]
 
-# Fields that may differ between a checkpoint and the run resuming it (they do not change the
-# trajectory).
-_NON_SEMANTIC = {"checkpoint_every", "progress"}
+# Fields that may differ between a checkpoint and the run resuming it: they do not change the
+# trajectory, or (steps) they extend it on a documented schedule.
+_NON_SEMANTIC = {"checkpoint_every", "progress", "steps"}
 _RESTART_SEED_STRIDE = 1000
-
-
-class TrainingDivergedError(SolverError):
-    """The training loss became NaN/Inf."""
 
 
 @dataclass
@@ -63,80 +86,107 @@ class TrainResult:
 
     Attributes:
         model: the trained model.
-        metrics: the content of ``metrics.json``.
+        metrics: the content of ``metrics.json`` (empty when stopped early).
         history: periodic evaluations (list of dicts).
+        resumed_from: the checkpoint step the run continued from (None for a fresh start).
+        extended_from: the planned steps of the run this call extended (None otherwise).
+        already_complete: the run was finished before this call; ``metrics`` are the saved ones.
     """
 
     model: torch.nn.Module
     metrics: dict
     history: list
+    resumed_from: int | None = None
+    extended_from: int | None = None
+    already_complete: bool = False
 
+    @property
+    def status(self) -> str | None:
+        """"converged", "not_converged" (see :mod:`numerics.convergence`), or None when stopped early."""
+        return self.metrics.get("status")
 
-def _lr_factor(config: TrainConfig):
-    warm = int(round(config.warmup * config.steps))
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        if config.schedule == "constant":
-            return 1.0
-        t = (step - warm) / max(1, config.steps - warm)
-        return config.min_lr_frac + (1 - config.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-    return factor
-
-
-def _is_gate(name: str) -> bool:
-    """Gate parameters of ``GLALayer`` (``W_g``, ``b_g``), which get ``gate_lr_mult``."""
-    return name.rsplit(".", 1)[-1] in ("W_g", "b_g")
-
-
-def _save_checkpoint(path: Path, state: dict) -> None:
-    from .fileio import write_atomic
-
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    write_atomic(path, buf.getvalue())
+    @property
+    def converged(self) -> bool:
+        """Whether the run ended within its tolerance of its class's optimum."""
+        return self.status == "converged"
 
 
 def load_checkpoint(path) -> dict:
-    """Load a checkpoint written by :func:`train` (tensors only; no pickled code)."""
-    return torch.load(Path(path), map_location="cpu", weights_only=True)
+    """Load and validate a checkpoint written by :func:`train` (tensors only; no pickled code).
 
-
-def checkpoint_matches(path, config: TrainConfig, problem: Problem) -> bool:
-    """Whether the checkpoint at ``path`` belongs to this config and problem (so it can resume)."""
-    state = load_checkpoint(path)
-    return _semantic(state["config"]) == _semantic(config.to_dict()) and state["problem"] == _fingerprint(problem)
+    Raises:
+        CheckpointError: damaged, truncated, foreign or incomplete (``numerics.checkpoint``).
+    """
+    return _load(path)
 
 
 def _semantic(cfg: dict) -> dict:
+    """The trajectory-defining fields, after a round trip through TrainConfig (fields added since a
+    checkpoint was written take their defaults)."""
+    cfg = TrainConfig.from_dict(cfg).to_dict()
     return {k: v for k, v in cfg.items() if k not in _NON_SEMANTIC}
 
 
+def checkpoint_matches(path, config: TrainConfig, problem: Problem) -> bool:
+    """Whether the checkpoint at ``path`` can be continued by this config and problem: the same
+    settings except the non-semantic ones, and at least as many steps (more = an extension).
+
+    Raises:
+        CheckpointError: the checkpoint is unreadable.
+    """
+    state = load_checkpoint(path)
+    return (_semantic(state["config"]) == _semantic(config.to_dict()) and state["problem"] == _fingerprint(problem)
+            and config.steps >= int(state["config"]["steps"]))
+
+
+def _saved_state(ckpt_path, config: TrainConfig, problem: Problem):
+    """The checkpoint to continue (validated), or None; refuses one of another run."""
+    if ckpt_path is None or not (ckpt_path.exists() or ckpt_path.is_symlink()):
+        return None
+    state = load_checkpoint(ckpt_path)
+    if _semantic(state["config"]) != _semantic(config.to_dict()) or state["problem"] != _fingerprint(problem):
+        raise InvalidProblemError(
+            f"{ckpt_path} belongs to a different config or problem; use another --out or --no-resume"
+        )
+    planned = int(state["config"]["steps"])
+    if config.steps < planned:
+        raise InvalidProblemError(
+            f"{ckpt_path} is a run of {planned} steps (at step {state['step']}); --steps {config.steps} is fewer: "
+            f"use --steps {planned} or more, another --out, or --no-resume"
+        )
+    return state
+
+
 def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool = True, model=None,
-          stop_after: int | None = None, extra_config: dict | None = None) -> TrainResult:
+          stop_after: int | None = None, extra_config: dict | None = None, log=None) -> TrainResult:
     """Train one model; write the run folder when ``out_dir`` is given.
 
     Args:
         problem: the setting.
         config: the run's config.
         out_dir: run folder (None = nothing written, no checkpoints).
-        resume: continue from ``out_dir/checkpoint.pt`` if present (it must match the config).
+        resume: continue from ``out_dir/checkpoint.pt`` if present (same config except
+            ``steps``, which may be larger: an extension).
         model: a ready model with ``predict(tokens) -> (B,)`` instead of :func:`build_model`
             (its initial parameters are then the caller's business).
         stop_after: stop (with a checkpoint) after this global step, as an interruption would.
         extra_config: additional JSON entries for ``config.json`` (e.g. the spec path).
+        log: called with one-line progress messages ("resumed from step k of N", ...), or None.
 
     Returns:
-        A :class:`TrainResult`; ``metrics`` is empty when stopped early.
+        A :class:`TrainResult`; ``metrics`` is empty when stopped early, and carries the
+        convergence ``status`` otherwise.
 
     Raises:
         TrainingDivergedError: the loss became non-finite.
-        InvalidProblemError: the checkpoint belongs to a different config or problem.
+        TrainingInterrupted: SIGINT or SIGTERM (after writing a checkpoint).
+        InvalidProblemError: the checkpoint belongs to a different config or problem, or plans
+            more steps than ``config.steps``.
+        CheckpointError: the checkpoint is unreadable (an ``InvalidProblemError``).
     """
-    from .fileio import progress_bar, write_json_atomic
+    from .fileio import write_json_atomic
 
+    say = log or (lambda msg: None)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     out = Path(out_dir) if out_dir is not None else None
@@ -145,150 +195,89 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
     key_dim = default_key_dim(config, problem, sampler.token_dim)
     own_model = model is None
     ckpt_path = out / "checkpoint.pt" if out is not None else None
-    state = None
-    if ckpt_path is not None and resume and ckpt_path.exists():
-        if not checkpoint_matches(ckpt_path, config, problem):
-            raise InvalidProblemError(
-                f"{ckpt_path} belongs to a different config or problem; use another --out or --no-resume"
-            )
-        state = load_checkpoint(ckpt_path)
-    attempt = int(state["attempt"]) if state is not None else 0
+    state = _saved_state(ckpt_path, config, problem) if resume else None
+    given = model
 
     def fresh(attempt: int):
-        """Model (unless the caller gave one), optimizer and schedule of one attempt."""
         m = build_model(replace(config, seed=config.seed + _RESTART_SEED_STRIDE * attempt),
-                        sampler.token_dim, key_dim) if own_model else model
-        ps = [p for p in m.parameters() if p.requires_grad]
-        gate = [p for name, p in m.named_parameters() if p.requires_grad and _is_gate(name)]
-        rest = [p for name, p in m.named_parameters() if p.requires_grad and not _is_gate(name)]
-        groups = [{"params": rest}] + ([{"params": gate, "lr": config.lr * config.gate_lr_mult}] if gate else [])
-        o = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
-        return m, ps, o, torch.optim.lr_scheduler.LambdaLR(o, _lr_factor(config))
+                        sampler.token_dim, key_dim) if own_model else given
+        return (m, *make_optimiser(config, m))
 
-    model, params, opt, sched = fresh(attempt)
-    run_info = {
-        "config": config.to_dict(),
-        "problem": _fingerprint(problem),
-        "prompts": sampler.describe(),
-        "key_dim": key_dim,
-        **(extra_config or {}),
-    }
-    gen = make_generator(config.data_seed, config.device)
-    pool = None
-    if config.train_pool:
-        pool = sampler.sample(config.train_pool, make_generator(config.data_seed + 7919, config.device))
-    step, history, ema = 0, [], None
+    attempt = int(state["attempt"]) if state is not None else 0
+    run = RunState(*fresh(attempt), gen=make_generator(config.data_seed, config.device), attempt=attempt)
+    run.probe = int(round(config.restart_at * config.steps)) if own_model and config.restarts else 0
+    run.segments = [config.steps]
+    resumed_from = extended_from = None
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
-        step, history, ema = int(state["step"]), list(state["history"]), state["ema"]
+        restore(ckpt_path, state, run.model, run.opt, run.sched, run.gen)
+        run.step, run.history, run.ema = int(state["step"]), list(state["history"]), state["ema"]
+        planned = int(state["config"]["steps"])
+        run.probe = int(state.get("probe", run.probe if config.steps == planned else 0))
+        run.segments = [int(s) for s in state.get("segments", [planned])]
+        resumed_from = run.step
+        if config.steps > planned:
+            extended_from = planned
+            run.segments.append(config.steps)
+            factor = lr_factor(config)
+            for g, base in zip(run.opt.param_groups, run.sched.base_lrs):
+                g["lr"] = base * factor(run.step)
+            run.sched._last_lr = [g["lr"] for g in run.opt.param_groups]
+            if out is not None and (out / "metrics.json").exists():
+                (out / "metrics.json").unlink()  # the result of the shorter run is superseded
+            say(f"extending the run from {planned} to {config.steps} steps (at step {run.step}; the lr follows "
+                f"the {config.steps}-step schedule from here)")
+        elif run.step >= config.steps:
+            saved = _saved_metrics(out, config)
+            if saved is not None:
+                say(f"already complete ({config.steps} steps, normalised risk {saved['normalized_risk']:.5f}, "
+                    f"{saved['status']}); showing the saved result")
+                return TrainResult(run.model, saved, run.history, resumed_from=run.step, already_complete=True)
+            say(f"training already complete ({config.steps} steps); running the final evaluation")
+        else:
+            say(f"resumed from step {run.step} of {config.steps}")
     if out is not None:
-        write_json_atomic(out / "config.json", run_info)
-    probe = int(round(config.restart_at * config.steps)) if own_model and config.restarts else 0
-
-    def checkpoint():
-        if ckpt_path is None:
-            return
-        _save_checkpoint(ckpt_path, {
-            "config": config.to_dict(), "problem": _fingerprint(problem), "step": step,
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-            "generator": gen.get_state(), "history": history, "ema": ema, "attempt": attempt,
+        write_json_atomic(out / "config.json", {
+            "config": config.to_dict(), "problem": _fingerprint(problem), "prompts": sampler.describe(),
+            "key_dim": key_dim, "segments": run.segments, **(extra_config or {}),
         })
-
-    heldout = HeldOutSet(sampler, config.eval_prompts, config.eval_seed, batch_size=config.eval_batch)
-    nr = problem.null_risk
-    bar = progress_bar(config.steps, f"train {config.model} L={config.layers}", enabled=config.progress, unit="step")
-    bar.update(step)
-    t0 = time.perf_counter()
+    save = (lambda: save_checkpoint(ckpt_path, run.state(config, _fingerprint(problem)))) if ckpt_path is not None else (lambda: None)
     last = config.steps if stop_after is None else min(config.steps, int(stop_after))
-    # Ctrl-C: in the main thread SIGINT only sets a flag, and the loop stops at the next step
-    # boundary with a checkpoint. A KeyboardInterrupt raised elsewhere mid-step is handled by
-    # rewinding the data generator if the update had not started, else by keeping the last
-    # checkpoint (which is exact too, only older).
-    interrupted: list = []
-    old_handler = None
-    if threading.current_thread() is threading.main_thread():
-        old_handler = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
-    consistent = True
-    gen_state = gen.get_state()
-    try:
-        while step < last:
-            if interrupted:
-                raise KeyboardInterrupt
-            model.train()
-            if pool is None:
-                batch = sampler.sample(config.batch_size, gen)
-                tokens, target = batch.tokens, batch.target
-            else:
-                idx = torch.randint(config.train_pool, (config.batch_size,), generator=gen, device=config.device)
-                tokens, target = pool.tokens[idx], pool.target[idx]
-            loss = ((sampler.predict(model, tokens) - target) ** 2).mean() / nr
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(params, config.clip) if config.clip > 0 else None
-            lval = float(loss.detach())
-            if not math.isfinite(lval):
-                raise TrainingDivergedError(
-                    f"training loss became {lval} at step {step}; lower --lr or use --dtype float64"
-                )
-            consistent = False
-            opt.step()
-            sched.step()
-            step += 1
-            ema = lval if ema is None else 0.98 * ema + 0.02 * lval
-            if step % config.eval_every == 0 or step == config.steps:
-                model.eval()
-                est, _ = evaluate(model, heldout, resamples=200, seed=config.eval_seed)
-                history.append({
-                    "step": step, "attempt": attempt, "train_risk_ema": ema, "heldout_risk": est.normalized,
-                    "heldout_ci": [est.ci_low / nr, est.ci_high / nr], "lr": sched.get_last_lr()[0],
-                    "grad_norm": None if gnorm is None else float(gnorm),
-                })
-                if out is not None:
-                    write_json_atomic(out / "history.json", history)
-            if step == probe and attempt < config.restarts:
-                model.eval()
-                est, _ = evaluate(model, heldout, resamples=200, seed=config.eval_seed)
-                lin = make_control(problem).risk / nr  # the linear-attention optimum
-                if (est.normalized - lin) > config.restart_threshold * max(1.0 - lin, 0.0):
-                    # Still on the plateau near risk 1: start again from a fresh initialisation.
-                    history.append({"step": step, "attempt": attempt, "restart": True,
-                                    "heldout_risk": est.normalized})
-                    attempt += 1
-                    model, params, opt, sched = fresh(attempt)
-                    step, ema = 0, None
-                    bar.reset()
-            gen_state = gen.get_state()
-            consistent = True
-            bar.update(1)
-            if ema is not None:
-                bar.set_postfix(risk=f"{ema:.4f}", refresh=False)
-            if config.checkpoint_every and step % config.checkpoint_every == 0:
-                checkpoint()
-        if interrupted:
-            raise KeyboardInterrupt
-    except KeyboardInterrupt:
-        if consistent:
-            gen.set_state(gen_state)  # undo a half-drawn batch (no-op at a step boundary)
-            checkpoint()
-        bar.close()
-        raise
-    finally:
-        if old_handler is not None:
-            signal.signal(signal.SIGINT, old_handler)
-    bar.close()
+    t0 = time.perf_counter()
+    run_loop(run, problem, config, sampler, last, fresh, save, ckpt_path, out, saved_step=resumed_from)
     train_seconds = time.perf_counter() - t0
-    checkpoint()
-    if step < config.steps:
-        return TrainResult(model, {}, history)
-    metrics = final_metrics(model, problem, config, sampler, key_dim)
-    metrics.update(train_seconds=train_seconds, attempts=attempt + 1,
-                   final_heldout=history[-1] if history else None)
+    save()
+    if run.step < config.steps:
+        return TrainResult(run.model, {}, run.history, resumed_from=resumed_from, extended_from=extended_from)
+    flags: list = []
+    old = interrupt_handlers(True, flags)
+    try:
+        metrics = final_metrics(run.model, problem, config, sampler, key_dim)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(run.step, config.steps, flags[-1] if flags else signal.SIGINT,
+                                  ckpt_path, phase="final evaluation") from None
+    finally:
+        restore_handlers(old)
+    metrics.update(train_seconds=train_seconds, attempts=run.attempt + 1, steps=config.steps,
+                   segments=run.segments, final_heldout=run.history[-1] if run.history else None)
+    metrics.update(convergence_status(metrics))
     if out is not None:
         write_json_atomic(out / "metrics.json", metrics)
-    return TrainResult(model, metrics, history)
+    return TrainResult(run.model, metrics, run.history, resumed_from=resumed_from, extended_from=extended_from)
+
+
+def _saved_metrics(out, config: TrainConfig) -> dict | None:
+    """metrics.json of the finished run in ``out`` (status recomputed), or None if absent/stale/damaged."""
+    import json
+
+    try:
+        metrics = json.loads((out / "metrics.json").read_text())
+        if not (isinstance(metrics, dict) and metrics.get("model") == config.model
+                and metrics.get("steps", config.steps) == config.steps):
+            return None
+        metrics.update(convergence_status(metrics))
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return None
+    return metrics
 
 
 def final_metrics(model, problem: Problem, config: TrainConfig, sampler: PromptSampler, key_dim: int) -> dict:
@@ -296,7 +285,8 @@ def final_metrics(model, problem: Problem, config: TrainConfig, sampler: PromptS
 
     Returns:
         dict with ``plain`` and ``control_variate`` estimates, the ``headline`` one, the theory
-        ``references`` and the relative ``gap`` of the headline risk to each.
+        ``references`` and the relative ``gap`` of the headline risk to each, and the
+        linear-attention optimum (raw) that every gated model can reach.
     """
     refs, notes = theory_references(problem, config.model, key_dim)
     control = None
@@ -308,7 +298,8 @@ def final_metrics(model, problem: Problem, config: TrainConfig, sampler: PromptS
             control = make_control(problem, ref.omega, ref.P, f"{ref.cls} class optimum")
     heldout = HeldOutSet(sampler, config.final_prompts, config.final_seed, batch_size=config.eval_batch, cache=False)
     model.eval()
-    plain, cv = evaluate(model, heldout, control, seed=config.final_seed)
+    plain, cv = evaluate(model, heldout, control, seed=config.final_seed,
+                         progress="final evaluation" if config.progress else False)
     head = cv if cv is not None else plain
     return {
         "model": config.model,
@@ -329,6 +320,7 @@ def final_metrics(model, problem: Problem, config: TrainConfig, sampler: PromptS
             {**r.to_dict(), "gap": (head.mean - r.risk) / r.risk} for r in refs
         ],
         "reference_notes": notes,
+        "linear_optimum": make_control(problem).risk,
         "null_risk": problem.null_risk,
     }
 

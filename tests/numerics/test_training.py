@@ -190,7 +190,7 @@ def test_cli_train_prints_risk_theory_and_gap(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["train", "--spec", str(spec), "--model", "scalar", "--steps", "10", "--batch-size", "32",
             "--final-prompts", "500", "--eval-prompts", "64", "--out", str(out)]
-    assert main(argv) == 0
+    assert main(argv) == 3  # 10 steps cannot converge: exit 3 (tests/numerics/test_run_management.py)
     text = capsys.readouterr().out
     assert "trained risk" in text and "scalar-gating optimum" in text and "gap" in text
     assert (out / "metrics.json").exists() and (out / "checkpoint.pt").exists()

@@ -17,6 +17,11 @@ Subcommands:
               folders under runs/, then renders figure1.png/.pdf and report.md
   multilayer  train 1/2/3-layer models on one problem and compare with the one-layer optimum
               and the fitted L-step WPGD reference (numerics.multistep.multistep_optimum)
+  highdim     the paper's scale: linear attention and scalar GLA at d = 100, two equal
+              segments, c = (0.2, 0.8), noise 0, n in {100, 200, 400, 1000}, trained vs theory
+              with CIs and convergence status; writes highdim.json, highdim_config.json,
+              runs/, highdim.png/.pdf and report.md (--device auto uses CUDA when present;
+              a CPU run of the full grid takes hours: measure one n first)
   plot        re-render figures and report.md from the result files of a folder
 
 Finished runs are reused when the command is repeated with the same settings (a run folder's
@@ -25,19 +30,22 @@ metrics.json is kept if its config matches), so an interrupted experiment resume
 examples:
   wpgd experiment figure1 --panel all --out results/figure1
   wpgd experiment multilayer --out results/multilayer
+  wpgd experiment highdim --n 100 --out results/highdim
   wpgd experiment plot results/figure1
 """
 
 
-def _train_args(p) -> None:
+def _train_args(p, device_default: str = "cpu", seed_default=None) -> None:
     g = p.add_argument_group("training (applies to every run)")
     g.add_argument("--steps", type=integer(1, 10**9), default=None, help="optimiser steps per run (default 1000; vector models 6000)")
     g.add_argument("--batch-size", type=integer(1, 2**20), default=None, help="prompts per step")
     g.add_argument("--lr", type=real(0, 1e3, lo_open=True), default=None, help="peak learning rate")
     g.add_argument("--final-prompts", type=integer(2, 10**9), default=None, help="held-out prompts of the final evaluation")
-    g.add_argument("--seed", type=TRAIN_SEED, default=None, help="initialisation seed of every run")
+    g.add_argument("--seed", type=TRAIN_SEED, default=seed_default,
+                   help=f"initialisation seed of every run (data/eval seeds follow the family defaults; default "
+                        f"{'the config default' if seed_default is None else seed_default})")
     g.add_argument("--jobs", type=integer(1, 256), default=None, help="training runs in parallel (default: 2 for figure1, 1 for multilayer)")
-    g.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu)")
+    g.add_argument("--device", default=device_default, help=f"auto, cpu or cuda (default {device_default})")
     g.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -58,6 +66,18 @@ def add_arguments(p) -> None:
     m.add_argument("--layers", type=integer(1, 64), nargs="+", default=None, help="layer counts (default 1 2 3)")
     m.add_argument("--out", metavar="DIR", default="results/multilayer", help="results folder")
     _train_args(m)
+    h = sub.add_parser("highdim", help="linear and scalar GLA at d = 100, n = 100..1000 against the theory")
+    h.add_argument("--n", type=integer(2, 10**6), nargs="+", default=None, metavar="N",
+                   help="numbers of demonstrations (default 100 200 400 1000)")
+    h.add_argument("--models", nargs="+", default=None, choices=["linear", "scalar"], metavar="MODEL",
+                   help="model families (default linear scalar)")
+    h.add_argument("--d", type=integer(1, 4096), default=100, help="feature dimension (default 100)")
+    h.add_argument("--amp", choices=["off", "bf16"], default="off",
+                   help="bf16 autocast of the training forward pass (default off: not shown unbiased, "
+                        "docs/training-runs.md)")
+    h.add_argument("--json", action="store_true", help="print highdim.json instead of the table")
+    h.add_argument("--out", metavar="DIR", default="results/highdim", help="results folder (default results/highdim)")
+    _train_args(h, device_default="auto", seed_default=0)
     pl = sub.add_parser("plot", help="render figures and report.md from a results folder")
     pl.add_argument("results", metavar="DIR", help="folder with panel_*.json and/or multilayer.json")
 
@@ -89,6 +109,8 @@ def run(args) -> int:
             print(path)
         return 0
     train = _overrides(args)
+    if args.experiment == "highdim":
+        return _highdim(args, train)
     if args.experiment == "figure1":
         cfg = ex.Figure1Config()
         cfg = replace(cfg, train={**cfg.train, **train})
@@ -126,6 +148,40 @@ def run(args) -> int:
         print(f"multilayer: {len(result['rows'])} runs; {len(failed)} check(s) failed")
         for c in failed:
             print(f"  FAIL L = {c['n']}: {c['check']} ({c['detail']})")
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _highdim(args, train: dict) -> int:
+    from numerics.highdim import HighdimConfig, run_highdim
+    from numerics.plotting import render_all
+
+    from ..io import print_json
+
+    if args.d < 1:
+        raise InvalidProblemError("--d must be ≥ 1")
+    device = train.pop("device")
+    seed = train.get("seed", 0)
+    train.update(seed=seed, data_seed=seed + 1, eval_seed=seed + 2, final_seed=seed + 3)  # as wpgd train
+    cfg = HighdimConfig(d=args.d, train=train, device=device, amp=args.amp, jobs=args.jobs or 1)
+    if args.n:
+        if min(args.n) < 2:
+            raise InvalidProblemError("--n values must be ≥ 2 (two segments)")
+        cfg = HighdimConfig(**{**cfg.to_dict(), "n_values": tuple(sorted(set(args.n)))})
+    if args.models:
+        cfg = HighdimConfig(**{**cfg.to_dict(), "models": tuple(dict.fromkeys(args.models))})
+    result = run_highdim(cfg, args.out, progress=not (args.quiet or args.json))
+    paths = render_all(args.out)
+    bad = [r for r in result["rows"] if r["status"] != "converged"]
+    if args.json:
+        print_json(result)
+        return 0
+    from numerics.plotting import highdim_table
+
+    print(f"highdim: d = {result['d']}, device {result['device']}, {len(result['rows'])} runs in "
+          f"{result['seconds']:.0f} s; {len(bad)} not converged")
+    print(highdim_table(result))
     for path in paths:
         print(path)
     return 0

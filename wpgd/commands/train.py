@@ -28,6 +28,20 @@ The run folder (--out) holds config.json, checkpoint.pt, history.json and metric
 the same command again resumes from the checkpoint (bit-for-bit on the same device), and Ctrl-C
 writes a checkpoint before exiting. Risks are normalised by r_q tr Σ + σ² (1 = predicting zero).
 
+Managing runs: rerunning a finished run prints its saved result ("already complete"); a larger
+--steps continues it (the lr follows the schedule of a run of the new length from the current
+step; docs/training-runs.md); Ctrl-C or SIGTERM writes a checkpoint, prints the saved step and the
+command that resumes, and exits 130 (SIGINT) or 143 (SIGTERM). A damaged checkpoint is refused
+("checkpoint unreadable: ...; use --no-resume", exit 2).
+
+Convergence: the run is "converged" when its held-out risk (point estimate) is within 2% of its
+class's theory optimum (3% for vector) and, for a gated model, within the same tolerance of the
+linear-attention optimum; otherwise the output ends with a WARNING line, metrics.json and --json
+carry "status": "not_converged" with a "reason", and the exit status is 3.
+
+exit status: 0 converged (or --allow-gap), 3 not converged, 2 bad input or unreadable
+checkpoint, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+
 example:
   wpgd train --spec examples/two_segments.toml --model scalar --layers 1 --steps 1000
 """
@@ -76,10 +90,48 @@ def add_arguments(p) -> None:
     p.add_argument("--out", metavar="DIR", default=None, help="run folder (default results/train/<spec>-<model>-L<layers>-s<seed>)")
     p.add_argument("--no-resume", action="store_true", help="ignore an existing checkpoint in --out (overwrite)")
     p.add_argument("--json", action="store_true", help="print metrics.json instead of text")
+    p.add_argument("--allow-gap", action="store_true",
+                   help="exit 0 even when the run ends outside its tolerance (the WARNING and status remain)")
+
+
+def _command_line(args, out: Path) -> str:
+    """The ``wpgd train`` command that continues this run (the flags given, with --out, without --no-resume)."""
+    import argparse
+    import shlex
+
+    p = argparse.ArgumentParser(add_help=False)
+    add_arguments(p)
+    words = ["wpgd", "train"]
+    for action in p._actions:
+        dest = action.dest
+        if dest in ("no_resume", "out", "help") or not action.option_strings:
+            continue
+        val = getattr(args, dest, None)
+        if val is None or val == action.default or val is False:
+            continue
+        words.append(action.option_strings[0])
+        if val is not True:
+            words.append("none" if val == _NONE else str(val))
+    words += ["--out", str(out)]
+    return shlex.join(words)
+
+
+def _warning(m: dict, cfg) -> str:
+    """The closing ``WARNING:`` line of a run that ended outside its tolerance."""
+    attempts = m.get("attempts", 1)
+    hint = [f"more steps (--steps {2 * cfg.steps} continues this run from its checkpoint)",
+            "another --seed"]
+    if attempts > 1:
+        hint.append(f"a smaller --lr (the run restarted {attempts - 1} time(s) from the plateau near risk 1)")
+    return (f"WARNING: not converged: {m['reason']}. Try {', '.join(hint)}; see docs/training.md and "
+            "docs/training-runs.md (exit status 3; --allow-gap keeps 0)")
 
 
 def run(args) -> int:
-    from numerics.training import TrainConfig, train, with_overrides
+    import signal
+    import sys
+
+    from numerics.training import TrainConfig, TrainingInterrupted, train, with_overrides
 
     problem = load_spec(args.spec)
     device = resolve_device(args.device)
@@ -102,11 +154,26 @@ def run(args) -> int:
     out = Path(args.out) if args.out else Path("results") / "train" / f"{stem}-{args.model}-L{args.layers}-s{args.seed}"
     if args.no_resume and (out / "checkpoint.pt").exists():
         (out / "checkpoint.pt").unlink()
-    res = train(problem, cfg, out, resume=not args.no_resume, extra_config={"spec": str(args.spec)})
+
+    def log(msg: str) -> None:
+        print(f"wpgd train: {msg}", file=sys.stderr, flush=True)
+
+    try:
+        res = train(problem, cfg, out, resume=not args.no_resume, extra_config={"spec": str(args.spec)}, log=log)
+    except TrainingInterrupted as exc:
+        name = "SIGTERM" if exc.signum == signal.SIGTERM else "SIGINT"
+        if exc.step is None:
+            log(f"interrupted by {name} during {exc.phase}; no checkpoint was written")
+        else:
+            where = "" if exc.phase == "training" else f" during the {exc.phase}"
+            log(f"interrupted by {name}{where}; checkpoint saved at step {exc.step} of {exc.steps} in {exc.checkpoint}")
+            log(f"resume with: {_command_line(args, out)}")
+        return 143 if exc.signum == signal.SIGTERM else 130
     m = res.metrics
+    code = 0 if m["status"] != "not_converged" or args.allow_gap else 3
     if args.json:
         print_json(m)
-        return 0
+        return code
     print(f"run folder       {out}")
     print(f"model            {m['model']}, {m['layers']} layer(s), key width {m['key_dim']}, "
           f"n = {m['n']}, d = {m['d']}, {cfg.steps} steps")
@@ -117,4 +184,10 @@ def run(args) -> int:
         print(f"theory           {r['normalized_risk']:.5f}  {r['label']}   gap {r['gap']:+.2%}")
     for note in m["reference_notes"]:
         print(f"note             {note}")
-    return 0
+    if m["status"] == "not_converged":
+        print(_warning(m, cfg))
+    elif m["status"] == "converged":
+        print(f"status           converged (within {m['tolerance']:.0%} of the {m['target']})")
+    else:
+        print(f"status           {m['status']} ({m['reason']})")
+    return code

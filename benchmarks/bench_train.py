@@ -1,0 +1,210 @@
+"""Throughput of wpgd's training step against a plain-PyTorch reimplementation (same run, same device).
+
+wpgd side: the step that ``numerics.training.train`` runs (``train_loop.forward_backward`` then ``update``:
+fresh prompts from ``PromptSampler``, ``GLAModel.predict`` through the sampler's label scale,
+squared-error loss / null risk, backward, gradient clipping, AdamW step, lr schedule step).
+
+Plain side, written inline below: the same prompt distribution (features through the Σ factor,
+segment tasks through the task factor, labels, token layout with the delimiter flag), the same
+one-layer gated linear attention evaluated at the query only (q from the query token, keys,
+values, log-sigmoid gates, reversed cumulative sums of log-gates, decayed scores), the same loss,
+clipping, AdamW and LambdaLR — with no wpgd code in the step.
+
+Both sides use float32, batch 256 and one torch thread by default. The figure is the median
+seconds per step over ``--steps`` timed steps after warm-up, measured alternately (wpgd, plain,
+wpgd, ...) so that load from other processes affects both; the ratio wpgd/plain is printed (goal
+≤ 1.2). A third column, "lean", is the plain step computing only the label channel of the values
+(the one the prediction reads; ``GLALayer`` computes all D): its ratio is a kernel-level finding
+for ``numerics/gla.py``, not training-loop overhead.
+
+Usage::
+
+    python benchmarks/bench_train.py                 # CPU, and CUDA when present
+    python benchmarks/bench_train.py --quick         # fewer steps, small sizes only
+    python benchmarks/bench_train.py --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from numerics.problem import Problem  # noqa: E402
+from numerics.montecarlo import task_factor  # noqa: E402
+from numerics.safety import psd_factor  # noqa: E402
+from numerics.train_config import TrainConfig  # noqa: E402
+from numerics import train_loop as tl  # noqa: E402
+from numerics import training as tr  # noqa: E402
+
+SIZES = [  # (model, d, n)
+    ("scalar", 10, 40),
+    ("linear", 10, 40),
+    ("scalar", 20, 80),
+    ("linear", 100, 100),
+    ("scalar", 100, 100),
+    ("scalar", 100, 400),
+]
+
+
+def _problem(d: int, n: int) -> Problem:
+    return Problem.segmented(np.eye(d), [n // 2, n - n // 2], [0.2, 0.8])
+
+
+def _wpgd_step(problem: Problem, model: str, batch: int, device: str):
+    """The training step of ``numerics.training`` on a fresh run (returns a no-argument callable)."""
+    cfg = TrainConfig.for_model(model, batch_size=batch, steps=10**6, restarts=0, progress=False, device=device,
+                                threads=None)
+    sampler = tr.PromptSampler(problem, cfg.prompt_format_for(problem), dtype=cfg.torch_dtype, device=device)
+    key_dim = tr.default_key_dim(cfg, problem, sampler.token_dim)
+    model_ = tr.build_model(cfg, sampler.token_dim, key_dim)
+    run = tl.RunState(model_, *tl.make_optimiser(cfg, model_), gen=tr.make_generator(cfg.data_seed, device))
+    nr = problem.null_risk
+
+    def step():
+        tl.forward_backward(run, cfg, sampler, None, nr)
+        tl.update(run)
+        run.step += 1
+
+    return step
+
+
+def _plain_step(problem: Problem, model: str, batch: int, device: str, label_row_only: bool = False):
+    """The same model, data and loss in plain PyTorch (returns a no-argument callable).
+
+    ``label_row_only``: compute only the label channel of the values (the one ``predict`` reads)
+    instead of all D channels as ``GLALayer`` does: the same function with D times fewer value
+    flops, which measures what a leaner kernel could gain (not the training loop's overhead)."""
+    cfg = TrainConfig.for_model(model, batch_size=batch, steps=10**6)
+    d, n = problem.d, problem.n
+    gated = model != "linear"
+    flag = 1 if gated else 0  # scalar models get a delimiter flag channel
+    D = d + flag + 1
+    T = n + (1 if gated else 0) + 1
+    K = D
+    dt = torch.float32
+    f_sigma = torch.as_tensor(psd_factor(problem.sigma).T, dtype=dt, device=device)
+    f_task_np, idx_np = task_factor(problem)
+    f_task = torch.as_tensor(f_task_np, dtype=dt, device=device)
+    task_idx = torch.as_tensor(idx_np, dtype=torch.long, device=device)
+    seg = np.array(problem.segment_index)
+    pos = torch.as_tensor(np.arange(n) + (seg if gated else 0), dtype=torch.long, device=device)
+    delim = int(problem.segment_sizes[0]) if gated else None
+    scale = 1.0 / math.sqrt(problem.null_risk)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(1)
+    torch.manual_seed(0)
+    W_q = torch.nn.Parameter(torch.randn(K, D, device=device) / math.sqrt(D))
+    W_k = torch.nn.Parameter(torch.randn(K, D, device=device) / math.sqrt(D))
+    W_v = torch.nn.Parameter(0.1 * torch.randn(D, D, device=device) / D)
+    params = [W_q, W_k, W_v]
+    if gated:
+        W_g = torch.nn.Parameter(torch.randn(1, D, device=device) / math.sqrt(D))
+        b_g = torch.nn.Parameter(torch.full((1,), 6.0, device=device))
+        params += [W_g, b_g]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    warm = int(round(cfg.warmup * cfg.steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / (cfg.steps - warm))))
+    nr = problem.null_risk
+
+    def step():
+        kw = dict(generator=gen, dtype=dt, device=device)
+        feats = torch.randn((batch, n + 1, d), **kw) @ f_sigma
+        g = torch.randn((batch, f_task.shape[1], d), **kw)
+        tasks = torch.einsum("ab,sbd->sad", f_task, g)[:, task_idx, :]
+        labels = (feats * tasks).sum(-1)
+        z = torch.zeros((batch, T, D), dtype=dt, device=device)
+        z[:, pos, :d] = feats[:, :n]
+        z[:, pos, -1] = labels[:, :n] * scale
+        if gated:
+            z[:, delim, d] = 1.0
+        z[:, -1, :d] = feats[:, n]
+        q = z[:, -1] @ W_q.T  # [B, K]
+        k = z @ W_k.T  # [B, T, K]
+        v_last = z @ W_v[-1] if label_row_only else (z @ W_v.T)[..., -1]  # [B, T]: the label channel
+        scores = k @ q.unsqueeze(-1)  # [B, T, 1]
+        if gated:
+            lg = torch.nn.functional.logsigmoid(z @ W_g.T + b_g)  # [B, T, 1]
+            tail = torch.flip(torch.cumsum(torch.flip(lg[:, 1:], (1,)), 1), (1,))
+            scores = scores * torch.exp(torch.cat([tail, torch.zeros_like(lg[:, :1])], 1))
+        pred = -(z[:, -1, -1] + (scores[..., 0] * v_last).sum(1)) / scale
+        loss = ((pred - labels[:, n]) ** 2).mean() / nr
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.clip)
+        float(loss.detach())
+        opt.step()
+        sched.step()
+
+    return step
+
+
+def _measure(steps: dict, n_steps: int, device: str) -> dict:
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    times = {k: [] for k in steps}
+    for fn in steps.values():
+        for _ in range(3):
+            fn()
+    sync()
+    for _ in range(n_steps):
+        for k, fn in steps.items():
+            t0 = time.perf_counter()
+            fn()
+            sync()
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="5 timed steps, d ≤ 20 only")
+    ap.add_argument("--steps", type=int, default=15, help="timed steps per size and side (default 15)")
+    ap.add_argument("--batch-size", type=int, default=256, help="prompts per step (default 256)")
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    ap.add_argument("--device", default="all", choices=["all", "cpu", "cuda"], help="default: cpu, and cuda if present")
+    ap.add_argument("--json", metavar="FILE", default=None, help="also write the table as JSON")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
+    if args.device == "cuda" and not devices:
+        print("CUDA is not available: nothing measured")
+        return 1
+    sizes = [s for s in SIZES if s[1] <= 20] if args.quick else SIZES
+    n_steps = 5 if args.quick else args.steps
+    rows = []
+    print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch_size}, median of {n_steps} steps")
+    print(f"{'device':6} {'model':7} {'d':>4} {'n':>5} {'wpgd s/step':>12} {'plain s/step':>13} {'ratio':>6} "
+          f"{'lean s/step':>12} {'ratio lean':>11}")
+    for device in devices:
+        for model, d, n in sizes:
+            pr = _problem(d, n)
+            t = _measure({"wpgd": _wpgd_step(pr, model, args.batch_size, device),
+                          "plain": _plain_step(pr, model, args.batch_size, device),
+                          "lean": _plain_step(pr, model, args.batch_size, device, label_row_only=True)},
+                         n_steps, device)
+            ratio = t["wpgd"] / t["plain"]
+            rows.append({"device": device, "model": model, "d": d, "n": n, "wpgd_s": t["wpgd"],
+                         "plain_s": t["plain"], "ratio": ratio, "lean_s": t["lean"],
+                         "ratio_lean": t["wpgd"] / t["lean"]})
+            print(f"{device:6} {model:7} {d:4d} {n:5d} {t['wpgd']:12.4f} {t['plain']:13.4f} {ratio:6.2f} "
+                  f"{t['lean']:12.4f} {t['wpgd'] / t['lean']:11.2f}", flush=True)
+    if "cuda" not in devices:
+        print("CUDA: not available on this machine (not measured)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

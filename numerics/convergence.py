@@ -1,0 +1,89 @@
+"""Did a training run land on the theory? The verdict of ``metrics.json``.
+
+A run is **converged** when its held-out risk (the point estimate of the final evaluation,
+control-variate corrected when available) is at most ``tolerance`` above its class's theory
+optimum: 2% for every family but vector gating (3%, which converges more slowly), and — for a
+gated model — also at most ``tolerance`` above the linear-attention optimum, which every
+gated family contains (a gate fixed at 1 is linear attention).
+
+Why the point estimate and not an end of the 95% interval: the interval of the default final
+evaluation (100 000 fresh prompts with the control variate) is ±0.1–0.3%, a tenth of the
+tolerance, so the verdict is the same either way in practice; comparing the lower end would let a
+small ``--final-prompts`` hide a failure behind a wide interval, and comparing the upper end would
+fail a converged run for being evaluated on few prompts. The interval of the gap is reported
+beside the verdict (``gap_ci``), and when it straddles the tolerance the reason says so.
+
+Pure Python (no torch): experiments and sweeps read the status of finished runs from their
+``metrics.json`` with :func:`convergence_status`.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TOLERANCES", "DEFAULT_TOLERANCE", "convergence_status", "tolerance_for"]
+
+DEFAULT_TOLERANCE = 0.02
+"""Allowed relative gap to the class optimum (issue 9: within 2% of the class's optimum)."""
+
+TOLERANCES = {"vector": 0.03}
+"""Per-family departures from :data:`DEFAULT_TOLERANCE`."""
+
+_GATED = ("scalar", "scalar-nodelim", "vector")
+
+
+def tolerance_for(model: str) -> float:
+    """The relative tolerance of a model family."""
+    return TOLERANCES.get(model, DEFAULT_TOLERANCE)
+
+
+def convergence_status(metrics: dict, tolerance: float | None = None) -> dict:
+    """The verdict of a finished run from its metrics (the content of ``metrics.json``).
+
+    Args:
+        metrics: needs ``model``, ``risk``, ``ci`` and ``references`` (each with ``class``,
+            ``label``, ``risk``, ``normalized_risk``); ``linear_optimum`` (raw risk) enables the
+            gated-above-linear check.
+        tolerance: relative tolerance; None = :func:`tolerance_for` the model.
+
+    Returns:
+        {"status": "converged" | "not_converged", "reason": str, "tolerance": float,
+        "target": class label, "gap": relative gap of the point estimate, "gap_ci": [low, high]}.
+        ``status`` is "not_converged" when any check fails; ``reason`` names every failed check
+        (or, when converged, the gap that passed).
+    """
+    model = metrics["model"]
+    tol = tolerance_for(model) if tolerance is None else float(tolerance)
+    risk = float(metrics["risk"])
+    lo, hi = (float(x) for x in metrics["ci"])
+    refs = metrics.get("references") or []
+    failures, passes = [], []
+    target = None
+    gap = gap_ci = None
+    if refs:
+        ref = refs[0]
+        target = ref["label"]
+        gap = risk / ref["risk"] - 1
+        gap_ci = [lo / ref["risk"] - 1, hi / ref["risk"] - 1]
+        text = (f"trained risk {risk / metrics['null_risk']:.5f} is {gap:+.2%} from the {ref['label']} "
+                f"{ref['normalized_risk']:.5f} (tolerance {tol:.0%}, 95% CI of the gap "
+                f"[{gap_ci[0]:+.2%}, {gap_ci[1]:+.2%}])") if "null_risk" in metrics else (
+                f"gap {gap:+.2%} to the {ref['label']} (tolerance {tol:.0%})")
+        if gap > tol:
+            if gap_ci[0] <= tol:
+                text += "; the interval straddles the tolerance (more --final-prompts would settle it)"
+            failures.append(text)
+        else:
+            passes.append(text)
+    lin = metrics.get("linear_optimum")
+    if model in _GATED and lin:
+        gap_lin = risk / float(lin) - 1
+        if gap_lin > tol:
+            failures.append(f"a gated model {gap_lin:+.2%} above the linear-attention optimum, which it contains "
+                            f"(tolerance {tol:.0%})")
+        if gap is None:
+            gap, gap_ci, target = gap_lin, [lo / lin - 1, hi / lin - 1], "linear-attention optimum"
+    if gap is None:
+        return {"status": "unknown", "reason": "no theory reference to compare with", "tolerance": tol,
+                "target": None, "gap": None, "gap_ci": None}
+    status = "not_converged" if failures else "converged"
+    return {"status": status, "reason": "; ".join(failures or passes), "tolerance": tol, "target": target,
+            "gap": gap, "gap_ci": gap_ci}
