@@ -7,7 +7,6 @@ Internal to :mod:`proofs_check.derivations`; also home of the claim-writing help
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from functools import cached_property
 from types import SimpleNamespace
@@ -74,6 +73,10 @@ def _unwrap(v):
     return v
 
 
+_DERIVED: dict = {}
+"""Derived risks by (model, predictor function and parameters, d, n): the expensive step."""
+
+
 class SizedDerivation:
     """Derivation, claim and compiled functions at one size."""
 
@@ -89,14 +92,20 @@ class SizedDerivation:
 
     @cached_property
     def derived(self) -> sp.Expr:
-        t0 = time.perf_counter()
+        pred = self.owner.predictor
+        key = (type(self.owner.model), self.owner.model, pred.fn, tuple(pred.parameters.items()), self.d, self.n)
+        if key not in _DERIVED:
+            _DERIVED[key] = self._derive()
+            if len(_DERIVED) > 64:
+                _DERIVED.pop(next(iter(_DERIVED)))
+        return _DERIVED[key]
+
+    def _derive(self) -> sp.Expr:
         y_hat = self.owner.predictor(self.m.tokens, self.pparams)
         extra = y_hat.free_symbols - set(self.m.gaussian.variables) - set(self.scalars)
         if extra:
             raise DerivationInputError(f"the predictor uses unknown symbols {sorted(map(str, extra))}")
-        expr = self.m.gaussian.expectation((y_hat - self.m.tokens.y_q) ** 2)
-        self.derive_seconds = time.perf_counter() - t0
-        return expr
+        return self.m.gaussian.expectation((y_hat - self.m.tokens.y_q) ** 2)
 
     @cached_property
     def claim(self) -> tuple[sp.Expr | None, str]:
@@ -109,6 +118,10 @@ class SizedDerivation:
             try:
                 expr = _unwrap(c(SimpleNamespace(**ns)))
                 expr = sp.sympify(expr)
+            except AttributeError as exc:
+                raise DerivationInputError(
+                    f"the claimed risk failed: {exc} (available: {', '.join(sorted(ns))})"
+                ) from None
             except Exception as exc:  # noqa: BLE001 - a user's callable may raise anything
                 return None, f"claim is not symbolic ({type(exc).__name__}: {exc}); numeric leg decides"
         if isinstance(expr, sp.MatrixBase):

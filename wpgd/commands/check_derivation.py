@@ -84,7 +84,9 @@ def _seed(text: str) -> int:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("file", metavar="FILE.py", help="Python file defining model, predictor, claimed_risk (it is executed)")
+    p.add_argument(
+        "file", metavar="FILE.py", help="Python file defining model, predictor, claimed_risk (it is executed)"
+    )
     p.add_argument(
         "--sizes",
         type=_sizes,
@@ -148,7 +150,9 @@ def run(args) -> int:
     ns = _load(args.file)
     missing = [k for k in ("model", "predictor", "claimed_risk") if k not in ns]
     if missing:
-        raise DerivationInputError(f"{args.file} does not define {', '.join(missing)} (see wpgd check-derivation --help)")
+        raise DerivationInputError(
+            f"{args.file} does not define {', '.join(missing)} (see wpgd check-derivation --help)"
+        )
     sizes = args.sizes
     if sizes is None and "sizes" in ns:
         try:
