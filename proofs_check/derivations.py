@@ -90,6 +90,7 @@ __all__ = [
     "assert_derivation",
     "check_derivation",
     "claim_symbols",
+    "derive_risk",
     "dot",
     "hadamard",
     "instances",
@@ -117,6 +118,8 @@ class Derivation:
             raise DerivationInputError(f"model must be a PromptModel, got {type(model).__name__}")
         if not isinstance(predictor, Predictor):
             raise DerivationInputError(f"predictor must be a Predictor, got {type(predictor).__name__}")
+        if isinstance(claimed, (int, float)) and not isinstance(claimed, bool):
+            claimed = sp.nsimplify(claimed, rational=True)
         if not (callable(claimed) or isinstance(claimed, sp.Basic)):
             raise DerivationInputError(
                 f"claimed risk must be a SymPy expression or a callable, got {type(claimed).__name__}"
@@ -276,6 +279,18 @@ def _informative(seen: list[Instance], predictor: Predictor, k: int) -> list[Ins
 def _short(expr: sp.Expr, limit: int = 300) -> str:
     s = str(expr)
     return s if len(s) <= limit else s[:limit] + " …"
+
+
+def derive_risk(model: PromptModel, predictor: Predictor, d: int, n: int) -> tuple[sp.Expr, dict]:
+    """The exact risk ``E[(ŷ − y_q)²]`` at sizes (d, n), derived by the Wick engine.
+
+    Returns:
+        ``(L, namespace)``: ``L`` an expanded polynomial in the parameter symbols, and the
+        symbolic namespace (model quantities and predictor parameters by name, as SymPy
+        matrices and symbols) to read it with, e.g. ``sp.diff(L, ns["sigma2_q"])``.
+    """
+    sized = Derivation(model, predictor, sp.Integer(0)).at(d, n)
+    return sized.derived, {**sized.m.ns, **sized.pparams}
 
 
 def check_derivation(

@@ -18,7 +18,8 @@ STRATEGIES = {"spd_covariances", "task_correlations", "segment_task_models", "pr
               "preconditioners"}
 DERIVATIONS = {
     "Counterexample", "Derivation", "DerivationInputError", "DerivationReport", "Instance", "MonteCarloCheck",
-    "Predictor", "PromptModel", "SizeResult", "assert_derivation", "check_derivation", "claim_symbols", "dot",
+    "Predictor", "PromptModel", "SizeResult", "assert_derivation", "check_derivation", "claim_symbols", "derive_risk",
+    "dot",
     "hadamard", "instances", "quad", "segment_split", "skew_corrected_z", "tr", "with_bias", "wpgd_predictor",
 }
 THEORY_EXPECTATION = {"JointGaussian", "symmetric_matrix", "square_terms", "trace_expectation"}

@@ -11,8 +11,8 @@ from numerics import Problem, risk
 from proofs_check.derivations import (
     Derivation,
     DerivationInputError,
-    PromptModel,
     Predictor,
+    PromptModel,
     assert_derivation,
     check_derivation,
     claim_symbols,
