@@ -17,11 +17,24 @@ PROOFS_CHECK = {"Check", "CheckResult", "Evidence", "register", "registered_chec
                 "run_controls"}
 STRATEGIES = {"spd_covariances", "task_correlations", "segment_task_models", "problems", "weights",
               "preconditioners", "PROFILE_ENV", "load_profile"}
+DERIVATIONS = {
+    "Counterexample", "Derivation", "DerivationInputError", "DerivationReport", "Instance", "MonteCarloCheck",
+    "Predictor", "PromptModel", "SizeResult", "assert_derivation", "check_derivation", "claim_symbols", "derive_risk",
+    "dot",
+    "hadamard", "instances", "quad", "segment_split", "skew_corrected_z", "tr", "with_bias", "wpgd_predictor",
+}
+THEORY_EXPECTATION = {"JointGaussian", "symmetric_matrix", "square_terms", "trace_expectation"}
 
 
 @pytest.mark.parametrize(
     "module,expected",
-    [("numerics", NUMERICS), ("proofs_check", PROOFS_CHECK), ("proofs_check.strategies", STRATEGIES)],
+    [
+        ("numerics", NUMERICS),
+        ("proofs_check", PROOFS_CHECK),
+        ("proofs_check.strategies", STRATEGIES),
+        ("proofs_check.derivations", DERIVATIONS),
+        ("theory.expectation", THEORY_EXPECTATION),
+    ],
 )
 def test_public_names(module, expected):
     mod = importlib.import_module(module)
@@ -34,6 +47,7 @@ def test_every_theory_export_exists():
     import theory
 
     assert len(theory.__all__) == len(set(theory.__all__))
+    assert THEORY_EXPECTATION <= set(theory.__all__)
     missing = [n for n in theory.__all__ if not hasattr(theory, n)]
     assert not missing
 

@@ -1,8 +1,9 @@
 """Theory: SymPy derivations (Gaussian moments, population risk, gradient, stationarity).
 
 Everything here is derived mechanically, never typed in: the Wick/Isserlis engine
-(:mod:`theory.gaussian`), tensor-network contraction to traces (:mod:`theory.contraction`),
-the WPGD population risk at explicit sizes (:mod:`theory.explicit`) and in trace form
+(:mod:`theory.gaussian`; its user-facing front end for Gaussian vectors and matrices with
+symbolic covariances is :mod:`theory.expectation`, documented in docs/derivations.md),
+tensor-network contraction to traces (:mod:`theory.contraction`), the WPGD population risk at explicit sizes (:mod:`theory.explicit`) and in trace form
 (:mod:`theory.risk`), its matrix-calculus gradient (:mod:`theory.gradient`), the secular-like
 functions (:mod:`theory.secular`) and the stationary points and optimal scale
 (:mod:`theory.stationarity`). Compiled NumPy callables come from ``sympy.lambdify``
@@ -21,6 +22,12 @@ from .contraction import (
     canonicalize_traces as canonicalize_traces,
     contract as contract,
     contract_sum as contract_sum,
+)
+from .expectation import (
+    JointGaussian as JointGaussian,
+    square_terms as square_terms,
+    symmetric_matrix as symmetric_matrix,
+    trace_expectation as trace_expectation,
 )
 from .explicit import (
     ExplicitSymbols as ExplicitSymbols,
@@ -84,6 +91,7 @@ __all__ = [
     "Field",
     "GaussianMoments",
     "IndexTerm",
+    "JointGaussian",
     "JointTokenMatrix",
     "Tensor",
     "TracePrinter",
@@ -125,8 +133,11 @@ __all__ = [
     "risk_structure",
     "sigma_reduction_difference",
     "split_rbar",
+    "square_terms",
     "stationary_P",
     "stationary_omega",
+    "symmetric_matrix",
+    "trace_expectation",
     "trace_form_at",
     "trace_form_risk",
     "trace_symbols",

@@ -26,7 +26,6 @@ the difference with the explicit risk (a polynomial identity, so it must be exac
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -42,6 +41,7 @@ from .contraction import (
     JointTokenMatrix,
     contract_sum,
 )
+from .expectation import square_terms
 from .explicit import PARAMETRIZATIONS, explicit_risk, explicit_symbols
 from .gaussian import Field, IndexTerm, Tensor, wick_expectation
 
@@ -157,13 +157,7 @@ def predictor_index_terms() -> tuple[list[IndexTerm], list[IndexTerm]]:
 
 
 def _square(terms: list[IndexTerm]) -> list[IndexTerm]:
-    out = []
-    for s, t in itertools.product(terms, repeat=2):
-        labels = {x for tt in t.tensors for x in tt.labels} | {
-            x for f in t.fields for x in (f.token, f.feature) if x is not None
-        }
-        out.append(s * t.relabel({x: x + "'" for x in labels if x != "q"}))
-    return out
+    return square_terms(terms, fixed=("q",))
 
 
 @lru_cache(maxsize=None)

@@ -50,7 +50,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:
-        mod = importlib.import_module(f".commands.{name}", __package__)
+        mod = importlib.import_module(f".commands.{name.replace('-', '_')}", __package__)
         p = sub.add_parser(
             name,
             help=mod.HELP,
