@@ -1,0 +1,260 @@
+"""Rigorous enclosure of a symmetric matrix's spectrum and of its spectral measure (Arb balls).
+
+For a symmetric ``H`` (an ``arb_mat`` whose balls contain the exact matrix) and a vector ``b``,
+the *spectral measure* is ``ν = Σ_k (z_kᵀb)² δ_{λ_k}`` (z_k orthonormal eigenvectors). It does
+not depend on how eigenvectors of a repeated eigenvalue are chosen, and neither does anything
+the secular functions need: per *cluster* J of eigenvalues, an interval containing them and
+the total mass ``‖P_J b‖²`` (P_J the spectral projector). :func:`enclose` proves both
+(docs/certificate.md §2):
+
+1. ``X`` = float64 eigenvectors (``numpy.linalg.eigh`` of the midpoint matrix), optionally
+   refined in Arb (Ogita–Aishima iteration, each step squares the error) — any exact X works,
+   the bounds below do not assume it is accurate.
+2. In ball arithmetic: ``B = XᵀHX``, ``G = XᵀX``. With ``η ≥ ‖G − I‖₂`` (< 1/2) the matrix
+   ``Y = X G^{-1/2}`` is exactly orthogonal, ``M = YᵀHY`` is orthogonally similar to H, and
+   ``‖M − B‖₂ ≤ ‖B‖₂(2κ + κ²)`` with ``κ = (1 − η)^{-1/2} − 1``.
+3. *Weyl*: with ``D = diag(mid B)`` and ``f ≥ ‖M − D‖₂`` (Frobenius norm of B − D plus step 2),
+   the k-th smallest eigenvalue of H lies in ``[d_(k) − f, d_(k) + f]``.
+4. *Clusters*: consecutive sorted d's closer than ``τ = max(4f, √(f·max|d|))`` are merged. A
+   cluster's eigenvalues lie in ``[d_first − f, d_last + f]``; the other eigenvalues are at
+   least ``δ = gap − 2f > 0`` away. *Davis–Kahan* (sin θ theorem) bounds the angle between the
+   coordinate subspace of J and the cluster's invariant subspace of M by ``r_J/δ`` with
+   ``r_J ≥ ‖(M − D)[J^c, J]‖₂``, hence ``‖P_J b̃ ‖ ∈ ‖c_J‖ ± (κ‖c‖ + (1+κ)‖c‖ r_J/δ)`` with
+   ``c = Xᵀb`` and ``b̃ = Yᵀb``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import SolverError
+from ._flint import flint
+
+__all__ = ["SpectralEnclosure", "enclose", "arb_matrix", "upper", "lower", "hull"]
+
+
+@dataclass(frozen=True, eq=False)
+class SpectralEnclosure:
+    """Proven enclosure of a symmetric matrix's spectrum (and of its spectral measure).
+
+    Attributes:
+        atoms: one ``arb`` per cluster (ascending) containing every eigenvalue of the cluster.
+        masses: ``arb`` total mass ‖P_J b‖² per cluster, or None when no vector was given.
+        sizes: number of eigenvalues in each cluster.
+        radius: f, the proven bound ‖M − D‖₂ (float, rounded up), absolute.
+        orthogonality: η ≥ ‖XᵀX − I‖₂ (float).
+        refinements: Ogita–Aishima steps applied to the float64 eigenvectors.
+        min_eig: lower bound of the smallest eigenvalue (``arb``, exact).
+    """
+
+    atoms: np.ndarray
+    masses: np.ndarray | None
+    sizes: tuple[int, ...]
+    radius: float
+    orthogonality: float
+    refinements: int
+    min_eig: object
+
+    @property
+    def clusters(self) -> int:
+        """Number of clusters (atoms)."""
+        return len(self.sizes)
+
+
+def arb_matrix(a: np.ndarray):
+    """Exact ``arb_mat`` of a float64 matrix."""
+    a = np.asarray(a, dtype=np.float64)
+    return flint().arb_mat(a.shape[0], a.shape[1], a.ravel().tolist())
+
+
+def upper(x):
+    """Exact arb equal to the upper end of the ball x."""
+    return x.upper()
+
+
+def lower(x):
+    """Exact arb equal to the lower end of the ball x."""
+    return x.lower()
+
+
+def hull(lo, hi):
+    """A ball containing the interval [lo, hi] (arb endpoints)."""
+    return lo.union(hi)
+
+
+_abs_up = np.frompyfunc(lambda x: x.abs_upper(), 1, 1)
+_up = np.frompyfunc(lambda x: x.upper(), 1, 1)
+_to_float = np.frompyfunc(lambda x: float(x.mid()), 1, 1)
+
+
+def _entries(m, n):
+    return np.array(m.entries(), dtype=object).reshape(n, n)
+
+
+def enclose(hmid: np.ndarray, h=None, *, b=None, diagonal: bool = False, clip: bool = True,
+            scale_floor: float | None = None, target_bits: int = 40, max_refine: int = 4) -> SpectralEnclosure:
+    """Enclose the eigenvalues of a symmetric matrix and, given ``b``, its spectral measure.
+
+    Args:
+        hmid: float64 symmetric matrix, shape (n, n): the midpoint used for the float64
+            eigenvectors (and the exact matrix when ``h`` is None).
+        h: ``arb_mat`` (n×n) whose balls contain the exact matrix; None: ``hmid`` exactly.
+        b: list of n ``arb`` (the vector of the measure), or None (eigenvalues only).
+        diagonal: the exact matrix is diagonal (its eigenvectors are the coordinate vectors).
+        clip: the exact matrix is known to be positive semidefinite: clip atoms at 0.
+        scale_floor: refine the eigenvectors until f ≤ 2^-target_bits · scale_floor
+            (default: the largest |eigenvalue|); the working precision must allow it.
+        target_bits: see ``scale_floor``.
+        max_refine: at most this many Ogita–Aishima steps.
+
+    Returns:
+        A :class:`SpectralEnclosure`.
+
+    Raises:
+        SolverError: the float64 eigenvectors are too far from orthogonal (η ≥ 1/2).
+    """
+    fl = flint()
+    arb = fl.arb
+    hmid = np.asarray(hmid, dtype=np.float64)
+    n = hmid.shape[0]
+    h = arb_matrix(hmid) if h is None else h
+    zero = arb(0)
+    if diagonal:
+        diag = [h[i, i] for i in range(n)]
+        order = sorted(range(n), key=lambda i: float(diag[i].mid()))
+        atoms = np.array([_clip(diag[i], clip) for i in order], dtype=object)
+        masses = None if b is None else np.array([b[i] * b[i] for i in order], dtype=object)
+        return SpectralEnclosure(atoms, masses, (1,) * n, 0.0, 0.0, 0, min(diag, key=lambda x: float(x.mid())).lower())
+    _, xf = np.linalg.eigh(hmid)
+    xa = arb_matrix(xf)
+    refinements, prev = 0, None
+    while True:
+        hx = h * xa
+        xt = xa.transpose()
+        bnd = _bounds(xt * hx, xt * xa, n)
+        cl = _clusters(bnd, n)
+        floor = float(max(abs(x) for x in bnd["d"]).mid()) if scale_floor is None else scale_floor
+        f_off = float(cl["f_off"])
+        stalled = prev is not None and f_off > prev * 2.0 ** -8
+        if refinements >= max_refine or f_off <= 2.0 ** (-target_bits) * floor or stalled:
+            break
+        prev = f_off
+        xa = (xa + xa * arb_matrix(_oa_update(bnd, hmid, n))).mid()
+        refinements += 1
+    groups, ds, order = cl["groups"], cl["ds"], cl["order"]
+    atoms = np.array([_clip(a, clip) for a in cl["atoms"]], dtype=object)
+    sizes = tuple(len(g) for g in groups)
+    min_eig = cl["atoms"][0].lower()
+    if b is None:
+        return SpectralEnclosure(atoms, None, sizes, float(cl["f_off"]), bnd["eta"], refinements, min_eig)
+    kappa = bnd["kappa"]
+    bcol = fl.arb_mat(n, 1, list(b))
+    c = (xa.transpose() * bcol).entries()
+    c2 = [abs(x) * abs(x) for x in c]
+    normc = sum(c2, zero).sqrt().upper()
+    masses = []
+    for k, g in enumerate(groups):
+        ncj = sum((c2[order[j]] for j in g), zero).sqrt()
+        if len(groups) == 1:
+            stheta = zero
+        else:
+            a, bb = cl["inner"][k]
+            dist = [a - cl["atoms"][k - 1].upper()] if k > 0 else []
+            dist += [cl["atoms"][k + 1].lower() - bb] if k + 1 < len(groups) else []
+            delta = min(x.lower() for x in dist)
+            stheta = arb(1) if not delta > 0 else min(arb(1), (cl["r"][k] / delta).upper())
+        err = (kappa * normc + stheta * (1 + kappa) * normc).upper()
+        lo = max(zero, (ncj.lower() - err).lower())
+        hi = (ncj.upper() + err).upper()
+        masses.append(hull((lo * lo).lower(), (hi * hi).upper()))
+    return SpectralEnclosure(atoms, np.array(masses, dtype=object), sizes, float(cl["f_off"]), bnd["eta"],
+                             refinements, min_eig)
+
+
+def _clusters(bnd, n) -> dict:
+    """Group the sorted diagonal into clusters whose eigenvalue intervals are disjoint.
+
+    Within a cluster J, B_JJ's eigenvalues lie in [min d_J − e_J, max d_J + e_J] with
+    e_J = ‖B_JJ − D_J‖_F + dB; the inter-cluster part has ‖F_off‖₂ ≤ f_off; Weyl on
+    M = blockdiag(M_JJ) + F_off then puts exactly |J| eigenvalues in the widened interval.
+    """
+    arb = flint().arb
+    zero = arb(0)
+    d, u2, col2, db = bnd["d"], bnd["U2"], bnd["col2"], bnd["dB"]
+    order = sorted(range(n), key=lambda i: float(d[i].mid()))
+    ds = [d[i] for i in order]
+    tau = (4 * 4096 * bnd["f_arb"]).upper()
+    groups, cur = [], [0]
+    for k in range(n - 1):
+        if (ds[k + 1] - ds[k]).lower() > tau:
+            groups.append(cur)
+            cur = [k + 1]
+        else:
+            cur.append(k + 1)
+    groups.append(cur)
+    while True:
+        inner, r, r2 = [], [], []
+        for g in groups:
+            idx = [order[j] for j in g]
+            intra = sum((u2[i, j] for i in idx for j in idx), zero) if len(idx) > 1 else u2[idx[0], idx[0]]
+            e_j = (intra.sqrt() + db).upper()
+            inner.append(((ds[g[0]] - e_j).lower(), (ds[g[-1]] + e_j).upper()))
+            off = (sum((col2[i] for i in idx), zero) - intra).upper().max(zero)
+            r2.append(off)
+            r.append((off.sqrt() + db).upper())
+        f_off = (sum(r2, zero).sqrt() + db).upper()
+        atoms = [hull((a - f_off).lower(), (bb + f_off).upper()) for a, bb in inner]
+        bad = [k for k in range(len(groups) - 1) if not atoms[k].upper() < atoms[k + 1].lower()]
+        if not bad:
+            return {"groups": groups, "ds": ds, "order": order, "inner": inner, "r": r, "f_off": f_off,
+                    "atoms": atoms}
+        k = bad[0]
+        groups = groups[:k] + [groups[k] + groups[k + 1]] + groups[k + 2:]
+
+
+def _clip(x, clip: bool):
+    if not clip or x.lower() >= 0:
+        return x
+    return hull(flint().arb(0), x.upper())
+
+
+def _bounds(bm, gm, n) -> dict:
+    """Weyl radius f, orthogonality η and the column norms of B − D (docs/certificate.md §2)."""
+    arb = flint().arb
+    bl = _entries(bm, n)
+    gl = _entries(gm, n)
+    d = [bl[i, i].mid() for i in range(n)]
+    for i in range(n):
+        bl[i, i] = bl[i, i] - d[i]
+        gl[i, i] = gl[i, i] - 1
+    bu = _abs_up(bl)
+    u2 = _up(bu * bu)
+    col2 = _up(u2.sum(axis=0))
+    gu = _abs_up(gl)
+    eta = arb(_up((gu * gu).sum())).sqrt().upper()
+    if not eta < 0.5:
+        raise SolverError(f"float64 eigenvectors too far from orthogonal (‖XᵀX − I‖ ≤ {float(eta):.3g} is not < 1/2)")
+    kappa = ((1 - eta).rsqrt() - 1).upper()
+    f_off = arb(sum(col2, arb(0))).sqrt().upper()
+    norm_b = (max(abs(x) for x in d) + f_off).upper()
+    db = (norm_b * (2 * kappa + kappa * kappa)).upper()
+    f_arb = (f_off + db).upper()
+    return {"d": d, "U2": u2, "col2": list(col2), "kappa": kappa, "eta": float(eta), "dB": db, "f_arb": f_arb,
+            "f": float(f_arb), "S": bl, "R": gl}
+
+
+def _oa_update(bnd, hmid, n) -> np.ndarray:
+    """Ogita–Aishima correction Ẽ (float64; X ← X + XẼ squares the eigenvector error)."""
+    s = np.array(_to_float(bnd["S"]), dtype=np.float64)
+    lt_d = np.array([float(x) for x in bnd["d"]])
+    s = s + np.diag(lt_d)
+    r = -np.array(_to_float(bnd["R"]), dtype=np.float64)  # R = I − XᵀX
+    lt = np.diag(s) / (1.0 - np.diag(r))
+    delta = 2.0 * (np.linalg.norm(s - np.diag(lt)) + np.linalg.norm(hmid, 2) * np.linalg.norm(r))
+    diff = lt[None, :] - lt[:, None]
+    far = np.abs(diff) > delta
+    e = np.where(far, (s + lt[None, :] * r) / np.where(far, diff, 1.0), 0.5 * r)
+    np.fill_diagonal(e, 0.5 * np.diag(r))
+    return e
