@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import SolverError
 from ._flint import flint
 
-__all__ = ["SpectralEnclosure", "enclose", "arb_matrix", "upper", "lower", "hull"]
+__all__ = ["SpectralEnclosure", "enclose", "arb_matrix", "hull", "norm_bounds"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,16 +67,6 @@ def arb_matrix(a: np.ndarray):
     """Exact ``arb_mat`` of a float64 matrix."""
     a = np.asarray(a, dtype=np.float64)
     return flint().arb_mat(a.shape[0], a.shape[1], a.ravel().tolist())
-
-
-def upper(x):
-    """Exact arb equal to the upper end of the ball x."""
-    return x.upper()
-
-
-def lower(x):
-    """Exact arb equal to the lower end of the ball x."""
-    return x.lower()
 
 
 def hull(lo, hi):
@@ -152,11 +142,10 @@ def enclose(hmid: np.ndarray, h=None, *, b=None, diagonal: bool = False, clip: b
     kappa = bnd["kappa"]
     bcol = fl.arb_mat(n, 1, list(b))
     c = (xa.transpose() * bcol).entries()
-    c2 = [abs(x) * abs(x) for x in c]
-    normc = sum(c2, zero).sqrt().upper()
+    normc = norm_bounds(c)[1]
     masses = []
     for k, g in enumerate(groups):
-        ncj = sum((c2[order[j]] for j in g), zero).sqrt()
+        nlo, nhi = norm_bounds([c[order[j]] for j in g])
         if len(groups) == 1:
             stheta = zero
         else:
@@ -166,8 +155,8 @@ def enclose(hmid: np.ndarray, h=None, *, b=None, diagonal: bool = False, clip: b
             delta = min(x.lower() for x in dist)
             stheta = arb(1) if not delta > 0 else min(arb(1), (cl["r"][k] / delta).upper())
         err = (kappa * normc + stheta * (1 + kappa) * normc).upper()
-        lo = max(zero, (ncj.lower() - err).lower())
-        hi = (ncj.upper() + err).upper()
+        lo = max(zero, (nlo - err).lower())
+        hi = (nhi + err).upper()
         masses.append(hull((lo * lo).lower(), (hi * hi).upper()))
     return SpectralEnclosure(atoms, np.array(masses, dtype=object), sizes, float(cl["f_off"]), bnd["eta"],
                              refinements, min_eig)
@@ -212,6 +201,14 @@ def _clusters(bnd, n) -> dict:
                     "atoms": atoms}
         k = bad[0]
         groups = groups[:k] + [groups[k] + groups[k + 1]] + groups[k + 2:]
+
+
+def norm_bounds(xs):
+    """(lower, upper) exact bounds of the 2-norm of a list of balls."""
+    arb = flint().arb
+    lo = sum((x.abs_lower() ** 2 for x in xs), arb(0)).lower().max(arb(0)).sqrt().lower()
+    hi = sum((x.abs_upper() ** 2 for x in xs), arb(0)).upper().sqrt().upper()
+    return lo, hi
 
 
 def _clip(x, clip: bool):
