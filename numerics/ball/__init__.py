@@ -9,5 +9,7 @@ Mathematics: docs/certificate.md. Install the backend with ``pip install 'gating
 
 from ._flint import ArbUnavailableError as ArbUnavailableError, arb_available as arb_available
 from .certify import BallCertificate as BallCertificate, FixedPointBall as FixedPointBall, certify_arb as certify_arb
+from .solve import Ball as Ball, BallOptimum as BallOptimum, solve_ball as solve_ball
 
-__all__ = ["ArbUnavailableError", "BallCertificate", "FixedPointBall", "arb_available", "certify_arb"]
+__all__ = ["ArbUnavailableError", "Ball", "BallCertificate", "BallOptimum", "FixedPointBall", "arb_available",
+           "certify_arb", "solve_ball"]

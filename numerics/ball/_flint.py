@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..errors import WPGDError
 
-__all__ = ["ArbUnavailableError", "arb_available", "flint", "workprec", "bits_for_digits"]
+__all__ = ["ArbUnavailableError", "BACKENDS", "arb_available", "bits_for_digits", "flint", "resolve_backend", "workprec"]
 
 
 class ArbUnavailableError(WPGDError, ImportError):
@@ -57,3 +57,25 @@ class workprec:
 def bits_for_digits(digits: int) -> int:
     """Working precision (bits) for ``digits`` decimal digits plus guard bits."""
     return int(3.33 * digits) + 32
+
+
+BACKENDS = ("auto", "arb", "mpmath")
+"""Choices of the exact backend: Arb ball arithmetic, mpmath (interval/high precision), or auto."""
+
+
+def resolve_backend(name: str) -> str:
+    """"arb" or "mpmath" for a requested backend ("auto": Arb when python-flint is installed).
+
+    Raises:
+        InvalidProblemError: an unknown name.
+        ArbUnavailableError: "arb" requested without python-flint.
+    """
+    from ..errors import InvalidProblemError
+
+    if name not in BACKENDS:
+        raise InvalidProblemError(f"backend must be one of {', '.join(BACKENDS)}, got {name!r}")
+    if name == "auto":
+        return "arb" if arb_available() else "mpmath"
+    if name == "arb":
+        flint()
+    return name

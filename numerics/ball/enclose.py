@@ -75,7 +75,7 @@ def hull(lo, hi):
 
 
 _abs_up = np.frompyfunc(lambda x: x.abs_upper(), 1, 1)
-_up = np.frompyfunc(lambda x: x.upper(), 1, 1)
+_upper = np.frompyfunc(lambda x: x.upper(), 1, 1)
 _to_float = np.frompyfunc(lambda x: float(x.mid()), 1, 1)
 
 
@@ -83,14 +83,18 @@ def _entries(m, n):
     return np.array(m.entries(), dtype=object).reshape(n, n)
 
 
-def enclose(hmid: np.ndarray, h=None, *, b=None, diagonal: bool = False, clip: bool = True,
-            scale_floor: float | None = None, target_bits: int = 40, max_refine: int = 4) -> SpectralEnclosure:
+def enclose(hmid: np.ndarray, h=None, *, hrad: np.ndarray | None = None, vectors: np.ndarray | None = None, b=None,
+            diagonal: bool = False, clip: bool = True, scale_floor: float | None = None, target_bits: int = 40,
+            max_refine: int = 4, fast: bool = False) -> SpectralEnclosure:
     """Enclose the eigenvalues of a symmetric matrix and, given ``b``, its spectral measure.
 
     Args:
         hmid: float64 symmetric matrix, shape (n, n): the midpoint used for the float64
             eigenvectors (and the exact matrix when ``h`` is None).
         h: ``arb_mat`` (n×n) whose balls contain the exact matrix; None: ``hmid`` exactly.
+        hrad: float64 upper bounds of ``|h − hmid|`` entrywise (None: h = hmid exactly).
+        vectors: float64 approximate eigenvectors (columns), e.g. from a cached ``eigh``;
+            computed if None.
         b: list of n ``arb`` (the vector of the measure), or None (eigenvalues only).
         diagonal: the exact matrix is diagonal (its eigenvectors are the coordinate vectors).
         clip: the exact matrix is known to be positive semidefinite: clip atoms at 0.
@@ -98,6 +102,8 @@ def enclose(hmid: np.ndarray, h=None, *, b=None, diagonal: bool = False, clip: b
             (default: the largest |eigenvalue|); the working precision must allow it.
         target_bits: see ``scale_floor``.
         max_refine: at most this many Ogita–Aishima steps.
+        fast: B and G as float64 midpoint–radius products (a priori error bound, much faster
+            but looser, no refinement) instead of Arb products.
 
     Returns:
         A :class:`SpectralEnclosure`.
@@ -109,30 +115,36 @@ def enclose(hmid: np.ndarray, h=None, *, b=None, diagonal: bool = False, clip: b
     arb = fl.arb
     hmid = np.asarray(hmid, dtype=np.float64)
     n = hmid.shape[0]
-    h = arb_matrix(hmid) if h is None else h
     zero = arb(0)
     if diagonal:
+        h = arb_matrix(hmid) if h is None else h
         diag = [h[i, i] for i in range(n)]
         order = sorted(range(n), key=lambda i: float(diag[i].mid()))
         atoms = np.array([_clip(diag[i], clip) for i in order], dtype=object)
         masses = None if b is None else np.array([b[i] * b[i] for i in order], dtype=object)
         return SpectralEnclosure(atoms, masses, (1,) * n, 0.0, 0.0, 0, min(diag, key=lambda x: float(x.mid())).lower())
-    _, xf = np.linalg.eigh(hmid)
-    xa = arb_matrix(xf)
+    xf = np.linalg.eigh(hmid)[1] if vectors is None else np.asarray(vectors, dtype=np.float64)
+    xa = None
+    if fast:
+        bnd = _bounds_float(hmid, hrad, xf)
+    else:
+        h = arb_matrix(hmid) if h is None else h
+        xa = arb_matrix(xf)
+        xt = xa.transpose()
+        bnd = _bounds(xt * (h * xa), xt * xa, n)
     refinements, prev = 0, None
     while True:
-        hx = h * xa
-        xt = xa.transpose()
-        bnd = _bounds(xt * hx, xt * xa, n)
         cl = _clusters(bnd, n)
         floor = float(max(abs(x) for x in bnd["d"]).mid()) if scale_floor is None else scale_floor
         f_off = float(cl["f_off"])
         stalled = prev is not None and f_off > prev * 2.0 ** -8
-        if refinements >= max_refine or f_off <= 2.0 ** (-target_bits) * floor or stalled:
+        if fast or refinements >= max_refine or f_off <= 2.0 ** (-target_bits) * floor or stalled:
             break
         prev = f_off
-        xa = (xa + xa * arb_matrix(_oa_update(bnd, hmid, n))).mid()
+        xa = (xa + xa * arb_matrix(_oa_update(bnd, hmid))).mid()
         refinements += 1
+        xt = xa.transpose()
+        bnd = _bounds(xt * (h * xa), xt * xa, n)
     groups, ds, order = cl["groups"], cl["ds"], cl["order"]
     atoms = np.array([_clip(a, clip) for a in cl["atoms"]], dtype=object)
     sizes = tuple(len(g) for g in groups)
@@ -140,8 +152,10 @@ def enclose(hmid: np.ndarray, h=None, *, b=None, diagonal: bool = False, clip: b
     if b is None:
         return SpectralEnclosure(atoms, None, sizes, float(cl["f_off"]), bnd["eta"], refinements, min_eig)
     kappa = bnd["kappa"]
-    bcol = fl.arb_mat(n, 1, list(b))
-    c = (xa.transpose() * bcol).entries()
+    if xa is None:
+        c = _float_product_balls(xf, b)
+    else:
+        c = (xa.transpose() * fl.arb_mat(n, 1, list(b))).entries()
     normc = norm_bounds(c)[1]
     masses = []
     for k, g in enumerate(groups):
@@ -187,7 +201,7 @@ def _clusters(bnd, n) -> dict:
         inner, r, r2 = [], [], []
         for g in groups:
             idx = [order[j] for j in g]
-            intra = sum((u2[i, j] for i in idx for j in idx), zero) if len(idx) > 1 else u2[idx[0], idx[0]]
+            intra = sum((arb(u2[i, j]) for i in idx for j in idx), zero)
             e_j = (intra.sqrt() + db).upper()
             inner.append(((ds[g[0]] - e_j).lower(), (ds[g[-1]] + e_j).upper()))
             off = (sum((col2[i] for i in idx), zero) - intra).upper().max(zero)
@@ -227,10 +241,17 @@ def _bounds(bm, gm, n) -> dict:
         bl[i, i] = bl[i, i] - d[i]
         gl[i, i] = gl[i, i] - 1
     bu = _abs_up(bl)
-    u2 = _up(bu * bu)
-    col2 = _up(u2.sum(axis=0))
+    u2 = _upper(bu * bu)
+    col2 = _upper(u2.sum(axis=0))
     gu = _abs_up(gl)
-    eta = arb(_up((gu * gu).sum())).sqrt().upper()
+    eta = arb(_upper((gu * gu).sum())).sqrt().upper()
+    return _finish_bounds(d, u2, list(col2), eta, np.array(_to_float(bl), dtype=np.float64),
+                          -np.array(_to_float(gl), dtype=np.float64))
+
+
+def _finish_bounds(d, u2, col2, eta, sf, rf) -> dict:
+    """κ, ‖M − B‖ ≤ dB and the Weyl radius from the column norms (all rounded up)."""
+    arb = flint().arb
     if not eta < 0.5:
         raise SolverError(f"float64 eigenvectors too far from orthogonal (‖XᵀX − I‖ ≤ {float(eta):.3g} is not < 1/2)")
     kappa = ((1 - eta).rsqrt() - 1).upper()
@@ -238,16 +259,68 @@ def _bounds(bm, gm, n) -> dict:
     norm_b = (max(abs(x) for x in d) + f_off).upper()
     db = (norm_b * (2 * kappa + kappa * kappa)).upper()
     f_arb = (f_off + db).upper()
-    return {"d": d, "U2": u2, "col2": list(col2), "kappa": kappa, "eta": float(eta), "dB": db, "f_arb": f_arb,
-            "f": float(f_arb), "S": bl, "R": gl}
+    return {"d": d, "U2": u2, "col2": col2, "kappa": kappa, "eta": float(eta), "dB": db, "f_arb": f_arb,
+            "f": float(f_arb), "Sf": sf, "Rf": rf}
 
 
-def _oa_update(bnd, hmid, n) -> np.ndarray:
+_U = 2.0**-53
+
+
+def _up(x, n: int):
+    """Upper bound of a float64 result that summed n non-negative rounded terms (a priori bound)."""
+    return x * (1 + 8 * (n + 4) * _U) + (n + 4) * 2.0**-1000
+
+
+def _bounds_float(hmid, hrad, x) -> dict:
+    """As :func:`_bounds`, with B = XᵀHX and G = XᵀX as float64 midpoint–radius products.
+
+    The radius of a float64 product uses the a priori bound ``|fl(AB) − AB| ≤ γ_n |A||B|``,
+    valid in any summation order under round-to-nearest (Higham, Accuracy and Stability,
+    §3.5), with γ_n ≤ 2(n + 2)u, and every radius computation rounded up by :func:`_up`.
+    """
+    arb = flint().arb
+    n = x.shape[0]
+    gam = 2 * (n + 2) * _U
+    ax = np.abs(x)
+    hx = hmid @ x
+    r_hx = gam * (np.abs(hmid) @ ax)
+    if hrad is not None:
+        r_hx = r_hx + hrad @ ax
+    r_hx = _up(r_hx, n)
+    bm = x.T @ hx
+    r_b = _up(gam * (ax.T @ np.abs(hx)) + ax.T @ r_hx, n)
+    gm = x.T @ x
+    r_g = _up(gam * (ax.T @ ax), n)
+    d = np.diag(bm).copy()
+    fabs = np.abs(bm)
+    np.fill_diagonal(fabs, 0.0)
+    fabs = _up(fabs + r_b, 2)
+    u2 = _up(fabs * fabs, 1)
+    col2 = [arb(float(v)) for v in _up(u2.sum(axis=0), n)]
+    e = _up(np.abs(gm - np.eye(n)) + r_g, 2)
+    eta = arb(float(_up((e * e).sum(), n * n))).sqrt().upper()
+    sf = bm - np.diag(d)
+    return _finish_bounds([arb(float(v)) for v in d], u2, col2, eta, sf, np.eye(n) - gm)
+
+
+def _float_product_balls(x, b):
+    """Balls of Xᵀb for a float64 X and a list of ``arb`` b (a priori product bound)."""
+    arb = flint().arb
+    n = x.shape[0]
+    bm = np.array([float(v.mid()) for v in b])
+    br = np.array([float(v.rad()) for v in b]) * (1 + 2.0**-40)
+    ax = np.abs(x)
+    c = x.T @ bm
+    rc = _up(2 * (n + 2) * _U * (ax.T @ np.abs(bm)) + ax.T @ br, n)
+    return [arb(float(c[i]), float(rc[i])) for i in range(n)]
+    return _finish_bounds(d, u2, list(col2), eta, np.array(_to_float(bl), dtype=np.float64),
+                          -np.array(_to_float(gl), dtype=np.float64))
+
+
+def _oa_update(bnd, hmid) -> np.ndarray:
     """Ogita–Aishima correction Ẽ (float64; X ← X + XẼ squares the eigenvector error)."""
-    s = np.array(_to_float(bnd["S"]), dtype=np.float64)
-    lt_d = np.array([float(x) for x in bnd["d"]])
-    s = s + np.diag(lt_d)
-    r = -np.array(_to_float(bnd["R"]), dtype=np.float64)  # R = I − XᵀX
+    s = bnd["Sf"] + np.diag([float(x) for x in bnd["d"]])
+    r = bnd["Rf"]  # R = I − XᵀX
     lt = np.diag(s) / (1.0 - np.diag(r))
     delta = 2.0 * (np.linalg.norm(s - np.diag(lt)) + np.linalg.norm(hmid, 2) * np.linalg.norm(r))
     diff = lt[None, :] - lt[:, None]

@@ -77,7 +77,7 @@ def _is_diagonal(a: np.ndarray) -> bool:
 
 
 def ball_spectra(problem: Problem, prec: int, *, structured: bool | None = None, target_bits: int = 30,
-                 max_refine: int = 4) -> BallSpectra:
+                 max_refine: int = 4, fast: bool = False) -> BallSpectra:
     """Enclose both measures of ``problem`` at ``prec`` bits (must run inside ``workprec(prec)``).
 
     Args:
@@ -87,6 +87,8 @@ def ball_spectra(problem: Problem, prec: int, *, structured: bool | None = None,
         target_bits: refine eigenvectors until the Weyl radius is 2^-target_bits of the
             smallest relevant eigenvalue (float64 vectors often suffice).
         max_refine: cap on the refinement steps.
+        fast: float64 midpoint–radius products instead of Arb products (see
+            :func:`~numerics.ball.enclose.enclose`); looser, no refinement.
 
     Returns:
         A :class:`BallSpectra`.
@@ -100,8 +102,8 @@ def ball_spectra(problem: Problem, prec: int, *, structured: bool | None = None,
     sig = np.asarray(problem.sigma, dtype=np.float64)
     d = problem.d
     floor = float(feat.lam[0]) if feat.rank else 1.0
-    s_enc = enclose(sig, b=None, diagonal=_is_diagonal(sig), clip=True, scale_floor=floor,
-                    target_bits=target_bits, max_refine=max_refine)
+    s_enc = enclose(sig, b=None, vectors=problem.sigma_eig[1], diagonal=_is_diagonal(sig), clip=True,
+                    scale_floor=floor, target_bits=target_bits, max_refine=max_refine, fast=fast)
     first_kept = d - feat.rank
     atoms, mult, pos = [], [], 0
     for atom, size in zip(s_enc.atoms, s_enc.sizes):
@@ -134,6 +136,7 @@ def ball_spectra(problem: Problem, prec: int, *, structured: bool | None = None,
         rf = np.sqrt(sizes)
         hmid = (wf * rf)[:, None] * C * (wf * rf)[None, :] + np.diag(wf * wf * var)
         diagonal = _is_diagonal(C)
+        vectors = task64.basis / (wf / rf)[:, None]
     else:
         kept = task64.kept
         m1 = problem.m1_matrix()[np.ix_(kept, kept)]
@@ -149,12 +152,14 @@ def ball_spectra(problem: Problem, prec: int, *, structured: bool | None = None,
         wf = 1.0 / np.sqrt(problem.trace_sigma * var + problem.noise)
         hmid = (wf[:, None] * m1) * wf[None, :]
         diagonal = _is_diagonal(m1)
+        vectors = task64.basis / wf[:, None]
     hmid = 0.5 * (hmid + hmid.T)
     H = fl.arb_mat(K, K, list(hobj.ravel()))
     info = task64.rho[task64.informative]
     tfloor = float(max(np.min(info), 2.0**-40 * np.max(info))) if info.size else 1.0
-    t_enc = enclose(hmid, H, b=b, diagonal=diagonal, clip=True, scale_floor=tfloor, target_bits=target_bits,
-                    max_refine=max_refine)
+    hrad = np.array([float(x.rad()) for x in hobj.ravel()]).reshape(K, K) * (1 + 2.0**-40)
+    t_enc = enclose(hmid, H, hrad=hrad, vectors=vectors, b=b, diagonal=diagonal, clip=True, scale_floor=tfloor,
+                    target_bits=target_bits, max_refine=max_refine, fast=fast)
     keep = [k for k in range(len(t_enc.masses)) if t_enc.masses[k].upper() > 0]
     task = BallMeasure([t_enc.atoms[k] for k in keep], [t_enc.masses[k] for k in keep])
     null = arb(float(problem.query_variance)) * tr + noise
