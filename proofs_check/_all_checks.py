@@ -4,3 +4,4 @@ from . import risk_checks  # noqa: F401
 from . import stationarity_checks  # noqa: F401
 from . import gating_checks  # noqa: F401
 from . import optimum_checks  # noqa: F401
+from . import arb_checks  # noqa: F401

@@ -132,19 +132,27 @@ def enclose(hmid: np.ndarray, h=None, *, hrad: np.ndarray | None = None, vectors
         xa = arb_matrix(xf)
         xt = xa.transpose()
         bnd = _bounds(xt * (h * xa), xt * xa, n)
-    refinements, prev = 0, None
+    refinements, best, worse = 0, None, 0
     while True:
         cl = _clusters(bnd, n)
         floor = float(max(abs(x) for x in bnd["d"]).mid()) if scale_floor is None else scale_floor
         f_off = float(cl["f_off"])
-        stalled = prev is not None and f_off > prev * 2.0 ** -8
-        if fast or refinements >= max_refine or f_off <= 2.0 ** (-target_bits) * floor or stalled:
+        if best is None or f_off < best[0]:
+            best, worse = (f_off, bnd, cl, xa, refinements), 0
+        else:
+            worse += 1  # Ogita–Aishima can overshoot once inside a tight cluster, then converges
+        if fast or refinements >= max_refine or f_off <= 2.0 ** (-target_bits) * floor or worse >= 2:
             break
-        prev = f_off
         xa = (xa + xa * arb_matrix(_oa_update(bnd, hmid))).mid()
         refinements += 1
         xt = xa.transpose()
         bnd = _bounds(xt * (h * xa), xt * xa, n)
+        rot = _cluster_rotation(bnd, hmid)
+        if rot is not None:
+            xa = (xa * arb_matrix(rot)).mid()
+            xt = xa.transpose()
+            bnd = _bounds(xt * (h * xa), xt * xa, n)
+    _, bnd, cl, xa, refinements = best
     groups, ds, order = cl["groups"], cl["ds"], cl["order"]
     atoms = np.array([_clip(a, clip) for a in cl["atoms"]], dtype=object)
     sizes = tuple(len(g) for g in groups)
@@ -317,14 +325,52 @@ def _float_product_balls(x, b):
                           -np.array(_to_float(gl), dtype=np.float64))
 
 
-def _oa_update(bnd, hmid) -> np.ndarray:
-    """Ogita–Aishima correction Ẽ (float64; X ← X + XẼ squares the eigenvector error)."""
+def _oa_pairs(bnd, hmid):
+    """S, R = I − XᵀX, λ̃, and the pairs the first-order update may separate (|ẽ_ij| < 2^-10)."""
     s = bnd["Sf"] + np.diag([float(x) for x in bnd["d"]])
-    r = bnd["Rf"]  # R = I − XᵀX
+    r = bnd["Rf"]
     lt = np.diag(s) / (1.0 - np.diag(r))
     delta = 2.0 * (np.linalg.norm(s - np.diag(lt)) + np.linalg.norm(hmid, 2) * np.linalg.norm(r))
     diff = lt[None, :] - lt[:, None]
-    far = np.abs(diff) > delta
-    e = np.where(far, (s + lt[None, :] * r) / np.where(far, diff, 1.0), 0.5 * r)
+    num = s + lt[None, :] * r
+    far = (np.abs(diff) > delta) & (np.abs(num) < 2.0**-10 * np.abs(diff))
+    far = far & far.T
+    return s, r, lt, num, diff, far
+
+
+def _cluster_rotation(bnd, hmid) -> np.ndarray | None:
+    """Rotation diagonalising X_JᵀHX_J inside each Ogita–Aishima cluster (|λ̃_i − λ̃_j| ≤ δ).
+
+    The first-order update cannot split eigenvalues closer than its own δ; a small symmetric
+    eigenproblem on ``S_JJ − λ̄ G_JJ`` (formed from accurate Arb differences) can. None if no
+    cluster has two or more members.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    _, r, _, _, _, far = _oa_pairs(bnd, hmid)
+    n = far.shape[0]
+    close = ~far
+    np.fill_diagonal(close, False)
+    count, label = connected_components(close.astype(np.int8), directed=False)
+    groups = [list(np.nonzero(label == k)[0]) for k in range(count)]
+    groups = [g for g in groups if len(g) > 1]
+    if not groups:
+        return None
+    d = bnd["d"]
+    rot = np.eye(n)
+    for g in groups:
+        idx = np.array(g)
+        ref = d[g[0]]
+        shift = np.array([float(d[i] - ref) for i in g])
+        k = bnd["Sf"][np.ix_(idx, idx)] + np.diag(shift) + float(ref) * r[np.ix_(idx, idx)]
+        _, v = np.linalg.eigh(0.5 * (k + k.T))
+        rot[np.ix_(idx, idx)] = v
+    return rot
+
+
+def _oa_update(bnd, hmid) -> np.ndarray:
+    """Ogita–Aishima correction Ẽ (float64; X ← X + XẼ squares the eigenvector error)."""
+    _, r, _, num, diff, far = _oa_pairs(bnd, hmid)  # R = I − XᵀX
+    e = np.where(far, num / np.where(far, diff, 1.0), 0.5 * r)
     np.fill_diagonal(e, 0.5 * np.diag(r))
     return e
