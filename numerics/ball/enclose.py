@@ -149,7 +149,7 @@ def enclose(hmid: np.ndarray, h=None, *, hrad: np.ndarray | None = None, vectors
         bnd = _bounds(xt * (h * xa), xt * xa, n)
         rot = _cluster_rotation(bnd, hmid)
         if rot is not None:
-            xa = (xa * arb_matrix(rot)).mid()
+            xa = (xa * rot).mid()
             xt = xa.transpose()
             bnd = _bounds(xt * (h * xa), xt * xa, n)
     _, bnd, cl, xa, refinements = best
@@ -326,14 +326,14 @@ def _float_product_balls(x, b):
 
 
 def _oa_pairs(bnd, hmid):
-    """S, R = I − XᵀX, λ̃, and the pairs the first-order update may separate (|ẽ_ij| < 2^-10)."""
+    """S, R = I − XᵀX, λ̃, and the pairs the first-order update may separate (|ẽ_ij| < 2^-26)."""
     s = bnd["Sf"] + np.diag([float(x) for x in bnd["d"]])
     r = bnd["Rf"]
     lt = np.diag(s) / (1.0 - np.diag(r))
     delta = 2.0 * (np.linalg.norm(s - np.diag(lt)) + np.linalg.norm(hmid, 2) * np.linalg.norm(r))
     diff = lt[None, :] - lt[:, None]
     num = s + lt[None, :] * r
-    far = (np.abs(diff) > delta) & (np.abs(num) < 2.0**-10 * np.abs(diff))
+    far = (np.abs(diff) > delta) & (np.abs(num) < 2.0**-26 * np.abs(diff))
     far = far & far.T
     return s, r, lt, num, diff, far
 
@@ -356,16 +356,21 @@ def _cluster_rotation(bnd, hmid) -> np.ndarray | None:
     groups = [g for g in groups if len(g) > 1]
     if not groups:
         return None
+    fl = flint()
     d = bnd["d"]
-    rot = np.eye(n)
+    rot = np.array([fl.arb(1) if i == j else fl.arb(0) for i in range(n) for j in range(n)], dtype=object).reshape(n, n)
     for g in groups:
         idx = np.array(g)
         ref = d[g[0]]
         shift = np.array([float(d[i] - ref) for i in g])
         k = bnd["Sf"][np.ix_(idx, idx)] + np.diag(shift) + float(ref) * r[np.ix_(idx, idx)]
         _, v = np.linalg.eigh(0.5 * (k + k.T))
-        rot[np.ix_(idx, idx)] = v
-    return rot
+        va = arb_matrix(v)
+        eye = fl.arb_mat(len(g), len(g), [1 if i == j else 0 for i in range(len(g)) for j in range(len(g))])
+        for _ in range(6):  # Newton–Schulz: V ← V(3I − VᵀV)/2 makes V orthogonal to working precision
+            va = (va * (3 * eye - va.transpose() * va) / 2).mid()
+        rot[np.ix_(idx, idx)] = np.array(va.entries(), dtype=object).reshape(len(g), len(g))
+    return fl.arb_mat(n, n, list(rot.ravel()))
 
 
 def _oa_update(bnd, hmid) -> np.ndarray:
