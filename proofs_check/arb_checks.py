@@ -101,7 +101,8 @@ def _arb_certificate(quick: bool) -> Evidence:
     control = three_fixed_point_control()
     passed = not bad and control["refused"]
     ev = (f"{len(problems) - len(bad)}/{len(problems)} gap-condition problems certified unique (incl. Σ = I and a "
-          f"cluster of eigenvalues 1e-11 apart), enclosures ∋ float64 γ* (± 1e-12 rel), max rel width {max(widths, default=0):.1e}; "
+          f"cluster of eigenvalues 1e-11 apart), enclosures ∋ float64 γ* (± 1e-12 rel), "
+          f"max rel width {max(widths, default=0):.1e}; "
           f"negative control three_fixed_points: {'refused, ' if control['refused'] else 'NOT refused, '}"
           f"status {control['status']}, {control['enclosed']} fixed points enclosed ({'/'.join(control['kinds'])})")
     return Evidence(passed, ev, {"failures": bad, "max_width": max(widths, default=0.0), "control": control})
@@ -160,7 +161,8 @@ def _mp_residual(pr: Problem, gamma: str, mp) -> float:
             H = mp.matrix(m, m)
             for i in range(m):
                 for j in range(m):
-                    H[i, j] = w[i] * (root[i] * mp.mpf(float(C[i, j])) * root[j] + (mp.mpf(float(C[i, i])) if i == j else 0)) * w[j]
+                    own = mp.mpf(float(C[i, i])) if i == j else 0
+                    H[i, j] = w[i] * (root[i] * mp.mpf(float(C[i, j])) * root[j] + own) * w[j]
             b = [w[i] * root[i] * mp.mpf(float(c[i])) for i in range(m)]
         else:
             kept = task.kept

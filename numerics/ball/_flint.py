@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ..errors import WPGDError
 
-__all__ = ["ArbUnavailableError", "BACKENDS", "arb_available", "bits_for_digits", "flint", "resolve_backend", "workprec"]
+__all__ = ["ArbUnavailableError", "BACKENDS", "arb_available", "bits_for_digits", "flint", "resolve_backend",
+           "workprec"]
 
 
 class ArbUnavailableError(WPGDError, ImportError):

@@ -183,7 +183,8 @@ def scan_fixed_points(sp: BallSpectra, *, initial_cells: int = 32, max_cells: in
                 continue
         done.append((g1, g2, kind or "unresolved", e_up))
     out["cells"] = examined
-    out["counts"] = {k: sum(1 for c in done if c[2] == k) for k in ("excluded", "contracting", "expanding", "unresolved")}
+    kinds = ("excluded", "contracting", "expanding", "unresolved")
+    out["counts"] = {k: sum(1 for c in done if c[2] == k) for k in kinds}
     out["contraction_bound"] = max(c[3] for c in done)
     out["unresolved"] = [(float(c[0]), float(c[1])) for c in done if c[2] == "unresolved"]
     runs, cur = [], None
@@ -197,7 +198,7 @@ def scan_fixed_points(sp: BallSpectra, *, initial_cells: int = 32, max_cells: in
         else:
             cur = None
 
-    def sign(g, end):
+    def sign(g):
         if g == lo:
             return 1
         if g == hi:
@@ -205,7 +206,7 @@ def scan_fixed_points(sp: BallSpectra, *, initial_cells: int = 32, max_cells: in
         return T.at(g)[2]
 
     for run in runs:
-        sa, sb = sign(run["a"], "a"), sign(run["b"], "b")
+        sa, sb = sign(run["a"]), sign(run["b"])
         want = (1, -1) if run["kind"] == "contracting" else (-1, 1)
         if (sa, sb) == want:
             out["roots"].append(_shrink(T, run, sa, sb, root_rel_width, lo, hi))

@@ -49,7 +49,8 @@ class BallMeasure:
     def _terms(self, t):
         """q = w/(e+t)² and 1/(e+t) as object arrays."""
         if self.squares:
-            ratio = 1 / (1 + t / self.e) if t != 0 else np.array([flint().arb(1)] * self.e.size, dtype=object)
+            exact_zero = t == 0  # True only for the exact point 0 (arb comparisons are certain)
+            ratio = np.array([flint().arb(1)] * self.e.size, dtype=object) if exact_zero else 1 / (1 + t / self.e)
             q = self.w * ratio * ratio
             inv = ratio / self.e
         else:
