@@ -86,13 +86,16 @@ class ConditionReport:
                 **self.extra}
 
 
-def check_conditions(problem: Problem, *, optimum: Optimum | None = None, certify_digits: int | None = None) -> ConditionReport:
+def check_conditions(problem: Problem, *, optimum: Optimum | None = None, certify_digits: int | None = None,
+                     certify_backend: str = "auto") -> ConditionReport:
     """Evaluate every condition (docs/conditions.md) for ``problem``.
 
     Args:
         problem: the setting.
         optimum: a float64 :func:`~numerics.solver.solve` result (computed if None).
         certify_digits: if given, also run the interval certificate at that precision.
+        certify_backend: "arb" (:func:`numerics.ball.certify_arb`), "mpmath"
+            (:func:`numerics.certificate.certify`) or "auto" (Arb when python-flint is installed).
 
     Returns:
         A :class:`ConditionReport`.
@@ -143,15 +146,22 @@ def check_conditions(problem: Problem, *, optimum: Optimum | None = None, certif
                          + (f"; {len(opt.unresolved)} unresolved cell(s)" if opt.unresolved else "")))
     cert = None
     if certify_digits is not None:
-        from .certificate import certify
+        from .ball._flint import resolve_backend
 
+        backend = resolve_backend(certify_backend)
+        if backend == "arb":
+            from .ball import certify_arb as certify
+        else:
+            from .certificate import certify
         cert = certify(problem, certify_digits, structured=structured)
         enc = "" if cert.enclosure is None else f", γ* ∈ [{cert.enclosure[0]:.12g}, {cert.enclosure[1]:.12g}]"
-        out.append(Condition("certificate", "interval proof of exactly one fixed point", cert.certified,
-                             1 - cert.contraction_bound, cert.contraction_bound,
+        bound = cert.contraction_bound
+        margin = 1 - bound if np.isfinite(bound) else None
+        out.append(Condition("certificate", f"{'ball' if backend == 'arb' else 'interval'} proof of exactly one "
+                             f"fixed point ({backend})", cert.certified, margin, bound if np.isfinite(bound) else None,
                              f"{'certified' if cert.certified else 'not certified: ' + cert.reason}; "
-                             f"contraction bound {cert.contraction_bound:.6g}{enc}"))
-        extra["certificate"] = cert.to_dict()
+                             f"contraction bound {bound:.6g}{enc}"))
+        extra["certificate"] = {"backend": backend, **cert.to_dict()}
     out.extend(_assumption3(problem, opt, task))
     if gap_ok or loc_ok:
         verdict = "condition"

@@ -6,3 +6,4 @@ from . import gating_checks  # noqa: F401
 from . import gating_class_checks  # noqa: F401
 from . import optimum_checks  # noqa: F401
 from . import solver_checks  # noqa: F401
+from . import arb_checks  # noqa: F401

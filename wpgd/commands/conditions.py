@@ -15,7 +15,8 @@ Definitions and proofs: docs/conditions.md.
                            (Σ on its range; informative generalised eigenvalues of (M1, M2))
   localized_gap_condition  the same bound maximised over the invariant interval only
   contraction              computed sup |d log(φ_R∘φ_Σ)/d log γ| on the invariant interval
-  certificate              (--certify) interval-arithmetic proof of a unique fixed point
+  certificate              (--certify) ball/interval proof of a unique fixed point (--backend
+                           arb: python-flint, any size; mpmath: d and n/K ≤ 80 unless diagonal)
   assumption3              ω* ≥ 0 and non-decreasing toward the query: scalar gating reaches it
 
 The uniqueness verdict is the strongest available: condition (proof from the gap condition),
@@ -30,6 +31,9 @@ example:
 def add_arguments(p) -> None:
     p.add_argument("--spec", required=True, metavar="FILE", help="problem spec (TOML), see README")
     p.add_argument("--certify", action="store_true", help="also run the interval certificate (30 digits)")
+    p.add_argument("--backend", default="auto", choices=("auto", "arb", "mpmath"),
+                   help="certificate backend: arb (python-flint), mpmath, or auto = arb when python-flint is "
+                        "installed (default auto)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 
 
@@ -37,7 +41,7 @@ def run(args) -> int:
     from numerics.conditions import check_conditions
 
     problem = load_spec(args.spec)
-    rep = check_conditions(problem, certify_digits=30 if args.certify else None)
+    rep = check_conditions(problem, certify_digits=30 if args.certify else None, certify_backend=args.backend)
     if args.json:
         print_json({"problem": problem.describe(), **rep.to_dict()})
         return 0

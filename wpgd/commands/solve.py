@@ -20,8 +20,11 @@ invariant interval is found (log-scale sign scan, monotone exclusion, Brent) and
 lowest risk is returned; ω* is normalised to max|ω*| = 1 and the optimal scale sits in P*.
 Segment specs use the structured O(K³ + d³ + n) path (10⁷ tokens are fine).
 
-  --precision D   repeat the solve in D-digit arithmetic (mpmath) and report the float64 error
-  --certify       interval-arithmetic proof that the fixed point is unique (mpmath.iv)
+  --precision D   repeat the solve in D-digit arithmetic, its own root search, and report the
+                  float64 error (Arb: proven balls for risk, γ*, μ*, ω*; docs/certificate.md)
+  --certify       ball/interval proof that the fixed point is unique, or of how many there are
+  --backend B     arb (python-flint ball arithmetic, any size), mpmath (d and n/K ≤ 80 unless
+                  diagonal), auto = arb when python-flint is installed (default)
   --class C       optimum over one architecture's weight class (linear, scalar, geometric,
                   vector, unconstrained) or all of them side by side
   --stationary    list every stationary point family with its Hessian inertia (Theorem 2)
@@ -45,6 +48,9 @@ def add_arguments(p) -> None:
     p.add_argument("--precision", type=integer(20, MAX_DIGITS), metavar="DIGITS",
                    help=f"also solve with DIGITS-digit mpmath (20..{MAX_DIGITS})")
     p.add_argument("--certify", action="store_true", help="prove uniqueness of the fixed point (interval arithmetic)")
+    p.add_argument("--backend", default="auto", choices=("auto", "arb", "mpmath"),
+                   help="exact backend of --certify/--precision: arb (python-flint), mpmath, or auto = arb when "
+                        "python-flint is installed (default auto)")
     p.add_argument("--class", dest="cls", default="unconstrained", choices=CLASS_CHOICES,
                    help="weight class to optimise over (default unconstrained)")
     p.add_argument("--key-width", type=integer(1, 2**16), metavar="M",
@@ -126,13 +132,17 @@ def _require_precision(problem, digits: int) -> None:
 
 
 def _unconstrained(problem, args):
+    from numerics.ball._flint import resolve_backend
     from numerics.solver import solve
 
-    opt = solve(problem, certify=args.certify, certify_digits=max(30, args.precision or 0))
+    backend = resolve_backend(args.backend) if (args.certify or args.precision is not None) else None
+    opt = solve(problem, certify=args.certify and backend == "mpmath", certify_digits=max(30, args.precision or 0))
     out = {"problem": problem.describe(), "class": "unconstrained", **opt.to_dict()}
     if opt.certified is not None:
-        out["certificate"] = out["details"].pop("certificate")
-    if args.precision is not None and opt.degenerate is None:
+        out["certificate"] = {"backend": "mpmath", **out["details"].pop("certificate")}
+    if backend == "arb":
+        _arb_exact(problem, args, opt, out)
+    elif args.precision is not None and opt.degenerate is None:
         from numerics.highprec import solve_highprec
 
         hp = solve_highprec(problem, args.precision, float_optimum=opt)
@@ -154,6 +164,28 @@ def _unconstrained(problem, args):
 
         out["stationary_points"] = [sp.to_dict() for sp in classify(problem, opt)]
     return out, {"P": opt.P, "omega": opt.omega}, opt
+
+
+def _arb_exact(problem, args, opt, out) -> None:
+    """--certify / --precision on the Arb layer (numerics.ball): certificate and ball solve."""
+    from numerics.ball import certify_arb, solve_ball
+
+    cert = None
+    if args.precision is not None and opt.degenerate is None:
+        hp = solve_ball(problem, args.precision)
+        cert = hp.certificate
+        rel = lambda a, b: abs(a - b.value) / abs(b.value)  # noqa: E731
+        out["high_precision"] = {
+            "backend": "arb", "digits": args.precision, "risk": hp.risk.mid, "normalized_risk": hp.normalized_risk.mid,
+            "gamma": hp.gamma.mid, "mu": hp.mu.mid, "balls": hp.to_dict(omega=False),
+            "omega_balls": [w.to_dict() for w in hp.omega],
+            "float64_rel_error": {"risk": rel(opt.risk, hp.risk), "gamma": rel(opt.gamma, hp.gamma),
+                                  "mu": rel(opt.mu, hp.mu), "omega": _rel(opt.omega, hp.omega_float)},
+        }
+    if args.certify:
+        cert = certify_arb(problem, 30) if cert is None else cert
+        out["certified"] = cert.certified
+        out["certificate"] = cert.to_dict()
 
 
 def _multistep(problem, args):
@@ -256,16 +288,20 @@ def _print_text(out: dict, args) -> None:
     if "high_precision" in out:
         hp = out["high_precision"]
         err = hp["float64_rel_error"]
-        print(f"high precision   {hp['digits']} digits: risk = {hp['risk'][:40]}")
-        print(f"float64 error    risk {err['risk']:.2e}, γ {err['gamma']:.2e}, ω {err['omega']:.2e}, P {err['P']:.2e} (relative)")
+        rad = f" ± {hp['balls']['risk']['rad']:.1e} (proven ball, Arb)" if "balls" in hp else ""
+        print(f"high precision   {hp['digits']} digits: risk = {hp['risk'][:40]}{rad}")
+        print("float64 error    " + ", ".join(f"{k.replace('gamma', 'γ').replace('omega', 'ω').replace('mu', 'μ')} {v:.2e}"
+                                             for k, v in err.items()) + " (relative)")
     if "certificate" in out:
         c = out["certificate"]
+        how = f" ({c['backend']})" if "backend" in c else ""
         if c["certified"]:
             a, b = c["enclosure"]
-            print(f"certified        yes: exactly one fixed point, γ* ∈ [{a:.12g}, {b:.12g}], "
-                  f"contraction ≤ {c['contraction_bound']:.4g}")
+            bound = c.get("root_contraction", c["contraction_bound"])
+            print(f"certified        yes{how}: exactly one fixed point, γ* ∈ [{a:.12g}, {b:.12g}], "
+                  f"contraction ≤ {bound:.4g}" + (" on its cell" if "root_contraction" in c else ""))
         else:
-            print(f"certified        no: {c['reason']}")
+            print(f"certified        no{how}: {c['reason']}")
     for sp in out.get("stationary_points", []):
         pos, neg, zero = sp["inertia"]
         where = f" γ = {sp['gamma']:.8g}" if sp["gamma"] is not None else ""
