@@ -58,6 +58,32 @@ def certify_problems(rng, count: int) -> list[Problem]:
     return out
 
 
+def _certified_unique(opt, cert) -> bool:
+    """The check's criterion for one problem: certified unique, the enclosure holds the float64 γ*
+    (± 1e-12 relative: float64 γ* is correct to rounding, the enclosure can be far narrower) and
+    the rigorous slope bound is not below the computed contraction constant."""
+    if not cert.certified or cert.enclosure is None:
+        return False
+    tol = 1e-12 * opt.gamma
+    ok = cert.enclosure[0] - tol <= opt.gamma <= cert.enclosure[1] + tol
+    return bool(ok and cert.contraction_bound >= opt.contraction * (1 - 1e-9) - 1e-12)
+
+
+def _arb_certificate_control(quick: bool) -> Evidence:
+    """Negative control: the certification criterion applied to the three-fixed-point problem
+    (which violates the gap condition) as if it were one of the check's problems; it must fail."""
+    from numerics.ball import arb_available, certify_arb
+
+    if not arb_available():
+        return Evidence(False, "python-flint is not installed", skipped=True)
+    pr = three_fixed_points_problem(1.0)
+    opt = solve(pr)
+    cert = certify_arb(pr)
+    ok = _certified_unique(opt, cert)
+    return Evidence(ok, f"three_fixed_points fed to the criterion: status {cert.status}, "
+                        f"{'accepted' if ok else 'rejected'}", {"status": cert.status})
+
+
 def three_fixed_point_control() -> dict:
     """Negative control: the certificate must refuse the counterexample and enclose its 3 roots."""
     from numerics.ball import certify_arb
@@ -77,6 +103,7 @@ def three_fixed_point_control() -> dict:
           "the three-fixed-point counterexample refused with all three fixed points enclosed",
     method="ball arithmetic (python-flint Arb), negative control",
     group=GROUP,
+    control=_arb_certificate_control,
 )
 def _arb_certificate(quick: bool) -> Evidence:
     from numerics.ball import arb_available, certify_arb
@@ -90,10 +117,7 @@ def _arb_certificate(quick: bool) -> Evidence:
     for i, pr in enumerate(problems):
         opt = solve(pr)
         cert = certify_arb(pr)
-        tol = 1e-12 * opt.gamma  # float64 γ* is correct to rounding, the enclosure can be far narrower
-        ok = cert.certified and cert.enclosure[0] - tol <= opt.gamma <= cert.enclosure[1] + tol
-        ok = ok and cert.contraction_bound >= opt.contraction * (1 - 1e-9) - 1e-12
-        if not ok:
+        if not _certified_unique(opt, cert):
             bad.append((i, cert.status, cert.reason[:80]))
         else:
             widths.append((cert.enclosure[1] - cert.enclosure[0]) / opt.gamma)
@@ -108,37 +132,35 @@ def _arb_certificate(quick: bool) -> Evidence:
     return Evidence(passed, ev, {"failures": bad, "max_width": max(widths, default=0.0), "control": control})
 
 
-@register(
-    "optimum.arb_solve",
-    claim="50-digit ball solve (own bracketing) contains the float64 optimum and matches mpmath at its midpoint",
-    method="ball arithmetic (python-flint Arb) vs float64 and mpmath",
-    group=GROUP,
-)
-def _arb_solve(quick: bool) -> Evidence:
+def _solve_agrees(worst: dict) -> bool:
+    """The check's criterion on the worst deviations over its problems."""
+    return bool(worst["risk"] < 1e-12 and worst["gamma"] < 1e-9 and worst["omega"] < 1e-9
+                and worst["radius"] < 1e-40 and worst["fixed_point"] < 1e-40)
+
+
+def _arb_solve_control(quick: bool) -> Evidence:
+    """Negative control: the ball optimum compared with a wrong float64 optimum (γ* and the risk
+    off by 1e-8 relative, 10× and 1e4× outside the tolerances); the criterion must reject it."""
     import mpmath as mp
 
     from numerics.ball import arb_available, solve_ball
 
     if not arb_available():
-        return Evidence(False, "python-flint is not installed (pip install 'gating-is-weighting[exact]')",
-                        skipped=True)
-    rng = np.random.default_rng(161)
-    problems = certify_problems(rng, 4 if quick else 9)[1:]  # [0]: a 1e-16-split cluster caps the digits (docs)
-    worst = {"risk": 0.0, "gamma": 0.0, "omega": 0.0, "radius": 0.0, "fixed_point": 0.0}
-    for pr in problems:
-        opt = solve(pr)
-        hp = solve_ball(pr, 50)
-        worst["risk"] = max(worst["risk"], abs(opt.risk - hp.risk.value) / abs(hp.risk.value))
-        worst["gamma"] = max(worst["gamma"], abs(opt.gamma - hp.gamma.value) / hp.gamma.value)
-        worst["omega"] = max(worst["omega"], float(np.max(np.abs(opt.omega - hp.omega_float))))
-        worst["radius"] = max(worst["radius"], hp.gamma.rad / hp.gamma.value, hp.risk.rad / abs(hp.risk.value))
-        worst["fixed_point"] = max(worst["fixed_point"], _mp_residual(pr, hp.gamma.mid, mp))
-    ok = (worst["risk"] < 1e-12 and worst["gamma"] < 1e-9 and worst["omega"] < 1e-9 and worst["radius"] < 1e-40
-          and worst["fixed_point"] < 1e-40)
-    return Evidence(ok, f"{len(problems)} problems at 50 digits: float64 rel err risk {worst['risk']:.1e}, "
-                        f"γ {worst['gamma']:.1e}, ω {worst['omega']:.1e}; ball radii ≤ {worst['radius']:.1e} "
-                        f"(relative); |T(γ_mid)/γ_mid − 1| by mpmath (60 digits, eigen-free for diagonal data, "
-                        f"mpmath.eigsy otherwise) ≤ {worst['fixed_point']:.1e}", worst)
+        return Evidence(False, "python-flint is not installed", skipped=True)
+    pr = certify_problems(np.random.default_rng(161), 2)[1]
+    opt = solve(pr)
+    hp = solve_ball(pr, 50)
+    wrong_gamma, wrong_risk = opt.gamma * (1 + 1e-8), opt.risk * (1 + 1e-8)
+    worst = {
+        "risk": abs(wrong_risk - hp.risk.value) / abs(hp.risk.value),
+        "gamma": abs(wrong_gamma - hp.gamma.value) / hp.gamma.value,
+        "omega": float(np.max(np.abs(opt.omega - hp.omega_float))),
+        "radius": max(hp.gamma.rad / hp.gamma.value, hp.risk.rad / abs(hp.risk.value)),
+        "fixed_point": _mp_residual(pr, hp.gamma.mid, mp),
+    }
+    ok = _solve_agrees(worst)
+    return Evidence(ok, f"γ*, risk perturbed by 1e-8: rel err γ {worst['gamma']:.1e}, risk {worst['risk']:.1e} "
+                        f"({'accepted' if ok else 'rejected'})", worst)
 
 
 def _mp_residual(pr: Problem, gamma: str, mp) -> float:
@@ -186,3 +208,36 @@ def _mp_residual(pr: Problem, gamma: str, mp) -> float:
         g = mp.mpf(gamma)
         mu = phi(g, lam, [x * x for x in lam])
         return float(abs(phi(mu, list(rho), s2) / g - 1))
+
+
+@register(
+    "optimum.arb_solve",
+    claim="50-digit ball solve (own bracketing) contains the float64 optimum and matches mpmath at its midpoint",
+    method="ball arithmetic (python-flint Arb) vs float64 and mpmath",
+    group=GROUP,
+    control=_arb_solve_control,
+)
+def _arb_solve(quick: bool) -> Evidence:
+    import mpmath as mp
+
+    from numerics.ball import arb_available, solve_ball
+
+    if not arb_available():
+        return Evidence(False, "python-flint is not installed (pip install 'gating-is-weighting[exact]')",
+                        skipped=True)
+    rng = np.random.default_rng(161)
+    problems = certify_problems(rng, 4 if quick else 9)[1:]  # [0]: a 1e-16-split cluster caps the digits (docs)
+    worst = {"risk": 0.0, "gamma": 0.0, "omega": 0.0, "radius": 0.0, "fixed_point": 0.0}
+    for pr in problems:
+        opt = solve(pr)
+        hp = solve_ball(pr, 50)
+        worst["risk"] = max(worst["risk"], abs(opt.risk - hp.risk.value) / abs(hp.risk.value))
+        worst["gamma"] = max(worst["gamma"], abs(opt.gamma - hp.gamma.value) / hp.gamma.value)
+        worst["omega"] = max(worst["omega"], float(np.max(np.abs(opt.omega - hp.omega_float))))
+        worst["radius"] = max(worst["radius"], hp.gamma.rad / hp.gamma.value, hp.risk.rad / abs(hp.risk.value))
+        worst["fixed_point"] = max(worst["fixed_point"], _mp_residual(pr, hp.gamma.mid, mp))
+    ok = _solve_agrees(worst)
+    return Evidence(ok, f"{len(problems)} problems at 50 digits: float64 rel err risk {worst['risk']:.1e}, "
+                        f"γ {worst['gamma']:.1e}, ω {worst['omega']:.1e}; ball radii ≤ {worst['radius']:.1e} "
+                        f"(relative); |T(γ_mid)/γ_mid − 1| by mpmath (60 digits, eigen-free for diagonal data, "
+                        f"mpmath.eigsy otherwise) ≤ {worst['fixed_point']:.1e}", worst)
