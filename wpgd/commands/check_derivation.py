@@ -9,6 +9,7 @@ from pathlib import Path
 from numerics.errors import InvalidProblemError
 
 from ..io import print_json
+from ..flags import SEED, integer
 
 HELP = "check a claimed closed-form risk of your predictor: exactly (Wick engine), numerically, by Monte Carlo"
 DESCRIPTION = """\
@@ -60,26 +61,12 @@ def _sizes(text: str) -> list[tuple[int, int]]:
 
 
 def _count(text: str) -> int:
+    """0 (off) or an integer ≥ 2, through the shared flag validation (wpgd.flags)."""
     import argparse
 
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if v != 0 and v < 2:
+    v = integer(0, 10**9)(text)
+    if v == 1:
         raise argparse.ArgumentTypeError(f"must be 0 (off) or at least 2, got {v}")
-    return v
-
-
-def _seed(text: str) -> int:
-    import argparse
-
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"seed must be ≥ 0, got {v}")
     return v
 
 
@@ -108,7 +95,8 @@ def add_arguments(p) -> None:
         metavar="K",
         help="random instances per size for Monte Carlo (default 2)",
     )
-    p.add_argument("--seed", type=_seed, default=0, help="seed of the Hypothesis search and of Monte Carlo (default 0)")
+    p.add_argument("--seed", type=SEED, default=0,
+                   help="seed of the Hypothesis search and of Monte Carlo, 0..2^32-1 (default 0)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of text")
 
 
