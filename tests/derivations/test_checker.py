@@ -114,8 +114,9 @@ def test_claim_symbols_expression_and_bad_claims():
     assert not report.holds
     with pytest.raises(DerivationInputError, match="symbols"):
         check_derivation(MODEL, PRED, sp.Symbol("zeta") + T.sigma2, sizes=[(1, 1)], mc=0)
-    with pytest.raises(DerivationInputError):
-        check_derivation(MODEL, PRED, 3, sizes=[(1, 1)], mc=0)
+    assert not check_derivation(MODEL, PRED, 3, sizes=[(1, 1)], mc=0).holds  # a constant claim is a claim
+    with pytest.raises(DerivationInputError, match="callable"):
+        check_derivation(MODEL, PRED, "r_q * tr(Sigma)", sizes=[(1, 1)], mc=0)
     with pytest.raises(DerivationInputError):
         check_derivation(MODEL, "not a predictor", formula)
     with pytest.raises(DerivationInputError):

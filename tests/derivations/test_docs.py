@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "derivations.md"
-PAIRS = re.findall(r"```python\n(.*?)\n```\s*\n```text\n(.*?)\n```", DOC.read_text(), flags=re.S)
+_BLOCK = r"((?:(?!```).)*?)"  # a fenced block's body: no fence inside
+PAIRS = re.findall(rf"```python\n{_BLOCK}\n```\s*\n```text\n{_BLOCK}\n```", DOC.read_text(), flags=re.S)
 
 
 def test_the_doc_has_executable_examples():

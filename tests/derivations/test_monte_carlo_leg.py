@@ -69,3 +69,21 @@ def test_skew_correction_is_monotone_and_reduces_to_z_without_skew():
     zs = [skew_corrected_z(m, 1.0, 50.0, 100, 0.0) for m in np.linspace(-20, 20, 81)]
     assert np.all(np.diff(zs) > 0)
     assert skew_corrected_z(2.0, 0.5, 0.0, 100, 1.0) == pytest.approx(2.0)
+
+
+def test_custom_two_step_predictor_engine_agrees_with_monte_carlo():
+    from proofs_check.derivations import Predictor, derive_risk, hadamard
+
+    def two_step(t, p):  # a WPGD step from 0, then a second step on the residuals
+        beta1 = p.P @ t.X.T @ hadamard(p.omega, t.y)
+        beta2 = beta1 + p.Q @ t.X.T @ hadamard(p.omega, t.y - t.X @ beta1)
+        return (t.x.T @ beta2)[0, 0]
+
+    pred = Predictor(two_step, {"P": ("d", "d"), "Q": ("d", "d"), "omega": ("n",)}, "two WPGD steps")
+    L, ns = derive_risk(PromptModel(), pred, 1, 2)
+    assert L.has(ns["Q"][0, 0])
+    report = check_derivation(PromptModel(), pred, L, sizes=[(1, 2)], mc=20_000, mc_instances=2)
+    assert report.holds and len(report.monte_carlo) == 2, report.summary()
+    # and a one-step claim for the two-step predictor is refuted
+    one_step, _ = derive_risk(PromptModel(), wpgd_predictor(), 1, 2)
+    assert not check_derivation(PromptModel(), pred, one_step, sizes=[(1, 2)], mc=0).holds
