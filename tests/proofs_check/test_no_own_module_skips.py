@@ -1,13 +1,13 @@
 """An ImportError in the project's own packages must fail the tests, never turn into a skip.
 
-``pytest.importorskip`` is allowed only for optional third-party dependencies (torch).
+``pytest.importorskip`` is allowed only for optional third-party dependencies (torch; flint from the [exact] extra).
 """
 
 import pathlib
 import re
 
 OWN = ("theory", "numerics", "proofs_check", "wpgd")
-OPTIONAL_THIRD_PARTY = {"torch"}
+OPTIONAL_THIRD_PARTY = {"torch", "flint"}  # flint: python-flint, the [exact] extra
 
 
 def test_importorskip_only_for_optional_third_party_modules():
