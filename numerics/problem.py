@@ -374,7 +374,11 @@ def _check_sigma(sigma) -> np.ndarray:
 
 def _check_sizes(segment_sizes) -> tuple[int, ...]:
     bad = InvalidProblemError("segments must be a list of positive integers")
-    if isinstance(segment_sizes, (str, bytes, dict)) or np.ndim(segment_sizes) != 1:
+    try:
+        flat = not isinstance(segment_sizes, (str, bytes, dict)) and np.ndim(segment_sizes) == 1
+    except (TypeError, ValueError, RecursionError):
+        flat = False
+    if not flat:
         raise bad
     sizes = []
     for s in segment_sizes:
