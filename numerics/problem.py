@@ -283,7 +283,10 @@ class Problem:
         """The same problem in dense form (for cross-checking the structured path)."""
         if not self.is_segmented:
             return self
-        return Problem.dense(self.sigma, self.dense_task_matrix(), self.noise)
+        # E·joint·Eᵀ of an already validated (projected) joint matrix is PSD: no re-validation,
+        # which could project rounding-level eigenvalues and make the two forms differ.
+        return Problem(sigma=self.sigma, noise=self.noise, query_variance=self.query_variance,
+                       task_matrix=self.dense_task_matrix())
 
     # ------------------------------------------------------------------ units
     def scale_exponents(self) -> tuple[int, int]:
