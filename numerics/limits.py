@@ -31,6 +31,7 @@ __all__ = [
     "require_memory",
     "require_time",
     "require_seconds",
+    "require_training",
     "format_bytes",
 ]
 
@@ -135,3 +136,26 @@ def require_seconds(what: str, seconds: float) -> None:
             f"{what} would take about {_format_seconds(seconds)} (estimate), over the limit of "
             f"{_format_seconds(limit)} (set {SECONDS_ENV} to raise it)"
         )
+
+
+def require_training(problem, config) -> None:
+    """Refuse a training run (``numerics.train_config.TrainConfig``) whose estimated memory or time
+    exceeds the limits. Upper-bound estimate: prompts of T = n + K + 1 tokens of width
+    w = d + K + 3, key width m (the config's, else max(2d, w)), float32/64 activations of every
+    layer kept for the backward pass, T×T scores of the parallel kernel, and ~8·T·w·m·layers flops
+    per prompt and pass (×3 for the backward pass) over the training steps and the evaluations.
+    """
+    n, d, k = problem.n, problem.d, problem.num_segments or 1
+    t_len, width = float(n + k + 1), float(d + k + 3)
+    m = float(config.key_dim or max(2 * d, d + k + 3))
+    layers, heads = float(config.layers), float(config.num_heads)
+    itemsize = 8.0 if config.dtype == "float64" else 4.0
+    per_prompt = t_len * (width + 4 * m) * layers * 4 + t_len * t_len * heads * max(layers - 1, 0)
+    batch = float(max(config.batch_size, config.eval_batch))
+    require_memory(f"training (batch {config.batch_size}, n = {n}, key width {int(m)}, {config.layers} layer(s))",
+                   itemsize * batch * per_prompt)
+    flops_prompt = 8.0 * t_len * width * m * layers + 2.0 * t_len * t_len * m * max(layers - 1, 0)
+    evals = float(config.eval_prompts) * (config.steps / max(config.eval_every, 1) + 1) + float(config.final_prompts)
+    total = flops_prompt * (3.0 * float(config.steps) * float(config.batch_size) + evals)
+    require_time(f"training ({config.steps} steps × batch {config.batch_size}, n = {n}, key width {int(m)}, "
+                 f"{config.layers} layer(s))", total)

@@ -283,7 +283,10 @@ class Problem:
         """The same problem in dense form (for cross-checking the structured path)."""
         if not self.is_segmented:
             return self
-        return Problem.dense(self.sigma, self.dense_task_matrix(), self.noise)
+        # E·joint·Eᵀ of an already validated (projected) joint matrix is PSD: no re-validation,
+        # which could project rounding-level eigenvalues and make the two forms differ.
+        return Problem(sigma=self.sigma, noise=self.noise, query_variance=self.query_variance,
+                       task_matrix=self.dense_task_matrix())
 
     # ------------------------------------------------------------------ units
     def scale_exponents(self) -> tuple[int, int]:
@@ -374,7 +377,11 @@ def _check_sigma(sigma) -> np.ndarray:
 
 def _check_sizes(segment_sizes) -> tuple[int, ...]:
     bad = InvalidProblemError("segments must be a list of positive integers")
-    if isinstance(segment_sizes, (str, bytes, dict)) or np.ndim(segment_sizes) != 1:
+    try:
+        flat = not isinstance(segment_sizes, (str, bytes, dict)) and np.ndim(segment_sizes) == 1
+    except (TypeError, ValueError, RecursionError):
+        flat = False
+    if not flat:
         raise bad
     sizes = []
     for s in segment_sizes:

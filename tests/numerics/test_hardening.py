@@ -240,3 +240,25 @@ def test_many_segments_refused_before_allocating(monkeypatch):
 
 def test_spec_error_is_a_problem_error():
     assert issubclass(SpecError, InvalidProblemError) and issubclass(ResourceLimitError, InvalidProblemError)
+
+
+_junk = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**400), 10**400) | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=5) | st.complex_numbers(),
+    lambda children: st.lists(children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(sigma=_junk, rbar=_junk, noise=_junk)
+def test_hypothesis_constructors_refuse_junk_with_the_documented_error(sigma, rbar, noise):
+    for build in (lambda: Problem.dense(sigma, rbar, noise),
+                  lambda: Problem.segmented(sigma, rbar, rbar, noise=noise)):
+        try:
+            pr = build()
+        except InvalidProblemError:
+            continue
+        # accepted: then it is a finite, validated problem that solves to a finite answer
+        assert np.all(np.isfinite(pr.sigma)) and np.isfinite(pr.null_risk)
+        opt = solve(pr)
+        assert np.isfinite(opt.risk) and np.all(np.isfinite(opt.omega))

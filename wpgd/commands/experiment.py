@@ -54,14 +54,14 @@ def add_arguments(p) -> None:
     sub.required = True
     f = sub.add_parser("figure1", help="trained GLA risks vs n against the theory curves")
     f.add_argument("--panel", default="all", choices=["a", "b", "c", "d", "all"], help="panel (default all)")
-    f.add_argument("--n", type=integer(2, 10**6), nargs="+", default=None, metavar="N", help="numbers of demonstrations")
+    f.add_argument("--n", type=integer(2, 10**4), nargs="+", default=None, metavar="N", help="numbers of demonstrations")
     f.add_argument("--models", nargs="+", default=None, metavar="MODEL",
                    help="model families (default linear scalar scalar-nodelim vector)")
     f.add_argument("--out", metavar="DIR", default="results/figure1", help="results folder")
     _train_args(f)
     m = sub.add_parser("multilayer", help="trained 1/2/3-layer GLA vs the WPGD theory")
     m.add_argument("--panel", default="a", choices=["a", "b", "c", "d"], help="problem family (default a)")
-    m.add_argument("--n", type=integer(2, 10**6), default=None, help="demonstrations (default 20)")
+    m.add_argument("--n", type=integer(2, 10**4), default=None, help="demonstrations (default 20)")
     m.add_argument("--model", default=None, help="model family (default scalar)")
     m.add_argument("--layers", type=integer(1, 64), nargs="+", default=None, help="layer counts (default 1 2 3)")
     m.add_argument("--out", metavar="DIR", default="results/multilayer", help="results folder")

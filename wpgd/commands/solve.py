@@ -56,7 +56,7 @@ def add_arguments(p) -> None:
     p.add_argument("--key-width", type=integer(1, 2**16), metavar="M",
                    help="key width of the vector-gated layer for --class vector/all (default 2d: reaches the optimum)")
     p.add_argument("--stationary", action="store_true", help="classify every stationary point (Hessian inertia)")
-    p.add_argument("--steps", type=integer(1, 64), default=1, metavar="L",
+    p.add_argument("--steps", type=integer(1, 8), default=1, metavar="L",
                    help="WPGD steps (layers); L ≥ 2 fits the L-step reference for --class scalar or linear (default 1)")
     p.add_argument("--seed", type=SEED, default=0,
                    help="seed of the L-step fit's prompt samples and starts, 0..2^32-1 (default 0)")

@@ -150,6 +150,9 @@ def run(args) -> int:
         cfg = replace(cfg, init_gate_bias=None if args.init_gate_bias == _NONE else args.init_gate_bias)
     if args.restarts is not None:
         cfg = replace(cfg, restarts=args.restarts)
+    from numerics.limits import require_training
+
+    require_training(problem, cfg)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(args.spec).stem)
     out = Path(args.out) if args.out else Path("results") / "train" / f"{stem}-{args.model}-L{args.layers}-s{args.seed}"
     if args.no_resume and (out / "checkpoint.pt").exists():
