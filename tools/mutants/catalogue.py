@@ -111,8 +111,8 @@ MUTANTS: list[Mutant] = [
     # ---- solver -------------------------------------------------------------------------------------------
     _m("solver.profile_gain", "numerics/solver.py", "    gain = (a * u) ** 2 / den * task.s_scale**2",
        "    gain = (a * u) ** 2 / den * task.s_scale", "profile risk: s_scale not squared", T_SOLVER, ("optimum.",)),
-    _m("solver.scale_tau", "numerics/solver.py", "    return problem.null_risk - gain, a * u / den",
-       "    return problem.null_risk - gain, 2 * a * u / den", "optimal scale off by 2", T_SOLVER, ("optimum.",)),
+    _m("solver.scale_tau", "numerics/solver.py", "    return problem.null_risk - gain, k * (a * u / den)",
+       "    return problem.null_risk - gain, 2 * k * (a * u / den)", "optimal scale off by 2", T_SOLVER, ("optimum.",)),
     _m("solver.omega_norm", "numerics/solver.py", "    omega = task.expand(levels / wmax)",
        "    omega = task.expand(levels / abs(levels[0]))", "ω* normalised by the first level, P* not rescaled",
        T_SOLVER, ("optimum.",)),
