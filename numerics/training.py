@@ -107,7 +107,8 @@ def load_checkpoint(path) -> dict:
 def checkpoint_matches(path, config: TrainConfig, problem: Problem) -> bool:
     """Whether the checkpoint at ``path`` belongs to this config and problem (so it can resume)."""
     state = load_checkpoint(path)
-    return _semantic(state["config"]) == _semantic(config.to_dict()) and state["problem"] == _fingerprint(problem)
+    resolved = config.resolved(problem).to_dict()  # as train() stores it (derived defaults filled in)
+    return _semantic(state["config"]) == _semantic(resolved) and state["problem"] == _fingerprint(problem)
 
 
 def _semantic(cfg: dict) -> dict:
@@ -137,6 +138,7 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
     """
     from .fileio import progress_bar, write_json_atomic
 
+    config = config.resolved(problem)  # problem-derived defaults: step budget, gate bias (train_config)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     out = Path(out_dir) if out_dir is not None else None
