@@ -290,7 +290,9 @@ def _run_jobs(jobs: list[dict], workers: int, progress: bool, desc: str) -> list
 
 
 def _job(panel: PanelSpec, n: int, d: int, cfg, out: Path) -> dict:
-    return {"panel": asdict(panel), "n": int(n), "d": int(d), "config": cfg.to_dict(), "out": str(out)}
+    # the resolved config (derived step budget, learning rate, gate bias), as train() records it
+    resolved = cfg.resolved(panel.problem(n, d)).to_dict()
+    return {"panel": asdict(panel), "n": int(n), "d": int(d), "config": resolved, "out": str(out)}
 
 
 def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True) -> dict:

@@ -43,6 +43,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = [
+    "AGGREGATIONS",
     "GATINGS",
     "MODES",
     "naive_recurrent_gla",
@@ -57,6 +58,7 @@ __all__ = [
 
 GATINGS = ("scalar", "vector", "none")
 MODES = ("parallel", "recurrent", "chunked")
+AGGREGATIONS = ("sum", "mean")
 
 
 def _check_qkvg(q, k, v, log_g):
@@ -258,7 +260,15 @@ def default_key_width(d: int, num_segments: int) -> int:
 
 
 class GLALayer(nn.Module):
-    """One multi-head GLA layer with a residual connection: ``z ← z + Σ_h o_h``.
+    """One multi-head GLA layer with a residual connection: ``z ← z + a·Σ_h o_h``.
+
+    ``a`` is fixed by ``aggregation``: 1 for "sum" (the GLA recursion as written, and what
+    :mod:`numerics.construct` builds), ``1/T`` for "mean" (T = the sequence length of the
+    input). "mean" is a parametrisation, not a different model class: the same function is
+    reached with ``W_v`` multiplied by T. It is what the trainer uses, because with "sum" the
+    optimal weights shrink like 1/n and a random initialisation's output grows like n, while
+    Adam moves every coordinate by about the same step whatever its scale (docs/training.md,
+    "Root cause of the plateau").
 
     Parameters (all free ``nn.Parameter`` s, random init):
         W_q, W_k: shape (H, Kh, D) with ``Kh = key_dim // num_heads``.
@@ -276,6 +286,7 @@ class GLALayer(nn.Module):
             needs always goes through :func:`last_query_gla`.
         dtype: parameter dtype (float32 or float64).
         device: "cpu", "cuda", or a torch.device.
+        aggregation: "sum" (default) or "mean" (the output is divided by the sequence length).
     """
 
     def __init__(
@@ -287,8 +298,12 @@ class GLALayer(nn.Module):
         mode: str = "parallel",
         dtype=torch.float32,
         device="cpu",
+        aggregation: str = "sum",
     ):
         super().__init__()
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+        self.aggregation = aggregation
         if gating not in GATINGS:
             raise ValueError(f"gating must be one of {GATINGS}, got {gating!r}")
         if mode not in MODES:
@@ -335,13 +350,19 @@ class GLALayer(nn.Module):
         v = torch.einsum("hed,btd->bthe", self.W_v, z)
         return last_query_gla(q, k, v, self.log_gates(z))
 
+    def output_scale(self, seq_len: int) -> float:
+        """The factor ``a`` of the residual update: 1 ("sum") or ``1/seq_len`` ("mean")."""
+        return 1.0 if self.aggregation == "sum" else 1.0 / seq_len
+
     def forward(self, z):
-        """Residual update ``z + Σ_h o_h``; z of shape [B, T, D] → [B, T, D]."""
-        return z + self.attention(z).sum(dim=2)
+        """Residual update ``z + a·Σ_h o_h``; z of shape [B, T, D] → [B, T, D]."""
+        out = self.attention(z).sum(dim=2)
+        return z + (out if self.aggregation == "sum" else out * self.output_scale(z.shape[1]))
 
     def forward_last(self, z):
         """The residual stream at the final position after this layer, shape [B, D]."""
-        return z[:, -1] + self.attention_last(z).sum(dim=1)
+        out = self.attention_last(z).sum(dim=1)
+        return z[:, -1] + (out if self.aggregation == "sum" else out * self.output_scale(z.shape[1]))
 
 
 class GLAModel(nn.Module):
@@ -356,6 +377,7 @@ class GLAModel(nn.Module):
         mode: "parallel", "chunked" or "recurrent".
         dtype: torch.float32 or torch.float64.
         device: where the parameters live.
+        aggregation: "sum" or "mean" (every layer; see :class:`GLALayer`).
     """
 
     def __init__(
@@ -368,6 +390,7 @@ class GLAModel(nn.Module):
         mode: str = "parallel",
         dtype=torch.float32,
         device="cpu",
+        aggregation: str = "sum",
     ):
         super().__init__()
         if num_layers < 1:
@@ -375,7 +398,8 @@ class GLAModel(nn.Module):
         self.token_dim, self.key_dim, self.num_layers = token_dim, key_dim, num_layers
         self.gating, self.num_heads = gating, num_heads
         self.layers = nn.ModuleList(
-            GLALayer(token_dim, key_dim, gating, num_heads, mode, dtype, device) for _ in range(num_layers)
+            GLALayer(token_dim, key_dim, gating, num_heads, mode, dtype, device, aggregation)
+            for _ in range(num_layers)
         )
 
     @property

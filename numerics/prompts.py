@@ -12,10 +12,11 @@ Token encoding (:class:`PromptFormat`), one token per row, label channel **last*
 
     [ x (d) | segment one-hot (K, if context="onehot") | flag (1, if delimiter="flag") | y (1) ]
 
-* demonstration ``i``: ``[x_i | e_{k(i)} | 0 | s·y_i]`` with ``s = label_scale`` (default 1;
-  the trainer uses ``1/√(r_q tr Σ + σ²)`` so that the label channel has unit variance like
-  the feature channels);
-* query: ``[x | 0 | 0 | 0]`` (its label slot holds 0: the model must write the prediction there);
+* demonstration ``i``: ``[f·x_i | e_{k(i)} | 0 | s·y_i]`` with ``s = label_scale`` and
+  ``f = feature_scale`` (both default 1; the trainer uses ``s = 1/√(r_q tr Σ + σ²)`` so that
+  the label channel has unit variance, and ``f = √(d / tr Σ)`` so that the feature coordinates
+  have unit variance on average, whatever the scale of Σ);
+* query: ``[f·x | 0 | 0 | 0]`` (its label slot holds 0: the model must write the prediction there);
 * delimiter between consecutive segments (K−1 of them, none before the query):
   ``delimiter="flag"`` — every entry 0 except the flag coordinate, which holds
   ``delimiter_value``; ``delimiter="label"`` — the ``[0; 1]`` token of THEORY.md §3 (all zeros
@@ -56,12 +57,16 @@ class PromptFormat:
         label_scale: demonstration labels are written into the tokens multiplied by this factor
             (a change of units; :meth:`PromptSampler.predict` divides the model's read-out by it,
             so predictions and risks stay in units of y).
+        feature_scale: features (demonstrations and query) are written into the tokens
+            multiplied by this factor (a change of units of x: a linear-in-x predictor absorbs it,
+            and the raw ``PromptBatch.features``/``query`` are unscaled).
     """
 
     delimiter: str = "none"
     delimiter_value: float = 1.0
     context: str = "none"
     label_scale: float = 1.0
+    feature_scale: float = 1.0
 
     def __post_init__(self):
         if self.delimiter not in _DELIMITERS:
@@ -72,6 +77,8 @@ class PromptFormat:
             raise InvalidProblemError("delimiter_value must be finite")
         if not (math.isfinite(self.label_scale) and self.label_scale > 0):
             raise InvalidProblemError(f"label_scale must be positive, got {self.label_scale}")
+        if not (math.isfinite(self.feature_scale) and self.feature_scale > 0):
+            raise InvalidProblemError(f"feature_scale must be positive, got {self.feature_scale}")
 
     def to_dict(self) -> dict:
         """JSON-serialisable dict."""
@@ -205,14 +212,15 @@ class PromptSampler:
             labels = labels + self._noise_sd * torch.randn((batch, n + 1), **kw)
         tokens = torch.zeros((batch, self.seq_len, self.token_dim), dtype=self.dtype, device=self.device)
         pos = self.demo_positions
-        tokens[:, pos, :d] = feats[:, :n]
+        fs = self.fmt.feature_scale
+        tokens[:, pos, :d] = feats[:, :n] * fs if fs != 1.0 else feats[:, :n]
         tokens[:, pos, -1] = labels[:, :n] * self.fmt.label_scale if self.fmt.label_scale != 1.0 else labels[:, :n]
         if self._context is not None:
             tokens[:, pos, d:d + self.context_dim] = self._context
         if self.num_delimiters:
             slot = d + self.context_dim if self.fmt.delimiter == "flag" else self.token_dim - 1
             tokens[:, self.delimiter_positions, slot] = self.fmt.delimiter_value
-        tokens[:, -1, :d] = feats[:, n]
+        tokens[:, -1, :d] = feats[:, n] * fs if fs != 1.0 else feats[:, n]
         return PromptBatch(
             tokens=tokens,
             target=labels[:, n],

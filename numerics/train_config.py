@@ -17,21 +17,98 @@ from .problem import Problem
 from .prompts import PromptFormat
 from .references import MODEL_KINDS
 
-__all__ = ["FAMILY_DEFAULTS", "TrainConfig", "default_key_dim", "build_model", "with_overrides"]
+__all__ = [
+    "FAMILY_DEFAULTS",
+    "GATE_DECAY",
+    "LR_RULE",
+    "STEP_BUDGET",
+    "TrainConfig",
+    "build_model",
+    "default_key_dim",
+    "gate_bias_rule",
+    "lr_rule",
+    "step_budget",
+    "with_overrides",
+]
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _SCHEDULES = ("cosine", "constant")
 
 FAMILY_DEFAULTS = {
-    "vector": {"steps": 6000, "init_gate_bias": None, "restarts": 0},
+    "vector": {"restarts": 0},
 }
 """Per-family departures from the :class:`TrainConfig` defaults, applied by
-:meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models at the
-construction's key width 2d leave the linear-attention plateau later and converge more slowly:
-in the reversed panel (d = 10) they ended 3–11% above the optimum after 1000 steps, and at
-n = 10 2.97–4.65% (three seeds) after 3000 steps, 1.26–2.67% after 6000. So they get 6000 steps,
-the module's gate bias 3.0 (key channels start at different, data-dependent decays) and no
-plateau restarts (a restart at 30% cut off runs that were escaping). docs/training.md."""
+:meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models get no
+plateau restarts (a restart at 30% cut off runs that were escaping); their longer step budget
+and lower initial gate bias are part of the derived rules (:func:`step_budget`,
+:func:`gate_bias_rule`). docs/training.md."""
+
+GATE_DECAY = {"scalar": 0.2, "vector": 2.0}
+"""Total initial log-decay across the prompt, ``−Σ_t log g_t ≈ T e^{−b}``, that
+:func:`gate_bias_rule` aims at: scalar gates start close to linear attention (every token
+weighted ≥ e^{−0.2} ≈ 0.82); vector gates start with key channels at different,
+data-dependent decays (e^{−2} across the prompt; the module's bias 3 at T ≈ 40)."""
+
+STEP_BUDGET = {"base": 1000, "per_param": 3.0, "vector_factor": 5.0, "round": 500}
+"""Constants of :func:`step_budget` (docs/training.md, "Step budget")."""
+
+LR_RULE = {"base": 0.01, "ref_width": 12}
+""":func:`lr_rule`: peak learning rate ``base·ref_width/D`` for token width D (0.01 at D = 12,
+the width of the d = 10 scalar-gated runs the rate was first tuned on)."""
+
+
+def lr_rule(token_dim: int) -> float:
+    """Default peak learning rate ``0.12 / D`` (D = token width = fan-in of every projection).
+
+    Adam moves every coordinate by about the learning rate per step whatever its gradient's
+    size. The projections' entries are O(1/√D) at initialisation and the WPGD solution needs
+    O(1) changes of ``W_qᵀW_k`` spread over D coordinates, so a fixed rate changes the score
+    form by a relative amount that grows with D, and the gradient noise of D² coordinates then
+    random-walks the score form away from any preconditioner faster than the loss pulls it
+    back (at d = 64 and lr 0.01 its off-diagonal part went from 0 to Frobenius norm 7 in 50
+    steps). Scaling the rate as 1/fan-in (the μP rule for Adam on hidden matrices) keeps the
+    relative change per step the same at every width (docs/training.md).
+    """
+    return LR_RULE["base"] * LR_RULE["ref_width"] / max(1, int(token_dim))
+
+
+def gate_bias_rule(gating: str, seq_len: int) -> float:
+    """Initial gate bias ``b = log(T / ρ)``: the total initial log-decay across a prompt of
+    ``T`` tokens is then ``T·e^{−b} = ρ`` (:data:`GATE_DECAY`) whatever the prompt length.
+
+    A fixed bias makes the initial weights depend on n (bias 6 weights the first of 1000
+    tokens by e^{−2.5}, bias 3 by e^{−50}); this keeps the initial ω profile the same shape
+    for every n.
+    """
+    return math.log(seq_len / GATE_DECAY["vector" if gating == "vector" else "scalar"])
+
+
+def step_budget(model: str, d: int, num_segments: int, batch_size: int) -> tuple[int, str]:
+    """Default number of optimiser steps, and one line saying how it was chosen.
+
+    ``steps = base + per_param·p·(256 / batch)``, rounded up to a multiple of 500, with
+    ``p = d(d + 1)/2 + K`` the number of free parameters of the class optimum that SGD must
+    pin down (a symmetric preconditioner and one weight per segment; vector gating ×
+    ``vector_factor``). One-pass SGD with an annealed step reaches a relative excess risk of
+    about ``c·p / (steps·batch)`` (the statistical rate of fresh-sample training), so the
+    steps needed for a fixed tolerance grow linearly in ``p`` and inversely in the batch; the
+    constant ``base`` covers the initial transient (leaving the zero predictor, moving the
+    gates), which with the ``"mean"`` parametrisation does not grow with n or d. The constants
+    are in :data:`STEP_BUDGET`; docs/training.md has the measurements behind them.
+    """
+    gating = MODEL_KINDS[model].gating
+    k = max(1, int(num_segments or 1))
+    p = d * (d + 1) / 2 + k
+    raw = STEP_BUDGET["base"] + STEP_BUDGET["per_param"] * p * 256 / batch_size
+    if gating == "vector":
+        raw *= STEP_BUDGET["vector_factor"]
+    r = STEP_BUDGET["round"]
+    steps = int(math.ceil(raw / r) * r)
+    factor = f" × {STEP_BUDGET['vector_factor']:g} (vector gating)" if gating == "vector" else ""
+    note = (f"step budget {steps}: derived, ({STEP_BUDGET['base']} + {STEP_BUDGET['per_param']:g}·p·256/batch)"
+            f"{factor} with p = d(d+1)/2 + K = {p:g} (d = {d}, K = {k}, batch {batch_size}), "
+            f"rounded up to {r}; --steps overrides")
+    return steps, note
 
 
 @dataclass(frozen=True)
@@ -47,16 +124,29 @@ class TrainConfig:
             "auto" (chunked for vector gating, whose masked parallel form costs O(T²·K) memory
             per prompt; parallel otherwise). The last layer is always evaluated at the query
             position only (``gla.last_query_gla``), so one-layer models never form T×T scores.
-        init_value_scale: multiplies the value projections ``W_v`` of the random initialisation.
-            With the module's default scale the initial output is mostly noise; the optimiser
-            first shrinks every projection and some seeds then sit for thousands of steps on the
-            plateau near risk 1 (the saddle at zero). A smaller value init (0.1) avoids that
-            (docs/training.md). 1.0 keeps ``GLAModel``'s initialisation unchanged.
-        init_gate_bias: initial gate bias ``b_g`` (None = ``GLAModel``'s 3.0). 6.0 starts every
-            gate near 1 (g ≈ 0.9975): the model starts close to linear attention and sees the
-            whole prompt; with 3.0 (g ≈ 0.95) tokens 40 positions back start at weight ≈ 0.13.
+        aggregation: "mean" (default) or "sum": how each layer's output over the prompt is
+            scaled (``GLALayer``: "mean" divides by the sequence length T). With "sum" the
+            optimal value weights shrink like 1/n and the initial output grows like n, and
+            Adam's fixed-size steps then hold the model at the zero predictor for d ≳ 20
+            (the plateau of docs/training.md, "Root cause of the plateau").
+        normalize_features: write features into the tokens scaled by ``√(d / tr Σ)`` (unit
+            average coordinate variance whatever the scale of Σ; a change of units).
+        init_value_scale: multiplies the value projections ``W_v`` of the random initialisation
+            (1.0 = ``GLAModel``'s initialisation).
+        init_tied_qk: start ``W_q`` as a random (semi-)orthogonal matrix per head and ``W_k``
+            equal to it (both stay free parameters). The score form ``q·k_s = z_Tᵀ W_qᵀW_k z_s``
+            then starts at the identity on the token space (a projection if the key width is
+            below the token width): isotropic similarity, the centre of the WPGD
+            preconditioners. From independent Gaussian draws it starts with no preferred sign
+            and an off-diagonal part as large as its diagonal, and for d ≳ 50 the model stays at
+            the zero predictor (docs/training.md). False = ``GLAModel``'s Gaussian draws.
+        init_gate_bias: initial gate bias ``b_g``: a number, None (``GLAModel``'s 3.0) or
+            "auto" (default): :func:`gate_bias_rule`, ``log(T/ρ)`` so that the initial decay
+            across the whole prompt is the same for every prompt length T.
         gate_lr_mult: learning-rate multiplier of the gate parameters (``W_g``, ``b_g``);
-            1 by default (larger values made plateaus more frequent, docs/training.md).
+            None (default) = ``D/ref_width`` of :data:`LR_RULE`, which gives the gates the
+            width-independent rate ``LR_RULE["base"]``: a gate logit must move by O(log T)
+            whatever the width (its bias has fan-in 1), while ``lr_rule`` shrinks with D.
         restarts: how many times a run still on the plateau is restarted from a fresh
             initialisation (seed + 1000·attempt); 0 = never.
         restart_at: when the plateau test is made, as a fraction of ``steps``.
@@ -71,10 +161,12 @@ class TrainConfig:
             ``√(r_q tr Σ + σ²)`` (a change of units; risks are reported in units of y). Raw
             labels are ~√d times larger than each feature, so a random key or query reads mostly
             the label, which favours a rank-one trap (docs/training.md).
-        steps: optimiser steps.
+        steps: optimiser steps; None (default) = :func:`step_budget` of the problem.
+        steps_rule: how ``steps`` was chosen (filled by :meth:`resolved`; recorded in
+            ``config.json``).
         batch_size: fresh prompts per step.
         train_pool: 0 = fresh prompts every step; > 0 = a fixed pool of that many prompts.
-        lr: peak learning rate.
+        lr: peak learning rate; None (default) = :func:`lr_rule` of the token width.
         weight_decay: AdamW weight decay.
         warmup: linear warm-up steps, as a fraction of ``steps``.
         schedule: "cosine" (to ``lr·min_lr_frac``) or "constant" after warm-up.
@@ -105,9 +197,12 @@ class TrainConfig:
     key_dim: int | None = None
     num_heads: int = 1
     mode: str = "auto"
-    init_value_scale: float = 0.1
-    init_gate_bias: float | None = 6.0
-    gate_lr_mult: float = 1.0
+    aggregation: str = "mean"
+    normalize_features: bool = True
+    init_value_scale: float = 1.0
+    init_tied_qk: bool = True
+    init_gate_bias: float | str | None = "auto"
+    gate_lr_mult: float | None = None
     restarts: int = 4
     restart_at: float = 0.3
     restart_threshold: float = 0.5
@@ -115,10 +210,11 @@ class TrainConfig:
     delimiter_value: float = 1.0
     context: str = "none"
     normalize_labels: bool = True
-    steps: int = 1000
+    steps: int | None = None
+    steps_rule: str | None = None
     batch_size: int = 256
     train_pool: int = 0
-    lr: float = 1e-2
+    lr: float | None = None
     weight_decay: float = 0.0
     warmup: float = 0.05
     schedule: str = "cosine"
@@ -166,15 +262,23 @@ class TrainConfig:
             raise InvalidProblemError(f"mode must be auto, parallel, chunked or recurrent, got {self.mode!r}")
         if self.schedule not in _SCHEDULES:
             raise InvalidProblemError(f"schedule must be one of {', '.join(_SCHEDULES)}, got {self.schedule!r}")
-        for name in ("layers", "steps", "batch_size", "eval_every", "eval_batch", "num_heads"):
+        if self.aggregation not in ("mean", "sum"):
+            raise InvalidProblemError(f"aggregation must be mean or sum, got {self.aggregation!r}")
+        if isinstance(self.init_gate_bias, str) and self.init_gate_bias != "auto":
+            raise InvalidProblemError(f"init_gate_bias must be a number, None or 'auto', got {self.init_gate_bias!r}")
+        if isinstance(self.init_gate_bias, (int, float)) and not math.isfinite(self.init_gate_bias):
+            raise InvalidProblemError(f"init_gate_bias must be finite, got {self.init_gate_bias}")
+        for name in ("layers", "batch_size", "eval_every", "eval_batch", "num_heads"):
             if getattr(self, name) < 1:
                 raise InvalidProblemError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         for name in ("eval_prompts", "final_prompts"):
             if getattr(self, name) < 2:
                 raise InvalidProblemError(f"{name} must be ≥ 2, got {getattr(self, name)}")
+        if self.steps is not None and self.steps < 1:
+            raise InvalidProblemError(f"steps must be ≥ 1, got {self.steps}")
         if self.key_dim is not None and self.key_dim < 1:
             raise InvalidProblemError(f"key_dim must be ≥ 1, got {self.key_dim}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
             raise InvalidProblemError(f"lr must be positive, got {self.lr}")
         if not 0 <= self.warmup < 1 or not 0 <= self.min_lr_frac <= 1 or self.clip < 0 or self.weight_decay < 0:
             raise InvalidProblemError("need 0 ≤ warmup < 1, 0 ≤ min_lr_frac ≤ 1, clip ≥ 0, weight_decay ≥ 0")
@@ -182,7 +286,7 @@ class TrainConfig:
             raise InvalidProblemError("need restarts ≥ 0 and 0 < restart_at < 1")
         if self.train_pool < 0 or self.checkpoint_every < 0:
             raise InvalidProblemError("train_pool and checkpoint_every must be ≥ 0")
-        if not (self.gate_lr_mult > 0 and math.isfinite(self.gate_lr_mult)):
+        if self.gate_lr_mult is not None and not (self.gate_lr_mult > 0 and math.isfinite(self.gate_lr_mult)):
             raise InvalidProblemError(f"gate_lr_mult must be positive, got {self.gate_lr_mult}")
         if not (self.init_value_scale > 0 and math.isfinite(self.init_value_scale)):
             raise InvalidProblemError(f"init_value_scale must be positive, got {self.init_value_scale}")
@@ -202,11 +306,46 @@ class TrainConfig:
         return PromptFormat(delimiter=delim, delimiter_value=self.delimiter_value, context=self.context)
 
     def prompt_format_for(self, problem: Problem) -> PromptFormat:
-        """The token layout for ``problem`` (adds the label scale when ``normalize_labels``)."""
+        """The token layout for ``problem`` (adds the label and feature scales when
+        ``normalize_labels`` / ``normalize_features``)."""
         fmt = self.prompt_format
         if self.normalize_labels:
             fmt = replace(fmt, label_scale=1.0 / math.sqrt(problem.null_risk))
+        if self.normalize_features and problem.trace_sigma > 0:
+            fmt = replace(fmt, feature_scale=math.sqrt(problem.d / problem.trace_sigma))
         return fmt
+
+    def token_dim_for(self, problem: Problem) -> int:
+        """Token width D of this config's prompts for ``problem`` (as ``PromptSampler`` lays them out)."""
+        fmt = self.prompt_format
+        k = problem.num_segments or 1
+        return problem.d + (k if fmt.context == "onehot" else 0) + (1 if fmt.delimiter == "flag" else 0) + 1
+
+    def resolved(self, problem: Problem) -> "TrainConfig":
+        """This config with the problem-derived defaults filled in: ``lr`` (None →
+        :func:`lr_rule` of the token width), ``steps`` (None → :func:`step_budget`, with
+        ``steps_rule`` saying how) and ``init_gate_bias`` ("auto" → :func:`gate_bias_rule` of
+        the prompt length). Idempotent; explicit values are kept."""
+        out = self
+        width = self.token_dim_for(problem)
+        if out.lr is None:
+            out = replace(out, lr=lr_rule(width))
+        if out.gate_lr_mult is None:
+            out = replace(out, gate_lr_mult=max(1.0, width / LR_RULE["ref_width"]))
+        if out.steps is None:
+            steps, note = step_budget(out.model, problem.d, problem.num_segments or 1, out.batch_size)
+            out = replace(out, steps=steps, steps_rule=note)
+        elif out.steps_rule is None:
+            out = replace(out, steps_rule=f"step budget {out.steps}: set explicitly")
+        if out.init_gate_bias == "auto":
+            gating = MODEL_KINDS[out.model].gating
+            if gating == "none":
+                out = replace(out, init_gate_bias=None)
+            else:
+                k = problem.num_segments or 1
+                delims = (k - 1) if out.prompt_format.delimiter != "none" else 0
+                out = replace(out, init_gate_bias=round(gate_bias_rule(gating, problem.n + delims + 1), 6))
+        return out
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -241,7 +380,10 @@ def default_key_dim(config: TrainConfig, problem: Problem, token_dim: int) -> in
 
 def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.Module:
     """A randomly initialised ``numerics.gla.GLAModel`` for the config (seeded by ``config.seed``),
-    its value projections scaled by ``config.init_value_scale``."""
+    its value projections scaled by ``config.init_value_scale``, gate biases set to a numeric
+    ``config.init_gate_bias`` (resolve "auto" first with :meth:`TrainConfig.resolved`)."""
+    if config.init_gate_bias == "auto":
+        raise InvalidProblemError("init_gate_bias 'auto' needs the problem: call config.resolved(problem) first")
     from .gla import GLAModel
 
     if key_dim % config.num_heads:
@@ -260,11 +402,16 @@ def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.M
         mode=mode,
         dtype=config.torch_dtype,
         device=config.device,
+        aggregation=config.aggregation,
     )
     with torch.no_grad():
         for layer in model.layers:
             if config.init_value_scale != 1.0:
                 layer.W_v.mul_(config.init_value_scale)
+            if config.init_tied_qk:
+                for h in range(layer.W_q.shape[0]):
+                    torch.nn.init.orthogonal_(layer.W_q[h])
+                layer.W_k.copy_(layer.W_q)
             if config.init_gate_bias is not None and getattr(layer, "b_g", None) is not None:
                 layer.b_g.fill_(config.init_gate_bias)
     return model

@@ -76,7 +76,7 @@ __all__ = [
 
 # Fields that may differ between a checkpoint and the run resuming it: they do not change the
 # trajectory, or (steps) they extend it on a documented schedule.
-_NON_SEMANTIC = {"checkpoint_every", "progress", "steps"}
+_NON_SEMANTIC = {"checkpoint_every", "progress", "steps", "steps_rule"}
 _RESTART_SEED_STRIDE = 1000
 
 
@@ -135,6 +135,7 @@ def checkpoint_matches(path, config: TrainConfig, problem: Problem) -> bool:
         CheckpointError: the checkpoint is unreadable.
     """
     state = load_checkpoint(path)
+    config = config.resolved(problem)  # as train() stores it (derived defaults filled in)
     return (_semantic(state["config"]) == _semantic(config.to_dict()) and state["problem"] == _fingerprint(problem)
             and config.steps >= int(state["config"]["steps"]))
 
@@ -186,6 +187,7 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
     """
     from .fileio import write_json_atomic
 
+    config = config.resolved(problem)  # problem-derived defaults: step budget, gate bias (train_config)
     say = log or (lambda msg: None)
     if config.threads is not None:
         torch.set_num_threads(config.threads)

@@ -116,14 +116,17 @@ def test_spread_spectrum_has_trace_d():
 def test_family_defaults_then_explicit_settings():
     from numerics.train_config import FAMILY_DEFAULTS, TrainConfig
 
-    # vector models train longer by default; an explicit value always wins
-    assert TrainConfig.for_model("vector").steps == FAMILY_DEFAULTS["vector"]["steps"] > TrainConfig().steps
+    # vector models get no restarts by default; an explicit value always wins
+    assert TrainConfig.for_model("vector").restarts == FAMILY_DEFAULTS["vector"]["restarts"] == 0
+    assert TrainConfig.for_model("vector", restarts=3).restarts == 3
     assert TrainConfig.for_model("vector", steps=10).steps == 10
-    assert TrainConfig.for_model("scalar").steps == TrainConfig().steps
+    assert TrainConfig.for_model("scalar").restarts == TrainConfig().restarts > 0
     cfg = Figure1Config(d=7)
     vec = TrainConfig(**cfg.run_overrides("vector"))
-    assert vec.steps == FAMILY_DEFAULTS["vector"]["steps"] and vec.key_dim == 14  # the construction's 2d
-    assert TrainConfig(**cfg.run_overrides("linear")).steps == TrainConfig().steps
+    assert vec.restarts == 0 and vec.key_dim == 14  # the construction's 2d
+    # the step budget is derived from the problem (train_config.step_budget): vector trains longer
+    pr = PANELS["a"].problem(7, 20)
+    assert vec.resolved(pr).steps > TrainConfig(**cfg.run_overrides("linear")).resolved(pr).steps
     # --steps of the experiment applies to every family, vector_train overrides come last
     both = replace(cfg, train={"steps": 50}, vector_train={"restarts": 2})
     assert TrainConfig(**both.run_overrides("vector")).steps == 50

@@ -41,7 +41,7 @@ def test_tiny_linear_attention_lands_on_theory(tmp_path):
     on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert on_disk["normalized_risk"] == pytest.approx(m["normalized_risk"])
     cfg_disk = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert TrainConfig.from_dict(cfg_disk["config"]) == cfg
+    assert TrainConfig.from_dict(cfg_disk["config"]) == cfg.resolved(pr)
 
 
 def test_tiny_scalar_gla_with_delimiters_lands_on_the_scalar_optimum():
@@ -120,12 +120,13 @@ def test_ctrl_c_writes_a_checkpoint_that_resumes_exactly(tmp_path):
     cfg = _quick(model="scalar", eval_every=100)  # no periodic eval: forward calls = steps
     straight = train(pr, cfg, tmp_path / "a")
     token_dim = pr.d + 2  # features, delimiter flag, label
-    wrapped = _Interrupting(build_model(cfg, token_dim, token_dim), at_call=8)
+    wrapped = _Interrupting(build_model(cfg.resolved(pr), token_dim, token_dim), at_call=8)
     with pytest.raises(KeyboardInterrupt):
         train(pr, cfg, tmp_path / "b", model=wrapped)
     assert load_checkpoint(tmp_path / "b" / "checkpoint.pt")["step"] == 7
     # resume with the same wrapper (same state-dict keys) that no longer interrupts
-    resumed = train(pr, cfg, tmp_path / "b", model=_Interrupting(build_model(cfg, token_dim, token_dim), at_call=0))
+    resumed = train(pr, cfg, tmp_path / "b", model=_Interrupting(build_model(cfg.resolved(pr), token_dim, token_dim),
+                                                                  at_call=0))
     a, b = _params(straight.model), _params(resumed.model.inner)
     assert all(torch.equal(a[k], b[k]) for k in a)
 

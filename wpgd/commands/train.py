@@ -152,11 +152,14 @@ def run(args) -> int:
         cfg = replace(cfg, restarts=args.restarts)
     from numerics.limits import require_training
 
+    cfg = cfg.resolved(problem)  # derived defaults (step budget, lr, gate bias): train_config
     require_training(problem, cfg)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(args.spec).stem)
     out = Path(args.out) if args.out else Path("results") / "train" / f"{stem}-{args.model}-L{args.layers}-s{args.seed}"
     if args.no_resume and (out / "checkpoint.pt").exists():
         (out / "checkpoint.pt").unlink()
+    if not args.json:
+        print(cfg.steps_rule)  # how the step budget was chosen (train_config.step_budget)
 
     def log(msg: str) -> None:
         print(f"wpgd train: {msg}", file=sys.stderr, flush=True)

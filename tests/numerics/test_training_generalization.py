@@ -1,0 +1,127 @@
+"""The default training recipe lands on the theory beyond the setting it was tuned on.
+
+Small settings (d 3–8, one to four segments, non-identity Σ, noise) trained with the *default*
+``TrainConfig`` (derived learning rate, step budget and gate bias; docs/training.md) must land
+within a stated tolerance of their class optimum; a deliberately short run shows the tolerance
+can fail. The old recipe's plateau (d ≥ 20) is too slow for a test and is documented in
+docs/training.md with its ablations.
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from numerics.evaluation import make_control  # noqa: E402
+from numerics.problem import Problem  # noqa: E402
+from numerics.training import TrainConfig, train  # noqa: E402
+
+
+def _toeplitz(d, rho):
+    i = np.arange(d)
+    return rho ** np.abs(i[:, None] - i[None, :])
+
+
+def _run(problem, model, **kw):
+    base = dict(final_prompts=20_000, eval_prompts=1024, eval_every=500, checkpoint_every=0, progress=False)
+    cfg = TrainConfig.for_model(model, **{**base, **kw})
+    m = train(problem, cfg).metrics
+    return m, {r["class"]: r for r in m["references"]}
+
+
+def test_linear_one_segment_toeplitz_noise():
+    """Linear attention, d = 4, Toeplitz(0.5) Σ, one segment of 16, σ² = 0.3: within 3%."""
+    pr = Problem.segmented(_toeplitz(4, 0.5), [16], [0.9], noise=0.3)
+    m, refs = _run(pr, "linear")
+    assert abs(refs["linear"]["gap"]) < 0.03, m
+
+
+def test_scalar_two_segments_anisotropic():
+    """Scalar gating, d = 5, diagonal Σ with condition number 100, segments [6, 6] with the near
+    one more correlated, σ² = 0.1: within 3% of the scalar optimum and clearly below the
+    linear-attention optimum (it has learned the step-shaped weights)."""
+    pr = Problem.segmented(np.diag(np.geomspace(1.0, 0.01, 5)), [6, 6], [0.2, 0.9], noise=0.1)
+    m, refs = _run(pr, "scalar")
+    assert abs(refs["scalar"]["gap"]) < 0.03, m
+    assert m["normalized_ci"][1] < make_control(pr).risk / pr.null_risk - 0.02
+
+
+def test_scalar_four_correlated_segments_noise():
+    """Scalar gating, d = 3, Toeplitz(0.7) Σ, four correlated segments of 4, σ² = 0.5: within 3%."""
+    c = 0.3 ** np.abs(np.subtract.outer(np.arange(4), np.arange(4)))
+    pr = Problem.segmented(_toeplitz(3, 0.7), [4, 4, 4, 4], [0.1, 0.2, 0.4, 0.8], correlation=c, noise=0.5)
+    m, refs = _run(pr, "scalar")
+    assert abs(refs["scalar"]["gap"]) < 0.03, m
+
+
+@pytest.mark.slow
+def test_vector_reversed_segments():
+    """Vector gating, d = 3, reversed segments [6, 6] (far one more correlated), σ² = 0.1: within
+    4% of the vector optimum, which is below the scalar (= linear) optimum here."""
+    pr = Problem.segmented(np.diag([1.0, 0.5, 0.25]), [6, 6], [0.9, 0.3], noise=0.1)
+    m, refs = _run(pr, "vector")
+    assert abs(refs["vector"]["gap"]) < 0.04, m
+
+
+@pytest.mark.slow
+def test_long_prompt_and_the_tolerance_can_fail():
+    """n = 200 demonstrations in one segment (d = 6): the default recipe lands within 3% of the
+    linear-attention optimum; a deliberately short run of the same recipe (30 steps) does not
+    (the tolerance is not vacuous). The old recipe's plateau needs d ≳ 20 and minutes of CPU, so
+    it is shown in docs/training.md, "Root cause of the plateau", not here."""
+    pr = Problem.segmented(np.eye(6), [200], [0.8], noise=0.1)
+    m, refs = _run(pr, "linear")
+    assert abs(refs["linear"]["gap"]) < 0.03, m
+    short, refs = _run(pr, "linear", steps=30)
+    assert refs["linear"]["gap"] > 0.03, short
+
+
+def test_mean_aggregation_is_a_reparametrisation_of_the_sum():
+    """A "mean" GLA (each layer's output divided by T) equals the "sum" GLA whose value
+    projections are divided by T — the construction's function class is unchanged — and differs
+    from the same weights under "sum" (negative control)."""
+    from numerics.gla import GLAModel
+
+    torch.manual_seed(0)
+    tokens = torch.randn(3, 9, 5, dtype=torch.float64)
+    for gating in ("none", "scalar", "vector"):
+        mean = GLAModel(5, 6, num_layers=2, gating=gating, dtype=torch.float64, aggregation="mean")
+        total = GLAModel(5, 6, num_layers=2, gating=gating, dtype=torch.float64, aggregation="sum")
+        total.load_state_dict(mean.state_dict())
+        assert not torch.allclose(total.predict(tokens), mean.predict(tokens))
+        with torch.no_grad():
+            for layer in total.layers:
+                layer.W_v.div_(tokens.shape[1])
+        assert torch.allclose(total.predict(tokens), mean.predict(tokens), rtol=1e-12, atol=1e-14)
+        assert torch.allclose(total(tokens), mean(tokens), rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError):
+        GLAModel(5, 6, aggregation="max")
+
+
+def test_derived_defaults():
+    """The rules of train_config: gate bias gives the same total initial decay at every T, the
+    learning rate is 0.01 at width 12 and ∝ 1/D, the step budget grows with d and is recorded,
+    the tied start makes W_qᵀW_k the identity, and explicit values always win."""
+    import math
+
+    from numerics.train_config import GATE_DECAY, build_model, gate_bias_rule, lr_rule, step_budget
+
+    for t in (10, 83, 1001):
+        assert t * math.exp(-gate_bias_rule("scalar", t)) == pytest.approx(GATE_DECAY["scalar"])
+    assert gate_bias_rule("scalar", 83) == pytest.approx(6.0, abs=0.05)  # the old tuned value at n = 80
+    assert lr_rule(12) == pytest.approx(0.01) and lr_rule(120) == pytest.approx(0.001)
+    small, big = step_budget("scalar", 10, 2, 256), step_budget("scalar", 64, 2, 256)
+    assert small[0] < big[0] < step_budget("vector", 64, 2, 256)[0]
+    assert str(big[0]) in big[1] and "p = " in big[1]
+    pr = Problem.segmented(np.eye(6), [5, 5], [0.2, 0.9])
+    cfg = TrainConfig.for_model("scalar").resolved(pr)
+    assert cfg.steps == step_budget("scalar", 6, 2, 256)[0] and "derived" in cfg.steps_rule
+    assert cfg.lr == pytest.approx(lr_rule(8)) and cfg.init_gate_bias == pytest.approx(math.log(12 / 0.2), abs=1e-6)
+    assert cfg.resolved(pr) == cfg
+    fixed = TrainConfig.for_model("scalar", steps=7, lr=0.3, init_gate_bias=2.0).resolved(pr)
+    assert (fixed.steps, fixed.lr, fixed.init_gate_bias) == (7, 0.3, 2.0) and "explicitly" in fixed.steps_rule
+    model = build_model(cfg, 8, 8)
+    a = model.layers[0].W_q[0].T @ model.layers[0].W_k[0]
+    assert torch.allclose(a, torch.eye(8), atol=1e-5)
+    untied = build_model(TrainConfig.for_model("scalar", init_tied_qk=False).resolved(pr), 8, 8)
+    assert not torch.allclose(untied.layers[0].W_q[0].T @ untied.layers[0].W_k[0], torch.eye(8), atol=0.1)
