@@ -246,6 +246,8 @@ class TrainConfig:
         for name in ("layers", "steps", "batch_size", "eval_every", "eval_batch", "num_heads", "eval_prompts",
                      "final_prompts", "train_pool", "checkpoint_every", "restarts"):
             val = getattr(self, name)
+            if name == "steps" and val is None:  # derived from the problem by resolved()
+                continue
             if isinstance(val, bool) or not isinstance(val, int):
                 raise InvalidProblemError(f"{name} must be an integer, got {val!r}")
         for name in ("seed", "data_seed", "eval_seed", "final_seed"):
