@@ -153,3 +153,19 @@ def test_scalar_class_weights_are_normalised_to_plus_one_at_the_query():
     pr = Problem.segmented(np.eye(5), [10, 10], [-0.2, -0.8], noise=0.1)
     o = class_optima(pr, ("scalar",))["scalar"]
     np.testing.assert_allclose(o.details["segment_weights"], [0.25, 1.0], rtol=1e-6)
+
+
+def test_scalar_construction_realises_negative_weights():
+    """ω* from −0.25 to −1 (c = (−0.2, −0.8)): scalar gates realise it, the sign carried by Q = w_K·P."""
+    torch = pytest.importorskip("torch")
+    from numerics.construct import build_wpgd_model, scalar_segment_group, segment_tokens
+    from numerics.predictor import wpgd_predict
+
+    rng = np.random.default_rng(5)
+    P, w = rng.standard_normal((3, 3)), np.array([-0.25, -1.0])
+    X, y, x = rng.standard_normal((4, 20, 3)), rng.standard_normal((4, 20)), rng.standard_normal((4, 3))
+    z, _ = segment_tokens(X, y, x, [10, 10])
+    model = build_wpgd_model(3, z.shape[-1], [[scalar_segment_group(P, w)]], gating="scalar", dtype=torch.float64)
+    out = model.predict(torch.as_tensor(z)).detach().numpy()
+    ref = wpgd_predict(X, y, x, P, np.repeat(w, 10))
+    assert np.max(np.abs(out - ref)) <= 1e-13 * max(1.0, np.max(np.abs(ref)))
