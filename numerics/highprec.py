@@ -116,7 +116,7 @@ def mp_spectra(problem: Problem, digits: int = 50, *, structured: bool | None = 
         a, w, rvec, to_level = _task_block(problem, task64, structured)
         rho_all, Z, res_t = _eigsy_scaled(a, w, max_size)
         m = len(rho_all)
-        wr = [mp.mpf(float(w[i])) * rvec[i] for i in range(m)]
+        wr = [w[i] * rvec[i] for i in range(m)]  # w in full precision (rounding it to float64 cost digits 17+)
         s_all = [mp.fsum(Z[i, k] * wr[i] for i in range(m)) for k in range(m)]
         smax = max(abs(x) for x in s_all)
         thresh = smax * mp.mpf(10) ** (-(digits // 2))

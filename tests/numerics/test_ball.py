@@ -209,3 +209,18 @@ def test_negative_control_fails_the_check_if_the_counterexample_were_certified(m
     check = {c.name: c for c in registered_checks()}["optimum.arb_certificate"]
     ev = check.func(True)
     assert not ev.passed and not ev.data["control"]["refused"]
+
+
+def test_mpmath_high_precision_agrees_with_the_ball_solve_beyond_float64():
+    """The two 50-digit paths share no code: they must agree far beyond float64 (a negative control
+    is the old mpmath path, which rounded M2^{-1/2} to float64 and differed from digit 17 on)."""
+    import mpmath as mp
+
+    from numerics import solve_highprec
+    from proofs_check.optimum_cases import three_fixed_points_problem
+
+    pr = three_fixed_points_problem(1.0)
+    hp, ball = solve_highprec(pr, 50), solve_ball(pr, 50)
+    with mp.workdps(60):
+        gap = abs(mp.mpf(hp.details["gamma"]) - mp.mpf(ball.gamma.mid)) / mp.mpf(ball.gamma.mid)
+    assert gap < mp.mpf(10) ** -40, gap
