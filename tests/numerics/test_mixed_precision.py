@@ -37,7 +37,7 @@ def _rel(a, b):
 
 def test_float32_step_matches_float64_and_bf16_autocast_does_not():
     pr = Problem.segmented(np.eye(8), [8, 8], [0.2, 0.8])
-    cfg = TrainConfig(model="scalar", init_value_scale=1.0, progress=False)
+    cfg = TrainConfig(model="scalar", init_value_scale=1.0, progress=False).resolved(pr)
     fmt = cfg.prompt_format_for(pr)
     s64 = PromptSampler(pr, fmt, dtype=torch.float64)
     s32 = PromptSampler(pr, fmt, dtype=torch.float32)
