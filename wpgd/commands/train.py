@@ -101,8 +101,9 @@ def run(args) -> int:
     out = Path(args.out) if args.out else Path("results") / "train" / f"{stem}-{args.model}-L{args.layers}-s{args.seed}"
     if args.no_resume and (out / "checkpoint.pt").exists():
         (out / "checkpoint.pt").unlink()
+    cfg = cfg.resolved(problem)  # derived defaults (step budget, lr, gate bias): train_config
     if not args.json:
-        print(cfg.resolved(problem).steps_rule)  # how the step budget was chosen (train_config.step_budget)
+        print(cfg.steps_rule)  # how the step budget was chosen (train_config.step_budget)
     res = train(problem, cfg, out, resume=not args.no_resume, extra_config={"spec": str(args.spec)})
     m = res.metrics
     if args.json:
