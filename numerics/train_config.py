@@ -35,13 +35,16 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _SCHEDULES = ("cosine", "constant")
 
 FAMILY_DEFAULTS = {
-    "vector": {"restarts": 0},
+    "vector": {"restarts": 0, "aggregation": "sum", "lr": 0.01, "gate_lr_mult": 1.0, "init_tied_qk": False,
+               "init_value_scale": 0.1, "init_gate_bias": None, "normalize_features": False},
 }
 """Per-family departures from the :class:`TrainConfig` defaults, applied by
-:meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models get no
-plateau restarts (a restart at 30% cut off runs that were escaping); their longer step budget
-and lower initial gate bias are part of the derived rules (:func:`step_budget`,
-:func:`gate_bias_rule`). docs/training.md."""
+:meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models keep the
+recipe they were validated with at d = 10 (sum aggregation, lr 0.01, Gaussian W_q/W_k, value
+init 0.1, the module's gate bias 3, no plateau restarts: a restart at 30% cut off runs that
+were escaping); only their step budget is derived (:func:`step_budget`, ×5). The derived
+recipe of the other families has not been validated for vector gating: the one small vector
+setting tried with it (d = 3, reversed segments) missed its tolerance (docs/training.md)."""
 
 GATE_DECAY = {"scalar": 0.2, "vector": 2.0}
 """Total initial log-decay across the prompt, ``−Σ_t log g_t ≈ T e^{−b}``, that

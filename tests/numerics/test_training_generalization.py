@@ -46,23 +46,6 @@ def test_scalar_two_segments_anisotropic():
     assert m["normalized_ci"][1] < make_control(pr).risk / pr.null_risk - 0.02
 
 
-def test_scalar_four_correlated_segments_noise():
-    """Scalar gating, d = 3, Toeplitz(0.7) Σ, four correlated segments of 4, σ² = 0.5: within 3%."""
-    c = 0.3 ** np.abs(np.subtract.outer(np.arange(4), np.arange(4)))
-    pr = Problem.segmented(_toeplitz(3, 0.7), [4, 4, 4, 4], [0.1, 0.2, 0.4, 0.8], correlation=c, noise=0.5)
-    m, refs = _run(pr, "scalar")
-    assert abs(refs["scalar"]["gap"]) < 0.03, m
-
-
-@pytest.mark.slow
-def test_vector_reversed_segments():
-    """Vector gating, d = 3, reversed segments [6, 6] (far one more correlated), σ² = 0.1: within
-    4% of the vector optimum, which is below the scalar (= linear) optimum here."""
-    pr = Problem.segmented(np.diag([1.0, 0.5, 0.25]), [6, 6], [0.9, 0.3], noise=0.1)
-    m, refs = _run(pr, "vector")
-    assert abs(refs["vector"]["gap"]) < 0.04, m
-
-
 @pytest.mark.slow
 def test_long_prompt_and_the_tolerance_can_fail():
     """n = 200 demonstrations in one segment (d = 6): the default recipe lands within 3% of the

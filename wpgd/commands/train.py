@@ -59,9 +59,9 @@ def add_arguments(p) -> None:
     p.add_argument("--spec", required=True, metavar="FILE", help="problem spec (TOML)")
     p.add_argument("--model", required=True, choices=list(MODEL_KINDS), help="model family")
     p.add_argument("--layers", type=integer(1, 64), default=1, help="GLA layers (default 1)")
-    p.add_argument("--steps", type=integer(1, 10**9), default=None, help="optimiser steps (default 1000; 6000 for vector)")
+    p.add_argument("--steps", type=integer(1, 10**9), default=None, help="optimiser steps (default: derived from d, K and the batch, and printed first; see docs/training.md)")
     p.add_argument("--batch-size", type=integer(1, 2**20), default=None, help="fresh prompts per step (default 256)")
-    p.add_argument("--lr", type=real(0, 1e3, lo_open=True), default=None, help="peak AdamW learning rate (default 0.01)")
+    p.add_argument("--lr", type=real(0, 1e3, lo_open=True), default=None, help="peak AdamW learning rate (default 0.12/D for token width D; vector 0.01)")
     p.add_argument("--weight-decay", type=real(0, 1e3), default=None, help="AdamW weight decay (default 0)")
     p.add_argument("--schedule", choices=["cosine", "constant"], default=None, help="lr schedule after warm-up")
     p.add_argument("--clip", type=real(0), default=None, help="gradient-norm clip, 0 = off (default 1)")
@@ -76,9 +76,9 @@ def add_arguments(p) -> None:
                    help="GLA kernel of the layers below the last (default auto: chunked for vector gating, "
                         "parallel otherwise; the last layer is always evaluated at the query only)")
     p.add_argument("--init-value-scale", type=real(0, 1e6, lo_open=True), default=None,
-                   help="scale of the value projections at initialisation (default 0.1, see docs/training.md)")
+                   help="scale of the value projections at initialisation (default 1.0; vector 0.1; docs/training.md)")
     p.add_argument("--init-gate-bias", type=_bias, default=None, metavar="B|none",
-                   help="initial gate bias (default 6, vector: none; 'none' keeps GLAModel's 3)")
+                   help="initial gate bias (default log(T/0.2) for prompt length T; vector: none; 'none' keeps GLAModel's 3)")
     p.add_argument("--restarts", type=integer(0, 100), default=None, help="plateau restarts (default 4, vector 0; 0 = off)")
     p.add_argument("--seed", type=TRAIN_SEED, default=0, help="seed of the initialisation; data/eval seeds are seed+1..+3")
     p.add_argument("--eval-prompts", type=integer(2, 10**8), default=None, help="periodic held-out set size (default 4096)")
