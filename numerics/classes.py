@@ -1,4 +1,4 @@
-"""Optimal WPGD risk over the weights each architecture can realise (THEORY.md §2, §5; docs/gating.md).
+"""Optimal WPGD risk over the weights each architecture can realise (docs/theory.md §2, §5; docs/gating.md).
 
 Classes (ω up to sign and scale, P free unless stated):
 

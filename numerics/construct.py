@@ -1,4 +1,4 @@
-"""From a WPGD algorithm (P, ω) to exact GLA weights (THEORY.md §2, docs/gating.md).
+"""From a WPGD algorithm (P, ω) to exact GLA weights (docs/theory.md §2, docs/gating.md).
 
 Token layout (label last, compatible with ``numerics.prompts`` for ``codes="flag"``)::
 

@@ -8,7 +8,7 @@ plain mean over 80k prompts can be off by ~1%. Two tools keep the interval hones
   blocks. For the statistics used here (means, and a ratio of block sums) this is the ordinary
   bootstrap with ``M`` units; it costs O(resamples·M) instead of O(resamples·N).
 * **Control variate.** On the same prompts we also evaluate a WPGD predictor ``(P_c, ω_c)``
-  whose population risk ``L_c`` is known in closed form (THEORY.md §4). The estimator
+  whose population risk ``L_c`` is known in closed form (docs/theory.md §4). The estimator
 
       L̂ = mean(e²) − β̂ (mean(e_c²) − L_c),   β̂ = cov(e², e_c²) / var(e_c²)
 
@@ -181,7 +181,7 @@ class WPGDControl:
 
 
 def stationary_preconditioner(problem: Problem, omega) -> np.ndarray:
-    """The best P for fixed ω (THEORY.md §5): ``P = (rᵀω)[(ωᵀM1ω)Σ + (ωᵀM2ω)I]⁻¹``, shape (d, d)."""
+    """The best P for fixed ω (docs/theory.md §5): ``P = (rᵀω)[(ωᵀM1ω)Σ + (ωᵀM2ω)I]⁻¹``, shape (d, d)."""
     omega = np.asarray(omega, dtype=np.float64)
     a = float(problem.quad_m1(omega))
     b = float(problem.quad_m2(omega))

@@ -1,6 +1,6 @@
 """Experiment runners: Figure 1 (trained models vs theory over n) and the multi-layer check.
 
-Figure 1. For each panel (a two-segment multitask problem family, THEORY.md §3) and each number
+Figure 1. For each panel (a two-segment multitask problem family, docs/theory.md §3) and each number
 of demonstrations ``n``, train every model family from random initialisation and evaluate it
 on fresh prompts; beside it, compute the theory optima of the classes (linear attention,
 scalar gating, fixed decay, vector gating, unconstrained WPGD). Panels:

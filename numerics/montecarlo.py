@@ -1,4 +1,4 @@
-"""Monte Carlo estimate of the WPGD risk: sample prompts from THEORY.md §3, predict, average.
+"""Monte Carlo estimate of the WPGD risk: sample prompts from docs/theory.md §3, predict, average.
 
 Prompts are sampled exactly from the data model: ``x = F_Σ z`` with ``F_Σ F_Σᵀ = Σ``; task
 vectors ``B = F_R̄ G`` (``G`` standard normal, (n+1)×d) so that ``E[β_i β_jᵀ] = R̄_ij I``; for a

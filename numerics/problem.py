@@ -1,6 +1,6 @@
 """The problem object: one validated, immutable description of a WPGD setting.
 
-A setting (THEORY.md §3) is
+A setting (docs/theory.md §3) is
 
 * the feature covariance ``Σ`` (d×d, symmetric PSD),
 * the joint task correlation ``R̄`` ((n+1)×(n+1), PSD, query task last), split as
@@ -96,7 +96,7 @@ class Problem:
         query_variance: float = 1.0,
         noise: float = 0.0,
     ) -> "Problem":
-        """Multitask-segment problem (THEORY.md §3).
+        """Multitask-segment problem (docs/theory.md §3).
 
         Args:
             sigma: Σ, shape (d, d).

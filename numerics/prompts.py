@@ -1,4 +1,4 @@
-"""Torch prompt generator for the multitask data model of THEORY.md §3.
+"""Torch prompt generator for the multitask data model of docs/theory.md §3.
 
 A prompt is ``n`` demonstrations ``(x_i, y_i)`` followed by a query ``x``:
 
@@ -19,7 +19,7 @@ Token encoding (:class:`PromptFormat`), one token per row, label channel **last*
 * query: ``[f·x | 0 | 0 | 0]`` (its label slot holds 0: the model must write the prediction there);
 * delimiter between consecutive segments (K−1 of them, none before the query):
   ``delimiter="flag"`` — every entry 0 except the flag coordinate, which holds
-  ``delimiter_value``; ``delimiter="label"`` — the ``[0; 1]`` token of THEORY.md §3 (all zeros
+  ``delimiter_value``; ``delimiter="label"`` — the ``[0; 1]`` token of docs/theory.md §3 (all zeros
   except the label slot, which holds ``delimiter_value``; no extra coordinate).
 
 Delimiters change the sequence length ``T = n + (K−1) + 1`` but not the number of

@@ -1,4 +1,4 @@
-"""Which theory optimum each trainable model is compared with (THEORY.md §2, §5).
+"""Which theory optimum each trainable model is compared with (docs/theory.md §2, §5).
 
 ================  ========================  ===============================================
 model             token format              theory references (first one = the gap's target)

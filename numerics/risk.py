@@ -1,4 +1,4 @@
-"""Closed-form population risk of the WPGD predictor (THEORY.md §4).
+"""Closed-form population risk of the WPGD predictor (docs/theory.md §4).
 
     L(P, ω) = r_q tr Σ + σ² − 2 a(P) rᵀω + b(P) ωᵀM1ω + c(P) ωᵀM2ω
     a = tr(PΣ²),  b = tr(PᵀΣPΣ²),  c = tr(PᵀΣPΣ),  M1 = R + D_R,  M2 = tr Σ·D_R + σ² I

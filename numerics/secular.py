@@ -1,4 +1,4 @@
-"""The secular-like functions φ_Σ, φ_R and their elasticities (THEORY.md §5, docs/solver.md).
+"""The secular-like functions φ_Σ, φ_R and their elasticities (docs/theory.md §5, docs/solver.md).
 
 For a discrete measure with atoms ``e_k > 0`` and masses ``w_k > 0``
 

@@ -1,4 +1,4 @@
-"""The unconstrained WPGD optimum (THEORY.md §5; derivation and algorithm in docs/solver.md).
+"""The unconstrained WPGD optimum (docs/theory.md §5; derivation and algorithm in docs/solver.md).
 
 Stationarity of L(P, ω) gives ``P ∝ (Σ + γI)^{-1}``, ``ω ∝ (M1 + μM2)^{-1} r`` with
 ``μ = φ_Σ(γ)`` and ``γ = φ_R(μ)``: the non-degenerate stationary rays are the fixed points of

@@ -1,6 +1,6 @@
 """Best preconditioner for fixed weights, and the best weights in a convex cone (docs/gating.md §5).
 
-Fixed ω (THEORY.md §5): with ``s = rᵀω``, ``q1 = ωᵀM1ω``, ``q2 = ωᵀM2ω`` and Σ = U Λ Uᵀ,
+Fixed ω (docs/theory.md §5): with ``s = rᵀω``, ``q1 = ωᵀM1ω``, ``q2 = ωᵀM2ω`` and Σ = U Λ Uᵀ,
 
     P(ω) = s (q1 Σ + q2 I)⁻¹,      L(ω) = r_q tr Σ + σ² − s² Σ_j λ_j² / (q1 λ_j + q2).
 

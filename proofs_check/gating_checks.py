@@ -1,4 +1,4 @@
-"""Checks of "gating is weighting" (THEORY.md §2, §5; docs/gating.md).
+"""Checks of "gating is weighting" (docs/theory.md §2, §5; docs/gating.md).
 
 * ``gating.theorem1_symbolic``: one-layer GLA (scalar, key-channel, value-channel gates) equals
   WPGD with ω_i = Π_{j>i} g_j, as polynomial identities (SymPy).

@@ -1,4 +1,4 @@
-"""Checks of the optimum (THEORY.md §5; docs/solver.md, docs/conditions.md).
+"""Checks of the optimum (docs/theory.md §5; docs/solver.md, docs/conditions.md).
 
 * ``optimum.theorem2_stationary_set``: every point where multi-start BFGS on L, or
   Levenberg–Marquardt on ‖∇L‖², stops with a small gradient lies in the predicted stationary

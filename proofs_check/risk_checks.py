@@ -1,4 +1,4 @@
-"""Checks of the population risk (THEORY.md §4): symbolic (two derivations), compiled, numeric, Monte Carlo.
+"""Checks of the population risk (docs/theory.md §4): symbolic (two derivations), compiled, numeric, Monte Carlo.
 
 * ``risk.symbolic_explicit_vs_trace``: the explicit small-size derivation (every entry of Σ's
   factor, R̄, P, ω, σ² symbolic) equals the general trace-form derivation, as a polynomial identity.

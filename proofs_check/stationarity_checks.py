@@ -1,4 +1,4 @@
-"""Symbolic checks of the stationarity theory (THEORY.md §5), derived in ``theory``.
+"""Symbolic checks of the stationarity theory (docs/theory.md §5), derived in ``theory``.
 
 * ``stationarity.gradient_matrix_calculus``: the matrix-calculus gradient of the trace-form risk
   equals element-wise differentiation of the explicit small-size risk.

@@ -1,6 +1,6 @@
 """The WPGD risk at explicit sizes, every entry a symbol, by the scalar Wick engine.
 
-Model (THEORY.md §3): features ``x_1..x_n, x ~ N(0, Σ)`` i.i.d.; tasks ``(β_1..β_n, β)``
+Model (docs/theory.md §3): features ``x_1..x_n, x ~ N(0, Σ)`` i.i.d.; tasks ``(β_1..β_n, β)``
 jointly Gaussian, independent of the features, ``E[β_s β_tᵀ] = R̄_st I_d`` (query last);
 labels ``y_i = x_iᵀβ_i + ξ_i``, ``y = xᵀβ + ξ``, ``ξ ~ N(0, σ²)``. Predictor
 ``ŷ = xᵀ P Xᵀ(ω ⊙ y)``; risk ``L = E[(ŷ − y)²]``.

@@ -1,4 +1,4 @@
-"""Population risk of the WPGD predictor, derived by Wick pairings (THEORY.md §3–§4).
+"""Population risk of the WPGD predictor, derived by Wick pairings (docs/theory.md §3–§4).
 
 Model. Features ``x_1..x_n, x ~ N(0, Σ)`` i.i.d.; tasks ``(β_1..β_n, β)`` jointly Gaussian,
 independent of the features, ``E[β_s β_tᵀ] = R̄_st I_d`` with ``R̄`` (n+1)×(n+1), query last;

@@ -1,4 +1,4 @@
-"""Secular-like functions of the stationarity conditions (THEORY.md §5), derived with SymPy sums.
+"""Secular-like functions of the stationarity conditions (docs/theory.md §5), derived with SymPy sums.
 
 For a discrete measure with atoms ``e_k`` and masses ``w_k ≥ 0`` (k = 1..m) let
 

@@ -1,4 +1,4 @@
-"""Stationary points of the derived risk and its optimal scale (THEORY.md §5), derived in SymPy.
+"""Stationary points of the derived risk and its optimal scale (docs/theory.md §5), derived in SymPy.
 
 Structure. The trace-form risk is read as a polynomial in its P-dependent traces: the one
 of degree 1 in P is ``a``, the two of degree 2 are ``b`` (more Σ factors) and ``c``; their

@@ -1,4 +1,4 @@
-"""The project's population risk of WPGD (docs/risk.md, THEORY.md §4): the claim holds.
+"""The project's population risk of WPGD (docs/risk.md, docs/theory.md §4): the claim holds.
 
     wpgd check-derivation examples/derivations/paper_risk.py
 

@@ -54,7 +54,7 @@ def test_structured_path_equals_dense_path(seed):
 
 
 def test_isotropic_closed_form():
-    """Σ = I_d, D_R = I: μ = 1, ω* ∝ (R + (d + 1 + σ²) I)^-1 r (THEORY.md §5)."""
+    """Σ = I_d, D_R = I: μ = 1, ω* ∝ (R + (d + 1 + σ²) I)^-1 r (docs/theory.md §5)."""
     rng = np.random.default_rng(1)
     d, n, noise = 4, 7, 0.3
     g = rng.standard_normal((n + 1, n + 3))

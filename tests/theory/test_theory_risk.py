@@ -23,7 +23,7 @@ def random_instance(d, n, rng, noise=0.3):
 
 
 def theory_md_formula(sigma, rbar, P, omega, sigma2):
-    """THEORY.md §4, typed in here only as the reference the derivation is compared with."""
+    """docs/theory.md §4, typed in here only as the reference the derivation is compared with."""
     n = len(omega)
     R, r, r_q = rbar[:n, :n], rbar[:n, n], rbar[n, n]
     D = np.diag(np.diag(R))

@@ -15,7 +15,7 @@ MAX_MC = 10**12
 HELP = "population risk of ŷ = xᵀP Xᵀ(ω ⊙ y) for a problem spec (closed form, optional Monte Carlo)"
 DESCRIPTION = """\
 Evaluate the population risk L(P, ω) = E[(ŷ − y)²] of the WPGD predictor
-ŷ = xᵀ P Xᵀ (ω ⊙ y) in closed form (THEORY.md §4) and, with --mc, by Monte Carlo.
+ŷ = xᵀ P Xᵀ (ω ⊙ y) in closed form (docs/theory.md §4) and, with --mc, by Monte Carlo.
 
 Prints the raw risk and the normalised risk L / (r_q tr Σ + σ²) (1 = predicting zero).
 With --mc it also prints the Monte Carlo mean, its standard error (absolute and relative to

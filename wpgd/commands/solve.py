@@ -14,7 +14,7 @@ MAX_DIGITS = 10_000
 
 HELP = "optimal preconditioner and token weights (P*, ω*) and the optimal risk of a problem spec"
 DESCRIPTION = """\
-Solve min over (P, ω) of the WPGD population risk (THEORY.md §5): P* ∝ (Σ + γ*I)^-1,
+Solve min over (P, ω) of the WPGD population risk (docs/theory.md §5): P* ∝ (Σ + γ*I)^-1,
 ω* ∝ (M1 + μ*M2)^-1 r, where γ* is a fixed point of φ_R∘φ_Σ. Every fixed point on the
 invariant interval is found (log-scale sign scan, monotone exclusion, Brent) and the one of
 lowest risk is returned; ω* is normalised to max|ω*| = 1 and the optimal scale sits in P*.

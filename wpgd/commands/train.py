@@ -16,7 +16,7 @@ from ..io import print_json, resolve_device
 HELP = "train a GLA (linear / scalar / scalar-nodelim / vector) on a spec and compare with the theory optimum"
 DESCRIPTION = """\
 Train a gated-linear-attention model from random initialisation on fresh prompts of the
-problem spec (THEORY.md §3), evaluate it on fresh held-out prompts with a 95% bootstrap
+problem spec (docs/theory.md §3), evaluate it on fresh held-out prompts with a 95% bootstrap
 interval, and print its normalised risk next to the theory optimum of its class:
 
   linear          linear attention, no delimiters          vs  linear-attention optimum (ω ∝ 1)
