@@ -167,21 +167,12 @@ def _selected(select: list[str] | None) -> list[Check]:
     ]
 
 
-def run_checks(quick: bool = False, select: list[str] | None = None, on_result=None) -> list[CheckResult]:
-    """Run the registered checks.
-
-    Args:
-        quick: smaller sizes / fewer samples (each check decides).
-        select: run only checks whose name starts with one of these prefixes.
-        on_result: optional callback ``on_result(result)`` after each check.
-
-    Returns:
-        One :class:`CheckResult` per check run.
-    """
+def _run(select, on_result, outcome) -> list[CheckResult]:
+    """One :class:`CheckResult` per selected check, ``outcome(chk) -> (status, text, data)`` timed."""
     results = []
     for chk in _selected(select):
         t0 = time.perf_counter()
-        status, text, data = _evaluate(chk.func, quick)
+        status, text, data = outcome(chk)
         res = CheckResult(
             name=chk.name,
             claim=chk.claim,
@@ -196,6 +187,20 @@ def run_checks(quick: bool = False, select: list[str] | None = None, on_result=N
         if on_result is not None:
             on_result(res)
     return results
+
+
+def run_checks(quick: bool = False, select: list[str] | None = None, on_result=None) -> list[CheckResult]:
+    """Run the registered checks.
+
+    Args:
+        quick: smaller sizes / fewer samples (each check decides).
+        select: run only checks whose name starts with one of these prefixes.
+        on_result: optional callback ``on_result(result)`` after each check.
+
+    Returns:
+        One :class:`CheckResult` per check run.
+    """
+    return _run(select, on_result, lambda chk: _evaluate(chk.func, quick))
 
 
 def run_controls(
@@ -209,26 +214,11 @@ def run_controls(
     raised (a crash is not a rejection: it proves nothing about the criterion), and "MISSING"
     when the check registered no control. Arguments as :func:`run_checks`.
     """
-    results = []
-    for chk in _selected(select):
-        t0 = time.perf_counter()
+
+    def outcome(chk):
         if chk.control is None:
-            status, text, data = "MISSING", "no negative control registered", {}
-        else:
-            status, text, data = _evaluate(chk.control, quick)
-            if "traceback" in data:
-                status = "ERROR"
-        res = CheckResult(
-            name=chk.name,
-            claim=chk.claim,
-            method=chk.method,
-            group=chk.group,
-            status=status,
-            evidence=text,
-            seconds=time.perf_counter() - t0,
-            data=data,
-        )
-        results.append(res)
-        if on_result is not None:
-            on_result(res)
-    return results
+            return "MISSING", "no negative control registered", {}
+        status, text, data = _evaluate(chk.control, quick)
+        return ("ERROR" if "traceback" in data else status), text, data
+
+    return _run(select, on_result, outcome)
