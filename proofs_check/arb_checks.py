@@ -150,17 +150,22 @@ def _arb_solve_control(quick: bool) -> Evidence:
     pr = certify_problems(np.random.default_rng(161), 2)[1]
     opt = solve(pr)
     hp = solve_ball(pr, 50)
-    wrong_gamma, wrong_risk = opt.gamma * (1 + 1e-8), opt.risk * (1 + 1e-8)
-    worst = {
-        "risk": abs(wrong_risk - hp.risk.value) / abs(hp.risk.value),
-        "gamma": abs(wrong_gamma - hp.gamma.value) / hp.gamma.value,
-        "omega": float(np.max(np.abs(opt.omega - hp.omega_float))),
-        "radius": max(hp.gamma.rad / hp.gamma.value, hp.risk.rad / abs(hp.risk.value)),
-        "fixed_point": _mp_residual(pr, hp.gamma.mid, mp),
-    }
+    worst = _deviations(pr, opt.risk * (1 + 1e-8), opt.gamma * (1 + 1e-8), opt.omega, hp, mp)
     ok = _solve_agrees(worst)
     return Evidence(ok, f"γ*, risk perturbed by 1e-8: rel err γ {worst['gamma']:.1e}, risk {worst['risk']:.1e} "
                         f"({'accepted' if ok else 'rejected'})", worst)
+
+
+def _deviations(pr: Problem, risk: float, gamma: float, omega, hp, mp) -> dict:
+    """Relative deviations of a float64 optimum (risk, γ*, ω*) from the ball optimum ``hp``, the
+    balls' relative radii, and the independent mpmath fixed-point residual at the ball's midpoint."""
+    return {
+        "risk": abs(risk - hp.risk.value) / abs(hp.risk.value),
+        "gamma": abs(gamma - hp.gamma.value) / hp.gamma.value,
+        "omega": float(np.max(np.abs(omega - hp.omega_float))),
+        "radius": max(hp.gamma.rad / hp.gamma.value, hp.risk.rad / abs(hp.risk.value)),
+        "fixed_point": _mp_residual(pr, hp.gamma.mid, mp),
+    }
 
 
 def _mp_residual(pr: Problem, gamma: str, mp) -> float:
@@ -231,11 +236,8 @@ def _arb_solve(quick: bool) -> Evidence:
     for pr in problems:
         opt = solve(pr)
         hp = solve_ball(pr, 50)
-        worst["risk"] = max(worst["risk"], abs(opt.risk - hp.risk.value) / abs(hp.risk.value))
-        worst["gamma"] = max(worst["gamma"], abs(opt.gamma - hp.gamma.value) / hp.gamma.value)
-        worst["omega"] = max(worst["omega"], float(np.max(np.abs(opt.omega - hp.omega_float))))
-        worst["radius"] = max(worst["radius"], hp.gamma.rad / hp.gamma.value, hp.risk.rad / abs(hp.risk.value))
-        worst["fixed_point"] = max(worst["fixed_point"], _mp_residual(pr, hp.gamma.mid, mp))
+        dev = _deviations(pr, opt.risk, opt.gamma, opt.omega, hp, mp)
+        worst = {k: max(worst[k], v) for k, v in dev.items()}
     ok = _solve_agrees(worst)
     return Evidence(ok, f"{len(problems)} problems at 50 digits: float64 rel err risk {worst['risk']:.1e}, "
                         f"γ {worst['gamma']:.1e}, ω {worst['omega']:.1e}; ball radii ≤ {worst['radius']:.1e} "
