@@ -202,29 +202,12 @@ def _criterion_secular(parts: dict) -> Evidence:
                     {k: str(v) for k, v in parts.items()})
 
 
-def _sigma_reduction_wrong_masses(m: int):
-    """``c/b − φ`` with φ built on masses λ instead of λ² (a plausible slip in φ_Σ)."""
-    import sympy as sp
-
-    from theory.secular import phi_explicit
-    from theory.stationarity import risk_structure
-
-    S = risk_structure()
-    T = S.symbols
-    lam = sp.symbols(f"lambda0:{m}", positive=True)
-    gamma = sp.Symbol("gamma", positive=True)
-    Sigma = sp.diag(*lam)
-    P = (Sigma + gamma * sp.eye(m)).inv()
-    sub = {T.Sigma: sp.ImmutableMatrix(Sigma), T.P: sp.ImmutableMatrix(P), T.d: m}
-    b, c = (sp.sympify(x.xreplace(sub).doit()) for x in (S.b, S.c))
-    return sp.cancel(sp.together(c / b - phi_explicit(m, gamma, lam, list(lam))))
-
-
 def _control_secular(quick: bool) -> Evidence:
     from theory.secular import composition_elasticity_identity
+    from theory.stationarity import sigma_reduction_difference
 
     # three true parts and one wrong one: an `and` turned into `or` would pass it
-    return _criterion_secular({"φ_Σ reduction with masses λ (d=2)": _sigma_reduction_wrong_masses(2),
+    return _criterion_secular({"φ_Σ reduction with masses λ (d=2)": sigma_reduction_difference(2, mass_power=1),
                                "elasticity chain rule": composition_elasticity_identity()})
 
 

@@ -201,8 +201,11 @@ def stationary_omega() -> OmegaStationarity:
     return OmegaStationarity(K, h, sp.Inverse(K) * h, S.c / S.b)
 
 
-def sigma_reduction_difference(m: int) -> sp.Expr:
-    """``c/b − φ_Σ(γ)`` at ``Σ = diag(λ_1..λ_m)``, ``P = (Σ + γI)⁻¹``, simplified (0 iff equal)."""
+def sigma_reduction_difference(m: int, mass_power: int = 2) -> sp.Expr:
+    """``c/b − φ_Σ(γ)`` at ``Σ = diag(λ_1..λ_m)``, ``P = (Σ + γI)⁻¹``, simplified (0 iff equal).
+
+    φ_Σ has atoms λ_j and masses λ_j^``mass_power`` (2 is the derived one; the verify check's
+    negative control uses 1, a plausible slip)."""
     S = risk_structure()
     T = S.symbols
     lam = sp.symbols(f"lambda0:{m}", positive=True)
@@ -211,7 +214,7 @@ def sigma_reduction_difference(m: int) -> sp.Expr:
     P = (Sigma + gamma * sp.eye(m)).inv()
     sub = {T.Sigma: sp.ImmutableMatrix(Sigma), T.P: sp.ImmutableMatrix(P), T.d: m}
     b, c = (sp.sympify(x.xreplace(sub).doit()) for x in (S.b, S.c))
-    phi = phi_explicit(m, gamma, lam, [x**2 for x in lam])
+    phi = phi_explicit(m, gamma, lam, [x**mass_power for x in lam])
     return sp.cancel(sp.together(c / b - phi))
 
 
