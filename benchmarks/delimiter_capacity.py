@@ -65,7 +65,6 @@ def shared_flag_optimum(problem) -> tuple[float, float, float]:
         res = minimize(f, theta0, method="L-BFGS-B", options={"maxiter": 3000})
         if best is None or res.fun < best.fun:
             best = res
-    _, omega = unpack(best.x)
     a, g = 1 / (1 + np.exp(-best.x[-2])), 1 / (1 + np.exp(-best.x[-1]))
     return float(best.fun), float(a), float(g)
 
@@ -80,8 +79,8 @@ def main(argv=None) -> int:
             continue
         opt = class_optimum(problem, "scalar").normalized_risk
         flag, a, g = shared_flag_optimum(problem)
-        print(f"| `{Path(path).stem}` | {problem.num_segments} | {opt:.5f} | {flag:.5f} (a = {a:.4f}, γ = {g:.3f}) | "
-              f"{100 * (flag - opt) / opt:+.2f}% |", flush=True)
+        print(f"| `{Path(path).stem}` | {problem.num_segments} | {opt:.5f} | "
+              f"{flag:.5f} (a = {a:.4f}, γ = {g:.3f}) | {100 * (flag - opt) / opt:+.2f}% |", flush=True)
     return 0
 
 

@@ -106,7 +106,8 @@ def main(argv=None) -> int:
                          "optimum": ref["normalized_risk"], "gap": gap, "steps": m["steps"],
                          "attempts": m["attempts"], "seconds": sec, "overrides": overrides})
             print(f"| {i} | {desc} | {model} | {m['normalized_risk']:.5f} | {ref['normalized_risk']:.5f} | "
-                  f"{100 * gap:+.2f}% {ok} | {100 * TOL[model]:.0f}% | {m['steps']} | {sec:.0f} |", flush=True)
+                  f"{100 * gap:+.2f}% {ok} | {100 * TOL[model]:.0f}% | {m['steps']} | {sec:.0f} |",
+                  flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
