@@ -62,8 +62,8 @@ def _problem(d: int, n: int) -> Problem:
 
 def _wpgd_step(problem: Problem, model: str, batch: int, device: str):
     """The training step of ``numerics.training`` on a fresh run (returns a no-argument callable)."""
-    cfg = TrainConfig.for_model(model, batch_size=batch, steps=10**6, restarts=0, progress=False, device=device,
-                                threads=None)
+    cfg = TrainConfig.for_model(model, batch_size=batch, steps=10**6, restarts=0, progress=False,
+                                device=device, threads=None).resolved(problem)
     sampler = tr.PromptSampler(problem, cfg.prompt_format_for(problem), dtype=cfg.torch_dtype, device=device)
     key_dim = tr.default_key_dim(cfg, problem, sampler.token_dim)
     model_ = tr.build_model(cfg, sampler.token_dim, key_dim)
@@ -84,7 +84,7 @@ def _plain_step(problem: Problem, model: str, batch: int, device: str, label_row
     ``label_row_only``: compute only the label channel of the values (the one ``predict`` reads)
     instead of all D channels as ``GLALayer`` does: the same function with D times fewer value
     flops, which measures what a leaner kernel could gain (not the training loop's overhead)."""
-    cfg = TrainConfig.for_model(model, batch_size=batch, steps=10**6)
+    cfg = TrainConfig.for_model(model, batch_size=batch, steps=10**6).resolved(problem)
     d, n = problem.d, problem.n
     gated = model != "linear"
     flag = 1 if gated else 0  # scalar models get a delimiter flag channel

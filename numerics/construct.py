@@ -336,10 +336,10 @@ def load_groups(layer, groups: list[ChannelGroup], d: int, head: int = 0) -> Non
             wg[head, 0, :] = g.gate_weight
             bg[head, 0] = g.gate_bias
     with torch.no_grad():
-        for name, val in (("W_q", wq), ("W_k", wk), ("W_v", wv), ("W_g", wg), ("b_g", bg)):
-            if val is not None:
-                p = getattr(layer, name)
-                p.copy_(torch.as_tensor(val, dtype=p.dtype, device=p.device))
+        for p, val in ((layer.W_q, wq), (layer.W_k, wk), (layer.W_v, wv)):
+            p.copy_(torch.as_tensor(val, dtype=p.dtype, device=p.device))
+    if wg is not None:
+        layer.set_gate(wg, bg)
 
 
 def build_wpgd_model(d: int, token_dim: int, layers: list[list[ChannelGroup]], gating: str = "scalar",

@@ -44,6 +44,7 @@ from torch.nn import functional as F
 
 __all__ = [
     "AGGREGATIONS",
+    "DEFAULT_GATE_BIAS",
     "GATINGS",
     "MODES",
     "naive_recurrent_gla",
@@ -57,6 +58,8 @@ __all__ = [
 ]
 
 GATINGS = ("scalar", "vector", "none")
+DEFAULT_GATE_BIAS = 3.0
+"""Initial gate bias of a :class:`GLALayer` unless ``gate_bias`` is given (g = σ(3) ≈ 0.95)."""
 MODES = ("parallel", "recurrent", "chunked")
 AGGREGATIONS = ("sum", "mean")
 
@@ -213,21 +216,30 @@ def last_query_gla(q_last, k, v, log_g, scale: float = 1.0):
     O(B·H·T·(K + V)) time and memory for every gating kind, vector gating included. The decays
     ``D_Tsc = exp(Σ_{s<u≤T} log g_uc)`` are exponentials of suffix sums of log-gates (sums of
     non-positive terms, formed by a reversed cumulative sum; nothing is subtracted or divided).
+    A scalar gate's decay is the same for every key channel, so it multiplies the T scores
+    rather than the T×K keys (K times fewer products, and the backward pass does not form the
+    decayed keys); a vector gate's decays multiply the keys.
 
     Args:
         q_last: query of the final position, shape [B, H, K].
         k: keys, shape [B, T, H, K].
         v: values, shape [B, T, H, V].
-        log_g: log-decays, shape [B, T, H, K] or [B, T, H, 1].
+        log_g: log-decays, shape [B, T, H, K] or [B, T, H, 1]; None = no gating (all 0).
         scale: multiplies the query.
 
     Returns:
         o_T, shape [B, H, V].
     """
-    _check_qkvg(k, k, v, log_g)
+    _check_qkvg(k, k, v, k.new_zeros(k.shape[:3] + (1,)) if log_g is None else log_g)
     if q_last.ndim != 3 or q_last.shape != (k.shape[0], k.shape[2], k.shape[3]):
         raise ValueError(f"q_last must be [B, H, K] = {(k.shape[0], k.shape[2], k.shape[3])}, got {tuple(q_last.shape)}")
-    scores = torch.einsum("bhc,bshc->bsh", q_last * scale, k * torch.exp(_suffix_sums(log_g, dim=1)))
+    if log_g is None:  # linear attention: no decay
+        return torch.einsum("bsh,bshv->bhv", torch.einsum("bhc,bshc->bsh", q_last * scale, k), v)
+    decay = torch.exp(_suffix_sums(log_g, dim=1))  # [B, T, H, G]
+    if log_g.shape[-1] == 1:  # scalar gate (or none): one decay per token, applied to the T scores
+        scores = torch.einsum("bhc,bshc->bsh", q_last * scale, k) * decay[..., 0]
+    else:  # vector gate: one decay per key channel, applied to the keys
+        scores = torch.einsum("bhc,bshc->bsh", q_last * scale, k * decay)
     return torch.einsum("bsh,bshv->bhv", scores, v)
 
 
@@ -276,6 +288,11 @@ class GLALayer(nn.Module):
         W_g, b_g: gate map, shape (H, G, D) and (H, G) with G = Kh (vector) or 1 (scalar);
             absent for ``gating="none"``. ``log g = logsigmoid(W_g z + b_g)``.
 
+    The layer owns its gate: :meth:`gate_parameters` lists the gate's parameters (the trainer
+    gives them their own learning-rate group), :meth:`reset_gate` sets its initial bias, and
+    :meth:`set_gate` writes a given gate map (``numerics.construct``); nobody else needs the
+    parameters' names.
+
     Args:
         token_dim: D, residual-stream width (label last).
         key_dim: total key width over heads (divisible by ``num_heads``).
@@ -287,6 +304,8 @@ class GLALayer(nn.Module):
         dtype: parameter dtype (float32 or float64).
         device: "cpu", "cuda", or a torch.device.
         aggregation: "sum" (default) or "mean" (the output is divided by the sequence length).
+        gate_bias: initial gate bias ``b_g`` (default :data:`DEFAULT_GATE_BIAS`); ignored
+            without gating.
     """
 
     def __init__(
@@ -299,6 +318,7 @@ class GLALayer(nn.Module):
         dtype=torch.float32,
         device="cpu",
         aggregation: str = "sum",
+        gate_bias: float = DEFAULT_GATE_BIAS,
     ):
         super().__init__()
         if aggregation not in AGGREGATIONS:
@@ -324,10 +344,37 @@ class GLALayer(nn.Module):
         if gating != "none":
             g = kh if gating == "vector" else 1
             self.W_g = nn.Parameter(torch.randn(h, g, dd, **kw) / math.sqrt(dd))
-            self.b_g = nn.Parameter(torch.full((h, g), 3.0, **kw))
+            self.b_g = nn.Parameter(torch.full((h, g), float(gate_bias), **kw))
         else:
             self.register_parameter("W_g", None)
             self.register_parameter("b_g", None)
+
+    def gate_parameters(self) -> list:
+        """The gate's parameters ``[W_g, b_g]`` (empty without gating)."""
+        return [] if self.gating == "none" else [self.W_g, self.b_g]
+
+    def reset_gate(self, bias: float) -> None:
+        """Set every gate bias to ``bias`` (the initial decay ``σ(bias)``); ``W_g`` is kept.
+        No effect without gating."""
+        if self.gating != "none":
+            with torch.no_grad():
+                self.b_g.fill_(float(bias))
+
+    def set_gate(self, weight, bias) -> None:
+        """Overwrite the gate map: ``weight`` of shape (H, G, D), ``bias`` of shape (H, G)
+        (arrays or tensors; cast to the parameters' dtype and device).
+
+        Raises:
+            ValueError: the layer has no gate, or a shape differs.
+        """
+        if self.gating == "none":
+            raise ValueError("a layer without gating has no gate to set")
+        with torch.no_grad():
+            for p, val in ((self.W_g, weight), (self.b_g, bias)):
+                t = torch.as_tensor(val, dtype=p.dtype, device=p.device)
+                if t.shape != p.shape:
+                    raise ValueError(f"gate shape must be {tuple(p.shape)}, got {tuple(t.shape)}")
+                p.copy_(t)
 
     def log_gates(self, z):
         """Log-decays, shape [B, T, H, G] (G = Kh, 1, or 1 with zeros for no gating)."""
@@ -348,7 +395,20 @@ class GLALayer(nn.Module):
         q = torch.einsum("hkd,bd->bhk", self.W_q, z[:, -1])
         k = torch.einsum("hkd,btd->bthk", self.W_k, z)
         v = torch.einsum("hed,btd->bthe", self.W_v, z)
-        return last_query_gla(q, k, v, self.log_gates(z))
+        return last_query_gla(q, k, v, None if self.gating == "none" else self.log_gates(z))
+
+    def label_last(self, z):
+        """The label channel (the last coordinate) of :meth:`forward_last`, shape [B].
+
+        The prediction reads only this channel, so only the label row of each head's ``W_v`` is
+        applied (V = 1 instead of D in :func:`last_query_gla`): the same value and the same
+        gradients as ``forward_last(z)[:, -1]``, with D times fewer value products.
+        """
+        q = torch.einsum("hkd,bd->bhk", self.W_q, z[:, -1])
+        k = torch.einsum("hkd,btd->bthk", self.W_k, z)
+        v = torch.einsum("hd,btd->bth", self.W_v[:, -1, :], z).unsqueeze(-1)
+        out = last_query_gla(q, k, v, None if self.gating == "none" else self.log_gates(z)).sum(dim=1)[:, 0]
+        return z[:, -1, -1] + (out if self.aggregation == "sum" else out * self.output_scale(z.shape[1]))
 
     def output_scale(self, seq_len: int) -> float:
         """The factor ``a`` of the residual update: 1 ("sum") or ``1/seq_len`` ("mean")."""
@@ -378,6 +438,7 @@ class GLAModel(nn.Module):
         dtype: torch.float32 or torch.float64.
         device: where the parameters live.
         aggregation: "sum" or "mean" (every layer; see :class:`GLALayer`).
+        gate_bias: initial gate bias of every layer (see :class:`GLALayer`).
     """
 
     def __init__(
@@ -391,6 +452,7 @@ class GLAModel(nn.Module):
         dtype=torch.float32,
         device="cpu",
         aggregation: str = "sum",
+        gate_bias: float = DEFAULT_GATE_BIAS,
     ):
         super().__init__()
         if num_layers < 1:
@@ -398,9 +460,18 @@ class GLAModel(nn.Module):
         self.token_dim, self.key_dim, self.num_layers = token_dim, key_dim, num_layers
         self.gating, self.num_heads = gating, num_heads
         self.layers = nn.ModuleList(
-            GLALayer(token_dim, key_dim, gating, num_heads, mode, dtype, device, aggregation)
+            GLALayer(token_dim, key_dim, gating, num_heads, mode, dtype, device, aggregation, gate_bias)
             for _ in range(num_layers)
         )
+
+    def gate_parameters(self) -> list:
+        """The gate parameters of every layer (:meth:`GLALayer.gate_parameters`)."""
+        return [p for layer in self.layers for p in layer.gate_parameters()]
+
+    def reset_gate(self, bias: float) -> None:
+        """Set the gate bias of every layer (:meth:`GLALayer.reset_gate`)."""
+        for layer in self.layers:
+            layer.reset_gate(bias)
 
     @property
     def mode(self) -> str:
@@ -427,12 +498,13 @@ class GLAModel(nn.Module):
         """Prediction for the final (query) position: ``−z_{T, D}`` after the last layer, shape [B].
 
         Layers 1..L−1 run on every position (with the model's kernel); the last layer is
-        evaluated at the query position only (:func:`last_query_gla`), which equals
-        ``−forward(tokens)[:, -1, -1]`` and avoids the T×T scores of the last layer.
+        evaluated at the query position and in the label channel only
+        (:meth:`GLALayer.label_last`), which equals ``−forward(tokens)[:, -1, -1]`` and avoids
+        the T×T scores and the D-wide values of the last layer.
         """
         if tokens.ndim != 3 or tokens.shape[-1] != self.token_dim:
             raise ValueError(f"tokens must be [B, T, {self.token_dim}], got {tuple(tokens.shape)}")
         z = tokens
         for layer in self.layers[:-1]:
             z = layer(z)
-        return -self.layers[-1].forward_last(z)[:, -1]
+        return -self.layers[-1].label_last(z)

@@ -10,7 +10,7 @@ A prompt is ``n`` demonstrations ``(x_i, y_i)`` followed by a query ``x``:
 
 Token encoding (:class:`PromptFormat`), one token per row, label channel **last**::
 
-    [ x (d) | segment one-hot (K, if context="onehot") | flag (1, if delimiter="flag") | y (1) ]
+    [ x (d) | segment one-hot (K, if context="onehot") | delimiter code (1 or K−1) | y (1) ]
 
 * demonstration ``i``: ``[f·x_i | e_{k(i)} | 0 | s·y_i]`` with ``s = label_scale`` and
   ``f = feature_scale`` (both default 1; the trainer uses ``s = 1/√(r_q tr Σ + σ²)`` so that
@@ -19,7 +19,10 @@ Token encoding (:class:`PromptFormat`), one token per row, label channel **last*
 * query: ``[f·x | 0 | 0 | 0]`` (its label slot holds 0: the model must write the prediction there);
 * delimiter between consecutive segments (K−1 of them, none before the query):
   ``delimiter="flag"`` — every entry 0 except the flag coordinate, which holds
-  ``delimiter_value``; ``delimiter="label"`` — the ``[0; 1]`` token of docs/theory.md §3 (all zeros
+  ``delimiter_value`` (one shared coordinate: every delimiter is the same token);
+  ``delimiter="boundary"`` — one coordinate per boundary (``max(K−1, 1)`` of them), the j-th
+  delimiter holds ``delimiter_value`` in the j-th (the construction's "boundary" codes,
+  ``numerics.construct``; for K ≤ 2 the same tokens as "flag"); ``delimiter="label"`` — the ``[0; 1]`` token of docs/theory.md §3 (all zeros
   except the label slot, which holds ``delimiter_value``; no extra coordinate).
 
 Delimiters change the sequence length ``T = n + (K−1) + 1`` but not the number of
@@ -40,10 +43,16 @@ from .montecarlo import task_factor
 from .problem import Problem
 from .safety import psd_factor
 
-__all__ = ["PromptFormat", "PromptBatch", "PromptSampler", "make_generator"]
+__all__ = ["PromptFormat", "PromptBatch", "PromptSampler", "delimiter_dim", "make_generator"]
 
-_DELIMITERS = ("none", "flag", "label")
+_DELIMITERS = ("none", "flag", "boundary", "label")
 _CONTEXTS = ("none", "onehot")
+
+
+def delimiter_dim(delimiter: str, num_segments: int) -> int:
+    """Token coordinates that the delimiter encoding adds: 1 ("flag"), ``max(K−1, 1)``
+    ("boundary"), 0 ("none", "label")."""
+    return {"flag": 1, "boundary": max(int(num_segments) - 1, 1)}.get(delimiter, 0)
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,9 @@ class PromptFormat:
     """How a prompt is laid out as tokens (see the module docstring).
 
     Attributes:
-        delimiter: "none", "flag" (dedicated flag coordinate) or "label" (the ``[0; 1]`` token).
+        delimiter: "none", "flag" (one dedicated flag coordinate shared by every delimiter),
+            "boundary" (one coordinate per boundary, so that a gate can tell the boundaries
+            apart) or "label" (the ``[0; 1]`` token).
         delimiter_value: the value written in the delimiter's flag / label slot.
         context: "none" or "onehot" (append the segment one-hot to each demonstration).
         label_scale: demonstration labels are written into the tokens multiplied by this factor
@@ -151,7 +162,7 @@ class PromptSampler:
         self.num_segments = k
         self.num_delimiters = (k - 1) if fmt.delimiter != "none" else 0
         self.context_dim = k if fmt.context == "onehot" else 0
-        self.flag_dim = 1 if fmt.delimiter == "flag" else 0
+        self.flag_dim = delimiter_dim(fmt.delimiter, k)
         self.token_dim = d + self.context_dim + self.flag_dim + 1
         self.seq_len = n + self.num_delimiters + 1
         f_task, task_idx = task_factor(problem)
@@ -218,8 +229,12 @@ class PromptSampler:
         if self._context is not None:
             tokens[:, pos, d:d + self.context_dim] = self._context
         if self.num_delimiters:
-            slot = d + self.context_dim if self.fmt.delimiter == "flag" else self.token_dim - 1
-            tokens[:, self.delimiter_positions, slot] = self.fmt.delimiter_value
+            if self.fmt.delimiter == "boundary":  # the j-th delimiter writes the j-th code coordinate
+                codes = d + self.context_dim + torch.arange(self.num_delimiters, device=self.device)
+                tokens[:, self.delimiter_positions, codes] = self.fmt.delimiter_value
+            else:
+                slot = d + self.context_dim if self.fmt.delimiter == "flag" else self.token_dim - 1
+                tokens[:, self.delimiter_positions, slot] = self.fmt.delimiter_value
         tokens[:, -1, :d] = feats[:, n] * fs if fs != 1.0 else feats[:, n]
         return PromptBatch(
             tokens=tokens,

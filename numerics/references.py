@@ -4,10 +4,10 @@
 model             token format              theory references (first one = the gap's target)
 ================  ========================  ===============================================
 linear            no delimiters             ``linear``: ω ∝ 1
-scalar            flag delimiters           ``scalar``: ω ≥ 0 non-decreasing toward the query
+scalar            boundary delimiters          ``scalar``: ω ≥ 0 non-decreasing toward the query
 scalar-nodelim    no delimiters             ``geometric`` (fixed decay ω_i = g^{n−i}: a
                                             reference line, *not* a bound) and ``scalar``
-vector            flag delimiters           ``vector`` (at the model's key width) and
+vector            boundary delimiters          ``vector`` (at the model's key width) and
                                             ``unconstrained``
 ================  ========================  ===============================================
 
@@ -36,7 +36,9 @@ class ModelKind:
     Attributes:
         name: CLI name.
         gating: ``GLAModel`` gating ("none", "scalar", "vector").
-        delimiter: default delimiter encoding of its prompts ("none" or "flag").
+        delimiter: default delimiter encoding of its prompts ("none" or "boundary": one code
+            per segment boundary, so that a gate can weight every segment on its own;
+            ``numerics.prompts``).
         classes: theory classes to report, the first being the one the gap is measured to.
     """
 
@@ -48,9 +50,9 @@ class ModelKind:
 
 MODEL_KINDS = {
     "linear": ModelKind("linear", "none", "none", ("linear",)),
-    "scalar": ModelKind("scalar", "scalar", "flag", ("scalar",)),
+    "scalar": ModelKind("scalar", "scalar", "boundary", ("scalar",)),
     "scalar-nodelim": ModelKind("scalar-nodelim", "scalar", "none", ("geometric", "scalar")),
-    "vector": ModelKind("vector", "vector", "flag", ("vector", "unconstrained")),
+    "vector": ModelKind("vector", "vector", "boundary", ("vector", "unconstrained")),
 }
 """The four model families of the Figure-1 experiment, by CLI name."""
 

@@ -14,7 +14,7 @@ import torch
 
 from .errors import InvalidProblemError
 from .problem import Problem
-from .prompts import PromptFormat
+from .prompts import PromptFormat, delimiter_dim
 from .references import MODEL_KINDS
 
 __all__ = [
@@ -157,7 +157,7 @@ class TrainConfig:
             is more than this fraction of the way from the linear-attention optimum ``L_lin``
             (reachable by every model family) up to 1 (predicting zero):
             ``(risk − L_lin)/(1 − L_lin) > restart_threshold``.
-        delimiter: "none", "flag" or "label"; None = the family's default.
+        delimiter: "none", "flag", "boundary" or "label"; None = the family's default.
         delimiter_value: value written in the delimiter slot.
         context: "none" or "onehot" (per-segment context features).
         normalize_labels: write labels into the tokens in units of their standard deviation
@@ -324,7 +324,7 @@ class TrainConfig:
         """Token width D of this config's prompts for ``problem`` (as ``PromptSampler`` lays them out)."""
         fmt = self.prompt_format
         k = problem.num_segments or 1
-        return problem.d + (k if fmt.context == "onehot" else 0) + (1 if fmt.delimiter == "flag" else 0) + 1
+        return problem.d + (k if fmt.context == "onehot" else 0) + delimiter_dim(fmt.delimiter, k) + 1
 
     def resolved(self, problem: Problem) -> "TrainConfig":
         """This config with the problem-derived defaults filled in: ``lr`` (None →
@@ -408,6 +408,7 @@ def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.M
         dtype=config.torch_dtype,
         device=config.device,
         aggregation=config.aggregation,
+        **({} if config.init_gate_bias is None else {"gate_bias": float(config.init_gate_bias)}),
     )
     with torch.no_grad():
         for layer in model.layers:
@@ -417,8 +418,6 @@ def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.M
                 for h in range(layer.W_q.shape[0]):
                     torch.nn.init.orthogonal_(layer.W_q[h])
                 layer.W_k.copy_(layer.W_q)
-            if config.init_gate_bias is not None and getattr(layer, "b_g", None) is not None:
-                layer.b_g.fill_(config.init_gate_bias)
     return model
 
 

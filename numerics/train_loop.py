@@ -20,7 +20,7 @@ from .evaluation import HeldOutSet, evaluate, make_control
 from .prompts import PromptSampler, make_generator
 from .train_config import TrainConfig
 
-__all__ = ["TrainingDivergedError", "TrainingInterrupted", "RunState", "makemake_optimiser", "forward_backward",
+__all__ = ["TrainingDivergedError", "TrainingInterrupted", "RunState", "make_optimiser", "forward_backward",
            "update", "run_loop", "lr_factor", "interrupt_handlers", "restore_handlers"]
 
 
@@ -60,11 +60,6 @@ def lr_factor(config: TrainConfig):
     return factor
 
 
-def _is_gate(name: str) -> bool:
-    """Gate parameters of ``GLALayer`` (``W_g``, ``b_g``), which get ``gate_lr_mult``."""
-    return name.rsplit(".", 1)[-1] in ("W_g", "b_g")
-
-
 @dataclass
 class RunState:
     """The mutable state of one run (what a checkpoint holds)."""
@@ -91,10 +86,13 @@ class RunState:
 
 
 def make_optimiser(config: TrainConfig, model):
-    """AdamW (gate parameters at ``lr·gate_lr_mult``) and its warm-up + cosine/constant schedule."""
+    """AdamW (the gate parameters that the model lists in ``gate_parameters()`` at
+    ``lr·gate_lr_mult``) and its warm-up + cosine/constant schedule; returns (params, optimiser,
+    scheduler)."""
     ps = [p for p in model.parameters() if p.requires_grad]
-    gate = [p for name, p in model.named_parameters() if p.requires_grad and _is_gate(name)]
-    rest = [p for name, p in model.named_parameters() if p.requires_grad and not _is_gate(name)]
+    owned = {id(p) for p in (model.gate_parameters() if hasattr(model, "gate_parameters") else [])}
+    gate = [p for p in ps if id(p) in owned]
+    rest = [p for p in ps if id(p) not in owned]
     groups = [{"params": rest}] + ([{"params": gate, "lr": config.lr * config.gate_lr_mult}] if gate else [])
     opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
     return ps, opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(config))

@@ -185,64 +185,32 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
             more steps than ``config.steps``.
         CheckpointError: the checkpoint is unreadable (an ``InvalidProblemError``).
     """
-    from .fileio import write_json_atomic
-
     config = config.resolved(problem)  # problem-derived defaults: step budget, gate bias (train_config)
     say = log or (lambda msg: None)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     out = Path(out_dir) if out_dir is not None else None
+    ckpt_path = out / "checkpoint.pt" if out is not None else None
     sampler = PromptSampler(problem, config.prompt_format_for(problem), dtype=config.torch_dtype,
                             device=config.device)
     key_dim = default_key_dim(config, problem, sampler.token_dim)
-    own_model = model is None
-    ckpt_path = out / "checkpoint.pt" if out is not None else None
+    fresh = _fresh_factory(config, sampler.token_dim, key_dim, model)
     state = _saved_state(ckpt_path, config, problem) if resume else None
-    given = model
-
-    def fresh(attempt: int):
-        m = build_model(replace(config, seed=config.seed + _RESTART_SEED_STRIDE * attempt),
-                        sampler.token_dim, key_dim) if own_model else given
-        return (m, *make_optimiser(config, m))
-
-    attempt = int(state["attempt"]) if state is not None else 0
-    run = RunState(*fresh(attempt), gen=make_generator(config.data_seed, config.device), attempt=attempt)
-    run.probe = int(round(config.restart_at * config.steps)) if own_model and config.restarts else 0
-    run.segments = [config.steps]
+    run = _new_run(config, fresh, state, own_model=model is None)
     resumed_from = extended_from = None
     if state is not None:
-        restore(ckpt_path, state, run.model, run.opt, run.sched, run.gen)
-        run.step, run.history, run.ema = int(state["step"]), list(state["history"]), state["ema"]
-        planned = int(state["config"]["steps"])
-        run.probe = int(state.get("probe", run.probe if config.steps == planned else 0))
-        run.segments = [int(s) for s in state.get("segments", [planned])]
-        resumed_from = run.step
-        if config.steps > planned:
-            extended_from = planned
-            run.segments.append(config.steps)
-            factor = lr_factor(config)
-            for g, base in zip(run.opt.param_groups, run.sched.base_lrs):
-                g["lr"] = base * factor(run.step)
-            run.sched._last_lr = [g["lr"] for g in run.opt.param_groups]
-            if out is not None and (out / "metrics.json").exists():
-                (out / "metrics.json").unlink()  # the result of the shorter run is superseded
-            say(f"extending the run from {planned} to {config.steps} steps (at step {run.step}; the lr follows "
-                f"the {config.steps}-step schedule from here)")
-        elif run.step >= config.steps:
+        resumed_from, extended_from = _continue_run(run, state, ckpt_path, config, out, say)
+        if extended_from is None and run.step >= config.steps:
             saved = _saved_metrics(out, config)
             if saved is not None:
                 say(f"already complete ({config.steps} steps, normalised risk {saved['normalized_risk']:.5f}, "
                     f"{saved['status']}); showing the saved result")
                 return TrainResult(run.model, saved, run.history, resumed_from=run.step, already_complete=True)
             say(f"training already complete ({config.steps} steps); running the final evaluation")
-        else:
-            say(f"resumed from step {run.step} of {config.steps}")
     if out is not None:
-        write_json_atomic(out / "config.json", {
-            "config": config.to_dict(), "problem": _fingerprint(problem), "prompts": sampler.describe(),
-            "key_dim": key_dim, "segments": run.segments, **(extra_config or {}),
-        })
-    save = (lambda: save_checkpoint(ckpt_path, run.state(config, _fingerprint(problem)))) if ckpt_path is not None else (lambda: None)
+        _write_config(out, config, problem, sampler, key_dim, run.segments, extra_config)
+    fingerprint = _fingerprint(problem)
+    save = (lambda: save_checkpoint(ckpt_path, run.state(config, fingerprint))) if ckpt_path is not None else (lambda: None)
     last = config.steps if stop_after is None else min(config.steps, int(stop_after))
     t0 = time.perf_counter()
     run_loop(run, problem, config, sampler, last, fresh, save, ckpt_path, out, saved_step=resumed_from)
@@ -250,21 +218,91 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
     save()
     if run.step < config.steps:
         return TrainResult(run.model, {}, run.history, resumed_from=resumed_from, extended_from=extended_from)
+    metrics = _final_evaluation(run, problem, config, sampler, key_dim, ckpt_path)
+    metrics.update(train_seconds=train_seconds, attempts=run.attempt + 1, steps=config.steps,
+                   segments=run.segments, final_heldout=run.history[-1] if run.history else None)
+    metrics.update(convergence_status(metrics))
+    if out is not None:
+        from .fileio import write_json_atomic
+
+        write_json_atomic(out / "metrics.json", metrics)
+    return TrainResult(run.model, metrics, run.history, resumed_from=resumed_from, extended_from=extended_from)
+
+
+def _fresh_factory(config: TrainConfig, token_dim: int, key_dim: int, given=None):
+    """``attempt -> (model, params, optimiser, scheduler)``: a new initialisation (seed
+    ``seed + 1000·attempt``) and its optimiser, or the caller's ``given`` model."""
+
+    def fresh(attempt: int):
+        m = given if given is not None else build_model(
+            replace(config, seed=config.seed + _RESTART_SEED_STRIDE * attempt), token_dim, key_dim)
+        return (m, *make_optimiser(config, m))
+
+    return fresh
+
+
+def _new_run(config: TrainConfig, fresh, state: dict | None, own_model: bool) -> RunState:
+    """The run state at step 0 of the attempt recorded in ``state`` (0 for a fresh run), with the
+    plateau probe armed when the run owns its model and restarts are allowed."""
+    attempt = int(state["attempt"]) if state is not None else 0
+    run = RunState(*fresh(attempt), gen=make_generator(config.data_seed, config.device), attempt=attempt)
+    run.probe = int(round(config.restart_at * config.steps)) if own_model and config.restarts else 0
+    run.segments = [config.steps]
+    return run
+
+
+def _continue_run(run: RunState, state: dict, ckpt_path, config: TrainConfig, out, say) -> tuple[int, int | None]:
+    """Load a validated checkpoint into ``run``; for a larger ``config.steps`` set up the extension
+    (the lr of the longer schedule from here, the shorter run's metrics removed).
+
+    Returns:
+        (the step resumed from, the planned steps extended from or None).
+    """
+    restore(ckpt_path, state, run.model, run.opt, run.sched, run.gen)
+    run.step, run.history, run.ema = int(state["step"]), list(state["history"]), state["ema"]
+    planned = int(state["config"]["steps"])
+    run.probe = int(state.get("probe", run.probe if config.steps == planned else 0))
+    run.segments = [int(s) for s in state.get("segments", [planned])]
+    if config.steps <= planned:
+        if run.step < config.steps:
+            say(f"resumed from step {run.step} of {config.steps}")
+        return run.step, None
+    run.segments.append(config.steps)
+    factor = lr_factor(config)
+    for g, base in zip(run.opt.param_groups, run.sched.base_lrs):
+        g["lr"] = base * factor(run.step)
+    run.sched._last_lr = [g["lr"] for g in run.opt.param_groups]
+    if out is not None and (out / "metrics.json").exists():
+        (out / "metrics.json").unlink()  # the result of the shorter run is superseded
+    say(f"extending the run from {planned} to {config.steps} steps (at step {run.step}; the lr follows "
+        f"the {config.steps}-step schedule from here)")
+    return run.step, planned
+
+
+def _write_config(out: Path, config: TrainConfig, problem: Problem, sampler: PromptSampler, key_dim: int,
+                  segments: list, extra: dict | None) -> None:
+    """``config.json``: the resolved config, the problem fingerprint and the token layout."""
+    from .fileio import write_json_atomic
+
+    write_json_atomic(out / "config.json", {
+        "config": config.to_dict(), "problem": _fingerprint(problem), "prompts": sampler.describe(),
+        "key_dim": key_dim, "segments": segments, **(extra or {}),
+    })
+
+
+def _final_evaluation(run: RunState, problem: Problem, config: TrainConfig, sampler: PromptSampler, key_dim: int,
+                      ckpt_path) -> dict:
+    """:func:`final_metrics` with SIGINT/SIGTERM turned into :class:`TrainingInterrupted`
+    (the checkpoint of the finished training is already written)."""
     flags: list = []
     old = interrupt_handlers(True, flags)
     try:
-        metrics = final_metrics(run.model, problem, config, sampler, key_dim)
+        return final_metrics(run.model, problem, config, sampler, key_dim)
     except KeyboardInterrupt:
         raise TrainingInterrupted(run.step, config.steps, flags[-1] if flags else signal.SIGINT,
                                   ckpt_path, phase="final evaluation") from None
     finally:
         restore_handlers(old)
-    metrics.update(train_seconds=train_seconds, attempts=run.attempt + 1, steps=config.steps,
-                   segments=run.segments, final_heldout=run.history[-1] if run.history else None)
-    metrics.update(convergence_status(metrics))
-    if out is not None:
-        write_json_atomic(out / "metrics.json", metrics)
-    return TrainResult(run.model, metrics, run.history, resumed_from=resumed_from, extended_from=extended_from)
 
 
 def _saved_metrics(out, config: TrainConfig) -> dict | None:

@@ -112,6 +112,10 @@ def test_last_query_equals_last_row_of_recurrent(dtype, tol, gate_width):
     log_g = torch.nn.functional.logsigmoid(2 * torch.randn(3, 17, 2, gate_width, generator=gen, dtype=dtype))
     ref = naive_recurrent_gla(q, k, v, log_g, scale=0.7)[:, -1]
     assert relative_rms(last_query_gla(q[:, -1], k, v, log_g, scale=0.7), ref) < tol
+    # no gating (log_g None) is the recurrent form with log g ≡ 0, and differs from the gated one
+    free = naive_recurrent_gla(q, k, v, torch.zeros_like(log_g[..., :1]), scale=0.7)[:, -1]
+    assert relative_rms(last_query_gla(q[:, -1], k, v, None, scale=0.7), free) < tol
+    assert relative_rms(free, ref) > 1e-2
     # strong decay over a long prompt: suffix products underflow to 0, never inf/NaN
     long_q = torch.randn(1, 400, 1, 2, dtype=torch.float64)
     strong = torch.full((1, 400, 1, 2), math.log(1e-3), dtype=torch.float64)

@@ -169,7 +169,7 @@ def test_config_validation():
         TrainConfig(steps=0)
     with pytest.raises(InvalidProblemError):
         TrainConfig.from_dict({"model": "linear", "stepz": 3})
-    assert TrainConfig(model="scalar").prompt_format.delimiter == "flag"
+    assert TrainConfig(model="scalar").prompt_format.delimiter == "boundary"
     assert TrainConfig(model="scalar-nodelim").prompt_format.delimiter == "none"
 
 

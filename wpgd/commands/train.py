@@ -67,8 +67,11 @@ def add_arguments(p) -> None:
     p.add_argument("--clip", type=real(0), default=None, help="gradient-norm clip, 0 = off (default 1)")
     p.add_argument("--key-dim", type=integer(1, 2**16), default=None, help="key width (default: 2d for vector, token width otherwise)")
     p.add_argument("--heads", type=integer(1, 1024), default=None, help="attention heads (default 1)")
-    p.add_argument("--delimiter", choices=["none", "flag", "label"], default=None,
-                   help="delimiter encoding between segments (default: flag for scalar/vector, none otherwise)")
+    p.add_argument("--delimiter", choices=["none", "flag", "boundary", "label"], default=None,
+                   help="delimiter encoding between segments: boundary = one code coordinate per boundary "
+                        "(default for scalar/vector: a gate can then weight each segment on its own), flag = "
+                        "one coordinate shared by every delimiter, label = the [0; 1] token, none (default "
+                        "otherwise)")
     p.add_argument("--context", choices=["none", "onehot"], default=None, help="per-segment context features")
     p.add_argument("--train-pool", type=integer(0, 10**8), default=None, help="fixed training pool size (default 0 = fresh prompts)")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None, help="default float32")
