@@ -411,7 +411,7 @@ def _arb_exact(problem: Problem, opt: Optimum, precision, certify) -> tuple:
             "normalized_risk": ball.normalized_risk.mid,
             "gamma": ball.gamma.mid,
             "mu": ball.mu.mid,
-            "balls": ball.to_dict(omega=False),
+            "balls": ball.to_dict(),
             "omega_balls": [w.to_dict() for w in ball.omega],
             "float64_rel_error": {
                 "risk": rel(opt.risk, ball.risk),

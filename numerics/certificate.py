@@ -85,7 +85,7 @@ class Certificate(Result):
         return f"certified        {'yes' if self.certified else 'no'}: {self.message}"
 
     def to_dict(self, arrays: bool = False) -> dict:
-        """JSON-serialisable dict (a certificate holds no arrays; ``arrays`` is accepted for the convention)."""
+        """JSON-serialisable dict (no arrays; ``arrays`` is accepted for the convention)."""
         return json_clean({
             "certified": self.certified, "status": self.status, "converged": self.converged,
             "message": self.message, "enclosure": None if self.enclosure is None else list(self.enclosure),

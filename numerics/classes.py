@@ -78,7 +78,8 @@ class ClassOptimum(Result):
         return self.status in ("converged", "degenerate")
 
     def __repr__(self) -> str:
-        return (f"ClassOptimum(cls={self.cls!r}, d={self.P.shape[0]}, n={self.omega.size}, risk={self.risk:.6g}, "
+        return (f"ClassOptimum(cls={self.cls!r}, d={self.P.shape[0]}, n={self.omega.size}, "
+                f"risk={self.risk:.6g}, "
                 f"normalized_risk={self.normalized_risk:.6g}, status={self.status!r})")
 
     def summary(self) -> str:
@@ -362,7 +363,8 @@ class ClassComparison(Result):
     def summary(self) -> str:
         """The table ``wpgd solve --class all`` prints."""
         lines = [f"{'class':<14} {'risk':>16} {'normalized':>12}  label"]
-        lines += [f"{c:<14} {o.risk:>16.10g} {o.normalized_risk:>12.8f}  {o.label}" for c, o in self.optima.items()]
+        lines += [f"{c:<14} {o.risk:>16.10g} {o.normalized_risk:>12.8f}  {o.label}"
+                  for c, o in self.optima.items()]
         lines += [f"  - {line}" for line in self.sentences]
         return "\n".join(lines)
 
@@ -386,8 +388,8 @@ def compare_classes(problem: Problem, classes=CLASSES, *, key_width: int | None 
         sentence per gap).
     """
     given = dict(optima or {})
-    optima = {c: given[c] if c in given else class_optimum(problem, c, key_width=key_width if c == "vector" else None)
-              for c in classes}
+    optima = {c: given[c] if c in given else
+              class_optimum(problem, c, key_width=key_width if c == "vector" else None) for c in classes}
     g = class_gaps(optima)
     return ClassComparison(problem.describe(), optima, g["gaps"], tuple(g["summary"]),
                            g.get("scalar_reaches_unconstrained"))

@@ -100,7 +100,8 @@ class ConditionReport(Result):
 
     def __repr__(self) -> str:
         holds = sum(1 for c in self.conditions if c.holds)
-        return (f"ConditionReport(verdict={self.verdict!r}, {holds} of {len(self.conditions)} conditions hold, "
+        return (f"ConditionReport(verdict={self.verdict!r}, {holds} of {len(self.conditions)} "
+                f"conditions hold, "
                 f"status={self.status!r})")
 
     def summary(self) -> str:
@@ -117,7 +118,8 @@ class ConditionReport(Result):
         """JSON-serialisable dict (``arrays`` adds the optimum's P and ω)."""
         out = {} if self.problem is None else {"problem": self.problem}
         out.update({"uniqueness_verdict": self.verdict, "conditions": [c.to_dict() for c in self.conditions],
-                    **self.extra, "status": self.status, "converged": self.converged, "message": self.message})
+                    **self.extra, "status": self.status, "converged": self.converged,
+                    "message": self.message})
         if arrays:
             out.update(P=self.optimum.P, omega=self.optimum.omega)
         return json_clean(out)
@@ -156,7 +158,8 @@ def check_conditions(problem: Problem, *, optimum: Optimum | None = None, certif
     if opt.degenerate is not None:
         out.append(Condition("uniqueness", "unique optimum up to scaling", None, None, None,
                              f"degenerate problem: {opt.degenerate}"))
-        return ConditionReport(tuple(out), "degenerate", opt, {"degenerate": opt.degenerate}, problem.describe())
+        return ConditionReport(tuple(out), "degenerate", opt, {"degenerate": opt.degenerate},
+                               problem.describe())
 
     lam, rho = feat.lam, task.rho[task.informative]
     ds, dr = gap_delta(lam[0], lam[-1]), gap_delta(rho.min(), rho.max())

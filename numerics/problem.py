@@ -325,9 +325,12 @@ class Problem:
 
     # ------------------------------------------------------------------ description
     def __repr__(self) -> str:
-        """Shape and key scalars, never the matrices (e.g. ``Problem(d=10, n=40, segments=(20, 20), ...)``)."""
-        shape = (f"segments={tuple(self.segment_sizes) if len(self.segment_sizes) <= 8 else len(self.segment_sizes)}"
-                 if self.is_segmented else "dense")
+        """Shape and key scalars, never the matrices (``Problem(d=10, n=40, segments=(20, 20), ...)``)."""
+        if self.is_segmented:
+            sizes = self.segment_sizes
+            shape = f"segments={tuple(sizes) if len(sizes) <= 8 else len(sizes)}"
+        else:
+            shape = "dense"
         return (f"Problem(d={self.d}, n={self.n}, {shape}, trace_sigma={self.trace_sigma:.6g}, "
                 f"noise={self.noise:.6g}, query_variance={self.query_variance:.6g})")
 

@@ -12,8 +12,8 @@ vector            flag delimiters           ``vector`` (at the model's key width
 ================  ========================  ===============================================
 
 The model families and the class labels are :mod:`numerics.vocabulary`'s (``MODEL_KINDS`` and
-``ModelKind`` are re-exported here). The optima come from ``numerics.classes.class_optimum`` (whose ``unconstrained`` class is
-``numerics.solver.solve``), imported lazily.
+``ModelKind`` are re-exported here). The optima come from ``numerics.classes.class_optimum``
+(whose ``unconstrained`` class is ``numerics.solver.solve``), imported lazily.
 Every risk is the population risk of the WPGD predictor with the label read-out, the same units
 as the trained model's held-out squared error (raw; ``normalized`` divides by ``null_risk``).
 """
@@ -87,10 +87,10 @@ def class_risk(problem: Problem, cls: str, key_width: int | None = None) -> Refe
 
 
 SHARED_DELIMITER_NOTE = (
-    "K ≥ 3 segments with one shared delimiter token: the scalar and vector class optima assume one delimiter "
-    "code per boundary (docs/theory.md §2.3, §2.5); a shared delimiter gives every boundary the same gate, which "
-    "realises only geometric segment weights (and vector gating needs K·d key channels), so these optima are "
-    "lower bounds the model need not reach"
+    "K ≥ 3 segments with one shared delimiter token: the scalar and vector class optima assume one "
+    "delimiter code per boundary (docs/theory.md §2.3, §2.5); a shared delimiter gives every boundary the "
+    "same gate, which realises only geometric segment weights (and vector gating needs K·d key channels), "
+    "so these optima are lower bounds the model need not reach"
 )
 """Said beside the references of a model with delimiters on a prompt of three or more segments."""
 

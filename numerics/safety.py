@@ -284,7 +284,8 @@ def gate_products(log_gates: np.ndarray) -> np.ndarray:
     return np.exp(log_cumprod_reverse(log_gates))
 
 
-def relative_error(a, b, *, ord: float | None = None, floor: float = float(np.finfo(np.float64).tiny)) -> float:
+def relative_error(a, b, *, ord: float | None = None,
+                   floor: float = float(np.finfo(np.float64).tiny)) -> float:
     """``‖a − b‖ / max(‖b‖, floor)`` over all entries, in float64.
 
     ``ord=None`` is the 2-norm (the relative RMS error; the NumPy twin of

@@ -153,8 +153,8 @@ class Optimum(Result):
             return "\n".join([f"degenerate       {self.degenerate}",
                               f"risk             {self.risk:.10g}   (the zero predictor)",
                               f"normalized risk  {self.normalized_risk:.10g}"])
-        fps = ", ".join(f"γ = {g:.10g} (risk {r:.10g}, slope {s:.4g})"
-                        for g, r, s in zip(self.fixed_points, self.fixed_point_risks, self.fixed_point_slopes))
+        rows = zip(self.fixed_points, self.fixed_point_risks, self.fixed_point_slopes)
+        fps = ", ".join(f"γ = {g:.10g} (risk {r:.10g}, slope {s:.4g})" for g, r, s in rows)
         lo, hi = self.invariant_interval
         lines = [
             f"gamma*           {self.gamma:.12g}   (P* ∝ (Σ + γ*I)^-1)",

@@ -150,7 +150,8 @@ def _torch_error(quick: bool, torch, reference) -> tuple[float, int]:
         row, bias = rng.standard_normal(d + 1), float(rng.normal(1.0, 1.5))
         ref = reference(X, y, x, P, _logsigmoid(z @ row + bias))  # data-dependent gates: (B, n + 1)
         for gating in ("scalar", "vector"):
-            worst = max(worst, _max_rel(_model_predict(torch, d, z, [[ChannelGroup(P, row, bias)]], gating), ref))
+            out = _model_predict(torch, d, z, [[ChannelGroup(P, row, bias)]], gating)
+            worst = max(worst, _max_rel(out, ref))
     return worst, trials
 
 

@@ -1,7 +1,10 @@
 """Checks of the weight classes and the GLA kernels (docs/gating.md §8), split from gating_checks.
 
 * ``gating.class_ordering``: linear ≥ geometric ≥ scalar ≥ unconstrained on random problems.
-* ``gating.vector_width``: 2d key channels realise ω* exactly (torch); 2d − 1 cannot reach it.
+* ``gating.vector_width``: 2d key channels realise ω* exactly (torch); the width-(2d − 1) class
+  (docs/theory.md (2.4)) does not reach a non-monotone ω*. That class *encodes* the lower bound of
+  2·rank P channels (proved on paper, docs/gating.md §4), so this half checks the class's
+  evaluation, not the bound itself (docs/theory.md §2.5, caveat (c)).
 * ``gating.kernels_agree``: the recurrent, parallel, chunked and query-only GLA kernels agree,
   value and gradients, kernel by kernel (torch, float64).
 
@@ -148,7 +151,8 @@ def _control_width(quick: bool) -> Evidence:
 
 @register(
     "gating.vector_width",
-    claim="vector gating with 2d key channels realises any ω* exactly; 2d − 1 channels cannot reach a non-monotone ω*",
+    claim="vector gating with 2d key channels realises any ω* exactly; the width-(2d − 1) class (2.4), which "
+          "encodes the paper-proved 2·rank P bound, does not reach a non-monotone ω*",
     method="numeric (torch construction + class optimum)",
     group=g.GROUP,
     control=_control_width,

@@ -69,9 +69,9 @@ def spec_text(noise: float) -> str:
     v, c, r_q = _realisation()
     v, c, r_q = [float(x) for x in v], [float(x) for x in c], float(r_q)
     return (
-        f"# σ² = {float(noise)!r}. For σ² in [1.00, 1.08] φ_R∘φ_Σ has three fixed points: two local minima of L\n"
-        "# and a saddle. The two minima have equal risk (two global minimisers not related by scaling) only at\n"
-        "# σ² = tie_noise() ≈ 1.01333; elsewhere one of them is the global minimum.\n"
+        f"# σ² = {float(noise)!r}. For σ² in [1.00, 1.08] φ_R∘φ_Σ has three fixed points: two local\n"
+        "# minima of L and a saddle. The two minima have equal risk (two global minimisers not related\n"
+        "# by scaling) only at σ² = tie_noise() ≈ 1.01333; elsewhere one of them is the global minimum.\n"
         "# docs/conditions.md, proofs_check/optimum_cases.py (spec_text)\n"
         "[features]\n"
         f"dim = {THREE_FP_LAMBDA.size}\n"

@@ -16,8 +16,8 @@ NUMERICS = {
     "ClassComparison", "RiskReport", "SolveReport", "conditions_report", "risk_report", "solve_problem",
 }
 VOCABULARY = {"CLASSES", "CLASS_CHOICES", "DELIMITER_CODES", "GATINGS", "GATING_ALIASES", "MODEL_KINDS",
-              "MULTISTEP_CLASSES", "ModelKind", "THEORY_CLASSES", "WEIGHT_CLASSES", "WeightClass", "canonical_gating",
-              "class_label", "vector_key_width"}
+              "MULTISTEP_CLASSES", "ModelKind", "THEORY_CLASSES", "WEIGHT_CLASSES", "WeightClass",
+              "canonical_gating", "class_label", "vector_key_width"}
 RESULTS = {"Result", "json_clean"}
 PROOFS_CHECK = {"Check", "CheckResult", "Evidence", "register", "registered_checks", "run_checks",
                 "run_controls"}

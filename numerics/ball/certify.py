@@ -53,9 +53,10 @@ class FixedPointBall:
     slope: tuple[float, float]
     bracket: tuple = field(repr=False, compare=False, default=())
 
-    def to_dict(self) -> dict:
-        """JSON-serialisable dict."""
-        return {"enclosure": [self.lo, self.hi], "kind": self.kind, "slope_bounds": list(self.slope)}
+    def to_dict(self, arrays: bool = False) -> dict:
+        """JSON-serialisable dict (no arrays; ``arrays`` is accepted for the convention)."""
+        return json_clean({"enclosure": [self.lo, self.hi], "kind": self.kind,
+                           "slope_bounds": list(self.slope)})
 
 
 @dataclass(frozen=True)

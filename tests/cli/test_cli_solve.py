@@ -92,8 +92,8 @@ def test_class_all_json():
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     classes = ("linear", "geometric", "scalar", "vector", "unconstrained")
-    assert set(out) == {"problem", "classes", "gaps", "summary", "scalar_reaches_unconstrained", "status", "converged",
-                        "message", "unconstrained_solve"}
+    assert set(out) == {"problem", "classes", "gaps", "summary", "scalar_reaches_unconstrained", "status",
+                        "converged", "message", "unconstrained_solve"}
     assert tuple(out["classes"]) == classes
     rows = out["classes"]
     assert rows["unconstrained"]["risk"] <= min(rows[c]["risk"] for c in classes) + 1e-12
