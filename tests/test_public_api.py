@@ -43,6 +43,7 @@ THEORY_EXPECTATION = {"JointGaussian", "symmetric_matrix", "square_terms", "trac
         ("numerics.vocabulary", VOCABULARY),
         ("numerics.results", RESULTS),
         ("numerics.api", {"RiskReport", "SolveReport", "conditions_report", "risk_report", "solve_problem"}),
+        ("numerics.reports", {"RiskReport", "SolveReport"}),
     ],
 )
 def test_public_names(module, expected):
