@@ -1,6 +1,14 @@
 """Numerics: validated problems, closed-form risk, Monte Carlo, solvers (NumPy/SciPy/mpmath/torch)."""
 
+from .api import (
+    RiskReport as RiskReport,
+    SolveReport as SolveReport,
+    conditions_report as conditions_report,
+    risk_report as risk_report,
+    solve_problem as solve_problem,
+)
 from .classes import (
+    ClassComparison as ClassComparison,
     ClassOptimum as ClassOptimum,
     class_optima as class_optima,
     class_optimum as class_optimum,
@@ -27,6 +35,7 @@ from .stationary import StationaryPoint as StationaryPoint, classify as classify
 
 __all__ = [
     "Certificate",
+    "ClassComparison",
     "ClassOptimum",
     "ConditionReport",
     "DegenerateProblemError",
@@ -35,6 +44,8 @@ __all__ = [
     "Optimum",
     "Problem",
     "ResourceLimitError",
+    "RiskReport",
+    "SolveReport",
     "SolverError",
     "SpecError",
     "StationaryPoint",
@@ -45,12 +56,15 @@ __all__ = [
     "class_optimum",
     "classify_stationary",
     "compare_classes",
+    "conditions_report",
     "load_spec",
     "monte_carlo_risk",
     "normalized_risk",
     "parse_spec",
     "risk",
+    "risk_report",
     "solve",
+    "solve_problem",
     "solve_highprec",
     "wpgd_predict",
 ]

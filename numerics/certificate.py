@@ -30,6 +30,7 @@ import mpmath as mp
 
 from .highprec import MPSpectra, mp_phi_parts, mp_spectra
 from .problem import Problem
+from .results import Result, json_clean
 
 __all__ = ["Certificate", "certify"]
 
@@ -37,8 +38,11 @@ iv = mp.iv
 
 
 @dataclass(frozen=True)
-class Certificate:
-    """Outcome of :func:`certify`.
+class Certificate(Result):
+    """Outcome of :func:`certify` (result conventions: :mod:`numerics.results`).
+
+    ``status`` is "unique" (proven) or "unresolved" (not proven; this backend never proves
+    several fixed points); ``converged`` is ``certified``; ``message`` says what was proven or why not.
 
     Attributes:
         certified: exactly one fixed point proven on the invariant interval.
@@ -61,13 +65,33 @@ class Certificate:
     reason: str = ""
     data: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        """JSON-serialisable dict."""
-        return {
-            "certified": self.certified, "enclosure": None if self.enclosure is None else list(self.enclosure),
+    @property
+    def status(self) -> str:
+        return "unique" if self.certified else "unresolved"
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.certified)
+
+    @property
+    def message(self) -> str:
+        if not self.certified:
+            return self.reason
+        a, b = self.enclosure
+        return f"exactly one fixed point, γ* ∈ [{a:.12g}, {b:.12g}]"
+
+    def summary(self) -> str:
+        """One line: certified or not, and why."""
+        return f"certified        {'yes' if self.certified else 'no'}: {self.message}"
+
+    def to_dict(self, arrays: bool = False) -> dict:
+        """JSON-serialisable dict (no arrays; ``arrays`` is accepted for the convention)."""
+        return json_clean({
+            "certified": self.certified, "status": self.status, "converged": self.converged,
+            "message": self.message, "enclosure": None if self.enclosure is None else list(self.enclosure),
             "contraction_bound": self.contraction_bound, "invariant_interval": list(self.invariant_interval),
             "cells": self.cells, "digits": self.digits, "reason": self.reason, "data": dict(self.data),
-        }
+        })
 
 
 def _lo(x):

@@ -18,17 +18,20 @@ linear ≥ geometric ≥ scalar ≥ unconstrained holds by inclusion of the clas
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 
 from .errors import InvalidProblemError, SolverError
 from .problem import Problem
+from .results import Result, json_clean
+from .vocabulary import CLASSES, class_label, vector_key_width
 from .weighting import best_for_weights, cone_optimum
 
 __all__ = [
     "CLASSES",
+    "ClassComparison",
     "ClassOptimum",
     "class_optimum",
     "class_optima",
@@ -38,23 +41,13 @@ __all__ = [
     "is_monotone",
 ]
 
-CLASSES = ("linear", "geometric", "scalar", "vector", "unconstrained")
+@dataclass(frozen=True, repr=False)
+class ClassOptimum(Result):
+    """The optimum of one weight class (result conventions: :mod:`numerics.results`).
 
-LABELS = {
-    "linear": "linear attention (ω ∝ 1)",
-    "geometric": (
-        "fixed-decay scalar gate ω_i = g^(n−i) (reference line, not a bound: data-dependent gates "
-        "without delimiters can beat it)"
-    ),
-    "scalar": "scalar gating with delimiters (ω ≥ 0, non-decreasing toward the query)",
-    "vector": "vector gating, key width {m} (monotone ω with rank P ≤ {r1}, or any ω with rank P ≤ {r2})",
-    "unconstrained": "unconstrained WPGD (ω ∈ Rⁿ)",
-}
-
-
-@dataclass(frozen=True)
-class ClassOptimum:
-    """The optimum of one weight class.
+    ``status`` is "converged" (the class optimum is a closed form or a cone search that raises
+    :class:`~numerics.errors.SolverError` when it fails), or, for the unconstrained class, the
+    solver's status ("converged", "not_converged", "degenerate").
 
     Attributes:
         cls: class name (one of :data:`CLASSES`).
@@ -65,6 +58,8 @@ class ClassOptimum:
         omega: optimal weights, shape (n,).
         label: an honest one-line caption of what the class is.
         details: JSON-serialisable extras (segment weights, γ, μ, g, key width ...).
+        status: see above.
+        message: why, in one line.
     """
 
     cls: str
@@ -74,21 +69,42 @@ class ClassOptimum:
     omega: np.ndarray
     label: str
     details: dict = field(default_factory=dict)
+    status: str = "converged"
+    message: str = "closed form / cone search"
 
-    def to_dict(self, include_arrays: bool = True) -> dict:
-        """JSON-serialisable dict (``omega`` omitted when n > 1000 unless segments are given)."""
+    @property
+    def converged(self) -> bool:
+        """True unless the (unconstrained) solve did not converge."""
+        return self.status in ("converged", "degenerate")
+
+    def __repr__(self) -> str:
+        return (f"ClassOptimum(cls={self.cls!r}, d={self.P.shape[0]}, n={self.omega.size}, "
+                f"risk={self.risk:.6g}, "
+                f"normalized_risk={self.normalized_risk:.6g}, status={self.status!r})")
+
+    def summary(self) -> str:
+        """The lines ``wpgd solve --class C`` prints (without the problem line)."""
+        return "\n".join([f"class            {self.cls}: {self.label}",
+                          f"risk             {self.risk:.10g}",
+                          f"normalized risk  {self.normalized_risk:.10g}   (1 = predicting zero)"])
+
+    def to_dict(self, arrays: bool = False) -> dict:
+        """JSON-serialisable dict; with ``arrays``, P and ω (ω omitted when n > 1000)."""
         out = {
             "class": self.cls,
             "risk": float(self.risk),
             "normalized_risk": float(self.normalized_risk),
             "label": self.label,
+            "status": self.status,
+            "converged": self.converged,
+            "message": self.message,
             "details": self.details,
         }
-        if include_arrays:
-            out["P"] = self.P.tolist()
+        if arrays:
+            out["P"] = self.P
             if self.omega.size <= 1000:
-                out["omega"] = self.omega.tolist()
-        return out
+                out["omega"] = self.omega
+        return json_clean(out)
 
 
 def is_monotone(w, tol: float = 1e-9) -> bool:
@@ -139,7 +155,7 @@ def _linear(problem: Problem) -> ClassOptimum:
     omega = np.ones(problem.n)
     fixed = best_for_weights(problem, omega)
     det = {"gamma": fixed.gamma, **_segment_details(problem, np.ones(problem.num_segments or 0))}
-    return _make(problem, "linear", fixed, omega, LABELS["linear"], det)
+    return _make(problem, "linear", fixed, omega, class_label("linear"), det)
 
 
 def _geometric(problem: Problem, grid: int = 161) -> ClassOptimum:
@@ -162,19 +178,23 @@ def _geometric(problem: Problem, grid: int = 161) -> ClassOptimum:
     omega = geometric_weights(n, g_best)
     fixed = best_for_weights(problem, omega)
     det = {"decay": g_best, "gamma": fixed.gamma, "reference_line_not_a_bound": True}
-    return _make(problem, "geometric", fixed, omega, LABELS["geometric"], det)
+    return _make(problem, "geometric", fixed, omega, class_label("geometric"), det)
 
 
 def _cone(problem: Problem, cls: str, cone: str, rank=None, label=None) -> ClassOptimum:
     fixed, omega, w, mu = cone_optimum(problem, cone, rank)
     det = {"gamma": fixed.gamma, "mu": mu, "rank": fixed.rank, **_segment_details(problem, w)}
-    return _make(problem, cls, fixed, omega, label or LABELS[cls], det)
+    return _make(problem, cls, fixed, omega, label or class_label(cls), det)
 
 
 def _unconstrained(problem: Problem) -> ClassOptimum:
     from .solver import solve
 
-    opt = solve(problem)
+    return from_optimum(problem, solve(problem))
+
+
+def from_optimum(problem: Problem, opt) -> ClassOptimum:
+    """The unconstrained class optimum of ``problem`` from its solver :class:`~numerics.solver.Optimum`."""
     omega = np.asarray(opt.omega, dtype=np.float64)
     det = {
         "gamma": None if opt.gamma is None else float(opt.gamma),
@@ -191,20 +211,20 @@ def _unconstrained(problem: Problem) -> ClassOptimum:
         normalized_risk=float(opt.risk / problem.null_risk),
         P=np.asarray(opt.P, dtype=np.float64),
         omega=omega,
-        label=LABELS["unconstrained"],
+        label=class_label("unconstrained"),
         details=det,
+        status=opt.status,
+        message=opt.message,
     )
 
 
 def _vector(problem: Problem, key_width: int | None) -> ClassOptimum:
-    from .construct import vector_key_width
-
     d = problem.d
     m = vector_key_width(d, problem.num_segments or 2) if key_width is None else int(key_width)
     if m < 1:
         raise InvalidProblemError(f"key_width must be ≥ 1, got {m}")
     r_mono, r_free = min(m, d), min(m // 2, d)
-    label = LABELS["vector"].format(m=m, r1=r_mono, r2=r_free)
+    label = class_label("vector", m=m, r1=r_mono, r2=r_free)
     cands = [_cone(problem, "vector", "monotone", r_mono, label)]
     if r_free >= 1:
         cands.append(_cone(problem, "vector", "free", r_free, label))
@@ -217,7 +237,7 @@ def _vector(problem: Problem, key_width: int | None) -> ClassOptimum:
         branch="any ω" if best is not cands[0] else "monotone ω",
         reaches_unconstrained_width=vector_key_width(d, problem.num_segments or 2),
     )
-    return ClassOptimum(best.cls, best.risk, best.normalized_risk, best.P, best.omega, label, det)
+    return replace(best, label=label, details=det)
 
 
 def class_optimum(problem: Problem, cls: str, *, key_width: int | None = None) -> ClassOptimum:
@@ -242,8 +262,6 @@ def class_optimum(problem: Problem, cls: str, *, key_width: int | None = None) -
         raise InvalidProblemError(f"class must be one of {', '.join(CLASSES)}, got {cls!r}")
     if key_width is not None and cls != "vector":
         raise InvalidProblemError("key_width applies to the vector class only")
-    from dataclasses import replace
-
     from .solver import SCALE_EXPONENT, _ldexp_checked
 
     e_s, e_t = problem.scale_exponents()
@@ -285,18 +303,96 @@ def class_optima(problem: Problem, classes=CLASSES, *, key_width: int | None = N
     return out
 
 
-def compare_classes(problem: Problem, classes=CLASSES, *, key_width: int | None = None) -> dict:
+@dataclass(frozen=True, repr=False)
+class ClassComparison(Result):
+    """Class optima side by side with the gaps between architectures (:func:`compare_classes`).
+
+    ``status``/``converged``/``message`` are the worst of the optima's (result conventions:
+    :mod:`numerics.results`). Item access ``report["gaps"]`` reads :meth:`to_dict`.
+
+    Attributes:
+        problem: the problem's description (:meth:`Problem.describe`).
+        optima: class name → :class:`ClassOptimum`, in the requested order.
+        gaps: normalised-risk differences (``linear_minus_scalar``) and relative gains
+            (``scalar_gain_over_linear``).
+        sentences: one sentence per gap (the ``summary`` list of :meth:`to_dict`).
+        scalar_reaches_unconstrained: Assumption 3 in its exact form (the unconstrained optimal ω
+            is monotone up to sign), or None when "unconstrained" was not requested.
+        extra: further JSON-serialisable entries (e.g. the unconstrained solve's diagnostics).
+    """
+
+    problem: dict
+    optima: dict
+    gaps: dict
+    sentences: tuple
+    scalar_reaches_unconstrained: bool | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        bad = [o.status for o in self.optima.values() if not o.converged]
+        return bad[0] if bad else "converged"
+
+    @property
+    def converged(self) -> bool:
+        return all(o.converged for o in self.optima.values())
+
+    @property
+    def message(self) -> str:
+        bad = [f"{c}: {o.message}" for c, o in self.optima.items() if not o.converged]
+        return "; ".join(bad) if bad else f"{len(self.optima)} class optima computed"
+
+    def __getitem__(self, key: str):
+        return self.to_dict()[key]
+
+    def __repr__(self) -> str:
+        rows = ", ".join(f"{c}={o.normalized_risk:.6g}" for c, o in self.optima.items())
+        return f"ClassComparison(normalized risks: {rows}; status={self.status!r})"
+
+    def to_dict(self, arrays: bool = False) -> dict:
+        """``problem``, ``classes`` (name → :meth:`ClassOptimum.to_dict`), ``gaps``, ``summary``
+        (sentences), ``scalar_reaches_unconstrained`` (when computed), status, and the extras."""
+        out = {"problem": self.problem,
+               "classes": {c: o.to_dict(arrays=arrays) for c, o in self.optima.items()},
+               "gaps": self.gaps, "summary": list(self.sentences)}
+        if self.scalar_reaches_unconstrained is not None:
+            out["scalar_reaches_unconstrained"] = self.scalar_reaches_unconstrained
+        out.update(status=self.status, converged=self.converged, message=self.message, **self.extra)
+        return json_clean(out)
+
+    def summary(self) -> str:
+        """The table ``wpgd solve --class all`` prints."""
+        lines = [f"{'class':<14} {'risk':>16} {'normalized':>12}  label"]
+        lines += [f"{c:<14} {o.risk:>16.10g} {o.normalized_risk:>12.8f}  {o.label}"
+                  for c, o in self.optima.items()]
+        lines += [f"  - {line}" for line in self.sentences]
+        return "\n".join(lines)
+
+
+def compare_classes(problem: Problem, classes=CLASSES, *, key_width: int | None = None,
+                    optima: dict | None = None) -> ClassComparison:
     """Side-by-side optima with the gaps between architectures.
 
+    Args:
+        problem: the setting.
+        classes: class names, in display order.
+        key_width: key width of the vector class (default: the width that reaches every ω).
+        optima: class optima already computed (name → :class:`ClassOptimum`); the missing ones
+            are computed.
+
     Returns:
-        A JSON-serialisable dict: ``classes`` (name → :meth:`ClassOptimum.to_dict` without arrays),
-        ``gaps`` (normalised-risk differences, e.g. ``linear_minus_scalar``; relative gains),
-        ``scalar_reaches_unconstrained`` (Assumption 3 in its exact form: the unconstrained
-        optimal ω is monotone up to sign) and ``summary`` (one sentence per gap).
+        A :class:`ClassComparison`; ``to_dict()`` gives ``classes`` (name →
+        :meth:`ClassOptimum.to_dict`), ``gaps`` (normalised-risk differences, e.g.
+        ``linear_minus_scalar``; relative gains), ``scalar_reaches_unconstrained`` (Assumption 3 in
+        its exact form: the unconstrained optimal ω is monotone up to sign) and ``summary`` (one
+        sentence per gap).
     """
-    optima = class_optima(problem, classes, key_width=key_width)
-    rows = {c: o.to_dict(include_arrays=False) for c, o in optima.items()}
-    return {"problem": problem.describe(), "classes": rows, **class_gaps(optima)}
+    given = dict(optima or {})
+    optima = {c: given[c] if c in given else
+              class_optimum(problem, c, key_width=key_width if c == "vector" else None) for c in classes}
+    g = class_gaps(optima)
+    return ClassComparison(problem.describe(), optima, g["gaps"], tuple(g["summary"]),
+                           g.get("scalar_reaches_unconstrained"))
 
 
 def class_gaps(optima: dict) -> dict:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .problem import Problem
+from .results import Result, json_clean
 from .safety import PSD_RTOL
 from .secular import elasticity_bound, gap_delta
 from .solver import Optimum, solve
@@ -51,15 +52,24 @@ class Condition:
     value: float | None
     detail: str
 
-    def to_dict(self) -> dict:
-        """JSON-serialisable dict."""
-        return {"name": self.name, "statement": self.statement, "holds": self.holds,
-                "margin": self.margin, "value": self.value, "detail": self.detail}
+    def to_dict(self, arrays: bool = False) -> dict:
+        """JSON-serialisable dict (a condition holds no arrays; ``arrays`` is accepted for the convention)."""
+        return json_clean({"name": self.name, "statement": self.statement, "holds": self.holds,
+                           "margin": self.margin, "value": self.value, "detail": self.detail})
+
+    def line(self) -> str:
+        """The row ``wpgd conditions`` prints: name, verdict, margin, detail."""
+        verdict = {True: "yes", False: "NO", None: "-"}[None if self.holds is None else bool(self.holds)]
+        margin = "" if self.margin is None else f"{self.margin:+.3e}"
+        return f"{self.name:<24} {verdict:<4} {margin:>11}  {self.detail}"
 
 
-@dataclass(frozen=True)
-class ConditionReport:
-    """All conditions for one problem.
+@dataclass(frozen=True, repr=False)
+class ConditionReport(Result):
+    """All conditions for one problem (result conventions: :mod:`numerics.results`).
+
+    ``status``, ``converged`` and ``message`` are those of the float64 solve the conditions were
+    evaluated on; ``verdict`` is the uniqueness verdict.
 
     Attributes:
         conditions: the lines, in display order.
@@ -67,12 +77,36 @@ class ConditionReport:
             "not established" or "degenerate".
         optimum: the float64 solve used.
         extra: gaps, condition numbers and the certificate summary.
+        problem: the problem's description (:meth:`Problem.describe`), or None.
     """
 
     conditions: tuple[Condition, ...]
     verdict: str
-    optimum: Optimum = field(repr=False)
+    optimum: Optimum
     extra: dict = field(default_factory=dict)
+    problem: dict | None = None
+
+    @property
+    def status(self) -> str:
+        return self.optimum.status
+
+    @property
+    def converged(self) -> bool:
+        return self.optimum.converged
+
+    @property
+    def message(self) -> str:
+        return f"uniqueness verdict: {self.verdict}; solve: {self.optimum.message}"
+
+    def __repr__(self) -> str:
+        holds = sum(1 for c in self.conditions if c.holds)
+        return (f"ConditionReport(verdict={self.verdict!r}, {holds} of {len(self.conditions)} "
+                f"conditions hold, "
+                f"status={self.status!r})")
+
+    def summary(self) -> str:
+        """The rows ``wpgd conditions`` prints, one per condition."""
+        return "\n".join(c.line() for c in self.conditions)
 
     def __getitem__(self, name: str) -> Condition:
         for c in self.conditions:
@@ -80,10 +114,15 @@ class ConditionReport:
                 return c
         raise KeyError(name)
 
-    def to_dict(self) -> dict:
-        """JSON-serialisable dict."""
-        return {"uniqueness_verdict": self.verdict, "conditions": [c.to_dict() for c in self.conditions],
-                **self.extra}
+    def to_dict(self, arrays: bool = False) -> dict:
+        """JSON-serialisable dict (``arrays`` adds the optimum's P and ω)."""
+        out = {} if self.problem is None else {"problem": self.problem}
+        out.update({"uniqueness_verdict": self.verdict, "conditions": [c.to_dict() for c in self.conditions],
+                    **self.extra, "status": self.status, "converged": self.converged,
+                    "message": self.message})
+        if arrays:
+            out.update(P=self.optimum.P, omega=self.optimum.omega)
+        return json_clean(out)
 
 
 def check_conditions(problem: Problem, *, optimum: Optimum | None = None, certify_digits: int | None = None,
@@ -106,9 +145,10 @@ def check_conditions(problem: Problem, *, optimum: Optimum | None = None, certif
     if max(abs(e_s), abs(e_t)) > SCALE_EXPONENT:
         # Every condition is scale-free (ratios, gaps, contraction, signs): evaluate them in units
         # where λ_max(Σ) ≈ 1 and max|R̄| ≈ 1 (Problem.rescaled), where nothing overflows.
-        rep = check_conditions(problem.rescaled(e_s, e_t), certify_digits=certify_digits)
+        rep = check_conditions(problem.rescaled(e_s, e_t), certify_digits=certify_digits,
+                               certify_backend=certify_backend)
         return ConditionReport(rep.conditions, rep.verdict, rep.optimum,
-                               {**rep.extra, "rescaled_by": [f"2^{e_s}", f"2^{e_t}"]})
+                               {**rep.extra, "rescaled_by": [f"2^{e_s}", f"2^{e_t}"]}, problem.describe())
     opt = solve(problem) if optimum is None else optimum
     structured = opt.method == "segments"
     feat = feature_spectrum(problem)
@@ -118,7 +158,8 @@ def check_conditions(problem: Problem, *, optimum: Optimum | None = None, certif
     if opt.degenerate is not None:
         out.append(Condition("uniqueness", "unique optimum up to scaling", None, None, None,
                              f"degenerate problem: {opt.degenerate}"))
-        return ConditionReport(tuple(out), "degenerate", opt, {"degenerate": opt.degenerate})
+        return ConditionReport(tuple(out), "degenerate", opt, {"degenerate": opt.degenerate},
+                               problem.describe())
 
     lam, rho = feat.lam, task.rho[task.informative]
     ds, dr = gap_delta(lam[0], lam[-1]), gap_delta(rho.min(), rho.max())
@@ -175,7 +216,7 @@ def check_conditions(problem: Problem, *, optimum: Optimum | None = None, certif
         verdict = "not established"
     out.append(Condition("uniqueness", "unique global minimum up to scaling", verdict in ("condition", "certified", "numerical"),
                          None, None, f"verdict: {verdict}"))
-    return ConditionReport(tuple(out), verdict, opt, extra)
+    return ConditionReport(tuple(out), verdict, opt, extra, problem.describe())
 
 
 def _sigma_pd(problem: Problem) -> Condition:

@@ -30,6 +30,8 @@ import numpy as np
 
 from .errors import InvalidProblemError
 from .safety import gate_products
+from .vocabulary import DELIMITER_CODES
+from .vocabulary import vector_key_width as _key_width_rule
 
 __all__ = [
     "BIG",
@@ -50,7 +52,7 @@ __all__ = [
 BIG = 40.0
 """Gate logit used for "gate = 1": ``logsigmoid(40) ≈ −4.25e−18``."""
 
-CODES = ("flag", "boundary")
+CODES = DELIMITER_CODES
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,8 @@ def monotone_split(w) -> tuple[np.ndarray, np.ndarray]:
 
 
 def vector_key_width(d: int, num_segments: int, codes: str = "boundary") -> int:
-    """Key width of the vector-gating construction for K segments.
+    """Key width of the vector-gating construction for K segments (the rule lives in
+    :func:`numerics.vocabulary.vector_key_width`).
 
     ``codes="boundary"``: 2d (two groups, ω = u − v); ``codes="flag"``: K·d (K groups with
     geometric patterns ρ_m^{K−k}, combined through a Vandermonde solve). d when K = 1.
@@ -151,9 +154,7 @@ def vector_key_width(d: int, num_segments: int, codes: str = "boundary") -> int:
     """
     if codes not in CODES:
         raise InvalidProblemError(f"codes must be one of {CODES}, got {codes!r}")
-    if num_segments == 1:
-        return d
-    return 2 * d if codes == "boundary" else num_segments * d
+    return _key_width_rule(d, num_segments, codes)
 
 
 def _context_dim(num_segments: int, codes: str) -> int:

@@ -24,7 +24,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,8 @@ import numpy as np
 from .convergence import convergence_status
 from .errors import InvalidProblemError
 from .problem import Problem
-from .references import MODEL_KINDS, class_risk
+from .references import class_risk
+from .vocabulary import MODEL_KINDS, THEORY_CLASSES
 
 __all__ = [
     "PanelSpec",
@@ -72,7 +73,7 @@ class PanelSpec:
     query_correlation: tuple = (0.3, 0.9)
     noise: float = 0.0
     reversed: bool = False
-    models: tuple = ("linear", "scalar", "scalar-nodelim", "vector")
+    models: tuple = tuple(MODEL_KINDS)
 
     def sizes(self, n: int) -> list[int]:
         """Segment sizes (far, near) for n demonstrations, each ≥ 1."""
@@ -107,10 +108,6 @@ PANELS = {
     "d": PanelSpec("d", "(d) reversed: c = (0.9, 0.3)", query_correlation=(0.9, 0.3), reversed=True),
 }
 """The Figure-1 panels by letter."""
-
-THEORY_CLASSES = ("linear", "scalar", "geometric", "unconstrained")
-"""Classes drawn as dashed curves (the vector optimum depends on the key width: markers only)."""
-
 
 @dataclass(frozen=True)
 class Figure1Config:
@@ -527,8 +524,8 @@ def _multistep(problem: Problem, steps: int, model: str, notes: list, seed: int 
 
     if steps == 1:
         return None
-    gating = {"linear": "linear", "scalar": "scalar"}.get(model)
-    if gating is None or gating not in GATINGS:
+    gating = model if model in GATINGS else None  # the families "linear" and "scalar" are the classes
+    if gating is None:
         notes.append(f"no L-step WPGD reference for {model!r} models (multistep_optimum covers the linear "
                      "and scalar-with-delimiters recursions)")
         return None
@@ -538,7 +535,3 @@ def _multistep(problem: Problem, steps: int, model: str, notes: list, seed: int 
                  "of that class's optimum; docs/multilayer.md)")
     return res
 
-
-def figure1_overrides(config: Figure1Config, **train) -> Figure1Config:
-    """A copy with extra TrainConfig overrides merged in (None values ignored)."""
-    return replace(config, train={**config.train, **{k: v for k, v in train.items() if v is not None}})

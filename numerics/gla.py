@@ -42,6 +42,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .vocabulary import GATINGS, vector_key_width
+
 __all__ = [
     "AGGREGATIONS",
     "DEFAULT_GATE_BIAS",
@@ -57,7 +59,6 @@ __all__ = [
     "relative_rms",
 ]
 
-GATINGS = ("scalar", "vector", "none")
 DEFAULT_GATE_BIAS = 3.0
 """Initial gate bias of a :class:`GLALayer` unless ``gate_bias`` is given (g = σ(3) ≈ 0.95)."""
 MODES = ("parallel", "recurrent", "chunked")
@@ -266,9 +267,7 @@ def default_key_width(d: int, num_segments: int) -> int:
     Returns:
         d if K = 1, else 2d.
     """
-    if d < 1 or num_segments < 1:
-        raise ValueError(f"need d ≥ 1 and num_segments ≥ 1, got {d}, {num_segments}")
-    return d if num_segments == 1 else 2 * d
+    return vector_key_width(d, num_segments)
 
 
 class GLALayer(nn.Module):

@@ -25,6 +25,7 @@ import numpy as np
 from .errors import InvalidProblemError
 from .mc_estimators import ESTIMATORS, sample_prompt_arrays, task_factor
 from .problem import Problem
+from .results import json_clean
 from .risk import check_pw
 
 __all__ = ["ESTIMATOR_NAMES", "MonteCarloResult", "monte_carlo_risk", "sample_prompts", "task_factor"]
@@ -67,12 +68,13 @@ class MonteCarloResult:
         """(mean − reference)/stderr; ±inf is avoided by flooring the stderr at 1e-300."""
         return (self.mean - reference) / max(self.stderr, 1e-300)
 
-    def to_dict(self, reference: float | None = None) -> dict:
-        """JSON-serialisable dict, with ``relative_stderr`` and, given a reference, ``z_score``."""
+    def to_dict(self, reference: float | None = None, arrays: bool = False) -> dict:
+        """JSON-serialisable dict, with ``relative_stderr`` and, given a reference, ``z_score``
+        (no arrays; ``arrays`` is accepted for the convention of :mod:`numerics.results`)."""
         out = asdict(self) | {"relative_stderr": self.relative_stderr}
         if reference is not None:
             out["z_score"] = self.z_score(reference)
-        return out
+        return json_clean(out)
 
 
 class _NumpyDraw:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InvalidProblemError
+from .vocabulary import MULTISTEP_CLASSES
 
 __all__ = [
     "GATINGS",
@@ -29,7 +30,8 @@ __all__ = [
 LOG_GATE_MIN = -30.0
 """Lower bound of every log-gate in the fit (a gate of e⁻³⁰ cuts the past off for good)."""
 
-GATINGS = ("scalar", "linear")
+GATINGS = MULTISTEP_CLASSES
+"""The gatings of the L-step recursion, spelled as weight classes (numerics.vocabulary)."""
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Problem:
     """A validated WPGD problem. Build it with :meth:`dense` or :meth:`segmented`.
 
@@ -324,6 +324,16 @@ class Problem:
                        task_matrix=_readonly(np.ldexp(self.task_matrix, -e_t)))
 
     # ------------------------------------------------------------------ description
+    def __repr__(self) -> str:
+        """Shape and key scalars, never the matrices (``Problem(d=10, n=40, segments=(20, 20), ...)``)."""
+        if self.is_segmented:
+            sizes = self.segment_sizes
+            shape = f"segments={tuple(sizes) if len(sizes) <= 8 else len(sizes)}"
+        else:
+            shape = "dense"
+        return (f"Problem(d={self.d}, n={self.n}, {shape}, trace_sigma={self.trace_sigma:.6g}, "
+                f"noise={self.noise:.6g}, query_variance={self.query_variance:.6g})")
+
     def describe(self) -> dict:
         """A JSON-serialisable summary of the problem (dumped beside results)."""
         out = {

@@ -4,15 +4,16 @@
 model             token format              theory references (first one = the gap's target)
 ================  ========================  ===============================================
 linear            no delimiters             ``linear``: ω ∝ 1
-scalar            boundary delimiters          ``scalar``: ω ≥ 0 non-decreasing toward the query
+scalar            boundary delimiters       ``scalar``: ω ≥ 0 non-decreasing toward the query
 scalar-nodelim    no delimiters             ``geometric`` (fixed decay ω_i = g^{n−i}: a
                                             reference line, *not* a bound) and ``scalar``
-vector            boundary delimiters          ``vector`` (at the model's key width) and
+vector            boundary delimiters       ``vector`` (at the model's key width) and
                                             ``unconstrained``
 ================  ========================  ===============================================
 
-The optima come from ``numerics.classes.class_optimum`` (whose ``unconstrained`` class is
-``numerics.solver.solve``), imported lazily.
+The model families and the class labels are :mod:`numerics.vocabulary`'s (``MODEL_KINDS`` and
+``ModelKind`` are re-exported here). The optima come from ``numerics.classes.class_optimum``
+(whose ``unconstrained`` class is ``numerics.solver.solve``), imported lazily.
 Every risk is the population risk of the WPGD predictor with the label read-out, the same units
 as the trained model's held-out squared error (raw; ``normalized`` divides by ``null_risk``).
 """
@@ -25,36 +26,10 @@ import numpy as np
 
 from .errors import WPGDError
 from .problem import Problem
+from .results import json_clean
+from .vocabulary import MODEL_KINDS, WEIGHT_CLASSES, ModelKind
 
 __all__ = ["MODEL_KINDS", "ModelKind", "Reference", "theory_references", "class_risk"]
-
-
-@dataclass(frozen=True)
-class ModelKind:
-    """A trainable model family.
-
-    Attributes:
-        name: CLI name.
-        gating: ``GLAModel`` gating ("none", "scalar", "vector").
-        delimiter: default delimiter encoding of its prompts ("none" or "boundary": one code
-            per segment boundary, so that a gate can weight every segment on its own;
-            ``numerics.prompts``).
-        classes: theory classes to report, the first being the one the gap is measured to.
-    """
-
-    name: str
-    gating: str
-    delimiter: str
-    classes: tuple[str, ...]
-
-
-MODEL_KINDS = {
-    "linear": ModelKind("linear", "none", "none", ("linear",)),
-    "scalar": ModelKind("scalar", "scalar", "boundary", ("scalar",)),
-    "scalar-nodelim": ModelKind("scalar-nodelim", "scalar", "none", ("geometric", "scalar")),
-    "vector": ModelKind("vector", "vector", "boundary", ("vector", "unconstrained")),
-}
-"""The four model families of the Figure-1 experiment, by CLI name."""
 
 
 @dataclass(frozen=True)
@@ -77,18 +52,12 @@ class Reference:
     P: np.ndarray | None = None
     omega: np.ndarray | None = None
 
-    def to_dict(self) -> dict:
-        """JSON-serialisable dict (weights omitted)."""
-        return {"class": self.cls, "label": self.label, "risk": self.risk, "normalized_risk": self.normalized}
-
-
-_LABELS = {
-    "linear": "linear attention optimum (ω ∝ 1)",
-    "scalar": "scalar-gating optimum (ω ≥ 0 non-decreasing)",
-    "geometric": "fixed-decay optimum (ω_i = g^(n−i), reference line)",
-    "vector": "vector-gating optimum",
-    "unconstrained": "unconstrained WPGD optimum",
-}
+    def to_dict(self, arrays: bool = False) -> dict:
+        """JSON-serialisable dict (P and ω only with ``arrays``)."""
+        out = {"class": self.cls, "label": self.label, "risk": self.risk, "normalized_risk": self.normalized}
+        if arrays:
+            out.update(P=self.P, omega=self.omega)
+        return json_clean(out)
 
 
 def class_risk(problem: Problem, cls: str, key_width: int | None = None) -> Reference:
@@ -110,23 +79,52 @@ def class_risk(problem: Problem, cls: str, key_width: int | None = None) -> Refe
 
     res = class_optimum(problem, cls, key_width=key_width if cls == "vector" else None)
     risk = float(res.risk)
-    label = _LABELS[cls]
+    label = WEIGHT_CLASSES[cls].reference_label
     if cls == "vector" and key_width is not None:
         label += f" (key width {key_width})"
     return Reference(cls, label, risk, risk / problem.null_risk,
                      np.asarray(res.P, dtype=np.float64), np.asarray(res.omega, dtype=np.float64))
 
 
-def theory_references(problem: Problem, model: str, key_width: int | None = None) -> tuple[list[Reference], list[str]]:
+SHARED_DELIMITER_NOTE = (
+    "K ≥ 3 segments with one shared delimiter token: the scalar and vector class optima assume one "
+    "delimiter code per boundary (docs/theory.md §2.3, §2.5); a shared delimiter gives every boundary the "
+    "same gate, which realises only geometric segment weights (and vector gating needs K·d key channels), "
+    "so these optima are lower bounds the model need not reach"
+)
+"""Said beside the references of a model with delimiters on a prompt of three or more segments."""
+
+
+def theory_references(problem: Problem, model: str, key_width: int | None = None,
+                      delimiter: str | None = None) -> tuple[list[Reference], list[str]]:
     """The theory optima a trained model of family ``model`` is reported against.
 
+    The class optima of ``scalar`` and ``vector`` assume one delimiter code per boundary, which
+    is the gated families' default ("boundary"). The alternative delimiters ("flag" or "label")
+    are one shared token, which for K ≥ 3 segments
+    realises a smaller class (docs/theory.md §2.3): the references are then lower bounds, and
+    :data:`SHARED_DELIMITER_NOTE` says so in the notes. For K ≤ 2 both codings realise the same
+    weights and the references are the class optima of the model.
+
+    Args:
+        problem: the setting.
+        model: a family of :data:`MODEL_KINDS`.
+        key_width: the vector-gated model's key width.
+        delimiter: the delimiter encoding of the model's prompts ("none", "boundary", "flag",
+            "label"); None = the family's default.
+
     Returns:
-        (references in :data:`MODEL_KINDS` order, notes on references that could not be computed).
+        (references in :data:`MODEL_KINDS` order, notes on references that could not be computed
+        or are not attainable by the model).
     """
     refs, notes = [], []
-    for cls in MODEL_KINDS[model].classes:
+    kind = MODEL_KINDS[model]
+    for cls in kind.classes:
         try:
             refs.append(class_risk(problem, cls, key_width))
         except (ImportError, WPGDError) as exc:
             notes.append(f"{cls} optimum unavailable: {exc}")
+    delim = kind.delimiter if delimiter is None else delimiter
+    if (problem.num_segments or 1) >= 3 and delim in ("flag", "label") and {"scalar", "vector"} & set(kind.classes):
+        notes.append(SHARED_DELIMITER_NOTE)
     return refs, notes

@@ -25,6 +25,7 @@ __all__ = [
     "safe_div",
     "log_cumprod_reverse",
     "gate_products",
+    "relative_error",
 ]
 
 SYMMETRY_RTOL = 1e-10
@@ -281,3 +282,15 @@ def log_cumprod_reverse(log_gates: np.ndarray) -> np.ndarray:
 def gate_products(log_gates: np.ndarray) -> np.ndarray:
     """Token weights ``ω_i = Π_{j>i} g_j`` from log-gates (see :func:`log_cumprod_reverse`)."""
     return np.exp(log_cumprod_reverse(log_gates))
+
+
+def relative_error(a, b, *, ord: float | None = None,
+                   floor: float = float(np.finfo(np.float64).tiny)) -> float:
+    """``‖a − b‖ / max(‖b‖, floor)`` over all entries, in float64.
+
+    ``ord=None`` is the 2-norm (the relative RMS error; the NumPy twin of
+    ``numerics.gla.relative_rms``), ``ord=np.inf`` the largest absolute entry; ``floor=1.0`` makes
+    it an absolute error for entries below 1.
+    """
+    a_arr, b_arr = np.ravel(np.asarray(a, dtype=np.float64)), np.ravel(np.asarray(b, dtype=np.float64))
+    return float(np.linalg.norm(a_arr - b_arr, ord=ord) / max(float(np.linalg.norm(b_arr, ord=ord)), floor))

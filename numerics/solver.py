@@ -28,6 +28,7 @@ from .errors import SolverError
 from .fixedpoint import find_fixed_points
 from .limits import require_memory
 from .problem import Problem
+from .results import Result, json_clean
 from .spectra import FeatureSpectrum, TaskSpectrum, feature_spectrum, task_spectrum
 
 __all__ = ["Optimum", "solve", "composite_map", "contraction_constant", "RESIDUAL_TOL"]
@@ -36,8 +37,8 @@ RESIDUAL_TOL = 1e-8
 """A solve is ``converged`` when every relative stationarity residual is below this."""
 
 
-@dataclass(frozen=True, eq=False)
-class Optimum:
+@dataclass(frozen=True, eq=False, repr=False)
+class Optimum(Result):
     """The WPGD optimum of a problem.
 
     Attributes:
@@ -54,9 +55,9 @@ class Optimum:
         residuals: relative residuals: ``grad_P``, ``grad_omega`` (stationarity of L),
             ``fixed_point`` (|log T(γ*) − log γ*|).
         iterations: evaluations of T plus Brent iterations.
-        converged: all residuals below :data:`RESIDUAL_TOL` and no unresolved cell.
+        converged: all residuals below :data:`RESIDUAL_TOL` and no unresolved cell (True for a
+            degenerate problem, whose zero predictor is exact).
         degenerate: None, or why the optimum is the zero predictor (r = 0, Σ = 0).
-        certified: None (not attempted), or whether the interval certificate succeeded.
         contraction: sup over the invariant interval of |d log T/d log γ| (grid + refinement).
         invariant_interval: (T(0), T(∞)).
         unresolved: near-tangency cells of the scan, (γ_lo, γ_hi) pairs.
@@ -79,7 +80,6 @@ class Optimum:
     iterations: int
     converged: bool
     degenerate: str | None = None
-    certified: bool | None = None
     contraction: float | None = None
     invariant_interval: tuple[float, float] | None = None
     unresolved: tuple[tuple[float, float], ...] = ()
@@ -91,6 +91,31 @@ class Optimum:
     def unique(self) -> bool:
         """Exactly one fixed point and nothing unresolved."""
         return len(self.fixed_points) == 1 and not self.unresolved
+
+    @property
+    def status(self) -> str:
+        """"degenerate", "converged" or "not_converged"."""
+        if self.degenerate is not None:
+            return "degenerate"
+        return "converged" if self.converged else "not_converged"
+
+    @property
+    def message(self) -> str:
+        """Why the status is what it is, in one line."""
+        if self.degenerate is not None:
+            return self.degenerate
+        worst = max(self.residuals.items(), key=lambda kv: kv[1], default=("none", 0.0))
+        parts = [f"{len(self.fixed_points)} fixed point(s)",
+                 f"largest relative residual {worst[1]:.2e} ({worst[0]}; tolerance {RESIDUAL_TOL:.0e})"]
+        if self.unresolved:
+            parts.append(f"{len(self.unresolved)} unresolved near-tangency cell(s)")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        gamma = "None" if self.gamma is None else f"{self.gamma:.6g}"
+        return (f"Optimum(d={self.P.shape[0]}, n={self.omega.size}, risk={self.risk:.6g}, "
+                f"normalized_risk={self.normalized_risk:.6g}, gamma={gamma}, "
+                f"fixed_points={len(self.fixed_points)}, status={self.status!r})")
 
     def to_dict(self, arrays: bool = False) -> dict:
         """JSON-serialisable summary (P and ω only if ``arrays``)."""
@@ -104,22 +129,44 @@ class Optimum:
             "fixed_point_risks": list(self.fixed_point_risks),
             "fixed_point_slopes": list(self.fixed_point_slopes),
             "unique": self.unique,
-            "certified": self.certified,
             "contraction": self.contraction,
             "invariant_interval": None if self.invariant_interval is None else list(self.invariant_interval),
             "unresolved": [list(c) for c in self.unresolved],
             "residuals": dict(self.residuals),
             "iterations": self.iterations,
+            "status": self.status,
             "converged": self.converged,
+            "message": self.message,
             "degenerate": self.degenerate,
             "method": self.method,
             "precision": self.precision,
             "details": dict(self.details),
         }
         if arrays:
-            out["P"] = self.P.tolist()
-            out["omega"] = self.omega.tolist()
-        return out
+            out["P"] = self.P
+            out["omega"] = self.omega
+        return json_clean(out)
+
+    def summary(self) -> str:
+        """The lines ``wpgd solve`` prints for the optimum (without the problem line)."""
+        if self.degenerate:
+            return "\n".join([f"degenerate       {self.degenerate}",
+                              f"risk             {self.risk:.10g}   (the zero predictor)",
+                              f"normalized risk  {self.normalized_risk:.10g}"])
+        rows = zip(self.fixed_points, self.fixed_point_risks, self.fixed_point_slopes)
+        fps = ", ".join(f"γ = {g:.10g} (risk {r:.10g}, slope {s:.4g})" for g, r, s in rows)
+        lo, hi = self.invariant_interval
+        lines = [
+            f"gamma*           {self.gamma:.12g}   (P* ∝ (Σ + γ*I)^-1)",
+            f"mu*              {self.mu:.12g}   (ω* ∝ (M1 + μ*M2)^-1 r, max|ω*| = 1)",
+            f"optimal scale    {self.scale:.12g}",
+            f"risk             {self.risk:.12g}",
+            f"normalized risk  {self.normalized_risk:.12g}   (1 = predicting zero)",
+            f"fixed points     {len(self.fixed_points)}: {fps}",
+            f"contraction      {self.contraction:.6g}   (sup |d log T/d log γ| on I = [{lo:.6g}, {hi:.6g}])",
+            "residuals        " + ", ".join(f"{k} {v:.2e}" for k, v in self.residuals.items()),
+        ]
+        return "\n".join(lines)
 
 
 def composite_map(feat: FeatureSpectrum, task: TaskSpectrum):
@@ -170,8 +217,7 @@ def contraction_constant(feat: FeatureSpectrum, task: TaskSpectrum, interval=Non
     return float(es[i]), float(np.exp(xs[i]))
 
 
-def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64, certify: bool = False,
-          certify_digits: int = 30) -> Optimum:
+def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64) -> Optimum:
     """The unconstrained optimum of the WPGD risk, with every fixed point and its diagnostics.
 
     Args:
@@ -179,9 +225,10 @@ def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64, c
         structured: use the O(K³ + d³ + n) segment path (default for segment problems);
             False forces the dense O(n³) reference path (n ≤ DENSE_LIMIT).
         grid: initial number of cells of the fixed-point scan.
-        certify: also run the interval certificate (:func:`numerics.certificate.certify`) and
-            fill ``certified`` and ``details["certificate"]``.
-        certify_digits: its working precision.
+
+    The interval certificate of uniqueness is separate (:func:`numerics.certificate.certify`,
+    :func:`numerics.ball.certify_arb`); :func:`numerics.api.solve_problem` runs the solve and then
+    the certificate.
 
     Returns:
         An :class:`Optimum`. Degenerate problems (r = 0 or Σ = 0) return the zero predictor with
@@ -198,8 +245,7 @@ def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64, c
     """
     e_s, e_t = problem.scale_exponents()
     if max(abs(e_s), abs(e_t)) > SCALE_EXPONENT:
-        return _solve_rescaled(problem, e_s, e_t, structured=structured, grid=grid, certify=certify,
-                               certify_digits=certify_digits)
+        return _solve_rescaled(problem, e_s, e_t, structured=structured, grid=grid)
     if problem.is_segmented and structured is not False:
         require_memory(f"ω* for a prompt of n = {problem.n:.3g} tokens", 3 * 8.0 * problem.n)
     if structured is None:
@@ -244,12 +290,6 @@ def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64, c
         "informative_atoms": int(np.count_nonzero(task.informative)),
         "dropped_tokens": task.dropped,
     }
-    certified = None
-    if certify:
-        from .certificate import certify as run_certificate
-
-        cert = run_certificate(problem, certify_digits, structured=structured)
-        certified, details["certificate"] = cert.certified, cert.to_dict()
     return Optimum(
         P=P,
         omega=omega,
@@ -268,7 +308,6 @@ def solve(problem: Problem, *, structured: bool | None = None, grid: int = 64, c
         invariant_interval=(lo, hi),
         unresolved=scan.unresolved,
         method=method,
-        certified=certified,
         details=details,
     )
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .problem import Problem
+from .results import json_clean
 from .solver import Optimum, profile_risk, solve
 from .spectra import FeatureSpectrum, TaskSpectrum, feature_spectrum, task_spectrum
 
@@ -71,13 +72,16 @@ class StationaryPoint:
     P: np.ndarray | None = field(default=None, repr=False, compare=False)
     omega: np.ndarray | None = field(default=None, repr=False, compare=False)
 
-    def to_dict(self) -> dict:
-        """JSON-serialisable dict."""
-        return {
+    def to_dict(self, arrays: bool = False) -> dict:
+        """JSON-serialisable dict (with ``arrays``, the representative's P and ω)."""
+        out = {
             "kind": self.kind, "description": self.description, "inertia": list(self.inertia),
             "expected_zeros": self.expected_zeros, "type": self.type, "risk": self.risk,
             "gamma": self.gamma, "mu": self.mu, "global_min": self.global_min,
         }
+        if arrays:
+            out.update(P=self.P, omega=self.omega)
+        return json_clean(out)
 
 
 def reduced_hessian(

@@ -34,6 +34,7 @@ from numerics.construct import (
 )
 from numerics.predictor import wpgd_predict
 from numerics.problem import Problem
+from numerics.safety import relative_error
 from numerics.weighting import best_for_weights
 
 from .random_problems import random_problem
@@ -42,6 +43,11 @@ from .registry import Evidence, any_passed, register
 __all__: list[str] = []
 
 GROUP = "gating"
+
+
+def _max_rel(a, b) -> float:
+    """Largest entry error, relative to max(1, max|b|) (absolute below 1)."""
+    return relative_error(a, b, ord=np.inf, floor=1.0)
 
 
 def _torch():
@@ -72,10 +78,6 @@ def _model_predict(torch, d, tokens, layers, gating):
 
     model = build_wpgd_model(d, tokens.shape[-1], layers, gating=gating)
     return model.predict(torch.as_tensor(tokens)).detach().numpy()
-
-
-def _rel(a, b) -> float:
-    return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
 
 
 def _criterion_identities(proofs, sizes) -> Evidence:
@@ -148,7 +150,8 @@ def _torch_error(quick: bool, torch, reference) -> tuple[float, int]:
         row, bias = rng.standard_normal(d + 1), float(rng.normal(1.0, 1.5))
         ref = reference(X, y, x, P, _logsigmoid(z @ row + bias))  # data-dependent gates: (B, n + 1)
         for gating in ("scalar", "vector"):
-            worst = max(worst, _rel(_model_predict(torch, d, z, [[ChannelGroup(P, row, bias)]], gating), ref))
+            out = _model_predict(torch, d, z, [[ChannelGroup(P, row, bias)]], gating)
+            worst = max(worst, _max_rel(out, ref))
     return worst, trials
 
 
@@ -347,7 +350,7 @@ def _achievability_measure(quick: bool, optima=class_optima, construct=scalar_se
         X, y, x = rng.standard_normal((4, 20, 5)), rng.standard_normal((4, 20)), rng.standard_normal((4, 5))
         z, _ = segment_tokens(X, y, x, [10, 10])
         out = _model_predict(torch, 5, z, [[construct(opt.P, w)]], "scalar")
-        return _rel(out, wpgd_predict(X, y, x, opt.P, opt.omega))
+        return _max_rel(out, wpgd_predict(X, y, x, opt.P, opt.omega))
 
     # (a) monotone ω*: constructed scalar gates reproduce WPGD(P*, ω*) in the model
     opt = optima(_experiment([0.2, 0.8]), ("unconstrained",))["unconstrained"]

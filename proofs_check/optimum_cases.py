@@ -64,11 +64,15 @@ def tie_noise(lo: float = 1.01, hi: float = 1.02) -> float:
 
 
 def spec_text(noise: float) -> str:
-    """The case as a TOML problem spec (exact float64 values)."""
+    """The case as a TOML problem spec (exact float64 values); its header says what holds at ``noise``
+    (``docs/cases/three_fixed_points.toml`` is ``spec_text(1.0)``)."""
     v, c, r_q = _realisation()
     v, c, r_q = [float(x) for x in v], [float(x) for x in c], float(r_q)
     return (
-        "# Two global minimisers not related by scaling (docs/conditions.md, proofs_check/optimum_cases.py)\n"
+        f"# σ² = {float(noise)!r}. For σ² in [1.00, 1.08] φ_R∘φ_Σ has three fixed points: two local\n"
+        "# minima of L and a saddle. The two minima have equal risk (two global minimisers not related\n"
+        "# by scaling) only at σ² = tie_noise() ≈ 1.01333; elsewhere one of them is the global minimum.\n"
+        "# docs/conditions.md, proofs_check/optimum_cases.py (spec_text)\n"
         "[features]\n"
         f"dim = {THREE_FP_LAMBDA.size}\n"
         f"covariance = {{diag = [{', '.join(repr(float(x)) for x in THREE_FP_LAMBDA)}]}}\n\n"

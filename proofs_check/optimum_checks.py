@@ -10,7 +10,8 @@
 * ``optimum.gap_condition``: on random measures the contraction constant never exceeds the
   gap bound 4δ_Σ²δ_R²; whenever δ_Σδ_R < 1/2 there is exactly one fixed point.
 * ``optimum.uniqueness_stress``: adversarial search for the largest contraction constant, and
-  the reproducible counterexample of :mod:`proofs_check.optimum_cases` (two global minimisers).
+  the reproducible counterexample of :mod:`proofs_check.optimum_cases` (three fixed points;
+  two global minimisers at the tie noise).
 * ``optimum.highprec_vs_float64``, ``optimum.solver_diagnostics``: in
   :mod:`proofs_check.solver_checks`.
 
@@ -29,6 +30,7 @@ from numerics.fixedpoint import find_fixed_points
 from numerics.problem import Problem
 from numerics.secular import SecularFunction, gap_delta
 from numerics.risk import risk
+from numerics.safety import relative_error
 from numerics.solver import solve
 from numerics.stationary import classify, membership
 from numerics.weighting import best_for_weights
@@ -45,10 +47,6 @@ GROUP = "optimum"
 def _small_problems(rng, count):
     return mixed_problems(rng, count, dims=(2, 4), tokens=(2, 6), num_segments=(2, 4), segment_size=(1, 4),
                           condition=(2, 30))
-
-
-def _rel(a, b) -> float:
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
 
 
 _TOL_MEMBER = 1e-5
@@ -197,7 +195,7 @@ def _direction_error(pr: Problem, opt, run) -> float:
     A, B = U.T @ run.P @ U, U.T @ opt.P @ U
     t = float(np.sum(A * B) / np.sum(B * B))
     s = float(run.omega @ opt.omega / (opt.omega @ opt.omega))
-    return max(_rel(A, t * B), _rel(run.omega, s * opt.omega), abs(t * s - 1))
+    return max(relative_error(A, t * B), relative_error(run.omega, s * opt.omega), abs(t * s - 1))
 
 
 _TOL_SD_RISK = 1e-12
@@ -224,8 +222,8 @@ def _structured_measure(quick: bool, structured=None, count: int | None = None) 
         a, b = structured(pr), solve(pr, structured=False)
         worst["risk"] = max(worst["risk"], abs(a.risk - b.risk) / abs(b.risk))
         worst["gamma"] = max(worst["gamma"], abs(a.gamma - b.gamma) / b.gamma)
-        worst["omega"] = max(worst["omega"], _rel(a.omega, b.omega))
-        worst["P"] = max(worst["P"], _rel(a.P, b.P))
+        worst["omega"] = max(worst["omega"], relative_error(a.omega, b.omega))
+        worst["P"] = max(worst["P"], relative_error(a.P, b.P))
     return worst, count
 
 

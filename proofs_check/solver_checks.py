@@ -16,12 +16,13 @@ import numpy as np
 
 from numerics.problem import Problem
 from numerics.risk import risk
+from numerics.safety import relative_error
 from numerics.solver import RESIDUAL_TOL, solve, stationarity_residuals
 from numerics.stationary import classify
 from numerics.weighting import best_for_weights
 
 from .optimum_cases import three_fixed_points_problem
-from .optimum_checks import GROUP, _highest_risk_solver, _rel, _small_problems
+from .optimum_checks import GROUP, _highest_risk_solver, _small_problems
 from .random_problems import joint_task_matrix, random_orthogonal, spd_from_spectrum
 from .registry import Evidence, any_passed, register
 
@@ -65,7 +66,8 @@ def _highprec_measure(quick: bool, solver=solve, certify_fn=None, cases=None):
             pr = pr.as_dense()  # the dense path too (n = 14)
         opt = solver(pr)
         hp = solve_highprec(pr, 50)
-        errs = {"risk": abs(opt.risk - hp.risk) / abs(hp.risk), "omega": _rel(opt.omega, hp.omega), "P": _rel(opt.P, hp.P)}
+        errs = {"risk": abs(opt.risk - hp.risk) / abs(hp.risk), "omega": relative_error(opt.omega, hp.omega),
+                "P": relative_error(opt.P, hp.P)}
         for key, v in errs.items():
             worst[key] = max(worst[key], v)
         cert = certify_fn(pr, 30)

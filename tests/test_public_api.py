@@ -12,7 +12,13 @@ NUMERICS = {
     "certify", "check_conditions", "class_optima", "class_optimum", "classify_stationary", "compare_classes",
     "load_spec", "monte_carlo_risk", "normalized_risk", "parse_spec", "risk", "solve", "solve_highprec",
     "wpgd_predict",
+    # issue 12: the library API the CLI calls, and its report objects
+    "ClassComparison", "RiskReport", "SolveReport", "conditions_report", "risk_report", "solve_problem",
 }
+VOCABULARY = {"CLASSES", "CLASS_CHOICES", "DELIMITER_CODES", "GATINGS", "GATING_ALIASES", "MODEL_KINDS",
+              "MULTISTEP_CLASSES", "ModelKind", "THEORY_CLASSES", "WEIGHT_CLASSES", "WeightClass",
+              "canonical_gating", "class_label", "vector_key_width"}
+RESULTS = {"Result", "json_clean"}
 PROOFS_CHECK = {"Check", "CheckResult", "Evidence", "register", "registered_checks", "run_checks",
                 "run_controls"}
 STRATEGIES = {"spd_covariances", "task_correlations", "segment_task_models", "problems", "weights",
@@ -34,6 +40,10 @@ THEORY_EXPECTATION = {"JointGaussian", "symmetric_matrix", "square_terms", "trac
         ("proofs_check.strategies", STRATEGIES),
         ("proofs_check.derivations", DERIVATIONS),
         ("theory.expectation", THEORY_EXPECTATION),
+        ("numerics.vocabulary", VOCABULARY),
+        ("numerics.results", RESULTS),
+        ("numerics.api", {"RiskReport", "SolveReport", "conditions_report", "risk_report", "solve_problem"}),
+        ("numerics.reports", {"RiskReport", "SolveReport"}),
     ],
 )
 def test_public_names(module, expected):

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..problem import Problem
+from ..results import json_clean
 from ._flint import bits_for_digits, flint, workprec
 from .spectra import BallSpectra, ball_spectra
 
@@ -52,9 +53,10 @@ class FixedPointBall:
     slope: tuple[float, float]
     bracket: tuple = field(repr=False, compare=False, default=())
 
-    def to_dict(self) -> dict:
-        """JSON-serialisable dict."""
-        return {"enclosure": [self.lo, self.hi], "kind": self.kind, "slope_bounds": list(self.slope)}
+    def to_dict(self, arrays: bool = False) -> dict:
+        """JSON-serialisable dict (no arrays; ``arrays`` is accepted for the convention)."""
+        return json_clean({"enclosure": [self.lo, self.hi], "kind": self.kind,
+                           "slope_bounds": list(self.slope)})
 
 
 @dataclass(frozen=True)
@@ -94,17 +96,28 @@ class BallCertificate:
     data: dict = field(default_factory=dict)
     backend: str = "arb"
 
-    def to_dict(self) -> dict:
-        """JSON-serialisable dict."""
-        return {
+    @property
+    def converged(self) -> bool:
+        """The convention of :mod:`numerics.results`: the proof went through (``certified``)."""
+        return bool(self.certified)
+
+    @property
+    def message(self) -> str:
+        """What was proven, or why not."""
+        return self.statement if self.certified else (self.reason or self.statement)
+
+    def to_dict(self, arrays: bool = False) -> dict:
+        """JSON-serialisable dict (no arrays; ``arrays`` is accepted for the convention)."""
+        return json_clean({
             "backend": self.backend, "certified": self.certified, "status": self.status,
+            "converged": self.converged, "message": self.message,
             "enclosure": None if self.enclosure is None else list(self.enclosure),
             "fixed_points": [f.to_dict() for f in self.fixed_points],
             "contraction_bound": self.contraction_bound, "root_contraction": self.root_contraction,
             "invariant_interval": list(self.invariant_interval), "cells": self.cells, "counts": dict(self.counts),
             "digits": self.digits, "prec_bits": self.prec, "reason": self.reason, "statement": self.statement,
             "data": dict(self.data),
-        }
+        })
 
 
 def skipped_certificate(reason: str, digits: int = 0) -> BallCertificate:

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..errors import InvalidProblemError, SolverError
 from ..problem import Problem
+from ..results import json_clean
 from ._flint import bits_for_digits, flint, workprec
 from .certify import BallCertificate, _verdict, scan_fixed_points
 from .enclose import norm_bounds
@@ -55,9 +56,9 @@ class Ball:
         """Whether the float v lies in [lo, hi]."""
         return self.lo <= v <= self.hi
 
-    def to_dict(self) -> dict:
-        """JSON-serialisable dict."""
-        return {"mid": self.mid, "rad": self.rad}
+    def to_dict(self, arrays: bool = False) -> dict:
+        """JSON-serialisable dict (a ball holds no arrays; ``arrays`` is accepted for the convention)."""
+        return json_clean({"mid": self.mid, "rad": self.rad})
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,8 +92,9 @@ class BallOptimum:
     degenerate: str | None = None
     data: dict = field(default_factory=dict)
 
-    def to_dict(self, omega: bool = True) -> dict:
-        """JSON-serialisable dict (ω* balls only if ``omega``)."""
+    def to_dict(self, arrays: bool = False) -> dict:
+        """JSON-serialisable dict (the ω* balls and midpoints only with ``arrays``, the convention of
+        :mod:`numerics.results`)."""
         b = lambda x: None if x is None else x.to_dict()  # noqa: E731
         out = {
             "backend": "arb", "digits": self.digits, "prec_bits": self.prec, "gamma": b(self.gamma), "mu": b(self.mu),
@@ -101,9 +103,10 @@ class BallOptimum:
             "optimum_decided": self.optimum_decided, "degenerate": self.degenerate,
             "certificate": None if self.certificate is None else self.certificate.to_dict(), "data": dict(self.data),
         }
-        if omega:
+        if arrays:
             out["omega"] = [w.to_dict() for w in self.omega]
-        return out
+            out["omega_float"] = self.omega_float
+        return json_clean(out)
 
 
 def solve_ball(problem: Problem, digits: int = 50, *, structured: bool | None = None, initial_cells: int = 32,

@@ -92,8 +92,12 @@ def test_class_all_json():
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     classes = ("linear", "geometric", "scalar", "vector", "unconstrained")
-    assert set(out) == {*classes, "problem", "gaps", "summary", "scalar_reaches_unconstrained"}
-    assert out["unconstrained"]["risk"] <= min(out[c]["risk"] for c in classes) + 1e-12
+    assert set(out) == {"problem", "classes", "gaps", "summary", "scalar_reaches_unconstrained", "status",
+                        "converged", "message", "unconstrained_solve"}
+    assert tuple(out["classes"]) == classes
+    rows = out["classes"]
+    assert rows["unconstrained"]["risk"] <= min(rows[c]["risk"] for c in classes) + 1e-12
+    assert out["unconstrained_solve"]["risk"] == rows["unconstrained"]["risk"]
     # reversed segments: the optimal weights are not monotone, so scalar gating cannot reach them
     assert out["scalar_reaches_unconstrained"] is False
     assert out["gaps"]["scalar_minus_unconstrained"] > 1e-3
@@ -106,8 +110,9 @@ def test_class_all_with_key_width_applies_it_to_the_vector_class_only():
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     # width 12 < 2d = 20: the vector class lies strictly between scalar and unconstrained here
-    assert out["unconstrained"]["risk"] < out["vector"]["risk"] < out["scalar"]["risk"]
-    assert "key width 12" in out["vector"]["label"]
+    rows = out["classes"]
+    assert rows["unconstrained"]["risk"] < rows["vector"]["risk"] < rows["scalar"]["risk"]
+    assert "key width 12" in rows["vector"]["label"]
 
 
 def test_steps_fits_the_multistep_reference(tmp_path):

@@ -72,11 +72,18 @@ def test_degenerate_problem_passes_through():
     assert hp.degenerate and hp.precision == "mpmath:30"
 
 
-def test_solve_with_certify_fills_the_field():
+def test_solve_then_certify_is_orchestrated_by_the_api():
+    from numerics.api import solve_problem
+
     pr = Problem.segmented(np.diag([1.0, 5.0]), [3, 4], [0.3, 0.6], noise=0.1)
-    assert solve(pr).certified is None
-    opt = solve(pr, certify=True)
-    assert opt.certified is True and opt.to_dict()["details"]["certificate"]["certified"]
+    assert "certified" not in solve(pr).to_dict()  # the core solve knows nothing of certificates
+    assert solve_problem(pr).to_dict()["certified"] is None
+    rep = solve_problem(pr, certify=True, backend="mpmath")
+    d = rep.to_dict()
+    assert d["certified"] is True and d["certificate"]["backend"] == "mpmath"
+    assert d["certificate"]["status"] == "unique"
+    lo, hi = rep.certificate.enclosure
+    assert lo <= rep.result.gamma <= hi
 
 
 def test_high_precision_finds_the_fixed_points_itself():

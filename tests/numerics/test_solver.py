@@ -167,7 +167,7 @@ def test_optimum_dataclass_contract():
         opt.risk = 0.0  # frozen
     d = opt.to_dict()
     for key in ("risk", "normalized_risk", "gamma", "mu", "scale", "fixed_points", "residuals", "iterations",
-                "converged", "degenerate", "certified"):
+                "status", "converged", "message", "degenerate"):
         assert key in d
     assert "omega" not in d and "omega" in opt.to_dict(arrays=True)
 

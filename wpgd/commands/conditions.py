@@ -38,15 +38,11 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from numerics.conditions import check_conditions
+    from numerics.api import conditions_report
 
-    problem = load_spec(args.spec)
-    rep = check_conditions(problem, certify_digits=30 if args.certify else None, certify_backend=args.backend)
+    rep = conditions_report(load_spec(args.spec), certify=args.certify, backend=args.backend)
     if args.json:
-        print_json({"problem": problem.describe(), **rep.to_dict()})
-        return 0
-    for c in rep.conditions:
-        verdict = {True: "yes", False: "NO", None: "-"}[c.holds]
-        margin = "" if c.margin is None else f"{c.margin:+.3e}"
-        print(f"{c.name:<24} {verdict:<4} {margin:>11}  {c.detail}")
+        print_json(rep.to_dict())
+    else:
+        print(rep.summary())
     return 0

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from numerics.errors import InvalidProblemError
-from numerics.montecarlo import ESTIMATOR_NAMES, monte_carlo_risk
-from numerics.risk import check_pw, risk
+from numerics.montecarlo import ESTIMATOR_NAMES
 from numerics.spec import load_spec
 
 from ..flags import SEED, integer
@@ -54,54 +52,19 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from numerics.api import risk_report
+
     problem = load_spec(args.spec)
     P = load_npy(args.preconditioner, "preconditioner") if args.preconditioner else None
     omega = load_npy(args.weights, "weights") if args.weights else None
-    P, omega = check_pw(problem, P, omega)
-    if P.ndim != 2 or omega.ndim != 1:
-        raise InvalidProblemError("--preconditioner must be one d×d matrix and --weights one length-n vector")
-    val = risk(problem, P, omega)
-    out = {
-        "problem": problem.describe(),
-        "risk": val,
-        "normalized_risk": val / problem.null_risk,
-        "null_risk": problem.null_risk,
-    }
-    if args.mc < 0:
-        raise InvalidProblemError("--mc must be a non-negative number of samples")
     if args.mc:
-        from numerics.limits import require_time
-
-        # per prompt: features (n+1)×d through a d×d factor, labels, the weighted sum and the query
-        require_time(f"Monte Carlo with {args.mc} prompts (n = {problem.n}, d = {problem.d})",
-                     args.mc * 4.0 * (problem.n + 1) * (problem.d + 1) ** 2)
-        if args.mc == 1:
-            raise InvalidProblemError("--mc needs at least 2 samples (a standard error needs two)")
         with progress_bar(args.mc, "monte carlo", unit="prompt", enabled=not args.json) as bar:
-            mc = monte_carlo_risk(
-                problem,
-                P,
-                omega,
-                samples=args.mc,
-                seed=args.seed,
-                backend=args.backend,
-                estimator=args.estimator,
-                progress=lambda done, total: bar.update(done - bar.n),
-            )
-        out["monte_carlo"] = mc.to_dict(reference=val)
+            rep = risk_report(problem, P, omega, mc=args.mc, estimator=args.estimator, seed=args.seed,
+                              backend=args.backend, progress=lambda done, total: bar.update(done - bar.n))
+    else:
+        rep = risk_report(problem, P, omega)
     if args.json:
-        print_json(out)
-        return 0
-    pr = out["problem"]
-    print(f"problem          d = {pr['d']}, n = {pr['n']}, tr Σ = {pr['trace_sigma']:.6g}, σ² = {pr['noise']:.6g}")
-    print(f"risk             {val:.10g}")
-    print(f"normalized risk  {out['normalized_risk']:.10g}   (1 = predicting zero)")
-    if args.mc:
-        mc = out["monte_carlo"]
-        print(
-            f"monte carlo      {mc['mean']:.10g} ± {mc['stderr']:.3g} (SE), 95% CI [{mc['ci_low']:.6g}, "
-            f"{mc['ci_high']:.6g}], {mc['samples']} prompts, seed {mc['seed']}"
-        )
-        print(f"relative SE      {100 * mc['relative_stderr']:.3g}%   ({mc['estimator']} estimator, {mc['backend']})")
-        print(f"z-score          {mc['z_score']:+.3f}   (MC − closed form)/SE")
+        print_json(rep.to_dict())
+    else:
+        print(rep.summary())
     return 0

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from numerics.errors import InvalidProblemError
 from numerics.spec import load_spec
+from numerics.vocabulary import CLASS_CHOICES
 
 from ..flags import SEED, integer
 from ..io import print_json, write_output_set
@@ -25,7 +25,7 @@ Segment specs use the structured O(K³ + d³ + n) path (10⁷ tokens are fine).
   --certify       ball/interval proof that the fixed point is unique, or of how many there are
   --backend B     arb (python-flint ball arithmetic, any size), mpmath (d and n/K ≤ 80 unless
                   diagonal), auto = arb when python-flint is installed (default)
-  --class C       optimum over one architecture's weight class (linear, scalar, geometric,
+  --class C       optimum over one architecture's weight class (linear, geometric, scalar,
                   vector, unconstrained) or all of them side by side
   --stationary    list every stationary point family with its Hessian inertia (Theorem 2)
   --steps L       L ≥ 2 with --class scalar or linear: the L-step WPGD reference, the best
@@ -40,7 +40,6 @@ examples:
   wpgd solve --spec examples/two_segments.toml --class scalar --steps 2
 """
 
-CLASS_CHOICES = ("unconstrained", "linear", "scalar", "geometric", "vector", "all")
 
 
 def add_arguments(p) -> None:
@@ -67,244 +66,18 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from numerics.api import solve_problem
+
     problem = load_spec(args.spec)
-    if args.precision is not None and args.precision < 20:
-        raise InvalidProblemError(f"--precision must be at least 20 digits, got {args.precision}")
-    if args.cls not in ("unconstrained", "all") and (args.precision is not None or args.certify or args.stationary):
-        raise InvalidProblemError("--precision, --certify and --stationary apply to --class unconstrained (or all)")
-    if args.key_width is not None and (args.key_width < 1 or args.cls not in ("vector", "all")):
-        raise InvalidProblemError("--key-width must be a positive integer and goes with --class vector or all")
-    if args.steps < 1:
-        raise InvalidProblemError(f"--steps must be ≥ 1, got {args.steps}")
-    if args.steps > 1 and args.cls not in ("scalar", "linear"):
-        raise InvalidProblemError("--steps L ≥ 2 goes with --class scalar or --class linear (the L-step recursion "
-                                  "with scalar gates by token type, or without gates)")
-    if args.seed < 0:
-        raise InvalidProblemError(f"--seed must be ≥ 0, got {args.seed}")
-    if args.precision is not None:
-        _require_precision(problem, args.precision)
-    _refuse_extreme_scales(problem, args)
-    if args.steps > 1:
-        out, arrays = _multistep(problem, args)
-    elif args.cls == "unconstrained":
-        out, arrays, _ = _unconstrained(problem, args)
-    elif args.cls == "all":
-        out, arrays = _all_classes(problem, args)
-    else:
-        res = _class_optimum(problem, args.cls, args.key_width)
-        out = {"problem": problem.describe(), "class": args.cls, **_class_dict(res)}
-        arrays = {"P": res.P, "omega": res.omega}
+    report = solve_problem(problem, cls=args.cls, precision=args.precision, certify=args.certify,
+                           backend=args.backend, stationary=args.stationary, key_width=args.key_width,
+                           steps=args.steps, seed=args.seed, progress=not args.json)
+    out = report.to_dict()
     if args.out:
-        write_output_set(Path(args.out), {f"{name}.npy": arr for name, arr in arrays.items()},
+        write_output_set(Path(args.out), {f"{name}.npy": arr for name, arr in report.arrays().items()},
                          {"summary.json": out})
     if args.json:
         print_json(out)
     else:
-        _print_text(out, args)
+        print(report.summary())
     return 0
-
-
-def _refuse_extreme_scales(problem, args) -> None:
-    """The plain solve, --class and conditions rescale extreme problems; the high-precision solve,
-    the certificate, the stationary-point classification and the L-step fit do not: refuse."""
-    from numerics.solver import SCALE_EXPONENT
-
-    e_s, e_t = problem.scale_exponents()
-    if max(abs(e_s), abs(e_t)) <= SCALE_EXPONENT:
-        return
-    extras = [f for f, on in (("--precision", args.precision is not None), ("--certify", args.certify),
-                                ("--stationary", args.stationary), ("--steps", args.steps > 1)) if on]
-    if extras:
-        raise InvalidProblemError(
-            f"{', '.join(extras)}: not available at extreme scales (λmax(Σ) ≈ 2^{e_s}, task scale ≈ 2^{e_t}); "
-            f"rescale the spec (Σ / 2^{e_s}, task correlations / 2^{e_t}, σ² / 2^{e_s + e_t}); the optimum maps back "
-            f"as P* → P*/2^{e_s}, risk → risk·2^{e_s + e_t}")
-
-
-def _require_precision(problem, digits: int) -> None:
-    """Refuse an mpmath solve whose estimated time exceeds the limit (numerics.limits): about
-    30·(m³ + d³) multiprecision operations of ~1 µs·(digits/50)^1.6 each (m = K+1 or n+1)."""
-    from numerics.limits import require_seconds
-
-    m = (problem.num_segments or problem.n) + 1
-    ops = 30.0 * (float(m) ** 3 + float(problem.d) ** 3)
-    require_seconds(f"a {digits}-digit solve (d = {problem.d}, m = {m})", ops * 1e-6 * max(1.0, digits / 50) ** 1.6)
-
-
-def _unconstrained(problem, args):
-    from numerics.ball._flint import resolve_backend
-    from numerics.solver import solve
-
-    backend = resolve_backend(args.backend) if (args.certify or args.precision is not None) else None
-    opt = solve(problem, certify=args.certify and backend == "mpmath", certify_digits=max(30, args.precision or 0))
-    out = {"problem": problem.describe(), "class": "unconstrained", **opt.to_dict()}
-    if opt.certified is not None:
-        out["certificate"] = {"backend": "mpmath", **out["details"].pop("certificate")}
-    if backend == "arb":
-        _arb_exact(problem, args, opt, out)
-    elif args.precision is not None and opt.degenerate is None:
-        from numerics.highprec import solve_highprec
-
-        hp = solve_highprec(problem, args.precision, float_optimum=opt)
-        out["high_precision"] = {
-            "digits": args.precision,
-            "risk": hp.details["risk"],
-            "normalized_risk": hp.details["normalized_risk"],
-            "gamma": hp.details["gamma"],
-            "mu": hp.details["mu"],
-            "float64_rel_error": {
-                "risk": abs(opt.risk - hp.risk) / abs(hp.risk),
-                "gamma": abs(opt.gamma - hp.gamma) / hp.gamma,
-                "omega": _rel(opt.omega, hp.omega),
-                "P": _rel(opt.P, hp.P),
-            },
-        }
-    if args.stationary:
-        from numerics.stationary import classify
-
-        out["stationary_points"] = [sp.to_dict() for sp in classify(problem, opt)]
-    return out, {"P": opt.P, "omega": opt.omega}, opt
-
-
-def _arb_exact(problem, args, opt, out) -> None:
-    """--certify / --precision on the Arb layer (numerics.ball): certificate and ball solve."""
-    from numerics.ball import certify_arb, solve_ball
-
-    cert = None
-    if args.precision is not None and opt.degenerate is None:
-        hp = solve_ball(problem, args.precision)
-        cert = hp.certificate
-        rel = lambda a, b: abs(a - b.value) / abs(b.value)  # noqa: E731
-        out["high_precision"] = {
-            "backend": "arb", "digits": args.precision, "risk": hp.risk.mid, "normalized_risk": hp.normalized_risk.mid,
-            "gamma": hp.gamma.mid, "mu": hp.mu.mid, "balls": hp.to_dict(omega=False),
-            "omega_balls": [w.to_dict() for w in hp.omega],
-            "float64_rel_error": {"risk": rel(opt.risk, hp.risk), "gamma": rel(opt.gamma, hp.gamma),
-                                  "mu": rel(opt.mu, hp.mu), "omega": _rel(opt.omega, hp.omega_float)},
-        }
-    if args.certify:
-        cert = certify_arb(problem, 30) if cert is None else cert
-        out["certified"] = cert.certified
-        out["certificate"] = cert.to_dict()
-
-
-def _multistep(problem, args):
-    from numerics.multistep import multistep_optimum
-
-    res = multistep_optimum(problem, args.steps, gating=args.cls, seed=args.seed, progress=not args.json)
-    out = {"problem": problem.describe(), "class": args.cls, "steps": args.steps, **res.to_dict()}
-    arrays = {f"Q{layer + 1}": Q for layer, (Q, _) in enumerate(res.params)}
-    return out, arrays
-
-
-def _rel(a, b) -> float:
-    import numpy as np
-
-    nb = float(np.linalg.norm(b))
-    return float(np.linalg.norm(a - b) / nb) if nb > 0 else float(np.linalg.norm(a))
-
-
-def _class_optimum(problem, cls, key_width=None):
-    from numerics.classes import class_optimum
-
-    return class_optimum(problem, cls, key_width=key_width if cls == "vector" else None)
-
-
-def _class_dict(res) -> dict:
-    return {"risk": res.risk, "normalized_risk": res.normalized_risk, "label": res.label, "details": res.details}
-
-
-def _all_classes(problem, args):
-    from numerics.classes import class_gaps
-
-    out, arrays, optima = {}, {}, {}
-    uncon, arr, opt = _unconstrained(problem, args)
-    for cls in ("linear", "geometric", "scalar", "vector"):
-        res = _class_optimum(problem, cls, args.key_width)
-        optima[cls] = res
-        out[cls] = _class_dict(res)
-        arrays[f"{cls}_P"], arrays[f"{cls}_omega"] = res.P, res.omega
-    uncon.pop("problem")
-    out["unconstrained"] = uncon
-    arrays["unconstrained_P"], arrays["unconstrained_omega"] = arr["P"], arr["omega"]
-    optima["unconstrained"] = opt  # class_gaps reads normalized_risk and omega, which Optimum has
-    return {"problem": problem.describe(), **out, **class_gaps(optima)}, arrays
-
-
-
-def _print_text(out: dict, args) -> None:
-    if args.cls == "all":
-        print(f"{'class':<14} {'risk':>16} {'normalized':>12}  label")
-        for cls in ("linear", "geometric", "scalar", "vector", "unconstrained"):
-            o = out[cls]
-            label = o.get("label", "unconstrained WPGD (numerics.solver.solve)")
-            print(f"{cls:<14} {o['risk']:>16.10g} {o['normalized_risk']:>12.8f}  {label}")
-        for line in out["summary"]:
-            print(f"  - {line}")
-        return
-    pr = out["problem"]
-    segs = f" (segments {pr['segments']})" if pr.get("form") == "segments" and len(pr["segments"]) <= 12 else ""
-    print(f"problem          d = {pr['d']}, n = {pr['n']}{segs}, tr Σ = {pr['trace_sigma']:.6g}, σ² = {pr['noise']:.6g}")
-    if args.steps > 1:
-        lo, hi = out["normalized_ci"]
-        print(f"class            {args.cls}, {args.steps}-step causal WPGD recursion (L-layer GLA construction)")
-        print(f"risk             {out['risk']:.8g}   (fresh prompts; an upper-bound estimate of the optimum)")
-        print(f"normalized risk  {out['normalized_risk']:.6f}  95% CI [{lo:.6f}, {hi:.6f}] "
-              f"(±{out['rel_ci_halfwidth']:.2%}, {out['samples'][1]} prompts)")
-        print(f"in-sample        {out['fit_normalized_risk']:.6f}   ({out['samples'][0]} fitting prompts)")
-        print(f"one step         {out['one_layer_normalized_risk']:.6f}   (closed-form {args.cls} optimum)")
-        for layer, prm in enumerate(out["params"], 1):
-            gates = ", ".join(f"{k} {v:.4g}" for k, v in prm["gates"].items()) or "none (linear)"
-            print(f"layer {layer:<10} gates: {gates}")
-        print(f"fit              {'converged' if out['converged'] else 'NOT converged'}: {out['message']} "
-              f"({out['seconds']:.1f} s)")
-        return
-    if args.cls != "unconstrained":
-        print(f"class            {args.cls}: {out['label']}")
-        print(f"risk             {out['risk']:.10g}")
-        print(f"normalized risk  {out['normalized_risk']:.10g}   (1 = predicting zero)")
-        return
-    if out["degenerate"]:
-        print(f"degenerate       {out['degenerate']}")
-        print(f"risk             {out['risk']:.10g}   (the zero predictor)")
-        print(f"normalized risk  {out['normalized_risk']:.10g}")
-        return
-    print(f"gamma*           {out['gamma']:.12g}   (P* ∝ (Σ + γ*I)^-1)")
-    print(f"mu*              {out['mu']:.12g}   (ω* ∝ (M1 + μ*M2)^-1 r, max|ω*| = 1)")
-    print(f"optimal scale    {out['scale']:.12g}")
-    print(f"risk             {out['risk']:.12g}")
-    print(f"normalized risk  {out['normalized_risk']:.12g}   (1 = predicting zero)")
-    fps = out["fixed_points"]
-    desc = ", ".join(f"γ = {g:.10g} (risk {r:.10g}, slope {s:.4g})"
-                     for g, r, s in zip(fps, out["fixed_point_risks"], out["fixed_point_slopes"]))
-    print(f"fixed points     {len(fps)}: {desc}")
-    lo, hi = out["invariant_interval"]
-    print(f"contraction      {out['contraction']:.6g}   (sup |d log T/d log γ| on I = [{lo:.6g}, {hi:.6g}])")
-    res = out["residuals"]
-    print("residuals        " + ", ".join(f"{k} {v:.2e}" for k, v in res.items()))
-    print(f"solver           {out['method']} path, {out['iterations']} evaluations, "
-          f"{'converged' if out['converged'] else 'NOT converged'}"
-          + (f", {len(out['unresolved'])} unresolved cell(s)" if out["unresolved"] else ""))
-    if "high_precision" in out:
-        hp = out["high_precision"]
-        err = hp["float64_rel_error"]
-        rad = f" ± {hp['balls']['risk']['rad']:.1e} (proven ball, Arb)" if "balls" in hp else ""
-        print(f"high precision   {hp['digits']} digits: risk = {hp['risk'][:40]}{rad}")
-        print("float64 error    " + ", ".join(f"{k.replace('gamma', 'γ').replace('omega', 'ω').replace('mu', 'μ')} {v:.2e}"
-                                             for k, v in err.items()) + " (relative)")
-    if "certificate" in out:
-        c = out["certificate"]
-        how = f" ({c['backend']})" if "backend" in c else ""
-        if c["certified"]:
-            a, b = c["enclosure"]
-            bound = c.get("root_contraction", c["contraction_bound"])
-            print(f"certified        yes{how}: exactly one fixed point, γ* ∈ [{a:.12g}, {b:.12g}], "
-                  f"contraction ≤ {bound:.4g}" + (" on its cell" if "root_contraction" in c else ""))
-        else:
-            print(f"certified        no{how}: {c['reason']}")
-    for sp in out.get("stationary_points", []):
-        pos, neg, zero = sp["inertia"]
-        where = f" γ = {sp['gamma']:.8g}" if sp["gamma"] is not None else ""
-        star = "  ← global minimum" if sp["global_min"] else ""
-        print(f"stationary       {sp['kind']:<6} {sp['type']:<10} inertia n+={pos} n-={neg} n0={zero}"
-              f" risk {sp['risk']:.8g}{where}{star}")
