@@ -164,7 +164,8 @@ def _os_message(exc: BaseException) -> str:
     if missing and missing.split(".")[0] in _EXTRAS:
         what, extra = _EXTRAS[missing.split(".")[0]]
         hint = (" (for a GPU, install torch for your CUDA from pytorch.org first)" if extra == "gla" else "")
-        return f"this needs {what}, which is not installed: pip install \"gating-is-weighting[{extra}]\"{hint}"
+        return (f"this needs {what}, which is not installed: "
+                f"pip install \"gating-is-weighting[{extra}]\"{hint}")
     if isinstance(exc, OSError) and exc.strerror:
         where = f" {str(exc.filename)!r}" if exc.filename is not None else ""
         return f"{exc.strerror}{where}"

@@ -207,8 +207,9 @@ def compare(expected: str, actual: str, rtol: float = DEFAULT_RTOL) -> str | Non
         return None
     first = next((k for k in range(min(n, m)) if exp[k][0] == "any" or not _token_eq(exp[k], act[k], rtol)),
                  min(n, m))
-    where = (f"first difference at word {first}: expected {exp[first][-1] if first < n else 'end of output'!r}, "
-             f"got {act[first][-1] if first < m else 'end of output'!r} (rtol {rtol:g})")
+    want = exp[first][-1] if first < n else "end of output"
+    got = act[first][-1] if first < m else "end of output"
+    where = f"first difference at word {first}: expected {want!r}, got {got!r} (rtol {rtol:g})"
     diff = "\n".join(difflib.unified_diff(expected.strip().splitlines(), actual.strip().splitlines(),
                                           "documented", "actual", lineterm="", n=1))
     return f"{where}\n{diff}"

@@ -7,11 +7,15 @@ import importlib.metadata
 import re
 import subprocess
 import sys
-import tomllib
 
 from docs_harness import ROOT
 
 import wpgd
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 # Makes the named top-level modules unimportable, as if not installed (run before anything else).
 _BLOCK = """
@@ -76,10 +80,9 @@ def test_the_blocker_really_blocks():  # negative control of the two tests aroun
 
 
 def test_a_missing_torch_names_the_extra(tmp_path):
-    code = f"""
-from wpgd.cli import main
-sys.exit(main(["train", "--spec", "examples/two_segments.toml", "--model", "linear", "--steps", "1", "--out", {str(tmp_path / 'run')!r}]))
-"""
+    argv = ["train", "--spec", "examples/two_segments.toml", "--model", "linear", "--steps", "1",
+            "--out", str(tmp_path / "run")]
+    code = f"from wpgd.cli import main\nsys.exit(main({argv!r}))\n"
     out = _python(code, {"torch"})
     assert out.returncode == 2, (out.stdout, out.stderr)
     lines = out.stderr.strip().splitlines()
