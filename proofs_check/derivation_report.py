@@ -75,10 +75,12 @@ class Counterexample:
     """An instance where the claim and the derivation disagree, with both values.
 
     Attributes:
-        instance: the numbers.  derived: the derived risk there (evaluated exactly in
-        rationals).  claimed: the claimed value.  independent: further evaluations that do
-        not use the engine (``numerics.risk`` where the model is the project's base model
-        and the predictor is WPGD; Monte Carlo mean/stderr where requested).
+        instance: the numbers.
+        derived: the derived risk there (evaluated exactly in rationals).
+        claimed: the claimed value.
+        independent: further evaluations that do not use the engine (``numerics.risk`` where
+            the model is the project's base model and the predictor is WPGD; Monte Carlo
+            mean/stderr where requested).
     """
 
     instance: Instance

@@ -257,9 +257,10 @@ def square_terms(terms: Sequence[IndexTerm], fixed: Collection[str] = ("q",)) ->
     Summed labels of the second factor get a prime (``i → i'``) so the two copies of a sum
     are independent; ``fixed`` labels (e.g. the query token ``q``) are shared.
 
-    >>> t = IndexTerm(sp.Integer(1), (Tensor("w", ("i",)),), (Field("x", "i", "a"),))
-    >>> [tuple(f.token for f in s.fields) for s in square_terms([t])]
-    [('i', "i'")]
+    Examples:
+        >>> t = IndexTerm(sp.Integer(1), (Tensor("w", ("i",)),), (Field("x", "i", "a"),))
+        >>> [tuple(f.token for f in s.fields) for s in square_terms([t])]
+        [('i', "i'")]
     """
     fixed = set(fixed)
     out = []

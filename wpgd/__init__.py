@@ -4,7 +4,10 @@ import os as _os
 import signal as _signal
 import sys as _sys
 
-__all__ = ["main"]
+__all__ = ["main", "__version__"]
+
+__version__ = "0.1.0"
+"""The toolkit's version: the one place it is written (pyproject.toml reads it from here)."""
 
 
 def _interrupted_while_starting(signum, frame):  # pragma: no cover  (timing-dependent)

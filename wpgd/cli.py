@@ -47,6 +47,10 @@ def build_parser():
             "converged, 130 interrupted. Resource limits: WPGD_MAX_MEMORY_GB, WPGD_MAX_SECONDS."
         ),
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"wpgd {__version__}",
+                        help="print the toolkit's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:
@@ -151,7 +155,17 @@ def _main(argv, as_json: bool) -> int:
                      1, command, as_json)
 
 
+_EXTRAS = {"torch": ("PyTorch", "gla"), "hypothesis": ("Hypothesis", "strategies"),
+           "flint": ("python-flint", "exact")}
+
+
 def _os_message(exc: BaseException) -> str:
+    missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+    if missing and missing.split(".")[0] in _EXTRAS:
+        what, extra = _EXTRAS[missing.split(".")[0]]
+        hint = (" (for a GPU, install torch for your CUDA from pytorch.org first)" if extra == "gla" else "")
+        return (f"this needs {what}, which is not installed: "
+                f"pip install \"gating-is-weighting[{extra}]\"{hint}")
     if isinstance(exc, OSError) and exc.strerror:
         where = f" {str(exc.filename)!r}" if exc.filename is not None else ""
         return f"{exc.strerror}{where}"
