@@ -16,6 +16,7 @@ from .errors import (
 )
 from .certificate import Certificate as Certificate, certify as certify
 from .conditions import ConditionReport as ConditionReport, check_conditions as check_conditions
+from .curve import Curve as Curve, theory_curve as theory_curve
 from .highprec import solve_highprec as solve_highprec
 from .montecarlo import MonteCarloResult as MonteCarloResult, monte_carlo_risk as monte_carlo_risk
 from .predictor import wpgd_predict as wpgd_predict
@@ -29,6 +30,7 @@ __all__ = [
     "Certificate",
     "ClassOptimum",
     "ConditionReport",
+    "Curve",
     "DegenerateProblemError",
     "InvalidProblemError",
     "MonteCarloResult",
@@ -52,5 +54,6 @@ __all__ = [
     "risk",
     "solve",
     "solve_highprec",
+    "theory_curve",
     "wpgd_predict",
 ]

@@ -12,6 +12,7 @@ NUMERICS = {
     "certify", "check_conditions", "class_optima", "class_optimum", "classify_stationary", "compare_classes",
     "load_spec", "monte_carlo_risk", "normalized_risk", "parse_spec", "risk", "solve", "solve_highprec",
     "wpgd_predict",
+    "Curve", "theory_curve",
 }
 PROOFS_CHECK = {"Check", "CheckResult", "Evidence", "register", "registered_checks", "run_checks",
                 "run_controls"}
