@@ -13,8 +13,8 @@ distinct dash pattern each, the linear-attention optimum drawn wide and pale und
 optimum that coincides with it (scalar gating in the reversed panel) shows inside it. Theory
 curves are drawn only at n whose segment split is exact (``far_fraction·n`` an integer), so the
 rounding of the split does not show as a sawtooth. The 95% intervals of the trained risks are
-drawn as error bars only when one of them would be visible (larger than ~1% of the panel's
-y-range); otherwise the footnote gives their largest half-width.
+drawn as error bars only when one of them would be visible beyond the marker (half-width
+larger than 2% of the panel's y-range); otherwise the footnote gives their largest half-width.
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ def figure1_figure(panels: dict):
             (h,) = ax.plot(ns, ys, color=color, lw=0.7, marker=marker, ms=4.2 if filled else 5.2, mfc=face,
                            mec=color, mew=1.0, zorder=5 if filled else 6)
             handles.setdefault(f"{ARCH[model]}, trained", h)
-            if max(half) > 0.01 * span:
+            if max(half) > 0.02 * span:
                 bars_drawn = True
                 err = [[y - r["ci"][0] for y, r in zip(ys, rows)], [r["ci"][1] - y for y, r in zip(ys, rows)]]
                 ax.errorbar(ns, ys, yerr=err, fmt="none", ecolor=color, elinewidth=0.8, capsize=1.5, zorder=4)
@@ -258,32 +258,39 @@ def render_multilayer(multi: dict, out_dir, formats=("png", "pdf")) -> list[Path
 
 def multilayer_figure(multi: dict):
     """Trained 1..L-layer risks against the one-layer optimum and the L-step WPGD reference; the
-    title names the problem. Call inside :func:`numerics.figstyle.style`."""
+    title names the problem, the legend sits below the axes. Call inside
+    :func:`numerics.figstyle.style`."""
     plt = pyplot()
     rows = multi["rows"]
     cfg = multi["config"]
-    fig, ax = plt.subplots(figsize=(3.4, 3.0))
+    fig, ax = plt.subplots(figsize=(3.4, 3.4))
     Ls = [r["layers"] for r in rows]
     ys = [r["risk"] for r in rows]
-    err = [[y - r["ci"][0] for y, r in zip(ys, rows)], [r["ci"][1] - y for y, r in zip(ys, rows)]]
+    half = max(max(y - r["ci"][0], r["ci"][1] - y) / y for y, r in zip(ys, rows))
     name = ARCH.get(cfg["model"], cfg["model"])
-    ax.errorbar(Ls, ys, yerr=err, marker="o", color="C1", capsize=2, label=f"{name}, trained (95% CI)")
+    ax.plot(Ls, ys, marker="o", color="C1", label=f"{name}, trained")
+    span = max(ys) - min(ys) or 1.0
+    if max(max(y - r["ci"][0], r["ci"][1] - y) for y, r in zip(ys, rows)) > 0.02 * span:
+        err = [[y - r["ci"][0] for y, r in zip(ys, rows)], [r["ci"][1] - y for y, r in zip(ys, rows)]]
+        ax.errorbar(Ls, ys, yerr=err, fmt="none", ecolor="C1", capsize=2)
+        ci = "trained: 95% CIs shown as bars"
+    else:
+        ci = f"trained: 95% CIs ≤ ±{half:.2%} (smaller than the markers, not drawn)"
     ax.axhline(rows[0]["one_layer_optimum"], color="k", ls=(0, (5, 2)), lw=1,
                label=f"{ARCH.get(multi['primary'], multi['primary'])}, 1-layer optimum")
     ms = [(r["layers"], r["multistep_optimum"]) for r in rows if r["multistep_optimum"] is not None]
     if ms:
         ax.plot(*zip(*ms), ls=(0, (2, 1.5)), marker="x", color="C3", label="L-step WPGD reference (fitted)")
-        for L, (lo, hi) in [(r["layers"], r["multistep_ci"]) for r in rows if r.get("multistep_ci")]:
-            ax.plot([L, L], [lo, hi], color="C3", lw=3, alpha=0.5)
     ax.set_xticks(Ls)
     ax.set_xlabel("layers L")
     ax.set_ylabel(_RISK_LABEL)
     problem = multi.get("problem") or {}
-    title = f"Panel ({cfg['panel']}) problem, {name}"
+    title = f"{name}, 1 to {max(Ls)} layers, panel ({cfg['panel']}) problem"
     ax.set_title(f"{title}\n{_problem_line(problem)}" if problem else title, fontsize=8, loc="left")
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False)
-    fig.tight_layout()
+    fig.legend(loc="lower center", ncol=1, frameon=False, bbox_to_anchor=(0.5, 0.05))
+    fig.text(0.5, 0.01, ci, ha="center", va="bottom", fontsize=7)
+    fig.tight_layout(rect=(0, 0.22, 1, 1))
     return fig
 
 
