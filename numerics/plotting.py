@@ -141,7 +141,7 @@ def _exact_split(spec: dict, n: int) -> bool:
 def _panel_axes(plt, count: int):
     cols = 1 if count == 1 else 2
     rows = math.ceil(count / cols)
-    width = 3.4 if count == 1 else TEXT_WIDTH_IN
+    width = TEXT_WIDTH_IN  # one panel too: the legend and the footnote need the width
     fig, axes = plt.subplots(rows, cols, figsize=(width, 2.25 * rows + 1.25), squeeze=False)
     flat = list(axes.flat)
     for ax in flat[count:]:
@@ -210,8 +210,11 @@ def figure1_figure(panels: dict):
              (None, "unconstrained")]
     rows_ = [(t, o) for t, o in rows_ if f"{ARCH.get(t)}, trained" in handles or f"{ARCH[o]}, optimum" in handles]
     blank = plt.Line2D([], [], linestyle="none", marker="none")
-    left = [(handles.get(f"{ARCH.get(t)}, trained", blank), f"{ARCH[t]}, trained" if t else "") for t, _ in rows_]
-    right = [(handles.get(f"{ARCH[o]}, optimum", blank), f"{ARCH[o]}, optimum") for _, o in rows_]
+    def entry(label):
+        return (handles[label], label) if label in handles else (blank, "")
+
+    left = [entry(f"{ARCH.get(t)}, trained") for t, _ in rows_]
+    right = [entry(f"{ARCH[o]}, optimum") for _, o in rows_]
     legend_in = 0.145 * len(rows_) + 0.1
     note_in = 0.3
     height = fig.get_size_inches()[1]
