@@ -106,7 +106,11 @@ def _toeplitz(rho: float, d: int) -> np.ndarray:
 def _parse_name(vary: str) -> tuple[str, tuple[int, ...]]:
     head, *rest = str(vary).split(".")
     want = {"query_correlation": 1, "segment": 1, "correlation": 2}.get(head, 0)
-    if head not in {p.split(".")[0] for p in PARAMETERS} or len(rest) != want or not all(r.isdigit() for r in rest):
+    if (
+        head not in {p.split(".")[0] for p in PARAMETERS}
+        or len(rest) != want
+        or not all(r.isdigit() for r in rest)
+    ):
         raise InvalidProblemError(f"unknown parameter {vary!r} to vary (choose from {', '.join(PARAMETERS)})")
     return head, tuple(int(r) for r in rest)
 
@@ -145,15 +149,21 @@ def vary_problem(problem: Problem, vary: str, value: float) -> tuple[Problem, di
     info: dict = {}
     seg = problem.is_segmented
     if not seg and head not in ("noise", "toeplitz", "dim"):
-        raise InvalidProblemError(f"varying {vary} needs a segment problem ([tasks] segments); this spec gives "
-                                  "the joint task matrix")
+        raise InvalidProblemError(
+            f"varying {vary} needs a segment problem ([tasks] segments); this spec gives "
+            "the joint task matrix"
+        )
     k = problem.num_segments if seg else 0
     if any(i >= k for i in idx) or (head == "correlation" and idx[0] == idx[1]):
         raise InvalidProblemError(f"{vary}: segment index out of range (K = {k}; indices from 0, I ≠ J)")
     sigma, noise = problem.sigma, problem.noise
     if seg:
         sizes = list(problem.segment_sizes)
-        c_mat, c_vec, r_q = problem.segment_correlation.copy(), problem.query_correlation.copy(), problem.query_variance
+        c_mat, c_vec, r_q = (
+            problem.segment_correlation.copy(),
+            problem.query_correlation.copy(),
+            problem.query_variance,
+        )
     if head in ("toeplitz", "dim"):
         rho = _toeplitz_rho(np.asarray(problem.sigma))
         if rho is None:
@@ -207,10 +217,16 @@ class Curve:
 
     def to_dict(self) -> dict:
         """JSON-serialisable dict (what ``wpgd curve --json`` prints)."""
-        return {"vary": self.vary, "values": list(self.values), "classes": list(self.classes),
-                "risk": {c: list(v) for c, v in self.risk.items()},
-                "normalized_risk": {c: list(v) for c, v in self.normalized_risk.items()},
-                "points": self.points, "base": self.base, "notes": list(self.notes)}
+        return {
+            "vary": self.vary,
+            "values": list(self.values),
+            "classes": list(self.classes),
+            "risk": {c: list(v) for c, v in self.risk.items()},
+            "normalized_risk": {c: list(v) for c, v in self.normalized_risk.items()},
+            "points": self.points,
+            "base": self.base,
+            "notes": list(self.notes),
+        }
 
     def table(self) -> str:
         """Plain-text table: one row per value, one normalised-risk column per class."""
@@ -224,12 +240,18 @@ class Curve:
             row = f"{v:<{width}.6g}" + "".join(f"{self.normalized_risk[c][i]:>15.8f}" for c in self.classes)
             p = self.points[i]
             if show:
-                row += "  " + " ".join(map(str, p["segments"])) + ("" if p.get("exact_split", True) else " (rounded)")
+                row += (
+                    "  "
+                    + " ".join(map(str, p["segments"]))
+                    + ("" if p.get("exact_split", True) else " (rounded)")
+                )
             lines.append(row)
         return "\n".join(lines)
 
 
-def theory_curve(problem: Problem, vary: str, values, classes=CLASSES, *, key_width: int | None = None) -> Curve:
+def theory_curve(
+    problem: Problem, vary: str, values, classes=CLASSES, *, key_width: int | None = None
+) -> Curve:
     """Optimal risk of each weight class at each value of one parameter.
 
     Args:
@@ -265,8 +287,10 @@ def theory_curve(problem: Problem, vary: str, values, classes=CLASSES, *, key_wi
     classes = tuple(classes)
     bad = [c for c in classes if c not in CLASSES]
     if bad or not classes:
-        raise InvalidProblemError(f"unknown class(es) {', '.join(map(repr, bad)) or '(none given)'} "
-                                  f"(choose from {', '.join(CLASSES)})")
+        raise InvalidProblemError(
+            f"unknown class(es) {', '.join(map(repr, bad)) or '(none given)'} "
+            f"(choose from {', '.join(CLASSES)})"
+        )
     if len(set(classes)) != len(classes):
         raise InvalidProblemError("classes repeat: give each once")
     risk: dict = {c: [] for c in classes}
@@ -282,8 +306,17 @@ def theory_curve(problem: Problem, vary: str, values, classes=CLASSES, *, key_wi
     notes = []
     rounded = [p["value"] for p in points if p.get("exact_split") is False]
     if rounded:
-        notes.append(f"segment split rounded at n = {', '.join(f'{v:g}' for v in rounded)} (largest remainder): "
-                     "the curve has a small sawtooth there")
-    return Curve(vary=vary, values=vals, classes=classes, risk=risk, normalized_risk=norm, points=points,
-                 base=problem.describe(), notes=notes)
-
+        notes.append(
+            f"segment split rounded at n = {', '.join(f'{v:g}' for v in rounded)} (largest remainder): "
+            "the curve has a small sawtooth there"
+        )
+    return Curve(
+        vary=vary,
+        values=vals,
+        classes=classes,
+        risk=risk,
+        normalized_risk=norm,
+        points=points,
+        base=problem.describe(),
+        notes=notes,
+    )

@@ -12,8 +12,17 @@ from pathlib import Path
 
 from .errors import InvalidProblemError
 
-__all__ = ["FORMATS", "TEXT_WIDTH_IN", "MIN_FONT_PT", "pyplot", "style", "check_formats", "figure_bytes",
-           "save_figure", "text_sizes"]
+__all__ = [
+    "FORMATS",
+    "TEXT_WIDTH_IN",
+    "MIN_FONT_PT",
+    "pyplot",
+    "style",
+    "check_formats",
+    "figure_bytes",
+    "save_figure",
+    "text_sizes",
+]
 
 FORMATS = ("png", "pdf", "svg")
 """File formats every figure-writing command accepts (``--format``)."""
@@ -69,7 +78,9 @@ def check_formats(formats) -> tuple[str, ...]:
     out = tuple(dict.fromkeys(str(f).lower().lstrip(".") for f in formats))
     bad = [f for f in out if f not in FORMATS]
     if bad or not out:
-        raise InvalidProblemError(f"unknown figure format(s) {', '.join(bad) or '(none)'} (choose from {', '.join(FORMATS)})")
+        raise InvalidProblemError(
+            f"unknown figure format(s) {', '.join(bad) or '(none)'} (choose from {', '.join(FORMATS)})"
+        )
     return out
 
 
@@ -77,8 +88,11 @@ def figure_bytes(fig, fmt: str) -> bytes:
     """The figure encoded as ``fmt`` (png at 300 dpi, pdf, svg); deterministic metadata."""
     import io
 
-    meta = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Producer": None},
-            "svg": {"Date": None}}[fmt]
+    meta = {
+        "png": {"Software": None},
+        "pdf": {"CreationDate": None, "Producer": None},
+        "svg": {"Date": None},
+    }[fmt]
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, metadata=meta)
     return buf.getvalue()

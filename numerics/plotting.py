@@ -27,8 +27,20 @@ from .errors import InvalidProblemError
 from .figstyle import TEXT_WIDTH_IN, pyplot, save_figure, style
 from .report import figure1_table, highdim_table, write_report
 
-__all__ = ["load_results", "render_figure1", "render_multilayer", "render_highdim", "render_curve",
-           "figure1_figure", "multilayer_figure", "curve_figure", "figure1_table", "highdim_table", "write_report", "render_all"]
+__all__ = [
+    "load_results",
+    "render_figure1",
+    "render_multilayer",
+    "render_highdim",
+    "render_curve",
+    "figure1_figure",
+    "multilayer_figure",
+    "curve_figure",
+    "figure1_table",
+    "highdim_table",
+    "write_report",
+    "render_all",
+]
 
 ARCH = {
     "linear": "linear attention",
@@ -80,7 +92,9 @@ def load_results(results_dir) -> dict:
     if (root / "highdim.json").exists():
         highdim = json.loads((root / "highdim.json").read_text(encoding="utf-8"))
     if not panels and multi is None and highdim is None:
-        raise InvalidProblemError(f"no result files (panel_*.json, multilayer.json, highdim.json) in {str(root)!r}")
+        raise InvalidProblemError(
+            f"no result files (panel_*.json, multilayer.json, highdim.json) in {str(root)!r}"
+        )
     return {"panels": panels, "multilayer": multi, "highdim": highdim}
 
 
@@ -94,7 +108,9 @@ def panel_title(panel: dict) -> str:
         from dataclasses import asdict
 
         ref = asdict(builtin)
-        same = all(_jsonish(spec.get(k)) == _jsonish(v) for k, v in ref.items() if k not in ("title", "models"))
+        same = all(
+            _jsonish(spec.get(k)) == _jsonish(v) for k, v in ref.items() if k not in ("title", "models")
+        )
         if same:
             return builtin.title
     return panel.get("title", f"panel {panel.get('panel', '?')}")
@@ -108,13 +124,17 @@ def panel_detail(spec: dict) -> str:
     """One line of the panel's parameters (Σ, σ², c, C₁₂, far share) from its spec."""
     base = spec.get("base")
     if base:
-        parts = [f"d = {len(base['sigma'])}", "segments ∝ " + ":".join(map(str, base["segments"])),
-                 "c = (" + ", ".join(f"{c:.3g}" for c in base["query_correlation"]) + ")"]
+        parts = [
+            f"d = {len(base['sigma'])}",
+            "segments ∝ " + ":".join(map(str, base["segments"])),
+            "c = (" + ", ".join(f"{c:.3g}" for c in base["query_correlation"]) + ")",
+        ]
         if base.get("noise"):
             parts.append(f"σ² = {base['noise']:.3g}")
         return ", ".join(parts)
-    sig = {"identity": "Σ = I", "spread": "Σ spectrum spread ×4", "powerlaw": "λⱼ ∝ 1/j"}.get(spec.get("spectrum"),
-                                                                                             "Σ from spec")
+    sig = {"identity": "Σ = I", "spread": "Σ spectrum spread ×4", "powerlaw": "λⱼ ∝ 1/j"}.get(
+        spec.get("spectrum"), "Σ from spec"
+    )
     parts = [sig]
     if spec.get("noise"):
         parts.append(f"σ² = {spec['noise']:g}")
@@ -187,15 +207,27 @@ def figure1_figure(panels: dict):
             half = [max(y - r["ci"][0], r["ci"][1] - y) for y, r in zip(ys, rows)]
             ci_max = max(ci_max, max(h / y for h, y in zip(half, ys)))
             face = color if filled else "white"
-            (h,) = ax.plot(ns, ys, color=color, lw=0.7, marker=marker, ms=4.2 if filled else 5.2, mfc=face,
-                           mec=color, mew=1.0, zorder=5 if filled else 6)
+            (h,) = ax.plot(
+                ns,
+                ys,
+                color=color,
+                lw=0.7,
+                marker=marker,
+                ms=4.2 if filled else 5.2,
+                mfc=face,
+                mec=color,
+                mew=1.0,
+                zorder=5 if filled else 6,
+            )
             handles.setdefault(f"{ARCH[model]}, trained", h)
             if max(half) > 0.02 * span:
                 bars_drawn = True
                 err = [[y - r["ci"][0] for y, r in zip(ys, rows)], [r["ci"][1] - y for y, r in zip(ys, rows)]]
                 ax.errorbar(ns, ys, yerr=err, fmt="none", ecolor=color, elinewidth=0.8, capsize=1.5, zorder=4)
             if model == "vector":
-                vt = [(r["n"], r["references"]["vector"]["risk"]) for r in rows if "vector" in r["references"]]
+                vt = [
+                    (r["n"], r["references"]["vector"]["risk"]) for r in rows if "vector" in r["references"]
+                ]
                 if vt:
                     color_v, mk, ms = _VECTOR_OPT
                     (hv,) = ax.plot(*zip(*vt), ls="none", marker=mk, color=color_v, ms=ms, mew=1.0, zorder=7)
@@ -206,10 +238,18 @@ def figure1_figure(panels: dict):
         ax.set_xticks(xs)
         ax.grid(alpha=0.3)
     # two columns, one row per architecture: "…, trained" left, "…, optimum" right
-    rows_ = [("linear", "linear"), ("scalar", "scalar"), ("scalar-nodelim", "geometric"), ("vector", "vector"),
-             (None, "unconstrained")]
-    rows_ = [(t, o) for t, o in rows_ if f"{ARCH.get(t)}, trained" in handles or f"{ARCH[o]}, optimum" in handles]
+    rows_ = [
+        ("linear", "linear"),
+        ("scalar", "scalar"),
+        ("scalar-nodelim", "geometric"),
+        ("vector", "vector"),
+        (None, "unconstrained"),
+    ]
+    rows_ = [
+        (t, o) for t, o in rows_ if f"{ARCH.get(t)}, trained" in handles or f"{ARCH[o]}, optimum" in handles
+    ]
     blank = plt.Line2D([], [], linestyle="none", marker="none")
+
     def entry(label):
         return (handles[label], label) if label in handles else (blank, "")
 
@@ -218,11 +258,23 @@ def figure1_figure(panels: dict):
     legend_in = 0.145 * len(rows_) + 0.1
     note_in = 0.3
     height = fig.get_size_inches()[1]
-    fig.legend([h for h, _ in left + right], [lab for _, lab in left + right], loc="lower center", ncol=2,
-               frameon=False, bbox_to_anchor=(0.5, note_in / height), handlelength=2.8, columnspacing=2.0,
-               borderaxespad=0.0)
-    ci = "95% CIs shown as bars" if bars_drawn else f"95% CIs ≤ ±{ci_max:.2%} (smaller than the markers, not drawn)"
-    note = (f"{_RISK_NOTE}; trained = held-out risk.\n{ci}; trained markers are offset slightly in n.")
+    fig.legend(
+        [h for h, _ in left + right],
+        [lab for _, lab in left + right],
+        loc="lower center",
+        ncol=2,
+        frameon=False,
+        bbox_to_anchor=(0.5, note_in / height),
+        handlelength=2.8,
+        columnspacing=2.0,
+        borderaxespad=0.0,
+    )
+    ci = (
+        "95% CIs shown as bars"
+        if bars_drawn
+        else f"95% CIs ≤ ±{ci_max:.2%} (smaller than the markers, not drawn)"
+    )
+    note = f"{_RISK_NOTE}; trained = held-out risk.\n{ci}; trained markers are offset slightly in n."
     fig.text(0.5, 0.01, note, ha="center", va="bottom", fontsize=7, linespacing=1.3)
     fig.tight_layout(rect=(0, (legend_in + note_in + 0.05) / height, 1, 1), h_pad=0.8, w_pad=1.0)
     return fig
@@ -279,8 +331,13 @@ def multilayer_figure(multi: dict):
         ci = "trained: 95% CIs shown as bars"
     else:
         ci = f"trained: 95% CIs ≤ ±{half:.2%} (smaller than the markers, not drawn)"
-    ax.axhline(rows[0]["one_layer_optimum"], color="k", ls=(0, (5, 2)), lw=1,
-               label=f"{ARCH.get(multi['primary'], multi['primary'])}, 1-layer optimum")
+    ax.axhline(
+        rows[0]["one_layer_optimum"],
+        color="k",
+        ls=(0, (5, 2)),
+        lw=1,
+        label=f"{ARCH.get(multi['primary'], multi['primary'])}, 1-layer optimum",
+    )
     ms = [(r["layers"], r["multistep_optimum"]) for r in rows if r["multistep_optimum"] is not None]
     if ms:
         ax.plot(*zip(*ms), ls=(0, (2, 1.5)), marker="x", color="C3", label="L-step WPGD reference (fitted)")
@@ -305,16 +362,32 @@ def render_highdim(result: dict, out_dir, formats=("png", "pdf")) -> list[Path]:
         th = result["theory"]
         for cls in ("linear", "scalar"):
             color, dash, lw, alpha, z = _THEORY_STYLE[cls]
-            ax.plot(th["n"], th[cls], color=color, linestyle=dash, lw=lw, alpha=alpha, zorder=z,
-                    label=f"{ARCH[cls]}, optimum")
+            ax.plot(
+                th["n"],
+                th[cls],
+                color=color,
+                linestyle=dash,
+                lw=lw,
+                alpha=alpha,
+                zorder=z,
+                label=f"{ARCH[cls]}, optimum",
+            )
         for model in sorted({r["model"] for r in result["rows"]}):
             rows = sorted((r for r in result["rows"] if r["model"] == model), key=lambda r: r["n"])
             color, marker, _, _ = _MODEL_STYLE[model]
             ns = [r["n"] for r in rows]
             risk = [r["risk"] for r in rows]
             err = [[r["risk"] - r["ci"][0] for r in rows], [r["ci"][1] - r["risk"] for r in rows]]
-            ax.errorbar(ns, risk, yerr=err, color=color, marker=marker, linestyle="-", capsize=2,
-                        label=f"{ARCH[model]}, trained (95% CI)")
+            ax.errorbar(
+                ns,
+                risk,
+                yerr=err,
+                color=color,
+                marker=marker,
+                linestyle="-",
+                capsize=2,
+                label=f"{ARCH[model]}, trained (95% CI)",
+            )
         ax.set_xscale("log")
         ax.set_xticks(th["n"])
         ax.set_xticklabels([str(n) for n in th["n"]])
@@ -350,8 +423,21 @@ def curve_figure(curve: dict, title: str | None = None):
     every = max(1, len(xs) // 12)
     for cls in classes:
         color, ls, lw, alpha, marker, ms = _CURVE_STYLE[cls]
-        ax.plot(xs, curve["normalized_risk"][cls], color=color, linestyle=ls, lw=lw, alpha=alpha, marker=marker,
-                ms=ms, markevery=every, mfc="none", mec=color, mew=0.9, label=ARCH[cls])
+        ax.plot(
+            xs,
+            curve["normalized_risk"][cls],
+            color=color,
+            linestyle=ls,
+            lw=lw,
+            alpha=alpha,
+            marker=marker,
+            ms=ms,
+            markevery=every,
+            mfc="none",
+            mec=color,
+            mew=0.9,
+            label=ARCH[cls],
+        )
     ax.set_xlabel(_axis_name(curve["vary"]))
     ax.set_ylabel("optimal normalised risk")
     if title:
@@ -364,8 +450,13 @@ def curve_figure(curve: dict, title: str | None = None):
 
 def _axis_name(vary: str) -> str:
     head, *idx = vary.split(".")
-    names = {"n": "prompt length n", "noise": "noise variance σ²", "query_variance": "query variance r_q",
-             "toeplitz": "Toeplitz ρ of Σ", "dim": "feature dimension d"}
+    names = {
+        "n": "prompt length n",
+        "noise": "noise variance σ²",
+        "query_variance": "query variance r_q",
+        "toeplitz": "Toeplitz ρ of Σ",
+        "dim": "feature dimension d",
+    }
     if head in names:
         return names[head]
     if head == "query_correlation":

@@ -12,7 +12,9 @@ SPEC = EXAMPLES / "two_segments.toml"
 
 
 def wpgd(*args):
-    return subprocess.run([sys.executable, "-m", "wpgd", *map(str, args)], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "wpgd", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_curve_points_equal_wpgd_solve_of_each_varied_spec(tmp_path):
@@ -34,8 +36,25 @@ def test_curve_points_equal_wpgd_solve_of_each_varied_spec(tmp_path):
 
 def test_curve_out_writes_one_set_with_config_and_figure(tmp_path):
     out = tmp_path / "c"
-    proc = wpgd("curve", "--spec", SPEC, "--vary", "n", "--range", "10", "40", "4", "--classes", "linear", "scalar",
-                "--out", out, "--format", "png", "svg")
+    proc = wpgd(
+        "curve",
+        "--spec",
+        SPEC,
+        "--vary",
+        "n",
+        "--range",
+        "10",
+        "40",
+        "4",
+        "--classes",
+        "linear",
+        "scalar",
+        "--out",
+        out,
+        "--format",
+        "png",
+        "svg",
+    )
     assert proc.returncode == 0, proc.stderr
     names = {p.name for p in out.iterdir()}
     assert {"curve.json", "curve_config.json", "curve.txt", "curve.png", "curve.svg"} <= names
@@ -47,12 +66,15 @@ def test_curve_out_writes_one_set_with_config_and_figure(tmp_path):
     assert "segments" in proc.stdout and "10 10" in proc.stdout
 
 
-@pytest.mark.parametrize("args,match", [
-    (["--vary", "temperature", "--values", "1"], "unknown parameter"),
-    (["--vary", "noise", "--values", "-1"], "at noise = -1"),
-    (["--vary", "n", "--values", "nan"], "finite"),
-    (["--vary", "noise", "--values", "1", "--format", "jpg"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "args,match",
+    [
+        (["--vary", "temperature", "--values", "1"], "unknown parameter"),
+        (["--vary", "noise", "--values", "-1"], "at noise = -1"),
+        (["--vary", "n", "--values", "nan"], "finite"),
+        (["--vary", "noise", "--values", "1", "--format", "jpg"], "invalid choice"),
+    ],
+)
 def test_curve_bad_input_is_one_line_exit_2(args, match):
     proc = wpgd("curve", "--spec", SPEC, *args)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
@@ -65,8 +87,16 @@ def test_experiment_help_has_descriptions_defaults_json_and_format():
         assert "--json" in text and "--format" in text and "WPGD_PROGRESS=1" in text, sub
         if sub != "plot":
             # every option line of the training group states its default
-            for flag in ("--steps", "--batch-size", "--lr", "--final-prompts", "--seed", "--jobs", "--device"):
-                block = text[text.index(f"\n  {flag}") + 1:]
+            for flag in (
+                "--steps",
+                "--batch-size",
+                "--lr",
+                "--final-prompts",
+                "--seed",
+                "--jobs",
+                "--device",
+            ):
+                block = text[text.index(f"\n  {flag}") + 1 :]
                 block = block[: block.index("\n  -", 3)] if "\n  -" in block[3:] else block
                 assert "default" in block, (sub, flag)
 

@@ -49,7 +49,11 @@ def test_curve_agrees_point_by_point_with_individual_solves(vary, values, build)
         for cls in CLASSES:
             ref = class_optimum(pr, cls)
             assert curve.risk[cls][i] == pytest.approx(ref.risk, rel=RTOL), (vary, v, cls)
-            assert curve.normalized_risk[cls][i] == pytest.approx(ref.normalized_risk, rel=RTOL), (vary, v, cls)
+            assert curve.normalized_risk[cls][i] == pytest.approx(ref.normalized_risk, rel=RTOL), (
+                vary,
+                v,
+                cls,
+            )
         # the unconstrained column is the solver's optimum (wpgd solve), and no class beats it
         opt = solve(pr)
         assert curve.risk["unconstrained"][i] == pytest.approx(opt.risk, rel=RTOL)
@@ -79,19 +83,22 @@ def test_n_scaling_keeps_proportions_and_flags_rounding():
     assert curve.points[1]["segments"] == [8, 2] and curve.notes
 
 
-@pytest.mark.parametrize("base,vary,values,match", [
-    (None, "temperature", [1.0], "unknown parameter"),
-    (None, "query_correlation.5", [0.1], "out of range"),
-    (None, "correlation.1.1", [0.1], "out of range"),
-    (None, "noise", [0.1, 0.1], "repeat"),
-    (None, "noise", [-1.0], "at noise = -1"),
-    (None, "n", [2.5], "positive integers"),
-    (None, "n", [1], "below the number of segments"),
-    (None, "toeplitz", [1.0], "ρ"),
-    ("diag", "toeplitz", [0.5], "identity or Toeplitz"),
-    ("dense", "n", [10], "segment problem"),
-    (None, "query_correlation.1", [5.0], "at query_correlation.1 = 5"),
-])
+@pytest.mark.parametrize(
+    "base,vary,values,match",
+    [
+        (None, "temperature", [1.0], "unknown parameter"),
+        (None, "query_correlation.5", [0.1], "out of range"),
+        (None, "correlation.1.1", [0.1], "out of range"),
+        (None, "noise", [0.1, 0.1], "repeat"),
+        (None, "noise", [-1.0], "at noise = -1"),
+        (None, "n", [2.5], "positive integers"),
+        (None, "n", [1], "below the number of segments"),
+        (None, "toeplitz", [1.0], "ρ"),
+        ("diag", "toeplitz", [0.5], "identity or Toeplitz"),
+        ("dense", "n", [10], "segment problem"),
+        (None, "query_correlation.1", [5.0], "at query_correlation.1 = 5"),
+    ],
+)
 def test_bad_requests_are_refused_with_a_clear_error(base, vary, values, match):
     if base == "diag":
         pr = _base(sigma=np.diag([1.0, 2.0, 3.0]))

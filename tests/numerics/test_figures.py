@@ -23,7 +23,6 @@ from numerics.plotting import (  # noqa: E402
     load_results,
     multilayer_figure,
     render_figure1,
-    render_multilayer,
 )
 
 FIGS = Path(__file__).resolve().parents[2] / "docs" / "figures"
@@ -92,8 +91,15 @@ def _line_styles(ax):
     for ln in ax.get_lines():
         if len(ln.get_xdata()) < 2 and ln.get_linestyle() in ("None", "none", ""):
             continue
-        out.append((ln.get_color(), str(ln.get_linestyle()), ln.get_marker(), ln.get_linewidth(),
-                    ln.get_markerfacecolor()))
+        out.append(
+            (
+                ln.get_color(),
+                str(ln.get_linestyle()),
+                ln.get_marker(),
+                ln.get_linewidth(),
+                ln.get_markerfacecolor(),
+            )
+        )
     return out
 
 
@@ -138,9 +144,16 @@ def test_multilayer_figure_names_its_problem():
 
 
 def test_curve_figure_fonts_and_labels():
-    curve = {"vary": "noise", "values": [0.0, 0.5, 1.0], "classes": ["linear", "scalar", "unconstrained"],
-             "normalized_risk": {"linear": [0.5, 0.6, 0.7], "scalar": [0.4, 0.5, 0.6],
-                                 "unconstrained": [0.4, 0.5, 0.6]}}
+    curve = {
+        "vary": "noise",
+        "values": [0.0, 0.5, 1.0],
+        "classes": ["linear", "scalar", "unconstrained"],
+        "normalized_risk": {
+            "linear": [0.5, 0.6, 0.7],
+            "scalar": [0.4, 0.5, 0.6],
+            "unconstrained": [0.4, 0.5, 0.6],
+        },
+    }
     with style():
         fig = curve_figure(curve, "x")
         try:

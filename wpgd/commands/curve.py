@@ -46,21 +46,50 @@ def add_arguments(p) -> None:
     from numerics.classes import CLASSES
 
     p.add_argument("--spec", required=True, metavar="FILE", help="problem spec (TOML), see README")
-    p.add_argument("--vary", required=True, metavar="PARAM",
-                   help="parameter to vary: n, noise, query_variance, toeplitz, dim, query_correlation.K, "
-                        "correlation.I.J or segment.K (see above)")
+    p.add_argument(
+        "--vary",
+        required=True,
+        metavar="PARAM",
+        help="parameter to vary: n, noise, query_variance, toeplitz, dim, query_correlation.K, "
+        "correlation.I.J or segment.K (see above)",
+    )
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--values", type=real(), nargs="+", metavar="V", help="the values (each once; sorted)")
-    g.add_argument("--range", type=real(), nargs=3, metavar=("FROM", "TO", "COUNT"),
-                   help="COUNT evenly spaced values from FROM to TO (rounded to integers for n, dim, segment.K)")
-    p.add_argument("--classes", nargs="+", default=list(CLASSES), choices=CLASSES, metavar="CLASS",
-                   help=f"weight classes (default: all: {' '.join(CLASSES)})")
-    p.add_argument("--key-width", type=integer(1, 2**16), metavar="M",
-                   help="key width of the vector class (default 2d for two or more segments: reaches the optimum)")
-    p.add_argument("--out", metavar="DIR", help="write curve.json, curve_config.json, curve.txt and the figure "
-                                                "into DIR as one set (default: nothing written)")
-    p.add_argument("--format", nargs="+", default=["png"], choices=FORMATS, metavar="FMT",
-                   help="figure format(s) written with --out: png, pdf, svg (default png)")
+    g.add_argument(
+        "--range",
+        type=real(),
+        nargs=3,
+        metavar=("FROM", "TO", "COUNT"),
+        help="COUNT evenly spaced values from FROM to TO (rounded to integers for n, dim, segment.K)",
+    )
+    p.add_argument(
+        "--classes",
+        nargs="+",
+        default=list(CLASSES),
+        choices=CLASSES,
+        metavar="CLASS",
+        help=f"weight classes (default: all: {' '.join(CLASSES)})",
+    )
+    p.add_argument(
+        "--key-width",
+        type=integer(1, 2**16),
+        metavar="M",
+        help="key width of the vector class (default 2d for two or more segments: reaches the optimum)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="write curve.json, curve_config.json, curve.txt and the figure "
+        "into DIR as one set (default: nothing written)",
+    )
+    p.add_argument(
+        "--format",
+        nargs="+",
+        default=["png"],
+        choices=FORMATS,
+        metavar="FMT",
+        help="figure format(s) written with --out: png, pdf, svg (default png)",
+    )
     p.add_argument("--json", action="store_true", help="print curve.json instead of the table")
 
 
@@ -91,9 +120,16 @@ def run(args) -> int:
     curve = theory_curve(problem, args.vary, _values(args), args.classes, key_width=args.key_width)
     out = curve.to_dict()
     if args.out:
-        config = {"command": "curve", "spec": str(args.spec), "vary": args.vary, "values": curve.values,
-                  "classes": list(curve.classes), "key_width": args.key_width, "formats": list(formats),
-                  "base_problem": curve.base}
+        config = {
+            "command": "curve",
+            "spec": str(args.spec),
+            "vary": args.vary,
+            "values": curve.values,
+            "classes": list(curve.classes),
+            "key_width": args.key_width,
+            "formats": list(formats),
+            "base_problem": curve.base,
+        }
         with style():
             fig = curve_figure(out, title=f"{Path(args.spec).name}: optimum of each class")
             raw = {f"curve.{fmt}": figure_bytes(fig, fmt) for fmt in formats}
@@ -110,6 +146,8 @@ def run(args) -> int:
     for note in curve.notes:
         print(f"note: {note}")
     if args.out:
-        print(f"wrote {args.out}: curve.json, curve_config.json, curve.txt, "
-              + ", ".join(f"curve.{f}" for f in formats))
+        print(
+            f"wrote {args.out}: curve.json, curve_config.json, curve.txt, "
+            + ", ".join(f"curve.{f}" for f in formats)
+        )
     return 0

@@ -39,8 +39,10 @@ examples:
 """
 
 
-_PROGRESS = ("Progress bars go to stderr when it is a terminal; set WPGD_PROGRESS=1 to show them in logs "
-             "and pipes too (--quiet or --json hides them).")
+_PROGRESS = (
+    "Progress bars go to stderr when it is a terminal; set WPGD_PROGRESS=1 to show them in logs "
+    "and pipes too (--quiet or --json hides them)."
+)
 
 FIGURE1_DESCRIPTION = """\
 Train every model family at every n of each panel (two-segment problem families, d = 10 by
@@ -75,50 +77,109 @@ multilayer.json, highdim.json) without training anything.
 def _format_arg(p) -> None:
     from numerics.figstyle import FORMATS
 
-    p.add_argument("--format", nargs="+", default=["png", "pdf"], choices=FORMATS, metavar="FMT",
-                   help="figure format(s): png, pdf, svg (default: png pdf)")
+    p.add_argument(
+        "--format",
+        nargs="+",
+        default=["png", "pdf"],
+        choices=FORMATS,
+        metavar="FMT",
+        help="figure format(s): png, pdf, svg (default: png pdf)",
+    )
 
 
 def _sub(sub, name: str, help_: str, description: str):
     import argparse
 
-    return sub.add_parser(name, help=help_, description=description + "\n" + _PROGRESS,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    return sub.add_parser(
+        name,
+        help=help_,
+        description=description + "\n" + _PROGRESS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def _train_args(p, device_default: str = "cpu", seed_default: int = 0, final_default: int = 100_000) -> None:
     g = p.add_argument_group("training (applies to every run)")
-    g.add_argument("--steps", type=integer(1, 10**9), default=None,
-                   help="optimiser steps per run (default: derived from the problem size, "
-                        "numerics.train_config.step_budget; recorded in each run's config.json)")
-    g.add_argument("--batch-size", type=integer(1, 2**20), default=None, help="fresh prompts per step (default 256)")
-    g.add_argument("--lr", type=real(0, 1e3, lo_open=True), default=None,
-                   help="peak learning rate (default: 1/fan-in rule of the token width; vector models 0.01)")
-    g.add_argument("--final-prompts", type=integer(2, 10**9), default=None,
-                   help=f"held-out prompts of the final evaluation (default {final_default})")
-    g.add_argument("--seed", type=TRAIN_SEED, default=None,
-                   help=f"initialisation seed of every run; data/eval/final seeds follow (default {seed_default})")
-    g.add_argument("--jobs", type=integer(1, 256), default=None,
-                   help="training runs in parallel (default: 2 for figure1, 1 otherwise)")
-    g.add_argument("--device", default=device_default, choices=("auto", "cpu", "cuda"),
-                   help=f"auto (CUDA when present), cpu or cuda (default {device_default})")
+    g.add_argument(
+        "--steps",
+        type=integer(1, 10**9),
+        default=None,
+        help="optimiser steps per run (default: derived from the problem size, "
+        "numerics.train_config.step_budget; recorded in each run's config.json)",
+    )
+    g.add_argument(
+        "--batch-size", type=integer(1, 2**20), default=None, help="fresh prompts per step (default 256)"
+    )
+    g.add_argument(
+        "--lr",
+        type=real(0, 1e3, lo_open=True),
+        default=None,
+        help="peak learning rate (default: 1/fan-in rule of the token width; vector models 0.01)",
+    )
+    g.add_argument(
+        "--final-prompts",
+        type=integer(2, 10**9),
+        default=None,
+        help=f"held-out prompts of the final evaluation (default {final_default})",
+    )
+    g.add_argument(
+        "--seed",
+        type=TRAIN_SEED,
+        default=None,
+        help=f"initialisation seed of every run; data/eval/final seeds follow (default {seed_default})",
+    )
+    g.add_argument(
+        "--jobs",
+        type=integer(1, 256),
+        default=None,
+        help="training runs in parallel (default: 2 for figure1, 1 otherwise)",
+    )
+    g.add_argument(
+        "--device",
+        default=device_default,
+        choices=("auto", "cpu", "cuda"),
+        help=f"auto (CUDA when present), cpu or cuda (default {device_default})",
+    )
     g.add_argument("--quiet", action="store_true", help="no progress bars (default: shown on a terminal)")
 
 
 def add_arguments(p) -> None:
-    sub = p.add_subparsers(dest="experiment", metavar="EXPERIMENT", help="figure1, multilayer, highdim or plot")
+    sub = p.add_subparsers(
+        dest="experiment", metavar="EXPERIMENT", help="figure1, multilayer, highdim or plot"
+    )
     sub.required = True
     f = _sub(sub, "figure1", "trained GLA risks vs n against the theory curves", FIGURE1_DESCRIPTION)
-    f.add_argument("--panel", default="all", choices=["a", "b", "c", "d", "all", "none"],
-                   help="built-in panel(s): a, b, c, d, all, or none (with --spec: only your panel) (default all)")
-    f.add_argument("--spec", metavar="FILE", default=None,
-                   help="also train and plot a panel of your own segment spec (TOML) (default: none)")
-    f.add_argument("--n", type=integer(2, 10**4), nargs="+", default=None, metavar="N",
-                   help="numbers of demonstrations (default 10 20 40 80)")
-    f.add_argument("--models", nargs="+", default=None, metavar="MODEL",
-                   help="model families for every panel (default: each panel's own list: linear, scalar, "
-                        "scalar-nodelim; vector too in panels a and d)")
-    f.add_argument("--out", metavar="DIR", default="results/figure1", help="results folder (default results/figure1)")
+    f.add_argument(
+        "--panel",
+        default="all",
+        choices=["a", "b", "c", "d", "all", "none"],
+        help="built-in panel(s): a, b, c, d, all, or none (with --spec: only your panel) (default all)",
+    )
+    f.add_argument(
+        "--spec",
+        metavar="FILE",
+        default=None,
+        help="also train and plot a panel of your own segment spec (TOML) (default: none)",
+    )
+    f.add_argument(
+        "--n",
+        type=integer(2, 10**4),
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="numbers of demonstrations (default 10 20 40 80)",
+    )
+    f.add_argument(
+        "--models",
+        nargs="+",
+        default=None,
+        metavar="MODEL",
+        help="model families for every panel (default: each panel's own list: linear, scalar, "
+        "scalar-nodelim; vector too in panels a and d)",
+    )
+    f.add_argument(
+        "--out", metavar="DIR", default="results/figure1", help="results folder (default results/figure1)"
+    )
     f.add_argument("--json", action="store_true", help="print figure1.json instead of the summary")
     _format_arg(f)
     _train_args(f)
@@ -126,27 +187,58 @@ def add_arguments(p) -> None:
     m.add_argument("--panel", default="a", choices=["a", "b", "c", "d"], help="problem family (default a)")
     m.add_argument("--n", type=integer(2, 10**4), default=None, help="demonstrations (default 20)")
     m.add_argument("--model", default=None, help="model family (default scalar)")
-    m.add_argument("--layers", type=integer(1, 64), nargs="+", default=None, help="layer counts (default 1 2 3)")
-    m.add_argument("--out", metavar="DIR", default="results/multilayer",
-                   help="results folder (default results/multilayer)")
+    m.add_argument(
+        "--layers", type=integer(1, 64), nargs="+", default=None, help="layer counts (default 1 2 3)"
+    )
+    m.add_argument(
+        "--out",
+        metavar="DIR",
+        default="results/multilayer",
+        help="results folder (default results/multilayer)",
+    )
     m.add_argument("--json", action="store_true", help="print multilayer.json instead of the summary")
     _format_arg(m)
     _train_args(m, final_default=250_000)
-    h = _sub(sub, "highdim", "linear and scalar GLA at d = 100, n = 100..1000 against the theory", HIGHDIM_DESCRIPTION)
-    h.add_argument("--n", type=integer(2, 10**6), nargs="+", default=None, metavar="N",
-                   help="numbers of demonstrations (default 100 200 400 1000)")
-    h.add_argument("--models", nargs="+", default=None, choices=["linear", "scalar"], metavar="MODEL",
-                   help="model families (default linear scalar)")
+    h = _sub(
+        sub,
+        "highdim",
+        "linear and scalar GLA at d = 100, n = 100..1000 against the theory",
+        HIGHDIM_DESCRIPTION,
+    )
+    h.add_argument(
+        "--n",
+        type=integer(2, 10**6),
+        nargs="+",
+        default=None,
+        metavar="N",
+        help="numbers of demonstrations (default 100 200 400 1000)",
+    )
+    h.add_argument(
+        "--models",
+        nargs="+",
+        default=None,
+        choices=["linear", "scalar"],
+        metavar="MODEL",
+        help="model families (default linear scalar)",
+    )
     h.add_argument("--d", type=integer(1, 4096), default=100, help="feature dimension (default 100)")
-    h.add_argument("--amp", choices=["off", "bf16"], default="off",
-                   help="bf16 autocast of the training forward pass (default off: not shown unbiased, "
-                        "docs/training-runs.md)")
+    h.add_argument(
+        "--amp",
+        choices=["off", "bf16"],
+        default="off",
+        help="bf16 autocast of the training forward pass (default off: not shown unbiased, "
+        "docs/training-runs.md)",
+    )
     h.add_argument("--json", action="store_true", help="print highdim.json instead of the table")
-    h.add_argument("--out", metavar="DIR", default="results/highdim", help="results folder (default results/highdim)")
+    h.add_argument(
+        "--out", metavar="DIR", default="results/highdim", help="results folder (default results/highdim)"
+    )
     _format_arg(h)
     _train_args(h, device_default="auto")
     pl = _sub(sub, "plot", "render figures and report.md from a results folder", PLOT_DESCRIPTION)
-    pl.add_argument("results", metavar="DIR", help="folder with panel_*.json, multilayer.json and/or highdim.json")
+    pl.add_argument(
+        "results", metavar="DIR", help="folder with panel_*.json, multilayer.json and/or highdim.json"
+    )
     pl.add_argument("--json", action="store_true", help="print the written paths as a JSON list")
     _format_arg(pl)
 
@@ -154,8 +246,14 @@ def add_arguments(p) -> None:
 def _overrides(args) -> dict:
     from ..io import resolve_device
 
-    out = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
-           "final_prompts": args.final_prompts, "seed": args.seed, "device": resolve_device(args.device)}
+    out = {
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "final_prompts": args.final_prompts,
+        "seed": args.seed,
+        "device": resolve_device(args.device),
+    }
     for key in ("steps", "batch_size", "final_prompts"):
         if out[key] is not None and out[key] < 1:
             raise InvalidProblemError(f"--{key.replace('_', '-')} must be ≥ 1")
@@ -208,12 +306,18 @@ def _figure1(args, train: dict, formats) -> int:
 
         problem = load_spec(args.spec)
         panel = ex.spec_panel(problem, f"your spec: {Path(args.spec).name}")
-        cfg = replace(cfg, d=problem.d, custom_panels=(panel,),
-                      vector_key_width=default_key_width(problem.d, problem.num_segments))
+        cfg = replace(
+            cfg,
+            d=problem.d,
+            custom_panels=(panel,),
+            vector_key_width=default_key_width(problem.d, problem.num_segments),
+        )
         panels = panels + (panel.name,)
         if args.panel not in ("none",) and problem.d != ex.Figure1Config.d:
-            raise InvalidProblemError(f"--spec has d = {problem.d} but the built-in panels use d = {ex.Figure1Config.d}; "
-                                      "add --panel none to train only your panel")
+            raise InvalidProblemError(
+                f"--spec has d = {problem.d} but the built-in panels use d = {ex.Figure1Config.d}; "
+                "add --panel none to train only your panel"
+            )
     if not panels:
         raise InvalidProblemError("--panel none needs --spec FILE (nothing to train)")
     cfg = replace(cfg, panels=panels)
@@ -232,8 +336,10 @@ def _figure1(args, train: dict, formats) -> int:
         print_json(result)
         return 0
     failed = [(p, c) for p, panel in result["panels"].items() for c in panel["checks"] if not c["passed"]]
-    print(f"figure1: {sum(len(p['rows']) for p in result['panels'].values())} runs in "
-          f"{result['seconds']:.0f} s; {len(failed)} check(s) failed")
+    print(
+        f"figure1: {sum(len(p['rows']) for p in result['panels'].values())} runs in "
+        f"{result['seconds']:.0f} s; {len(failed)} check(s) failed"
+    )
     for p, c in failed:
         print(f"  FAIL panel {p}, n = {c['n']}: {c['check']} ({c['detail']})")
     for path in paths:
@@ -263,8 +369,15 @@ def _multilayer(args, train: dict, formats) -> int:
         return 0
     failed = [c for c in result["checks"] if not c["passed"]]
     for r in result["rows"]:
-        ref = "" if r["multistep_optimum"] is None else f", {r['layers']}-step WPGD reference {r['multistep_optimum']:.4f}"
-        print(f"{r['layers']} layer(s): trained {r['risk']:.4f} (1-layer optimum {r['one_layer_optimum']:.4f}{ref})")
+        ref = (
+            ""
+            if r["multistep_optimum"] is None
+            else f", {r['layers']}-step WPGD reference {r['multistep_optimum']:.4f}"
+        )
+        print(
+            f"{r['layers']} layer(s): trained {r['risk']:.4f} "
+            f"(1-layer optimum {r['one_layer_optimum']:.4f}{ref})"
+        )
     print(f"multilayer: {len(result['rows'])} runs; {len(failed)} check(s) failed")
     for c in failed:
         print(f"  FAIL L = {c['n']}: {c['check']} ({c['detail']})")
@@ -299,8 +412,10 @@ def _highdim(args, train: dict, formats) -> int:
         return 0
     from numerics.plotting import highdim_table
 
-    print(f"highdim: d = {result['d']}, device {result['device']}, {len(result['rows'])} runs in "
-          f"{result['seconds']:.0f} s; {len(bad)} not converged")
+    print(
+        f"highdim: d = {result['d']}, device {result['device']}, {len(result['rows'])} runs in "
+        f"{result['seconds']:.0f} s; {len(bad)} not converged"
+    )
     print(highdim_table(result))
     for path in paths:
         print(path)
