@@ -163,3 +163,14 @@ def test_curve_figure_fonts_and_labels():
             assert len(set(_line_styles(ax))) == 3
         finally:
             pyplot().close(fig)
+
+
+def test_highdim_figure_renders_at_column_width(tmp_path):
+    from numerics.plotting import render_highdim
+
+    result = {"d": 100, "device": "cpu", "theory": {"n": [100, 200], "linear": [0.7, 0.6], "scalar": [0.6, 0.5]},
+              "rows": [{"model": m, "n": n, "risk": r, "ci": [r - 0.01, r + 0.01]}
+                       for m, n, r in (("linear", 100, 0.71), ("linear", 200, 0.61), ("scalar", 100, 0.62))]}
+    (path,) = render_highdim(result, tmp_path, formats=("svg",))
+    text = path.read_text()
+    assert 'width="244.8pt"' in text  # 3.4 inches at 72 pt per inch
