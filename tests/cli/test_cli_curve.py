@@ -34,6 +34,14 @@ def test_curve_points_equal_wpgd_solve_of_each_varied_spec(tmp_path):
     assert all(abs(curve["risk"]["linear"][i] / base["linear"]["risk"] - 1) > 1e-3 for i in range(2))
 
 
+def test_curve_choices_match_the_library():
+    from numerics.classes import CLASSES
+    from numerics.figstyle import FORMATS
+    from wpgd.commands import curve
+
+    assert curve.CLASSES == CLASSES and curve.FORMATS == FORMATS
+
+
 def test_curve_out_writes_one_set_with_config_and_figure(tmp_path):
     out = tmp_path / "c"
     proc = wpgd(

@@ -40,11 +40,11 @@ examples:
 """
 
 FORMATS = ("png", "pdf", "svg")
+CLASSES = ("linear", "geometric", "scalar", "vector", "unconstrained")
+"""numerics.classes.CLASSES, repeated: building the parser imports no SciPy (a test asserts equality)."""
 
 
 def add_arguments(p) -> None:
-    from numerics.classes import CLASSES
-
     p.add_argument("--spec", required=True, metavar="FILE", help="problem spec (TOML), see README")
     p.add_argument(
         "--vary",
