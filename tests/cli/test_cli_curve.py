@@ -117,3 +117,44 @@ def test_conditions_help_explains_every_row():
     assert len(rows) >= 12
     missing = [r for r in rows if f"\n  {r} " not in text]
     assert missing == []
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "curve.md"
+
+
+def _console_blocks():
+    import re
+
+    out = []
+    for body in re.findall(r"```console\n(.*?)\n```", DOC.read_text(), flags=re.S):
+        cmd, *expected = body.splitlines()
+        out.append((cmd.removeprefix("$ ").split(), "\n".join(expected)))
+    return out
+
+
+@pytest.mark.parametrize(
+    "cmd,expected", _console_blocks(), ids=lambda v: " ".join(v)[:40] if isinstance(v, list) else ""
+)
+def test_docs_curve_console_examples_print_what_the_doc_shows(cmd, expected):
+    assert cmd[0] == "wpgd"
+    proc = subprocess.run(
+        [sys.executable, "-m", "wpgd", *cmd[1:]],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=DOC.parents[1],
+    )
+    assert (proc.stdout + proc.stderr).strip() == expected.strip()
+
+
+def test_docs_curve_python_example_prints_what_the_doc_shows(monkeypatch):
+    import contextlib
+    import io
+    import re
+
+    code, text = re.findall(r"```python\n(.*?)\n```\s*\n```text\n(.*?)\n```", DOC.read_text(), flags=re.S)[0]
+    monkeypatch.chdir(DOC.parents[1])
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(compile(code, str(DOC), "exec"), {})
+    assert buf.getvalue().strip() == text.strip()
