@@ -13,6 +13,7 @@ from pathlib import Path
 from .errors import InvalidProblemError
 
 __all__ = [
+    "ARCH",
     "FORMATS",
     "TEXT_WIDTH_IN",
     "MIN_FONT_PT",
@@ -32,6 +33,16 @@ TEXT_WIDTH_IN = 6.5
 
 MIN_FONT_PT = 7.0
 """Smallest font size of any text in a figure, points, at the saved size."""
+
+ARCH = {
+    "linear": "linear attention",
+    "scalar": "scalar GLA",
+    "scalar-nodelim": "scalar GLA w/o delimiters",
+    "vector": "vector GLA",
+    "geometric": "fixed decay",
+    "unconstrained": "unconstrained WPGD",
+}
+"""Architecture names of the legends (one scheme for trained models and optima)."""
 
 _RC = {
     "font.size": 8,

@@ -1,10 +1,11 @@
 """Figures rendered from result files (never from a training loop).
 
 Inputs are the JSON files written by :mod:`numerics.experiments` (``panel_<x>.json`` of Figure
-1, ``multilayer.json``), :mod:`numerics.highdim` (``highdim.json``) and :mod:`numerics.curve`
-(a curve dict). Outputs: ``figure1``, ``multilayer``, ``highdim`` and ``curve`` in any of
-:data:`numerics.figstyle.FORMATS`, sized for a 6.5-inch text width with no text below 7 pt
-(:mod:`numerics.figstyle`), and ``report.md`` (:mod:`numerics.report`).
+1, ``multilayer.json``) and :mod:`numerics.highdim` (``highdim.json``); the figure of a theory
+curve lives in :mod:`numerics.curve_plot` (re-exported here). Outputs: ``figure1``,
+``multilayer`` and ``highdim`` in any of :data:`numerics.figstyle.FORMATS`, sized for a
+6.5-inch text width with no text below 7 pt (:mod:`numerics.figstyle`), and ``report.md``
+(:mod:`numerics.report`).
 
 Figure 1 conventions (one naming scheme, "<architecture>, trained" / "<architecture>, optimum"):
 colour = architecture; trained models are markers joined by thin solid lines, slightly offset
@@ -23,8 +24,9 @@ import json
 import math
 from pathlib import Path
 
+from .curve_plot import curve_figure, render_curve
 from .errors import InvalidProblemError
-from .figstyle import TEXT_WIDTH_IN, pyplot, save_figure, style
+from .figstyle import ARCH, TEXT_WIDTH_IN, pyplot, save_figure, style
 from .report import figure1_table, highdim_table, write_report
 
 __all__ = [
@@ -41,16 +43,6 @@ __all__ = [
     "write_report",
     "render_all",
 ]
-
-ARCH = {
-    "linear": "linear attention",
-    "scalar": "scalar GLA",
-    "scalar-nodelim": "scalar GLA w/o delimiters",
-    "vector": "vector GLA",
-    "geometric": "fixed decay",
-    "unconstrained": "unconstrained WPGD",
-}
-"""Architecture names of the legends (one scheme for trained models and optima)."""
 
 # model family -> (colour, marker, marker face filled?, offset rank)
 _MODEL_STYLE = {
@@ -398,78 +390,6 @@ def render_highdim(result: dict, out_dir, formats=("png", "pdf")) -> list[Path]:
         ax.legend(frameon=False)
         fig.tight_layout()
         return save_figure(fig, out_dir, "highdim", formats)
-
-
-# class -> (colour, linestyle, line width, alpha, marker, marker size): optima that coincide
-# (scalar = vector = unconstrained when Assumption 3 holds) are drawn nested, widest first
-_CURVE_STYLE = {
-    "linear": ("C0", (0, (6, 2)), 1.1, 1.0, "o", 4.0),
-    "geometric": ("C2", (0, (1, 1.2)), 1.2, 1.0, "^", 4.5),
-    "scalar": ("C1", "-", 3.4, 0.45, "s", 7.0),
-    "vector": ("C3", (0, (3, 1.5)), 1.6, 0.9, "D", 4.8),
-    "unconstrained": ("k", "-", 0.8, 1.0, "x", 3.5),
-}
-
-
-def curve_figure(curve: dict, title: str | None = None):
-    """The figure of a theory curve (:meth:`numerics.curve.Curve.to_dict`): normalised optimal risk
-    of each class against the varied parameter; the legend sits below the axes. Coinciding optima
-    stay visible: wide pale lines under thin ones, nested hollow markers. Call inside
-    :func:`numerics.figstyle.style`."""
-    plt = pyplot()
-    classes = curve["classes"]
-    fig, ax = plt.subplots(figsize=(3.4, 2.5 + 0.16 * math.ceil(len(classes) / 2)))
-    xs = curve["values"]
-    every = max(1, len(xs) // 12)
-    for cls in classes:
-        color, ls, lw, alpha, marker, ms = _CURVE_STYLE[cls]
-        ax.plot(
-            xs,
-            curve["normalized_risk"][cls],
-            color=color,
-            linestyle=ls,
-            lw=lw,
-            alpha=alpha,
-            marker=marker,
-            ms=ms,
-            markevery=every,
-            mfc="none",
-            mec=color,
-            mew=0.9,
-            label=ARCH[cls],
-        )
-    ax.set_xlabel(_axis_name(curve["vary"]))
-    ax.set_ylabel("optimal normalised risk")
-    if title:
-        ax.set_title(title, loc="left")
-    ax.grid(alpha=0.3)
-    fig.legend(loc="lower center", ncol=2, frameon=False, handlelength=2.6, columnspacing=1.0)
-    fig.tight_layout(rect=(0, 0.065 * math.ceil(len(classes) / 2) + 0.01, 1, 1))
-    return fig
-
-
-def _axis_name(vary: str) -> str:
-    head, *idx = vary.split(".")
-    names = {
-        "n": "prompt length n",
-        "noise": "noise variance σ²",
-        "query_variance": "query variance r_q",
-        "toeplitz": "Toeplitz ρ of Σ",
-        "dim": "feature dimension d",
-    }
-    if head in names:
-        return names[head]
-    if head == "query_correlation":
-        return f"c_{idx[0]}: segment {idx[0]}'s correlation with the query"
-    if head == "correlation":
-        return f"C_{idx[0]}{idx[1]}: correlation of segment tasks {idx[0]} and {idx[1]}"
-    return f"size of segment {idx[0]}" if head == "segment" else vary
-
-
-def render_curve(curve: dict, out_dir, formats=("png",), title: str | None = None) -> list[Path]:
-    """Write ``curve.<fmt>`` into ``out_dir`` (each file atomically); returns the paths."""
-    with style():
-        return save_figure(curve_figure(curve, title), out_dir, "curve", formats)
 
 
 def render_all(results_dir, formats=("png", "pdf")) -> list[Path]:

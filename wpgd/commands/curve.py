@@ -109,8 +109,8 @@ def _values(args) -> list:
 
 def run(args) -> int:
     from numerics.curve import theory_curve
+    from numerics.curve_plot import curve_figure
     from numerics.figstyle import check_formats, figure_bytes, style
-    from numerics.plotting import curve_figure
     from numerics.spec import load_spec
 
     problem = load_spec(args.spec)

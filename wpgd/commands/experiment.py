@@ -40,7 +40,7 @@ examples:
 
 
 _PROGRESS = (
-    "Progress bars go to stderr when it is a terminal; set WPGD_PROGRESS=1 to show them in logs "
+    "Progress bars go to stderr when it is a terminal; set WPGD_PROGRESS=1 to show them in logs\n"
     "and pipes too (--quiet or --json hides them)."
 )
 
