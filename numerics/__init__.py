@@ -24,6 +24,7 @@ from .errors import (
 )
 from .certificate import Certificate as Certificate, certify as certify
 from .conditions import ConditionReport as ConditionReport, check_conditions as check_conditions
+from .curve import Curve as Curve, theory_curve as theory_curve
 from .highprec import solve_highprec as solve_highprec
 from .montecarlo import MonteCarloResult as MonteCarloResult, monte_carlo_risk as monte_carlo_risk
 from .predictor import wpgd_predict as wpgd_predict
@@ -38,6 +39,7 @@ __all__ = [
     "ClassComparison",
     "ClassOptimum",
     "ConditionReport",
+    "Curve",
     "DegenerateProblemError",
     "InvalidProblemError",
     "MonteCarloResult",
@@ -66,5 +68,6 @@ __all__ = [
     "solve",
     "solve_problem",
     "solve_highprec",
+    "theory_curve",
     "wpgd_predict",
 ]

@@ -41,6 +41,7 @@ __all__ = [
     "Figure1Config",
     "MultilayerConfig",
     "run_figure1",
+    "spec_panel",
     "run_multilayer",
     "feature_write_ablation",
     "theory_curves",
@@ -54,7 +55,7 @@ class PanelSpec:
 
     Attributes:
         name: panel letter.
-        title: plot title.
+        title: plot title, in words (the parameters are printed from the spec below it).
         spectrum: "identity", "spread" (λ_j geometrically spaced over a factor 4) or "powerlaw"
             (λ_j ∝ 1/j), both scaled to tr Σ = d.
         far_fraction: share of the n demonstrations in the far segment (the rest is near).
@@ -63,6 +64,10 @@ class PanelSpec:
         noise: σ².
         reversed: True when the far segment is the more correlated one.
         models: model families trained in this panel by default.
+        base: a user's segment problem (:func:`spec_panel`): ``sigma``, ``segments``,
+            ``correlation``, ``query_correlation``, ``query_variance``, ``noise``; the problem at n
+            scales its segment sizes to sum to n (:func:`numerics.curve.scaled_segments`) and
+            the fields above (spectrum ... noise) are unused. None for the built-in panels.
     """
 
     name: str
@@ -74,6 +79,7 @@ class PanelSpec:
     noise: float = 0.0
     reversed: bool = False
     models: tuple = tuple(MODEL_KINDS)
+    base: dict | None = None
 
     def sizes(self, n: int) -> list[int]:
         """Segment sizes (far, near) for n demonstrations, each ≥ 1."""
@@ -82,6 +88,14 @@ class PanelSpec:
 
     def problem(self, n: int, d: int) -> Problem:
         """The validated problem at n demonstrations in dimension d."""
+        if self.base is not None:
+            from .curve import vary_problem
+
+            b = self.base
+            base = Problem.segmented(np.array(b["sigma"], dtype=np.float64), b["segments"], b["query_correlation"],
+                                     correlation=b["correlation"], query_variance=b["query_variance"],
+                                     noise=b["noise"])
+            return vary_problem(base, "n", n)[0]
         if n < 2:
             raise InvalidProblemError(f"a two-segment panel needs n ≥ 2, got {n}")
         if self.spectrum == "identity":
@@ -99,23 +113,51 @@ class PanelSpec:
 
 
 PANELS = {
-    "a": PanelSpec("a", "(a) Σ = I, c = (0.3, 0.9): near segment more correlated"),
-    "b": PanelSpec("b", "(b) anisotropic Σ (λ ratio 4), σ² = 0.5, c = (0.3, 0.9)", spectrum="spread",
+    "a": PanelSpec("a", "(a) near segment more correlated"),
+    "b": PanelSpec("b", "(b) anisotropic features, noisy labels", spectrum="spread",
                    noise=0.5, models=("linear", "scalar", "scalar-nodelim")),
-    "c": PanelSpec("c", "(c) correlated tasks C₁₂ = 0.5, c = (0.5, 0.9), far = 3n/4",
+    "c": PanelSpec("c", "(c) correlated tasks, long far segment",
                    far_fraction=0.75, correlation=((1.0, 0.5), (0.5, 1.0)), query_correlation=(0.5, 0.9),
                    models=("linear", "scalar", "scalar-nodelim")),
-    "d": PanelSpec("d", "(d) reversed: c = (0.9, 0.3)", query_correlation=(0.9, 0.3), reversed=True),
+    "d": PanelSpec("d", "(d) reversed: far segment more correlated", query_correlation=(0.9, 0.3),
+                   reversed=True),
 }
 """The Figure-1 panels by letter."""
+
+def spec_panel(problem: Problem, title: str) -> PanelSpec:
+    """A Figure-1 panel from a user's segment problem (``wpgd experiment figure1 --spec``).
+
+    The panel's name is ``spec-`` and 8 hex digits of a hash of the problem, so run folders of
+    different specs never mix; it is "reversed" (scalar gating expected to collapse to linear
+    attention) when the scalar-gating optimum equals the linear one at the spec's own n.
+
+    Raises:
+        InvalidProblemError: a dense problem (no segments to scale with n).
+    """
+    import hashlib
+
+    if not problem.is_segmented:
+        raise InvalidProblemError("figure1 --spec needs a segment spec ([tasks] segments): a panel scales the "
+                                  "segment sizes with n")
+    base = {"sigma": problem.sigma.tolist(), "segments": list(problem.segment_sizes),
+            "correlation": problem.segment_correlation.tolist(),
+            "query_correlation": problem.query_correlation.tolist(),
+            "query_variance": float(problem.query_variance), "noise": float(problem.noise)}
+    digest = hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest()[:8]
+    lin, sca = (class_risk(problem, c).normalized for c in ("linear", "scalar"))
+    return PanelSpec(f"spec-{digest}", title, query_correlation=tuple(base["query_correlation"]),
+                     noise=base["noise"], reversed=bool(abs(sca - lin) <= 1e-9 * lin),
+                     models=("linear", "scalar", "scalar-nodelim"), base=base)
+
 
 @dataclass(frozen=True)
 class Figure1Config:
     """Settings of the Figure-1 experiment (dumped to ``figure1_config.json`` in the results folder).
 
     Attributes:
-        panels: panel letters.
+        panels: panel letters (or names of ``custom_panels``).
         d: feature dimension.
+        custom_panels: extra panels (:class:`PanelSpec`, e.g. :func:`spec_panel`) by name.
         n_values: numbers of demonstrations at which models are trained.
         theory_n: n grid of the dashed theory curves (from, to, step).
         models: model families for every panel; None = each panel's own list: linear, scalar
@@ -137,6 +179,7 @@ class Figure1Config:
 
     panels: tuple = ("a", "b", "c", "d")
     d: int = 10
+    custom_panels: tuple = ()
     n_values: tuple = (10, 20, 40, 80)
     theory_n: tuple = (10, 80, 2)
     models: tuple | None = None
@@ -308,9 +351,10 @@ def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True) -> dic
     from .training import TrainConfig
 
     out = Path(out_dir)
-    unknown = sorted(set(config.panels) - set(PANELS))
+    known = {**PANELS, **{cp.name: cp for cp in config.custom_panels}}
+    unknown = sorted(set(config.panels) - set(known))
     if unknown:
-        raise InvalidProblemError(f"unknown panel(s) {', '.join(unknown)} (choose from {', '.join(PANELS)})")
+        raise InvalidProblemError(f"unknown panel(s) {', '.join(unknown)} (choose from {', '.join(known)})")
     bad = sorted(set(config.models or ()) - set(MODEL_KINDS))
     if bad:
         raise InvalidProblemError(f"unknown model(s) {', '.join(bad)}")
@@ -319,9 +363,9 @@ def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True) -> dic
     jobs, keys = [], []
     for p in config.panels:
         for n in config.n_values:
-            for m in (config.models or PANELS[p].models):
+            for m in (config.models or known[p].models):
                 cfg = TrainConfig(**config.run_overrides(m))
-                jobs.append(_job(PANELS[p], n, config.d, cfg, out / "runs" / p / f"n{n}-{m}"))
+                jobs.append(_job(known[p], n, config.d, cfg, out / "runs" / p / f"n{n}-{m}"))
                 keys.append((p, n, m))
     metrics = _run_jobs(jobs, config.jobs, progress, "figure1 runs")
     lo, hi, step = config.theory_n
@@ -331,11 +375,11 @@ def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True) -> dic
         rows = [_row(m_, k) for m_, k in zip(metrics, keys) if k[0] == p]
         panel = {
             "panel": p,
-            "title": PANELS[p].title,
-            "spec": asdict(PANELS[p]),
+            "title": known[p].title,
+            "spec": asdict(known[p]),
             "d": config.d,
             "rows": rows,
-            "theory": theory_curves(PANELS[p], config.d, grid),
+            "theory": theory_curves(known[p], config.d, grid),
         }
         panel["checks"] = ordering_checks(panel)
         write_json_atomic(out / f"panel_{p}.json", panel)

@@ -142,9 +142,11 @@ def save_npy_atomic(path, arr) -> Path:
     return write_atomic(path, _npy_bytes(arr))
 
 
-def write_output_set(folder, arrays: dict | None = None, jsons: dict | None = None) -> str:
-    """Write a set of files (``{name: array}`` as .npy, ``{name: obj}`` as JSON) into ``folder``
-    as one unit (see the module docstring). JSON objects that are dicts get a ``run_id`` key.
+def write_output_set(folder, arrays: dict | None = None, jsons: dict | None = None,
+                     raw: dict | None = None) -> str:
+    """Write a set of files (``{name: array}`` as .npy, ``{name: obj}`` as JSON, ``{name: bytes}``
+    as they are, e.g. a figure) into ``folder`` as one unit (see the module docstring). JSON
+    objects that are dicts get a ``run_id`` key.
 
     Returns:
         The run id recorded in every JSON file and in the marker.
@@ -164,6 +166,8 @@ def write_output_set(folder, arrays: dict | None = None, jsons: dict | None = No
         if isinstance(obj, dict):
             obj = {**obj, "run_id": run_id}
         files[name] = (json.dumps(to_jsonable(obj), indent=2) + "\n").encode("utf-8")
+    for name, data in (raw or {}).items():
+        files[name] = bytes(data)
     for name in files:
         if Path(name).name != name or name in (".", "..", SET_MARKER):
             raise InvalidProblemError(f"bad output file name {name!r}")

@@ -10,7 +10,7 @@ Format::
     [tasks]                      # either segments ...
     segments = [20, 20]          # demonstrations per segment, farthest from the query first
     correlation = [[1.0, 0.0], [0.0, 1.0]]   # K×K, PSD, default identity
-    query_correlation = [0.2, 0.8]
+    query_correlation = [0.2, 0.8]        # required with segments: K entries, c_k = corr(segment k, query)
     query_variance = 1.0
     # ... or an explicit joint task correlation: matrix = {file = "rbar.npy"} (or an inline list),
     # (n+1)×(n+1) with the query last.
@@ -308,7 +308,8 @@ def parse_spec(data: dict, base_dir=".") -> Problem:
     if any(s > MAX_TOKENS for s in segs) or sum(segs) > MAX_TOKENS:
         raise InvalidProblemError(f"tasks.segments: the prompt length is beyond the supported {MAX_TOKENS:.3g}")
     if "query_correlation" not in tasks:
-        raise SpecError("[tasks] with segments needs query_correlation")
+        raise SpecError("[tasks] with segments needs query_correlation = [c_1, ..., c_K] (required: each "
+                        "segment task's correlation with the query task, farthest segment first)")
     qc = _load_array(tasks["query_correlation"], base_dir, "tasks.query_correlation")
     corr = tasks.get("correlation")
     corr = None if corr is None else _load_array(corr, base_dir, "tasks.correlation")

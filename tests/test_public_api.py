@@ -14,6 +14,7 @@ NUMERICS = {
     "wpgd_predict",
     # issue 12: the library API the CLI calls, and its report objects
     "ClassComparison", "RiskReport", "SolveReport", "conditions_report", "risk_report", "solve_problem",
+    "Curve", "theory_curve",
 }
 VOCABULARY = {"CLASSES", "CLASS_CHOICES", "DELIMITER_CODES", "GATINGS", "GATING_ALIASES", "MODEL_KINDS",
               "MULTISTEP_CLASSES", "ModelKind", "THEORY_CLASSES", "WEIGHT_CLASSES", "WeightClass",

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from numerics.errors import InvalidProblemError
+from numerics.problem import Problem
 from numerics.experiments import PANELS, Figure1Config, MultilayerConfig, ordering_checks, run_figure1, run_multilayer
 from numerics.plotting import figure1_table, render_all
 
@@ -132,3 +133,42 @@ def test_family_defaults_then_explicit_settings():
     assert TrainConfig(**both.run_overrides("vector")).steps == 50
     assert TrainConfig(**both.run_overrides("vector")).restarts == 2
     assert TrainConfig(**both.run_overrides("scalar")).steps == 50
+
+
+def test_spec_panel_scales_the_users_segments_and_matches_the_curve():
+    from numerics.curve import theory_curve
+    from numerics.experiments import spec_panel, theory_curves
+
+    base = Problem.segmented(np.eye(3), [6, 2], [0.4, 0.8], correlation=[[1, 0.3], [0.3, 1]], noise=0.2)
+    panel = spec_panel(base, "mine")
+    assert panel.name.startswith("spec-") and not panel.reversed
+    assert panel.problem(16, 3).segment_sizes == (12, 4)
+    th = theory_curves(panel, 3, [4, 8, 12])
+    cv = theory_curve(base, "n", [4, 8, 12], classes=("linear", "scalar"))
+    for cls in ("linear", "scalar"):
+        np.testing.assert_allclose(th[cls], cv.normalized_risk[cls], rtol=1e-12)
+    # a different spec gets a different panel (run folders never mix); a reversed one is detected
+    other = spec_panel(Problem.segmented(np.eye(3), [6, 2], [0.8, 0.4]), "rev")
+    assert other.name != panel.name and other.reversed
+    with pytest.raises(InvalidProblemError, match="segment spec"):
+        spec_panel(base.as_dense(), "dense")
+
+
+@pytest.mark.slow
+def test_cli_figure1_with_a_user_spec(tmp_path, capsys):
+    from wpgd.cli import main
+
+    spec = tmp_path / "mine.toml"
+    spec.write_text("[features]\ndim = 3\n[tasks]\nsegments = [3, 1]\nquery_correlation = [0.3, 0.9]\n"
+                    "[noise]\nvariance = 0.1\n")
+    out = tmp_path / "fig"
+    args = ["experiment", "figure1", "--spec", str(spec), "--n", "4", "8", "--models", "linear", "--steps", "8",
+            "--batch-size", "16", "--final-prompts", "400", "--jobs", "1", "--out", str(out)]
+    assert main(args + ["--panel", "all"]) == 2  # d = 3 spec beside the d = 10 built-in panels
+    assert "--panel none" in capsys.readouterr().err
+    assert main(args + ["--panel", "none", "--json", "--format", "svg"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    (name, panel), = result["panels"].items()
+    assert name.startswith("spec-") and [r["n"] for r in panel["rows"]] == [4, 8]
+    assert panel["theory"]["n"][0] == 4 and panel["theory"]["n"][-1] == 8
+    assert (out / "figure1.svg").exists() and (out / f"panel_{name}.json").exists()
