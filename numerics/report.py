@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .vocabulary import MODEL_KINDS
+
 __all__ = ["figure1_table", "highdim_table", "write_report"]
 
-_MODEL_ORDER = ("linear", "scalar", "scalar-nodelim", "vector")
+_MODEL_ORDER = tuple(MODEL_KINDS)
 
 
 def highdim_table(result: dict) -> str:

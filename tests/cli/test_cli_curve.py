@@ -28,10 +28,10 @@ def test_curve_points_equal_wpgd_solve_of_each_varied_spec(tmp_path):
         f.write_text(SPEC.read_text().replace("variance = 0.1", f"variance = {noise!r}"))
         solved = json.loads(wpgd("solve", "--spec", f, "--class", "all", "--json").stdout)
         for cls in curve["classes"]:
-            assert curve["risk"][cls][i] == pytest.approx(solved[cls]["risk"], rel=1e-10), (noise, cls)
+            assert curve["risk"][cls][i] == pytest.approx(solved["classes"][cls]["risk"], rel=1e-10), (noise, cls)
     # negative control: the base spec (σ² = 0.1) is a different problem from both points
     base = json.loads(wpgd("solve", "--spec", SPEC, "--class", "all", "--json").stdout)
-    assert all(abs(curve["risk"]["linear"][i] / base["linear"]["risk"] - 1) > 1e-3 for i in range(2))
+    assert all(abs(curve["risk"]["linear"][i] / base["classes"]["linear"]["risk"] - 1) > 1e-3 for i in range(2))
 
 
 def test_curve_choices_match_the_library():

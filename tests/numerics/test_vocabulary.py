@@ -28,6 +28,7 @@ VOCABULARY_SETS = {
 KNOWN = {
     ("numerics/plotting.py", "model families"): "plot styles, owned by the figures work (issue 13)",
     ("numerics/plotting.py", "theory classes"): "plot styles, owned by the figures work (issue 13)",
+    ("numerics/curve_plot.py", "classes"): "plot styles of wpgd curve (issue 13)",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from numerics import vocabulary as _vocabulary
 from numerics.errors import InvalidProblemError
 
 from ..flags import integer, real
@@ -40,8 +41,8 @@ examples:
 """
 
 FORMATS = ("png", "pdf", "svg")
-CLASSES = ("linear", "geometric", "scalar", "vector", "unconstrained")
-"""numerics.classes.CLASSES, repeated: building the parser imports no SciPy (a test asserts equality)."""
+CLASSES = _vocabulary.CLASSES
+"""The weight classes (numerics.vocabulary imports nothing, so building the parser imports no SciPy)."""
 
 
 def add_arguments(p) -> None:
