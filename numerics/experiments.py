@@ -20,9 +20,6 @@ Markdown report are rendered from them by :mod:`numerics.plotting`.
 
 from __future__ import annotations
 
-import json
-import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -223,70 +220,28 @@ def theory_curves(panel: PanelSpec, d: int, n_grid, classes=THEORY_CLASSES) -> d
     return out
 
 
-def _run_one(job: dict) -> dict:
-    """Train one run (worker entry point; arguments and result are plain JSON)."""
-    import torch
+def _run_jobs(jobs: list[dict], workers: int, progress: bool, desc: str, *, scheduler: str = "local") -> list[dict]:
+    """Run training jobs on the sweep engine (:mod:`numerics.sweep`); returns their metrics in order.
 
-    from .training import CheckpointError, TrainConfig, checkpoint_matches, train
+    Each job is one task (``numerics.sweep_tasks.train_task``) whose record ``result.json`` sits in
+    its run folder, keyed by the hash of the job's full configuration: a finished run with the
+    same settings is reused, a run folder holding a run of other settings is retrained.
 
-    torch.set_num_threads(1)
-    problem = PanelSpec(**job["panel"]).problem(job["n"], job["d"])
-    cfg = TrainConfig.from_dict(job["config"])
-    ckpt = Path(job["out"]) / "checkpoint.pt"
-    if ckpt.exists():
-        try:
-            stale = not checkpoint_matches(ckpt, cfg, problem)
-        except CheckpointError as exc:
-            print(f"wpgd experiment: {exc}; starting that run afresh", file=sys.stderr)
-            stale = True
-        if stale:
-            ckpt.unlink()  # a run of other settings: the experiment owns its run folders, start afresh
-    res = train(problem, cfg, job["out"], extra_config={"panel": job["panel"]["name"]})
-    return res.metrics
+    Raises:
+        InvalidProblemError: a run failed (the others are kept; rerunning retries it).
+    """
+    from numerics.sweep import SweepTask, run_tasks
+    from numerics.sweep_tasks import execute
 
-
-def _cached_metrics(job: dict) -> dict | None:
-    """metrics.json of a finished run with the same config, else None."""
-    out = Path(job["out"])
-    try:
-        cfg = json.loads((out / "config.json").read_text())["config"]
-        metrics = json.loads((out / "metrics.json").read_text())
-    except (OSError, ValueError, KeyError):
-        return None
-    same = {k: v for k, v in cfg.items() if k not in ("progress", "checkpoint_every")} == {
-        k: v for k, v in job["config"].items() if k not in ("progress", "checkpoint_every")
-    }
-    return metrics if same else None
-
-
-def _run_jobs(jobs: list[dict], workers: int, progress: bool, desc: str) -> list[dict]:
-    from .fileio import progress_bar
-
-    results: list = [None] * len(jobs)
-    todo = []
-    for i, job in enumerate(jobs):
-        cached = _cached_metrics(job)
-        if cached is not None:
-            results[i] = cached
-        else:
-            todo.append(i)
-    bar = progress_bar(len(jobs), desc, enabled=progress, unit="run")
-    bar.update(len(jobs) - len(todo))
-    if workers <= 1 or len(todo) <= 1:
-        for i in todo:
-            results[i] = _run_one(jobs[i])
-            bar.update(1)
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-            futs = {pool.submit(_run_one, jobs[i]): i for i in todo}
-            for fut in as_completed(futs):
-                results[futs[fut]] = fut.result()
-                bar.update(1)
-    bar.close()
-    return results
+    tasks = [SweepTask.make({"kind": "train", **{k: v for k, v in job.items() if k != "out"}},
+                            Path(job["out"]) / "result.json", job["out"]) for job in jobs]
+    outcome = run_tasks(tasks, execute, scheduler=scheduler, workers=max(1, int(workers)), progress=progress,
+                        desc=desc)
+    if outcome.errors:
+        key, msg = next(iter(outcome.errors.items()))
+        where = next(t.run_dir for t in tasks if t.key == key)
+        raise InvalidProblemError(f"{len(outcome.errors)} training run(s) failed; {where}: {msg}")
+    return [outcome.results[t.key] for t in tasks]
 
 
 def _job(panel: PanelSpec, n: int, d: int, cfg, out: Path) -> dict:
