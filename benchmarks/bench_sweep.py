@@ -1,7 +1,7 @@
 """Throughput of the sweep engine on a theory grid: serial vs worker processes, and the engine's overhead.
 
-One run measures, on the same grid of ``--tasks`` theory tasks (default 10^4: 50 noise levels ×
-50 prompt lengths × 4 weight classes, d = 4):
+One run measures, on the same grid of ``--tasks`` theory tasks (default about 10^4: 58 noise levels ×
+58 prompt lengths × 3 weight classes, d = 4):
 
 1. the bare solve time: ``numerics.sweep_tasks.execute`` called in a loop (no engine, no files);
 2. the engine serially (``workers = 1``: in this process, one record file per task);
@@ -42,7 +42,7 @@ query_correlation = [0.3, 0.9]
 [noise]
 variance = 0.1
 """
-CLASSES = ["linear", "scalar", "geometric", "unconstrained"]
+CLASSES = ["linear", "scalar", "unconstrained"]  # "geometric" (a 1-D search, ~0.1 s) would dominate
 
 
 def _grid(folder: Path, tasks: int) -> Path:
@@ -51,8 +51,10 @@ def _grid(folder: Path, tasks: int) -> Path:
     segs = [[k, k] for k in range(2, 2 + per_axis)]
     (folder / "base.toml").write_text(BASE)
     path = folder / "grid.toml"
-    path.write_text(f'[sweep]\nkind = "theory"\nspec = "base.toml"\nclasses = {json.dumps(CLASSES)}\n[axes]\n'
-                    f'"tasks.segments" = {json.dumps(segs)}\n"noise.variance" = {json.dumps(noise)}\n')
+    path.write_text(
+        f'[sweep]\nkind = "theory"\nspec = "base.toml"\nclasses = {json.dumps(CLASSES)}\n[axes]\n'
+        f'"tasks.segments" = {json.dumps(segs)}\n"noise.variance" = {json.dumps(noise)}\n'
+    )
     return path
 
 
@@ -77,30 +79,49 @@ def main(argv=None) -> int:
         serial = run_tasks(tasks, execute, workers=1, progress=False)
         rerun = run_tasks(tasks, execute, workers=1, progress=False)
         par_tasks = [t for _, t in grid_tasks(grid, tmp / "parallel")]
-        par = run_tasks(par_tasks, execute, workers=args.workers, progress=False, inprocess_below=0,
-                        batch_size=auto_batch("theory", n, args.workers))
+        par = run_tasks(
+            par_tasks,
+            execute,
+            workers=args.workers,
+            progress=False,
+            inprocess_below=0,
+            batch_size=auto_batch("theory", n, args.workers),
+        )
         same = all(par.results[a.key] == serial.results[b.key] for a, b in zip(par_tasks, tasks))
     out = {
-        "tasks": n, "cpus": os.cpu_count(), "workers": args.workers, "parallel_backend": par.backend,
-        "build_and_validate_s": build, "bare_solve_s": bare, "solve_ms_per_task": 1e3 * bare / n,
-        "serial_s": serial.seconds, "serial_tasks_per_s": n / serial.seconds,
-        "parallel_s": par.seconds, "parallel_tasks_per_s": n / par.seconds,
+        "tasks": n,
+        "cpus": os.cpu_count(),
+        "workers": args.workers,
+        "parallel_backend": par.backend,
+        "build_and_validate_s": build,
+        "bare_solve_s": bare,
+        "solve_ms_per_task": 1e3 * bare / n,
+        "serial_s": serial.seconds,
+        "serial_tasks_per_s": n / serial.seconds,
+        "parallel_s": par.seconds,
+        "parallel_tasks_per_s": n / par.seconds,
         "parallel_over_serial": serial.seconds / par.seconds,
         "engine_overhead_ms_per_task": 1e3 * (serial.seconds - bare) / n,
         "overhead_over_solve": (serial.seconds - bare) / bare,
-        "rerun_all_cached_s": rerun.seconds, "parallel_equals_serial": same,
+        "rerun_all_cached_s": rerun.seconds,
+        "parallel_equals_serial": same,
     }
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"theory sweep, {n} tasks (d = 4; {len(CLASSES)} classes); {os.cpu_count()} CPU(s)")
+    print(f"theory sweep, {n} tasks (d = 4; classes {', '.join(CLASSES)}); {os.cpu_count()} CPU(s)")
     print(f"build + validate tasks   {build:8.2f} s")
     print(f"bare solves (no engine)  {bare:8.2f} s   {1e3 * bare / n:.3f} ms/task")
     print(f"engine, serial           {serial.seconds:8.2f} s   {n / serial.seconds:8.1f} tasks/s")
-    print(f"engine, {args.workers} workers ({par.backend}) {par.seconds:6.2f} s   {n / par.seconds:8.1f} tasks/s   "
-          f"ratio {serial.seconds / par.seconds:.2f}x vs serial (incl. start-up)")
-    print(f"engine overhead          {out['engine_overhead_ms_per_task']:.3f} ms/task = "
-          f"{out['overhead_over_solve']:.1%} of the solve time")
+    print(
+        f"engine, {args.workers} workers ({par.backend}) {par.seconds:6.2f} s   "
+        f"{n / par.seconds:8.1f} tasks/s   "
+        f"ratio {serial.seconds / par.seconds:.2f}x vs serial (incl. start-up)"
+    )
+    print(
+        f"engine overhead          {out['engine_overhead_ms_per_task']:.3f} ms/task = "
+        f"{out['overhead_over_solve']:.1%} of the solve time"
+    )
     print(f"rerun (all cached)       {rerun.seconds:8.2f} s")
     print(f"parallel results identical to serial: {same}")
     return 0 if same else 1

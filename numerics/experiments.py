@@ -220,7 +220,8 @@ def theory_curves(panel: PanelSpec, d: int, n_grid, classes=THEORY_CLASSES) -> d
     return out
 
 
-def _run_jobs(jobs: list[dict], workers: int, progress: bool, desc: str, *, scheduler: str = "local") -> list[dict]:
+def _run_jobs(jobs: list[dict], workers: int, progress: bool, desc: str, *,
+              scheduler: str = "local") -> list[dict]:
     """Run training jobs on the sweep engine (:mod:`numerics.sweep`); returns their metrics in order.
 
     Each job is one task (``numerics.sweep_tasks.train_task``) whose record ``result.json`` sits in
@@ -250,13 +251,15 @@ def _job(panel: PanelSpec, n: int, d: int, cfg, out: Path) -> dict:
     return {"panel": asdict(panel), "n": int(n), "d": int(d), "config": resolved, "out": str(out)}
 
 
-def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True) -> dict:
+def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True, scheduler: str = "local") -> dict:
     """Run the Figure-1 experiment; write ``panel_<x>.json`` per panel and ``figure1.json``.
 
     Args:
         config: experiment settings.
         out_dir: results folder (run folders go to ``out_dir/runs``).
         progress: show progress bars.
+        scheduler: where the training runs go: "local" (``config.jobs`` worker processes) or a
+            Dask scheduler address (:func:`numerics.sweep.run_tasks`).
 
     Returns:
         The content of ``figure1.json`` (all panels).
@@ -281,7 +284,7 @@ def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True) -> dic
                 cfg = TrainConfig(**config.run_overrides(m))
                 jobs.append(_job(PANELS[p], n, config.d, cfg, out / "runs" / p / f"n{n}-{m}"))
                 keys.append((p, n, m))
-    metrics = _run_jobs(jobs, config.jobs, progress, "figure1 runs")
+    metrics = _run_jobs(jobs, config.jobs, progress, "figure1 runs", scheduler=scheduler)
     lo, hi, step = config.theory_n
     grid = list(range(int(lo), int(hi) + 1, int(step)))
     panels = {}
@@ -367,7 +370,7 @@ def ordering_checks(panel: dict, tol: float = 0.03) -> list[dict]:
     return checks
 
 
-def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True) -> dict:
+def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True, scheduler: str = "local") -> dict:
     """Train 1..L-layer models on one problem and compare them with the WPGD references.
 
     Two references per row: the one-layer class optimum (closed form; an L-layer model contains
@@ -377,7 +380,8 @@ def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True) 
     construction realises exactly) found by sample-average approximation, evaluated on fresh
     prompts with a CI. It is an upper-bound estimate of that class's optimum; the trained
     model's class contains it, so the second check is trained ≤ reference (+``tol``). The theory
-    gives no closed-form L-step optimum (docs/multilayer.md).
+    gives no closed-form L-step optimum (docs/multilayer.md). The runs go to ``scheduler`` as in
+    :func:`run_figure1`.
 
     Returns:
         The content of ``multilayer.json``.
@@ -396,7 +400,7 @@ def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True) 
     for L in config.layers:
         cfg = TrainConfig.for_model(config.model, **{**config.train, "layers": int(L), "progress": False})
         jobs.append(_job(panel, config.n, config.d, cfg, out / "runs" / f"L{L}-{config.model}"))
-    metrics = _run_jobs(jobs, config.jobs, progress, "multilayer runs")
+    metrics = _run_jobs(jobs, config.jobs, progress, "multilayer runs", scheduler=scheduler)
     primary = MODEL_KINDS[config.model].classes[0]
     one_layer = class_risk(problem, primary).normalized
     notes = []

@@ -37,7 +37,15 @@ from typing import Callable
 
 from numerics.errors import InvalidProblemError, WPGDError
 
-__all__ = ["SweepTask", "SweepOutcome", "task_key", "read_record", "run_tasks", "DISTRIBUTED_HINT", "dask_available"]
+__all__ = [
+    "SweepTask",
+    "SweepOutcome",
+    "task_key",
+    "read_record",
+    "run_tasks",
+    "DISTRIBUTED_HINT",
+    "dask_available",
+]
 
 ENGINE_VERSION = 1
 """Part of every cache key: bump it when a record's meaning changes."""
@@ -53,8 +61,12 @@ def task_key(config: dict) -> str:
         InvalidProblemError: the configuration is not plain JSON (or holds NaN/Inf).
     """
     try:
-        blob = json.dumps({"engine": ENGINE_VERSION, "config": config}, sort_keys=True, separators=(",", ":"),
-                          allow_nan=False)
+        blob = json.dumps(
+            {"engine": ENGINE_VERSION, "config": config},
+            sort_keys=True,
+            separators=(",", ":"),
+            allow_nan=False,
+        )
     except (TypeError, ValueError) as exc:
         raise InvalidProblemError(f"a sweep task configuration must be plain JSON ({exc})") from None
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
@@ -109,7 +121,10 @@ def dask_available() -> bool:
     import importlib.util
 
     try:
-        return importlib.util.find_spec("distributed") is not None and importlib.util.find_spec("dask") is not None
+        return (
+            importlib.util.find_spec("distributed") is not None
+            and importlib.util.find_spec("dask") is not None
+        )
     except (ImportError, ValueError):
         return False
 
@@ -151,10 +166,21 @@ def _run_batch(fn: Callable, batch: list) -> list:
     return out
 
 
-def run_tasks(tasks: list[SweepTask], fn: Callable, *, scheduler: str = "local", workers: int = 1,
-              progress: bool = True, desc: str = "sweep", batch_size: int = 1, inprocess_below: int = 2,
-              resources: dict | None = None, on_result: Callable | None = None,
-              flush: Callable | None = None, flush_seconds: float = 2.0) -> SweepOutcome:
+def run_tasks(
+    tasks: list[SweepTask],
+    fn: Callable,
+    *,
+    scheduler: str = "local",
+    workers: int = 1,
+    progress: bool = True,
+    desc: str = "sweep",
+    batch_size: int = 1,
+    inprocess_below: int = 2,
+    resources: dict | None = None,
+    on_result: Callable | None = None,
+    flush: Callable | None = None,
+    flush_seconds: float = 2.0,
+) -> SweepOutcome:
     """Run every task whose record is missing; return all results.
 
     Args:
@@ -205,7 +231,7 @@ def run_tasks(tasks: list[SweepTask], fn: Callable, *, scheduler: str = "local",
     out.backend, out.workers = backend, (0 if remote else (1 if backend == "inprocess" else workers))
     by_key = {t.key: t for t in todo}
     size = max(1, int(batch_size))
-    batches = [[(t.key, t.config, t.run_dir) for t in todo[i:i + size]] for i in range(0, len(todo), size)]
+    batches = [[(t.key, t.config, t.run_dir) for t in todo[i : i + size]] for i in range(0, len(todo), size)]
     bar = progress_bar(len(tasks), desc, enabled=progress, unit="task")
     bar.update(out.cached)
     last = [time.monotonic()]
@@ -270,12 +296,15 @@ def _run_processes(fn: Callable, batches: list, workers: int, take: Callable, re
         pending = [i for i in pending if i not in done]
         if not broken or not pending:
             return
-    raise InvalidProblemError(f"sweep: worker processes kept dying ({restarts} restarts); "
-                              f"{len(pending)} job(s) not finished (rerun to retry them)")
+    raise InvalidProblemError(
+        f"sweep: worker processes kept dying ({restarts} restarts); "
+        f"{len(pending)} job(s) not finished (rerun to retry them)"
+    )
 
 
-def _run_dask(fn: Callable, batches: list, scheduler: str, workers: int, take: Callable,
-              resources: dict | None) -> None:
+def _run_dask(
+    fn: Callable, batches: list, scheduler: str, workers: int, take: Callable, resources: dict | None
+) -> None:
     """Submit the batches to a Dask cluster (a LocalCluster for "local"); the scheduler reruns
     the jobs of a worker that died (``distributed.scheduler.allowed-failures`` times)."""
     import logging
@@ -284,8 +313,13 @@ def _run_dask(fn: Callable, batches: list, scheduler: str, workers: int, take: C
 
     cluster = None
     if scheduler == "local":
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
         client = Client(cluster)
     else:
         try:
@@ -293,8 +327,12 @@ def _run_dask(fn: Callable, batches: list, scheduler: str, workers: int, take: C
         except (OSError, TimeoutError, ValueError) as exc:
             raise InvalidProblemError(f"cannot reach the Dask scheduler {scheduler!r} ({exc})") from None
     try:
-        futs = {client.submit(_run_batch, fn, b, key=f"wpgd-sweep-{b[0][0]}-{len(b)}", pure=False,
-                              resources=resources): i for i, b in enumerate(batches)}
+        futs = {
+            client.submit(
+                _run_batch, fn, b, key=f"wpgd-sweep-{b[0][0]}-{len(b)}", pure=False, resources=resources
+            ): i
+            for i, b in enumerate(batches)
+        }
         for fut in as_completed(futs):
             try:
                 entries = fut.result()

@@ -45,7 +45,15 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["SweepGrid", "load_grid", "parse_grid", "grid_points", "point_problem", "THEORY_CLASSES", "MAX_TASKS"]
+__all__ = [
+    "SweepGrid",
+    "load_grid",
+    "parse_grid",
+    "grid_points",
+    "point_problem",
+    "THEORY_CLASSES",
+    "MAX_TASKS",
+]
 
 THEORY_CLASSES = ("linear", "scalar", "geometric", "vector", "unconstrained")
 """Weight classes a theory sweep can solve (``numerics.references.class_risk``)."""
@@ -96,7 +104,11 @@ class SweepGrid:
         points = 1
         for _, vals in self.axes:
             points *= len(vals)
-        per = len(self.classes) if self.kind == "theory" else len(self.models) * len(self.seeds) * len(self.layers)
+        per = (
+            len(self.classes)
+            if self.kind == "theory"
+            else len(self.models) * len(self.seeds) * len(self.layers)
+        )
         return points * per
 
 
@@ -125,14 +137,20 @@ def _strings(val, what: str, allowed=None) -> tuple:
     if allowed is not None:
         bad = [v for v in val if v not in allowed]
         if bad:
-            raise SpecError(f"[sweep] {what}: unknown {', '.join(map(repr, bad))} (choose from {', '.join(allowed)})")
+            raise SpecError(
+                f"[sweep] {what}: unknown {', '.join(map(repr, bad))} (choose from {', '.join(allowed)})"
+            )
     if len(set(val)) != len(val):
         raise SpecError(f"[sweep] {what} has duplicates")
     return tuple(val)
 
 
 def _ints(val, what: str, lo: int, hi: int) -> tuple:
-    if not isinstance(val, list) or not val or not all(isinstance(v, int) and not isinstance(v, bool) for v in val):
+    if (
+        not isinstance(val, list)
+        or not val
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in val)
+    ):
         raise SpecError(f"[sweep] {what} must be a non-empty list of integers")
     bad = [v for v in val if not lo <= v <= hi]
     if bad:
@@ -159,13 +177,17 @@ def parse_grid(data: dict, base_dir=".", *, text: str = "") -> SweepGrid:
         raise SpecError("grid: missing [sweep] table")
     bad = sorted(set(sweep) - _SWEEP_KEYS)
     if bad:
-        raise SpecError(f"[sweep]: unknown key(s) {', '.join(bad)} (allowed: {', '.join(sorted(_SWEEP_KEYS))})")
+        raise SpecError(
+            f"[sweep]: unknown key(s) {', '.join(bad)} (allowed: {', '.join(sorted(_SWEEP_KEYS))})"
+        )
     kind = sweep.get("kind")
     if kind not in ("theory", "train"):
-        raise SpecError(f"[sweep] kind must be \"theory\" or \"train\", got {str(kind)[:40]!r}")
+        raise SpecError(f'[sweep] kind must be "theory" or "train", got {str(kind)[:40]!r}')
     spec_name = sweep.get("spec")
     if not isinstance(spec_name, str) or not spec_name:
-        raise SpecError("[sweep] spec must name the base problem spec (a TOML file, relative to the grid file)")
+        raise SpecError(
+            "[sweep] spec must name the base problem spec (a TOML file, relative to the grid file)"
+        )
     spec_path = base_dir / spec_name
     if not spec_path.is_file():
         raise SpecError(f"[sweep] spec {spec_name!r}: no such file next to the grid ({str(spec_path)!r})")
@@ -183,10 +205,10 @@ def parse_grid(data: dict, base_dir=".", *, text: str = "") -> SweepGrid:
         if "classes" in sweep:
             fields_["classes"] = _strings(sweep["classes"], "classes", THEORY_CLASSES)
         if "train" in data:
-            raise SpecError("grid: a [train] table applies to kind = \"train\" only")
+            raise SpecError('grid: a [train] table applies to kind = "train" only')
     else:
         if "models" not in sweep:
-            raise SpecError(f"[sweep] kind = \"train\" needs models (from {', '.join(MODEL_KINDS)})")
+            raise SpecError(f'[sweep] kind = "train" needs models (from {", ".join(MODEL_KINDS)})')
         fields_["models"] = _strings(sweep["models"], "models", tuple(MODEL_KINDS))
         if "seeds" in sweep:
             fields_["seeds"] = _ints(sweep["seeds"], "seeds", 0, 2**32 - 4)
@@ -203,9 +225,9 @@ def parse_grid(data: dict, base_dir=".", *, text: str = "") -> SweepGrid:
     for name, vals in axes_tab.items():
         parts = name.split(".")
         if len(parts) < 2 or not all(parts):
-            raise SpecError(f"[axes] {name!r}: expected a dotted key such as \"noise.variance\"")
+            raise SpecError(f'[axes] {name!r}: expected a dotted key such as "noise.variance"')
         if parts[0] == "train" and kind != "train":
-            raise SpecError(f"[axes] {name!r}: train.* axes apply to kind = \"train\" only")
+            raise SpecError(f'[axes] {name!r}: train.* axes apply to kind = "train" only')
         if parts[0] in ("train",) and len(parts) != 2:
             raise SpecError(f"[axes] {name!r}: expected train.<TrainConfig field>")
         if not isinstance(vals, list) or not vals:
@@ -214,8 +236,15 @@ def parse_grid(data: dict, base_dir=".", *, text: str = "") -> SweepGrid:
         if len(set(keys)) != len(keys):
             raise SpecError(f"[axes] {name!r} has duplicate values")
         axes.append((name, tuple(vals)))
-    grid = SweepGrid(kind=kind, spec=spec, base_dir=str(spec_path.parent.resolve()), axes=tuple(axes),
-                     text=text, spec_text=spec_text, **fields_)
+    grid = SweepGrid(
+        kind=kind,
+        spec=spec,
+        base_dir=str(spec_path.parent.resolve()),
+        axes=tuple(axes),
+        text=text,
+        spec_text=spec_text,
+        **fields_,
+    )
     if grid.size > MAX_TASKS:
         raise ResourceLimitError(f"grid: {grid.size:.3g} tasks is more than the supported {MAX_TASKS:.0e}")
     if kind == "train":
@@ -236,7 +265,9 @@ def _check_train_fields(grid: SweepGrid) -> None:
     names = list(grid.train) + [n.split(".", 1)[1] for n, _ in grid.axes if n.startswith("train.")]
     for name in names:
         if name in reserved:
-            raise SpecError(f"grid: train setting {name!r} is set by the [sweep] table (models, seeds, layers)")
+            raise SpecError(
+                f"grid: train setting {name!r} is set by the [sweep] table (models, seeds, layers)"
+            )
         if name not in known:
             raise SpecError(f"grid: unknown train setting {name!r} (a TrainConfig field)")
 

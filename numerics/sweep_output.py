@@ -56,8 +56,9 @@ def read_results(out_dir) -> tuple[dict, list[dict]]:
         with open(out / "results.csv", newline="") as fh:
             rows = list(csv.DictReader(fh))
     except (OSError, ValueError) as exc:
-        raise InvalidProblemError(f"{str(out)!r} is not a sweep results folder (sweep.json, results.csv): {exc}") \
-            from None
+        raise InvalidProblemError(
+            f"{str(out)!r} is not a sweep results folder (sweep.json, results.csv): {exc}"
+        ) from None
     return meta, rows
 
 
@@ -83,7 +84,8 @@ def _x_value(text: str):
 
 
 def plot_sweep(out_dir, x: str, *, y: str = "normalized_risk") -> list[Path]:
-    """Plot ``y`` against axis ``x``: one line per class / model and value of the other axes.
+    """Plot ``y`` against axis ``x``: one line per class / model (line style) and value of the other
+    axes (colour).
 
     A list-valued axis (e.g. ``tasks.segments``) is plotted at the sum of its entries. Training
     sweeps average over seeds and draw the min–max band across seeds. Writes
@@ -103,7 +105,9 @@ def plot_sweep(out_dir, x: str, *, y: str = "normalized_risk") -> list[Path]:
     meta, rows = read_results(out)
     axes = list(meta.get("axes", []))
     if x not in axes:
-        raise InvalidProblemError(f"--x {x!r} is not an axis of this sweep (axes: {', '.join(axes) or 'none'})")
+        raise InvalidProblemError(
+            f"--x {x!r} is not an axis of this sweep (axes: {', '.join(axes) or 'none'})"
+        )
     if not rows:
         raise InvalidProblemError("the sweep has no finished rows to plot")
     label_col = "class" if meta.get("kind") == "theory" else "model"
@@ -115,16 +119,28 @@ def plot_sweep(out_dir, x: str, *, y: str = "normalized_risk") -> list[Path]:
             raise InvalidProblemError(f"axis {x!r} has a non-numeric value {row[x][:40]!r}")
         if yv is None:
             continue
-        name = ", ".join([row[label_col]] + [f"{a}={row[a]}" for a in others])
+        name = (row[label_col], ", ".join(f"{a}={row[a]}" for a in others))
         series.setdefault(name, {}).setdefault(xv, []).append(yv)
+    labels = list(dict.fromkeys(k[0] for k in series))
+    groups = list(dict.fromkeys(k[1] for k in series))
+    styles = ["-", "--", ":", "-."]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for name, pts in series.items():
+    for (label, group), pts in series.items():
         xs = sorted(pts)
         mean = [sum(pts[v]) / len(pts[v]) for v in xs]
-        (line,) = ax.plot(xs, mean, marker="o", ms=3, label=name)
+        color = colors[groups.index(group) % len(colors)]
+        ax.plot(
+            xs,
+            mean,
+            marker="o",
+            ms=3,
+            color=color,
+            ls=styles[labels.index(label) % len(styles)],
+            label=", ".join(filter(None, (label, group))),
+        )
         if any(len(pts[v]) > 1 for v in xs):
-            ax.fill_between(xs, [min(pts[v]) for v in xs], [max(pts[v]) for v in xs], alpha=0.2,
-                            color=line.get_color())
+            ax.fill_between(xs, [min(pts[v]) for v in xs], [max(pts[v]) for v in xs], alpha=0.2, color=color)
     ax.set_xlabel(x + (" (sum)" if any(row[x].startswith("[") for row in rows) else ""))
     ax.set_ylabel(y.replace("_", " "))
     ax.grid(alpha=0.3)

@@ -29,9 +29,18 @@ def auto_batch(kind: str, todo: int, workers: int) -> int:
     return int(max(1, min(256, todo // max(1, 16 * workers))))
 
 
-def run_sweep(grid_path, out_dir, *, scheduler: str = "local", workers: int | None = None, progress: bool = True,
-              device: str = "cpu", gpu_resource: bool = False, plot: bool = True,
-              inprocess_below: int | None = None) -> dict:
+def run_sweep(
+    grid_path,
+    out_dir,
+    *,
+    scheduler: str = "local",
+    workers: int | None = None,
+    progress: bool = True,
+    device: str = "cpu",
+    gpu_resource: bool = False,
+    plot: bool = True,
+    inprocess_below: int | None = None,
+) -> dict:
     """Run (or resume) the sweep of a grid file into ``out_dir``.
 
     Args:
@@ -72,8 +81,14 @@ def run_sweep(grid_path, out_dir, *, scheduler: str = "local", workers: int | No
 
     results = {t.key: r for t in tasks if (r := read_record(t)) is not None}
     todo = len(tasks) - len(results)
-    meta = {"kind": grid.kind, "axes": grid.axis_names, "columns": columns, "tasks": len(tasks),
-            "status": "running", "keys": [t.key for t in tasks]}
+    meta = {
+        "kind": grid.kind,
+        "axes": grid.axis_names,
+        "columns": columns,
+        "tasks": len(tasks),
+        "status": "running",
+        "keys": [t.key for t in tasks],
+    }
     write_json_atomic(out / "sweep.json", meta)
 
     def flush() -> None:
@@ -82,18 +97,35 @@ def run_sweep(grid_path, out_dir, *, scheduler: str = "local", workers: int | No
     def on_result(task, result) -> None:
         results[task.key] = result
 
-    outcome = run_tasks(tasks, execute, scheduler=scheduler, workers=workers, progress=progress,
-                        desc=f"sweep ({grid.kind})", batch_size=auto_batch(grid.kind, todo, workers),
-                        inprocess_below=(inprocess_below if inprocess_below is not None
-                                         else 256 if grid.kind == "theory" else 2),
-                        resources={"GPU": 1} if gpu_resource and grid.kind == "train" else None,
-                        on_result=on_result, flush=flush)
+    outcome = run_tasks(
+        tasks,
+        execute,
+        scheduler=scheduler,
+        workers=workers,
+        progress=progress,
+        desc=f"sweep ({grid.kind})",
+        batch_size=auto_batch(grid.kind, todo, workers),
+        inprocess_below=(
+            inprocess_below if inprocess_below is not None else 256 if grid.kind == "theory" else 2
+        ),
+        resources={"GPU": 1} if gpu_resource and grid.kind == "train" else None,
+        on_result=on_result,
+        flush=flush,
+    )
     results.update(outcome.results)
     flush()
-    meta.update({"status": "finished" if not outcome.errors else "incomplete",
-            "computed": outcome.computed, "cached": outcome.cached, "failed": len(outcome.errors),
-            "errors": list(outcome.errors.values())[:5], "seconds": outcome.seconds, "backend": outcome.backend,
-            "workers": outcome.workers})
+    meta.update(
+        {
+            "status": "finished" if not outcome.errors else "incomplete",
+            "computed": outcome.computed,
+            "cached": outcome.cached,
+            "failed": len(outcome.errors),
+            "errors": list(outcome.errors.values())[:5],
+            "seconds": outcome.seconds,
+            "backend": outcome.backend,
+            "workers": outcome.workers,
+        }
+    )
     write_json_atomic(out / "sweep.json", meta)
     files = [str(out / "results.csv")]
     if (out / "results.parquet").exists():

@@ -26,8 +26,20 @@ __all__ = ["execute", "theory_task", "train_task", "grid_tasks", "result_rows", 
 
 ROW_FIELDS = {
     "theory": ["class", "risk", "normalized_risk", "null_risk", "key"],
-    "train": ["model", "seed", "layers", "risk", "normalized_risk", "ci_low", "ci_high", "status",
-              "theory_class", "theory_risk", "gap", "run"],
+    "train": [
+        "model",
+        "seed",
+        "layers",
+        "risk",
+        "normalized_risk",
+        "ci_low",
+        "ci_high",
+        "status",
+        "theory_class",
+        "theory_risk",
+        "gap",
+        "run",
+    ],
 }
 """The CSV columns after the axis columns, by sweep kind (risks in the units of
 ``numerics.references``: ``risk`` raw, the others normalised by the null risk)."""
@@ -49,8 +61,12 @@ def theory_task(config: dict, run_dir=None) -> dict:
 
     problem = _problem(config)
     ref = class_risk(problem, config["class"])
-    return {"risk": ref.risk, "normalized_risk": ref.normalized, "null_risk": float(problem.null_risk),
-            "label": ref.label}
+    return {
+        "risk": ref.risk,
+        "normalized_risk": ref.normalized,
+        "null_risk": float(problem.null_risk),
+        "label": ref.label,
+    }
 
 
 def train_task(config: dict, run_dir) -> dict:
@@ -111,7 +127,9 @@ def grid_tasks(grid: SweepGrid, out_dir, *, device: str = "cpu") -> list[tuple[d
         if grid.kind == "theory":
             for cls in grid.classes:
                 task = SweepTask.make({"kind": "theory", **common, "class": cls}, "")
-                tasks.append(({**axes, "class": cls}, _with_record(task, out / "points" / f"{task.key}.json")))
+                tasks.append(
+                    ({**axes, "class": cls}, _with_record(task, out / "points" / f"{task.key}.json"))
+                )
             continue
         for model in grid.models:
             for seed in grid.seeds:
@@ -132,9 +150,17 @@ def _train_config(problem, model: str, seed: int, layers: int, train: dict, devi
     try:
         from numerics.train_config import TrainConfig
     except ImportError as exc:
-        raise InvalidProblemError(f"kind = \"train\" needs PyTorch ({exc}); pip install \".[gla]\"") from None
-    over = {"data_seed": seed + 1, "eval_seed": seed + 2, "final_seed": seed + 3, "device": device, **train,
-            "seed": seed, "layers": layers, "progress": False}
+        raise InvalidProblemError(f'kind = "train" needs PyTorch ({exc}); pip install ".[gla]"') from None
+    over = {
+        "data_seed": seed + 1,
+        "eval_seed": seed + 2,
+        "final_seed": seed + 3,
+        "device": device,
+        **train,
+        "seed": seed,
+        "layers": layers,
+        "progress": False,
+    }
     try:
         return TrainConfig.for_model(model, **over).resolved(problem).to_dict()
     except (InvalidProblemError, TypeError, ValueError) as exc:
@@ -167,16 +193,27 @@ def result_rows(kind: str, labelled: list[tuple[dict, SweepTask]], results: dict
             continue
         row = {k: _cell(v) for k, v in labels.items()}
         if kind == "theory":
-            row.update(risk=res["risk"], normalized_risk=res["normalized_risk"], null_risk=res["null_risk"],
-                       key=task.key)
+            row.update(
+                risk=res["risk"],
+                normalized_risk=res["normalized_risk"],
+                null_risk=res["null_risk"],
+                key=task.key,
+            )
         else:
             refs = {r["class"]: r for r in res.get("references", [])}
             primary = MODEL_KINDS[labels["model"]].classes[0]
             ref = refs.get(primary, {})
             ci = res.get("normalized_ci") or [None, None]
-            row.update(risk=res.get("risk"), normalized_risk=res.get("normalized_risk"), ci_low=ci[0], ci_high=ci[1],
-                       status=convergence_status(res)["status"], theory_class=primary,
-                       theory_risk=ref.get("normalized_risk"), gap=ref.get("gap"),
-                       run=str(Path(task.run_dir).relative_to(Path(out_dir).resolve())))
+            row.update(
+                risk=res.get("risk"),
+                normalized_risk=res.get("normalized_risk"),
+                ci_low=ci[0],
+                ci_high=ci[1],
+                status=convergence_status(res)["status"],
+                theory_class=primary,
+                theory_risk=ref.get("normalized_risk"),
+                gap=ref.get("gap"),
+                run=str(Path(task.run_dir).relative_to(Path(out_dir).resolve())),
+            )
         rows.append(row)
     return rows

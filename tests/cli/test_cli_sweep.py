@@ -10,6 +10,7 @@ import pytest
 
 from numerics import Problem
 from numerics.references import class_risk
+from numerics.sweep_run import run_sweep
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -27,6 +28,19 @@ def assert_one_line_error(proc, needle):
     assert lines[0].startswith("wpgd sweep") and needle in lines[0], lines[0]
 
 
+def assert_main_error(capsys, argv, needle):
+    """The same contract, in this process (no interpreter start-up per case)."""
+    from wpgd.cli import main
+
+    capsys.readouterr()
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("wpgd sweep") and needle in lines[0], lines[0]
+
+
 def test_theory_grid_rows_equal_direct_solves_and_rerun_is_cached(tmp_path):
     out = tmp_path / "s"
     proc = wpgd("sweep", EXAMPLES / "sweeps" / "theory_noise.toml", "--out", out, "--json")
@@ -35,7 +49,15 @@ def test_theory_grid_rows_equal_direct_solves_and_rerun_is_cached(tmp_path):
     assert (meta["tasks"], meta["computed"], meta["cached"], meta["failed"]) == (36, 36, 0, 0)
     rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
     assert len(rows) == 36
-    assert list(rows[0]) == ["tasks.segments", "noise.variance", "class", "risk", "normalized_risk", "null_risk", "key"]
+    assert list(rows[0]) == [
+        "tasks.segments",
+        "noise.variance",
+        "class",
+        "risk",
+        "normalized_risk",
+        "null_risk",
+        "key",
+    ]
     by = {(r["tasks.segments"], r["noise.variance"], r["class"]): r for r in rows}
     assert len(by) == 36  # each point × class exactly once
     for (segs, noise, cls), r in by.items():
@@ -50,7 +72,9 @@ def test_theory_grid_rows_equal_direct_solves_and_rerun_is_cached(tmp_path):
     assert (out / "grid.toml").read_text() == (EXAMPLES / "sweeps" / "theory_noise.toml").read_text()
     assert len(list((out / "points").glob("*.json"))) == 36
     assert (out / "sweep_tasks_segments.png").stat().st_size > 1000
-    again = json.loads(wpgd("sweep", EXAMPLES / "sweeps" / "theory_noise.toml", "--out", out, "--json").stdout)
+    again = json.loads(
+        wpgd("sweep", EXAMPLES / "sweeps" / "theory_noise.toml", "--out", out, "--json").stdout
+    )
     assert (again["computed"], again["cached"]) == (0, 36)
     plot = wpgd("sweep", "plot", out, "--x", "noise.variance")
     assert plot.returncode == 0, plot.stderr
@@ -58,23 +82,34 @@ def test_theory_grid_rows_equal_direct_solves_and_rerun_is_cached(tmp_path):
     assert_one_line_error(wpgd("sweep", "plot", out, "--x", "noise.varaince"), "not an axis")
 
 
-@pytest.mark.parametrize("grid, needle", [
-    ('[sweep]\nkind = "theory"\nspec = "base.toml"\n[axes]\n"noise.variance" = [0.1, -1.0]\n',
-     "grid point noise.variance = -1.0"),
-    ('[sweep]\nkind = "theory"\nspec = "base.toml"\nclases = ["linear"]\n', "unknown key(s) clases"),
-])
-def test_bad_grid_one_line_exit_2(tmp_path, grid, needle):
+@pytest.mark.parametrize(
+    "grid, needle",
+    [
+        (
+            '[sweep]\nkind = "theory"\nspec = "base.toml"\n[axes]\n"noise.variance" = [0.1, -1.0]\n',
+            "grid point noise.variance = -1.0",
+        ),
+        ('[sweep]\nkind = "theory"\nspec = "base.toml"\nclases = ["linear"]\n', "unknown key(s) clases"),
+    ],
+)
+def test_bad_grid_one_line_exit_2(tmp_path, capsys, grid, needle):
     shutil.copy(EXAMPLES / "sweeps" / "base.toml", tmp_path / "base.toml")
     (tmp_path / "g.toml").write_text(grid)
-    assert_one_line_error(wpgd("sweep", tmp_path / "g.toml", "--out", tmp_path / "o"), needle)
+    assert_main_error(capsys, ["sweep", tmp_path / "g.toml", "--out", tmp_path / "o"], needle)
     assert not (tmp_path / "o" / "results.csv").exists()
 
 
-def test_usage_errors(tmp_path):
+def test_usage_errors(tmp_path, capsys):
     grid = EXAMPLES / "sweeps" / "theory_noise.toml"
-    assert_one_line_error(wpgd("sweep", grid), "--out DIR is required")
-    assert_one_line_error(wpgd("sweep", grid, "--out", tmp_path / "o", "--workers", "0"), "--workers")
-    assert_one_line_error(wpgd("sweep", "plot", tmp_path / "none", "--x", "noise.variance"), "does not exist")
+    assert_main_error(capsys, ["sweep", grid], "--out DIR is required")
+    assert_main_error(capsys, ["sweep", "plot", tmp_path / "none", "--x", "noise.variance"], "does not exist")
+    assert_main_error(capsys, ["sweep", grid, "--out", tmp_path / "o", "--device", "tpu"], "--device")
+    from wpgd.cli import main
+
+    capsys.readouterr()
+    assert main(["sweep", str(grid), "--out", str(tmp_path / "o"), "--workers", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--workers" in err[0] and "0" in err[0]
 
 
 @pytest.mark.slow
@@ -83,10 +118,12 @@ def test_tiny_training_sweep_rows(tmp_path):
     (tmp_path / "g.toml").write_text(
         '[sweep]\nkind = "train"\nspec = "base.toml"\nmodels = ["linear"]\nseeds = [0, 1]\n'
         '[axes]\n"tasks.segments" = [[3, 3]]\n'
-        '[train]\nsteps = 8\nbatch_size = 16\neval_every = 4\neval_prompts = 32\nfinal_prompts = 400\nrestarts = 0\n')
+        "[train]\nsteps = 8\nbatch_size = 16\neval_every = 4\neval_prompts = 32\nfinal_prompts = 400\n"
+        "restarts = 0\n"
+    )
     out = tmp_path / "o"
-    proc = wpgd("sweep", tmp_path / "g.toml", "--out", out, "--workers", "1", "--json")
-    assert proc.returncode == 0, proc.stderr
+    meta = run_sweep(tmp_path / "g.toml", out, workers=1, progress=False)
+    assert (meta["computed"], meta["failed"], meta["backend"]) == (2, 0, "inprocess")
     rows = list(csv.DictReader((out / "results.csv").read_text().splitlines()))
     assert [(r["model"], r["seed"]) for r in rows] == [("linear", "0"), ("linear", "1")]
     pr = Problem.segmented(__import__("numpy").eye(10), [3, 3], [0.2, 0.8], noise=0.1)

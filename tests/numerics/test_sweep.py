@@ -72,25 +72,40 @@ def _never(config: dict, run_dir=None) -> dict:
     raise AssertionError("a cached task ran again")
 
 
-@pytest.mark.parametrize("text, message", [
-    ('[sweep]\nkind = "theory"\nspec = "base.toml"\ncolour = 1\n', "unknown key(s) colour"),
-    ('[sweep]\nkind = "theroy"\nspec = "base.toml"\n', "kind must be"),
-    ('[sweep]\nkind = "theory"\nspec = "missing.toml"\n', "no such file"),
-    ('[sweep]\nkind = "theory"\nspec = "base.toml"\nclasses = ["linear", "square"]\n', "unknown 'square'"),
-    ('[sweep]\nkind = "theory"\nspec = "base.toml"\nseeds = [0]\n', "do not apply"),
-    ('[sweep]\nkind = "theory"\nspec = "base.toml"\n[axes]\nnoise = [0.1]\n', "dotted key"),
-    ('[sweep]\nkind = "theory"\nspec = "base.toml"\n[axes]\n"noise.variance" = []\n', "non-empty list"),
-    ('[sweep]\nkind = "theory"\nspec = "base.toml"\n[axes]\n"noise.variance" = [0.1, 0.1]\n', "duplicate"),
-    ('[sweep]\nkind = "theory"\nspec = "base.toml"\n[axes]\n"noise.variance" = [0.1, -1.0]\n',
-     "grid point noise.variance = -1.0"),
-    ('[sweep]\nkind = "theory"\nspec = "base.toml"\n[axes]\n"noise.varaince" = [0.1]\n', "varaince"),
-    ('[sweep]\nkind = "theory"\nspec = "base.toml"\n[axes]\n"features.dim.x" = [0.1]\n',
-     "is not a table"),
-    ('[sweep]\nkind = "train"\nspec = "base.toml"\nmodels = ["linear"]\n[train]\nstepz = 3\n', "stepz"),
-    ('[sweep]\nkind = "train"\nspec = "base.toml"\nmodels = ["linear"]\n[train]\nsteps = -3\n',
-     "bad training settings"),
-    ('[sweep\nkind = "theory"\n', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[sweep]\nkind = "theory"\nspec = "base.toml"\ncolour = 1\n', "unknown key(s) colour"),
+        ('[sweep]\nkind = "theroy"\nspec = "base.toml"\n', "kind must be"),
+        ('[sweep]\nkind = "theory"\nspec = "missing.toml"\n', "no such file"),
+        (
+            '[sweep]\nkind = "theory"\nspec = "base.toml"\nclasses = ["linear", "square"]\n',
+            "unknown 'square'",
+        ),
+        ('[sweep]\nkind = "theory"\nspec = "base.toml"\nseeds = [0]\n', "do not apply"),
+        ('[sweep]\nkind = "theory"\nspec = "base.toml"\n[axes]\nnoise = [0.1]\n', "dotted key"),
+        ('[sweep]\nkind = "theory"\nspec = "base.toml"\n[axes]\n"noise.variance" = []\n', "non-empty list"),
+        (
+            '[sweep]\nkind = "theory"\nspec = "base.toml"\n[axes]\n"noise.variance" = [0.1, 0.1]\n',
+            "duplicate",
+        ),
+        (
+            '[sweep]\nkind = "theory"\nspec = "base.toml"\n[axes]\n"noise.variance" = [0.1, -1.0]\n',
+            "grid point noise.variance = -1.0",
+        ),
+        ('[sweep]\nkind = "theory"\nspec = "base.toml"\n[axes]\n"noise.varaince" = [0.1]\n', "varaince"),
+        (
+            '[sweep]\nkind = "theory"\nspec = "base.toml"\n[axes]\n"features.dim.x" = [0.1]\n',
+            "is not a table",
+        ),
+        ('[sweep]\nkind = "train"\nspec = "base.toml"\nmodels = ["linear"]\n[train]\nstepz = 3\n', "stepz"),
+        (
+            '[sweep]\nkind = "train"\nspec = "base.toml"\nmodels = ["linear"]\n[train]\nsteps = -3\n',
+            "bad training settings",
+        ),
+        ('[sweep\nkind = "theory"\n', "not valid TOML"),
+    ],
+)
 def test_bad_grids_are_refused_naming_the_problem(tmp_path, text, message):
     path = _grid(tmp_path, text)
     with pytest.raises(SpecError) as err:
@@ -138,7 +153,9 @@ def _perturbed(config, path):
 
 def test_cache_key_changes_with_every_configuration_value(tmp_path):
     (tmp_path / "sig.txt").write_text("1 0.2 0\n0.2 1 0\n0 0 1\n")
-    grid = load_grid(_grid(tmp_path, GRID.replace("[axes]", '[axes]\n"features.covariance" = [{file = "sig.txt"}]')))
+    grid = load_grid(
+        _grid(tmp_path, GRID.replace("[axes]", '[axes]\n"features.covariance" = [{file = "sig.txt"}]'))
+    )
     config = grid_tasks(grid, tmp_path / "out")[0][1].config
     key = task_key(config)
     # the same configuration, keys in another order: the same key
@@ -212,7 +229,10 @@ def test_a_killed_worker_loses_no_row_and_duplicates_none(tmp_path, backend, mon
 
 def test_an_interrupted_sweep_keeps_what_it_computed(tmp_path):
     labelled = grid_tasks(load_grid(_grid(tmp_path)), tmp_path / "ref")
-    tasks = [SweepTask.make({**t.config, "index": i}, tmp_path / "out" / f"{i}.json") for i, (_, t) in enumerate(labelled)]
+    tasks = [
+        SweepTask.make({**t.config, "index": i}, tmp_path / "out" / f"{i}.json")
+        for i, (_, t) in enumerate(labelled)
+    ]
     flushed = []
     with pytest.raises(KeyboardInterrupt):
         run_tasks(tasks, _interrupt_at_4, workers=1, progress=False, flush=lambda: flushed.append(1))
@@ -224,23 +244,28 @@ def test_an_interrupted_sweep_keeps_what_it_computed(tmp_path):
 
 def test_core_imports_without_dask_and_a_cluster_without_it_is_refused(tmp_path):
     grid = _grid(tmp_path)
-    block = ("import sys\n"
-             "class _Block:\n"
-             "    def find_spec(self, name, path=None, target=None):\n"
-             "        if name.split('.')[0] in ('dask', 'distributed'):\n"
-             "            raise ImportError('blocked: ' + name)\n"
-             "sys.meta_path.insert(0, _Block())\n")
+    block = (
+        "import sys\n"
+        "class _Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('dask', 'distributed'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, _Block())\n"
+    )
     code = block + (
         "import numerics, numerics.sweep, numerics.sweep_run, wpgd.commands.sweep\n"
         "from wpgd.cli import main\n"
         "assert not any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules)\n"
         f"rc1 = main(['sweep', {str(grid)!r}, '--out', {str(tmp_path / 'o1')!r}, '--scheduler', 'tcp://127.0.0.1:9'])\n"
         f"rc2 = main(['sweep', {str(grid)!r}, '--out', {str(tmp_path / 'o2')!r}, '--quiet'])\n"
-        "print('RC', rc1, rc2)\n")
+        "print('RC', rc1, rc2)\n"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT, env=env
+    )
     assert res.returncode == 0, res.stderr
     assert "RC 2 0" in res.stdout
     err = res.stderr.strip().splitlines()
-    assert len(err) == 1 and 'gating-is-weighting[distributed]' in err[0] and "needs Dask" in err[0]
+    assert len(err) == 1 and "gating-is-weighting[distributed]" in err[0] and "needs Dask" in err[0]
     assert len(list(csv.DictReader((tmp_path / "o2" / "results.csv").read_text().splitlines()))) == 18

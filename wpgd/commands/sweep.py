@@ -1,4 +1,4 @@
-"""``wpgd sweep``: run a grid of theory solves or training runs (locally or on a Dask cluster), and plot it."""
+"""``wpgd sweep``: run a grid of theory solves or training runs (locally or on a Dask cluster); plot it."""
 
 from __future__ import annotations
 
@@ -43,22 +43,44 @@ examples:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("grid", metavar="GRID.toml", help="grid file, or the word plot followed by a results folder")
-    p.add_argument("folder", nargs="?", default=None, metavar="DIR", help="(plot only) the sweep's results folder")
+    p.add_argument(
+        "grid", metavar="GRID.toml", help="grid file, or the word plot followed by a results folder"
+    )
+    p.add_argument(
+        "folder", nargs="?", default=None, metavar="DIR", help="(plot only) the sweep's results folder"
+    )
     p.add_argument("--out", metavar="DIR", default=None, help="results folder (required to run a grid)")
-    p.add_argument("--scheduler", default="local", metavar="local|ADDRESS",
-                   help="local (default: this machine) or a Dask scheduler address such as tcp://host:8786")
-    p.add_argument("--workers", type=integer(1, 1024), default=None,
-                   help="local worker processes (default: the number of CPUs, at most 8)")
-    p.add_argument("--device", default="cpu",
-                   help="torch device of training runs: auto, cpu or cuda (default cpu; auto is resolved on this "
-                        "machine, so on a GPU cluster name cuda)")
-    p.add_argument("--gpu-resource", action="store_true",
-                   help="training jobs request the Dask worker resource GPU=1 (start GPU workers with "
-                        "--resources GPU=1); theory jobs run anywhere (default off)")
+    p.add_argument(
+        "--scheduler",
+        default="local",
+        metavar="local|ADDRESS",
+        help="local (default: this machine) or a Dask scheduler address such as tcp://host:8786",
+    )
+    p.add_argument(
+        "--workers",
+        type=integer(1, 1024),
+        default=None,
+        help="local worker processes (default: the number of CPUs, at most 8)",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device of training runs: auto, cpu or cuda (default cpu; auto is resolved on this "
+        "machine, so on a GPU cluster name cuda)",
+    )
+    p.add_argument(
+        "--gpu-resource",
+        action="store_true",
+        help="training jobs request the Dask worker resource GPU=1 (start GPU workers with "
+        "--resources GPU=1); theory jobs run anywhere (default off)",
+    )
     p.add_argument("--x", metavar="AXIS", default=None, help="(plot) the axis on the horizontal axis")
-    p.add_argument("--y", metavar="COLUMN", default="normalized_risk", help="(plot) the column plotted (default "
-                   "normalized_risk)")
+    p.add_argument(
+        "--y",
+        metavar="COLUMN",
+        default="normalized_risk",
+        help="(plot) the column plotted (default normalized_risk)",
+    )
     p.add_argument("--json", action="store_true", help="print sweep.json (with the files written) as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -78,8 +100,9 @@ def run(args) -> int:
     from numerics.sweep_run import run_sweep
 
     if args.scheduler != "local" and not dask_available():
-        raise InvalidProblemError(f"--scheduler {args.scheduler[:80]} needs Dask, which is not installed: "
-                                  f"{DISTRIBUTED_HINT}")
+        raise InvalidProblemError(
+            f"--scheduler {args.scheduler[:80]} needs Dask, which is not installed: {DISTRIBUTED_HINT}"
+        )
     if args.gpu_resource and args.scheduler == "local":
         raise InvalidProblemError("--gpu-resource applies to a Dask cluster (--scheduler ADDRESS)")
     device = args.device
@@ -89,14 +112,24 @@ def run(args) -> int:
         from ..io import resolve_device
 
         device = resolve_device(device)
-    meta = run_sweep(args.grid, args.out, scheduler=args.scheduler, workers=args.workers,
-                     progress=not (args.quiet or args.json), device=device, gpu_resource=args.gpu_resource)
+    meta = run_sweep(
+        args.grid,
+        args.out,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        progress=not (args.quiet or args.json),
+        device=device,
+        gpu_resource=args.gpu_resource,
+    )
     if args.json:
         print_json(meta)
     else:
-        print(f"sweep: {meta['tasks']} task(s): {meta['computed']} computed, {meta['cached']} cached, "
-              f"{meta['failed']} failed in {meta['seconds']:.1f} s ({meta['backend']}"
-              + (f", {meta['workers']} workers" if meta["backend"] != "inprocess" else "") + ")")
+        print(
+            f"sweep: {meta['tasks']} task(s): {meta['computed']} computed, {meta['cached']} cached, "
+            f"{meta['failed']} failed in {meta['seconds']:.1f} s ({meta['backend']}"
+            + (f", {meta['workers']} workers" if meta["backend"] != "inprocess" else "")
+            + ")"
+        )
         for msg in meta["errors"]:
             print(f"  FAILED: {msg}")
         for path in meta["files"]:
