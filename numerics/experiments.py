@@ -16,6 +16,11 @@ scalar gating, fixed decay, vector gating, unconstrained WPGD). Panels:
 
 Results are JSON files (one per panel, plus one per training run folder); the figures and the
 Markdown report are rendered from them by :mod:`numerics.plotting`.
+
+The training runs of every experiment (also :mod:`numerics.highdim`) go through the sweep
+engine (:func:`_run_jobs` → :func:`numerics.sweep.run_tasks`): each run is a task cached by the
+hash of its full configuration (its record ``result.json`` in the run folder), run in this
+process, on local worker processes or on a Dask cluster.
 """
 
 from __future__ import annotations

@@ -37,7 +37,11 @@ def write_results(out_dir, columns: list[str], rows: list[dict]) -> list[Path]:
         import pyarrow.parquet as pq
     except ImportError:
         return paths
-    table = pa.Table.from_pylist([{k: row.get(k) for k in columns} for row in rows])
+    records = [{k: row.get(k) for k in columns} for row in rows]
+    try:
+        table = pa.Table.from_pylist(records)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column mixing numbers and text: all text
+        table = pa.Table.from_pylist([{k: None if v is None else str(v) for k, v in r.items()} for r in records])
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     paths.append(write_atomic(out / "results.parquet", sink.getvalue().to_pybytes()))

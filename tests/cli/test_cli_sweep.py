@@ -135,3 +135,15 @@ def test_tiny_training_sweep_rows(tmp_path):
         assert metrics["normalized_risk"] == float(r["normalized_risk"])
         assert json.loads((out / r["run"] / "config.json").read_text())["config"]["seed"] == int(r["seed"])
     assert rows[0]["normalized_risk"] != rows[1]["normalized_risk"]  # the seeds are different runs
+
+
+def test_parquet_holds_the_csv_rows(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    meta = run_sweep(EXAMPLES / "sweeps" / "theory_noise.toml", tmp_path / "o", workers=1, progress=False, plot=False)
+    assert meta["files"][1].endswith("results.parquet")
+    table = pq.read_table(tmp_path / "o" / "results.parquet").to_pylist()
+    rows = list(csv.DictReader((tmp_path / "o" / "results.csv").read_text().splitlines()))
+    assert len(table) == len(rows) == 36
+    for a, b in zip(table, rows):
+        assert (a["tasks.segments"], a["class"]) == (b["tasks.segments"], b["class"])
+        assert a["normalized_risk"] == float(b["normalized_risk"])
