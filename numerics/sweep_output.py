@@ -41,7 +41,9 @@ def write_results(out_dir, columns: list[str], rows: list[dict]) -> list[Path]:
     try:
         table = pa.Table.from_pylist(records)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column mixing numbers and text: all text
-        table = pa.Table.from_pylist([{k: None if v is None else str(v) for k, v in r.items()} for r in records])
+        table = pa.Table.from_pylist(
+            [{k: None if v is None else str(v) for k, v in r.items()} for r in records]
+        )
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     paths.append(write_atomic(out / "results.parquet", sink.getvalue().to_pybytes()))

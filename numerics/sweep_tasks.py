@@ -88,7 +88,8 @@ def train_task(config: dict, run_dir) -> dict:
             stale = True
         if stale:
             ckpt.unlink()  # a run of other settings: the sweep owns its run folders, start afresh
-    res = train(problem, cfg, run_dir, extra_config=config.get("extra_config"))
+    extra = {"panel": config["panel"]["name"]} if "panel" in config else {"problem_spec": config["spec"]}
+    res = train(problem, cfg, run_dir, extra_config=extra)
     return res.metrics
 
 
