@@ -10,7 +10,8 @@ One run measures, on the same grid of ``--tasks`` theory tasks (default about 10
 4. a rerun of 2 (every task cached).
 
 It prints tasks per second, the parallel/serial ratio, and the engine's overhead per task
-(engine serial time minus bare solve time, per task) against the mean solve time. Building and
+(engine serial time minus bare solve time, per task) against the mean solve time, in wall time
+and in this process's CPU time (which a busy machine disturbs less), and the load average. Building and
 validating the grid's tasks is reported separately. Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_sweep.py [--tasks 10000] [--workers 2] [--json]
@@ -72,11 +73,14 @@ def main(argv=None) -> int:
         build = time.perf_counter() - t0
         tasks = [t for _, t in labelled]
         n = len(tasks)
-        t0 = time.perf_counter()
+        load0 = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
         for t in tasks:
             execute(t.config, None)
-        bare = time.perf_counter() - t0
+        bare, bare_cpu = time.perf_counter() - t0, time.process_time() - c0
+        c0 = time.process_time()
         serial = run_tasks(tasks, execute, workers=1, progress=False)
+        serial_cpu = time.process_time() - c0
         rerun = run_tasks(tasks, execute, workers=1, progress=False)
         par_tasks = [t for _, t in grid_tasks(grid, tmp / "parallel")]
         par = run_tasks(
@@ -87,6 +91,7 @@ def main(argv=None) -> int:
             inprocess_below=0,
             batch_size=auto_batch("theory", n, args.workers),
         )
+        load1 = os.getloadavg()[0]
         same = all(par.results[a.key] == serial.results[b.key] for a, b in zip(par_tasks, tasks))
     out = {
         "tasks": n,
@@ -103,6 +108,11 @@ def main(argv=None) -> int:
         "parallel_over_serial": serial.seconds / par.seconds,
         "engine_overhead_ms_per_task": 1e3 * (serial.seconds - bare) / n,
         "overhead_over_solve": (serial.seconds - bare) / bare,
+        "bare_solve_cpu_s": bare_cpu,
+        "serial_cpu_s": serial_cpu,
+        "engine_overhead_cpu_ms_per_task": 1e3 * (serial_cpu - bare_cpu) / n,
+        "overhead_cpu_over_solve_cpu": (serial_cpu - bare_cpu) / bare_cpu,
+        "load_average_start_end": [load0, load1],
         "rerun_all_cached_s": rerun.seconds,
         "parallel_equals_serial": same,
     }
@@ -122,6 +132,11 @@ def main(argv=None) -> int:
         f"engine overhead          {out['engine_overhead_ms_per_task']:.3f} ms/task = "
         f"{out['overhead_over_solve']:.1%} of the solve time"
     )
+    print(
+        f"engine overhead (CPU)    {out['engine_overhead_cpu_ms_per_task']:.3f} ms/task = "
+        f"{out['overhead_cpu_over_solve_cpu']:.1%} of the solve's CPU time ({1e3 * bare_cpu / n:.3f} ms/task)"
+    )
+    print(f"load average             {load0:.1f} at start, {load1:.1f} at end (wall times depend on it)")
     print(f"rerun (all cached)       {rerun.seconds:8.2f} s")
     print(f"parallel results identical to serial: {same}")
     return 0 if same else 1
