@@ -16,13 +16,15 @@ scalar gating, fixed decay, vector gating, unconstrained WPGD). Panels:
 
 Results are JSON files (one per panel, plus one per training run folder); the figures and the
 Markdown report are rendered from them by :mod:`numerics.plotting`.
+
+The training runs of every experiment (also :mod:`numerics.highdim`) go through the sweep
+engine (:func:`_run_jobs` → :func:`numerics.sweep.run_tasks`): each run is a task cached by the
+hash of its full configuration (its record ``result.json`` in the run folder), run in this
+process, on local worker processes or on a Dask cluster.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -263,70 +265,29 @@ def theory_curves(panel: PanelSpec, d: int, n_grid, classes=THEORY_CLASSES) -> d
     return out
 
 
-def _run_one(job: dict) -> dict:
-    """Train one run (worker entry point; arguments and result are plain JSON)."""
-    import torch
+def _run_jobs(jobs: list[dict], workers: int, progress: bool, desc: str, *,
+              scheduler: str = "local") -> list[dict]:
+    """Run training jobs on the sweep engine (:mod:`numerics.sweep`); returns their metrics in order.
 
-    from .training import CheckpointError, TrainConfig, checkpoint_matches, train
+    Each job is one task (``numerics.sweep_tasks.train_task``) whose record ``result.json`` sits in
+    its run folder, keyed by the hash of the job's full configuration: a finished run with the
+    same settings is reused, a run folder holding a run of other settings is retrained.
 
-    torch.set_num_threads(1)
-    problem = PanelSpec(**job["panel"]).problem(job["n"], job["d"])
-    cfg = TrainConfig.from_dict(job["config"])
-    ckpt = Path(job["out"]) / "checkpoint.pt"
-    if ckpt.exists():
-        try:
-            stale = not checkpoint_matches(ckpt, cfg, problem)
-        except CheckpointError as exc:
-            print(f"wpgd experiment: {exc}; starting that run afresh", file=sys.stderr)
-            stale = True
-        if stale:
-            ckpt.unlink()  # a run of other settings: the experiment owns its run folders, start afresh
-    res = train(problem, cfg, job["out"], extra_config={"panel": job["panel"]["name"]})
-    return res.metrics
+    Raises:
+        InvalidProblemError: a run failed (the others are kept; rerunning retries it).
+    """
+    from numerics.sweep import SweepTask, run_tasks
+    from numerics.sweep_tasks import execute
 
-
-def _cached_metrics(job: dict) -> dict | None:
-    """metrics.json of a finished run with the same config, else None."""
-    out = Path(job["out"])
-    try:
-        cfg = json.loads((out / "config.json").read_text())["config"]
-        metrics = json.loads((out / "metrics.json").read_text())
-    except (OSError, ValueError, KeyError):
-        return None
-    same = {k: v for k, v in cfg.items() if k not in ("progress", "checkpoint_every")} == {
-        k: v for k, v in job["config"].items() if k not in ("progress", "checkpoint_every")
-    }
-    return metrics if same else None
-
-
-def _run_jobs(jobs: list[dict], workers: int, progress: bool, desc: str) -> list[dict]:
-    from .fileio import progress_bar
-
-    results: list = [None] * len(jobs)
-    todo = []
-    for i, job in enumerate(jobs):
-        cached = _cached_metrics(job)
-        if cached is not None:
-            results[i] = cached
-        else:
-            todo.append(i)
-    bar = progress_bar(len(jobs), desc, enabled=progress, unit="run")
-    bar.update(len(jobs) - len(todo))
-    if workers <= 1 or len(todo) <= 1:
-        for i in todo:
-            results[i] = _run_one(jobs[i])
-            bar.update(1)
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-            futs = {pool.submit(_run_one, jobs[i]): i for i in todo}
-            for fut in as_completed(futs):
-                results[futs[fut]] = fut.result()
-                bar.update(1)
-    bar.close()
-    return results
+    tasks = [SweepTask.make({"kind": "train", **{k: v for k, v in job.items() if k != "out"}},
+                            Path(job["out"]) / "result.json", job["out"]) for job in jobs]
+    outcome = run_tasks(tasks, execute, scheduler=scheduler, workers=max(1, int(workers)), progress=progress,
+                        desc=desc)
+    if outcome.errors:
+        key, msg = next(iter(outcome.errors.items()))
+        where = next(t.run_dir for t in tasks if t.key == key)
+        raise InvalidProblemError(f"{len(outcome.errors)} training run(s) failed; {where}: {msg}")
+    return [outcome.results[t.key] for t in tasks]
 
 
 def _job(panel: PanelSpec, n: int, d: int, cfg, out: Path) -> dict:
@@ -335,13 +296,15 @@ def _job(panel: PanelSpec, n: int, d: int, cfg, out: Path) -> dict:
     return {"panel": asdict(panel), "n": int(n), "d": int(d), "config": resolved, "out": str(out)}
 
 
-def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True) -> dict:
+def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True, scheduler: str = "local") -> dict:
     """Run the Figure-1 experiment; write ``panel_<x>.json`` per panel and ``figure1.json``.
 
     Args:
         config: experiment settings.
         out_dir: results folder (run folders go to ``out_dir/runs``).
         progress: show progress bars.
+        scheduler: where the training runs go: "local" (``config.jobs`` worker processes) or a
+            Dask scheduler address (:func:`numerics.sweep.run_tasks`).
 
     Returns:
         The content of ``figure1.json`` (all panels).
@@ -367,7 +330,7 @@ def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True) -> dic
                 cfg = TrainConfig(**config.run_overrides(m))
                 jobs.append(_job(known[p], n, config.d, cfg, out / "runs" / p / f"n{n}-{m}"))
                 keys.append((p, n, m))
-    metrics = _run_jobs(jobs, config.jobs, progress, "figure1 runs")
+    metrics = _run_jobs(jobs, config.jobs, progress, "figure1 runs", scheduler=scheduler)
     lo, hi, step = config.theory_n
     grid = list(range(int(lo), int(hi) + 1, int(step)))
     panels = {}
@@ -453,7 +416,7 @@ def ordering_checks(panel: dict, tol: float = 0.03) -> list[dict]:
     return checks
 
 
-def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True) -> dict:
+def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True, scheduler: str = "local") -> dict:
     """Train 1..L-layer models on one problem and compare them with the WPGD references.
 
     Two references per row: the one-layer class optimum (closed form; an L-layer model contains
@@ -463,7 +426,8 @@ def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True) 
     construction realises exactly) found by sample-average approximation, evaluated on fresh
     prompts with a CI. It is an upper-bound estimate of that class's optimum; the trained
     model's class contains it, so the second check is trained ≤ reference (+``tol``). The theory
-    gives no closed-form L-step optimum (docs/multilayer.md).
+    gives no closed-form L-step optimum (docs/multilayer.md). The runs go to ``scheduler`` as in
+    :func:`run_figure1`.
 
     Returns:
         The content of ``multilayer.json``.
@@ -482,7 +446,7 @@ def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True) 
     for L in config.layers:
         cfg = TrainConfig.for_model(config.model, **{**config.train, "layers": int(L), "progress": False})
         jobs.append(_job(panel, config.n, config.d, cfg, out / "runs" / f"L{L}-{config.model}"))
-    metrics = _run_jobs(jobs, config.jobs, progress, "multilayer runs")
+    metrics = _run_jobs(jobs, config.jobs, progress, "multilayer runs", scheduler=scheduler)
     primary = MODEL_KINDS[config.model].classes[0]
     one_layer = class_risk(problem, primary).normalized
     notes = []

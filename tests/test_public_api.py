@@ -31,6 +31,9 @@ DERIVATIONS = {
     "hadamard", "instances", "quad", "segment_split", "skew_corrected_z", "tr", "with_bias", "wpgd_predictor",
 }
 THEORY_EXPECTATION = {"JointGaussian", "symmetric_matrix", "square_terms", "trace_expectation"}
+SWEEP = {"SweepTask", "SweepOutcome", "task_key", "read_record", "run_tasks", "DISTRIBUTED_HINT", "dask_available"}
+SWEEP_RUN = {"run_sweep", "auto_batch"}
+SWEEP_GRID = {"SweepGrid", "load_grid", "parse_grid", "grid_points", "point_problem", "THEORY_CLASSES", "MAX_TASKS"}
 
 
 @pytest.mark.parametrize(
@@ -45,6 +48,9 @@ THEORY_EXPECTATION = {"JointGaussian", "symmetric_matrix", "square_terms", "trac
         ("numerics.results", RESULTS),
         ("numerics.api", {"RiskReport", "SolveReport", "conditions_report", "risk_report", "solve_problem"}),
         ("numerics.reports", {"RiskReport", "SolveReport"}),
+        ("numerics.sweep", SWEEP),
+        ("numerics.sweep_run", SWEEP_RUN),
+        ("numerics.sweep_grid", SWEEP_GRID),
     ],
 )
 def test_public_names(module, expected):
