@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from numerics.errors import InvalidProblemError, ResourceLimitError, SpecError
+from numerics.vocabulary import CLASSES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,7 +56,7 @@ __all__ = [
     "MAX_TASKS",
 ]
 
-THEORY_CLASSES = ("linear", "scalar", "geometric", "vector", "unconstrained")
+THEORY_CLASSES = CLASSES
 """Weight classes a theory sweep can solve (``numerics.references.class_risk``)."""
 
 MAX_TASKS = 10**6
