@@ -28,10 +28,13 @@ Segment specs use the structured O(K³ + d³ + n) path (10⁷ tokens are fine).
   --class C       optimum over one architecture's weight class (linear, scalar, geometric,
                   vector, unconstrained) or all of them side by side
   --stationary    list every stationary point family with its Hessian inertia (Theorem 2)
-  --steps L       L ≥ 2 with --class scalar or linear: the L-step WPGD reference, the best
-                  L-layer causal WPGD recursion (an L-layer GLA with the WPGD construction)
-                  fitted on sampled prompts and scored on fresh ones with a 95% CI; no closed
-                  form exists (docs/multilayer.md). Needs PyTorch; 10–60 s at d = 10, n = 20
+  --steps L       L ≥ 2 with --class scalar: the optimum of the L-step gated GD++ class (what
+                  trained L-layer scalar GLAs compute: label and feature writes, per-layer
+                  spectral matrices, demonstration/delimiter gates), fitted on sampled prompts
+                  and scored on fresh ones with a 95% CI; no closed form exists
+                  (docs/multilayer.md). Needs PyTorch; 10–120 s at d = 10, n = 20
+  --steps-class C gdpp (default, with --class scalar) or recursion: the structured label-only
+                  recursion (6.1) with type gates (the only one for --class linear)
 
 examples:
   wpgd solve --spec examples/two_segments.toml
@@ -58,6 +61,10 @@ def add_arguments(p) -> None:
     p.add_argument("--stationary", action="store_true", help="classify every stationary point (Hessian inertia)")
     p.add_argument("--steps", type=integer(1, 8), default=1, metavar="L",
                    help="WPGD steps (layers); L ≥ 2 fits the L-step reference for --class scalar or linear (default 1)")
+    p.add_argument("--steps-class", dest="steps_class", default=None, choices=("gdpp", "recursion"),
+                   help="class of --steps L ≥ 2: gdpp (gated GD++, label and feature writes; default for --class "
+                        "scalar) or recursion (labels only, the structured recursion (6.1); the only one for "
+                        "--class linear)")
     p.add_argument("--seed", type=SEED, default=0,
                    help="seed of the L-step fit's prompt samples and starts, 0..2^32-1 (default 0)")
     p.add_argument("--out", metavar="DIR",
@@ -79,6 +86,8 @@ def run(args) -> int:
     if args.steps > 1 and args.cls not in ("scalar", "linear"):
         raise InvalidProblemError("--steps L ≥ 2 goes with --class scalar or --class linear (the L-step recursion "
                                   "with scalar gates by token type, or without gates)")
+    if args.steps_class is not None and args.steps == 1:
+        raise InvalidProblemError("--steps-class goes with --steps L ≥ 2")
     if args.seed < 0:
         raise InvalidProblemError(f"--seed must be ≥ 0, got {args.seed}")
     if args.precision is not None:
@@ -188,11 +197,30 @@ def _arb_exact(problem, args, opt, out) -> None:
         out["certificate"] = cert.to_dict()
 
 
+def _steps_class(args) -> str:
+    if args.steps_class is None:
+        return "gdpp" if args.cls == "scalar" else "recursion"
+    if args.steps_class == "gdpp" and args.cls != "scalar":
+        raise InvalidProblemError("--steps-class gdpp goes with --class scalar (use --steps-class recursion for "
+                                  "--class linear)")
+    return args.steps_class
+
+
 def _multistep(problem, args):
     from numerics.multistep import multistep_optimum
 
+    if _steps_class(args) == "gdpp":
+        import numpy as np
+
+        from numerics.gdpp_optimum import gdpp_optimum
+
+        res = gdpp_optimum(problem, args.steps, seed=args.seed, progress=not args.json)
+        out = {"problem": problem.describe(), "class": args.cls, "steps_class": "gdpp", **res}
+        arrays = {f"{m}{layer + 1}": np.asarray(prm[m]) for layer, prm in enumerate(res["params"]) for m in "QAB"}
+        return out, arrays
     res = multistep_optimum(problem, args.steps, gating=args.cls, seed=args.seed, progress=not args.json)
-    out = {"problem": problem.describe(), "class": args.cls, "steps": args.steps, **res.to_dict()}
+    out = {"problem": problem.describe(), "class": args.cls, "steps": args.steps, "steps_class": "recursion",
+           **res.to_dict()}
     arrays = {f"Q{layer + 1}": Q for layer, (Q, _) in enumerate(res.params)}
     return out, arrays
 
@@ -247,7 +275,9 @@ def _print_text(out: dict, args) -> None:
     print(f"problem          d = {pr['d']}, n = {pr['n']}{segs}, tr Σ = {pr['trace_sigma']:.6g}, σ² = {pr['noise']:.6g}")
     if args.steps > 1:
         lo, hi = out["normalized_ci"]
-        print(f"class            {args.cls}, {args.steps}-step causal WPGD recursion (L-layer GLA construction)")
+        what = (f"{args.steps}-step gated GD++ (label and feature writes)" if out["steps_class"] == "gdpp"
+                else f"{args.steps}-step causal WPGD recursion (labels only)")
+        print(f"class            {args.cls}, {what}")
         print(f"risk             {out['risk']:.8g}   (fresh prompts; an upper-bound estimate of the optimum)")
         print(f"normalized risk  {out['normalized_risk']:.6f}  95% CI [{lo:.6f}, {hi:.6f}] "
               f"(±{out['rel_ci_halfwidth']:.2%}, {out['samples'][1]} prompts)")
