@@ -60,7 +60,9 @@ def add_arguments(p) -> None:
     f.add_argument("--out", metavar="DIR", default="results/figure1", help="results folder")
     _train_args(f)
     m = sub.add_parser("multilayer", help="trained 1/2/3-layer GLA vs the WPGD theory")
-    m.add_argument("--panel", default="a", choices=["a", "b", "c", "d"], help="problem family (default a)")
+    m.add_argument("--panel", default="a", choices=["a", "b", "c", "d", "s3"],
+                   help="problem family: a Figure-1 panel or s3 (anisotropic Σ, three segments) (default a)")
+    m.add_argument("--d", type=integer(1, 4096), default=None, help="feature dimension (default 10)")
     m.add_argument("--n", type=integer(2, 10**4), default=None, help="demonstrations (default 20)")
     m.add_argument("--model", default=None, help="model family (default scalar)")
     m.add_argument("--layers", type=integer(1, 64), nargs="+", default=None, help="layer counts (default 1 2 3)")
@@ -134,7 +136,8 @@ def run(args) -> int:
     else:
         cfg = ex.MultilayerConfig()
         cfg = replace(cfg, train={**cfg.train, **train})
-        for key, val in (("n", args.n), ("model", args.model), ("jobs", args.jobs)):
+        for key, val in (("panel", args.panel), ("d", args.d), ("n", args.n), ("model", args.model),
+                         ("jobs", args.jobs)):
             if val is not None:
                 cfg = replace(cfg, **{key: val})
         if args.layers:
@@ -143,8 +146,10 @@ def run(args) -> int:
         paths = render_all(args.out)
         failed = [c for c in result["checks"] if not c["passed"]]
         for r in result["rows"]:
-            ref = "" if r["multistep_optimum"] is None else f", {r['layers']}-step WPGD reference {r['multistep_optimum']:.4f}"
-            print(f"{r['layers']} layer(s): trained {r['risk']:.4f} (1-layer optimum {r['one_layer_optimum']:.4f}{ref})")
+            ref = "" if r["multistep_optimum"] is None else f", label-only recursion {r['multistep_optimum']:.4f}"
+            th = "" if r.get("theory") is None else (f", {r['layers']}-step gated GD++ optimum {r['theory']:.4f} "
+                                                     f"(gap {r['gap_theory']:+.2%})")
+            print(f"{r['layers']} layer(s): trained {r['risk']:.4f} (1-layer optimum {r['one_layer_optimum']:.4f}{th}{ref})")
         print(f"multilayer: {len(result['rows'])} runs; {len(failed)} check(s) failed")
         for c in failed:
             print(f"  FAIL L = {c['n']}: {c['check']} ({c['detail']})")
