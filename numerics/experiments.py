@@ -472,11 +472,13 @@ def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True) 
     for L, m, job in zip(config.layers, metrics, jobs):
         row = _multilayer_row(problem, int(L), m, one_layer, config, notes, progress)
         if L >= 2:
-            from .multilayer_probe import ablations, load_run_model, weight_blocks
+            from .multilayer_probe import ablations, gate_profile, load_run_model, weight_blocks
 
             row["ablations"] = ablations(Path(job["out"]), problem)
             row["feature_write_ablation"] = _legacy_ablation(row["ablations"])
-            row["weight_blocks"] = weight_blocks(load_run_model(Path(job["out"]), problem)[0], problem.d)
+            model, sampler, _ = load_run_model(Path(job["out"]), problem)
+            row["weight_blocks"] = weight_blocks(model, problem.d)
+            row["gates"] = gate_profile(model, sampler)
         rows.append(row)
         checks += _multilayer_checks(row, primary, config.tol)
     result = {"config": config.to_dict(), "problem": problem.describe(), "primary": primary,

@@ -116,6 +116,16 @@ def _starts(par: _Param, value, P1c, lg1: dict, n: int, restarts: int, rng) -> l
     return starts[:restarts]
 
 
+def _stack_idle(par: _Param, x_prev: np.ndarray) -> np.ndarray:
+    """The (L−1)-step parameters as an L-step point with the same predictions: the old top layer
+    becomes a lower one (b = q, w = 1, no feature write) and a new top layer with Q = 0 is added."""
+    nc = par.nc
+    lower, top = x_prev[:len(x_prev) - par.top], x_prev[len(x_prev) - par.top:]
+    q, gates = top[:nc], top[nc:]
+    moved = np.concatenate([q, np.zeros(nc), [1.0], gates])
+    return np.concatenate([lower, moved, np.zeros(nc), gates])
+
+
 def gdpp_optimum(problem, steps: int, *, features: bool = True, train_prompts: int = 8192,
                  eval_prompts: int = 200_000, restarts: int = 4, seed: int = 0, max_iter: int = 400,
                  progress: bool = False) -> dict:
@@ -126,7 +136,8 @@ def gdpp_optimum(problem, steps: int, *, features: bool = True, train_prompts: i
         steps: L ≥ 1.
         features: allow feature writes (False: the label-only recursion).
         train_prompts, eval_prompts: N (fit) and M (evaluation) prompts.
-        restarts: starts (warm, GD++, random perturbations).
+        restarts: starts per step count (warm, GD++, random perturbations; from L = 2 on the
+            (L−1)-step fit under an idle top layer replaces the last of them).
         seed: seeds the samples and the starts.
         max_iter: L-BFGS-B iterations of the final run.
         progress: one line per start on stderr.
@@ -134,7 +145,9 @@ def gdpp_optimum(problem, steps: int, *, features: bool = True, train_prompts: i
     Returns:
         dict: ``normalized_risk`` and ``normalized_ci`` (out of sample, 95%), ``fit_normalized_risk``
         (in sample), ``one_layer_normalized_risk``, ``starts``, ``converged``, ``params`` (per
-        layer Q, A, B in the standard basis and the gates), ``class``, ``samples``, ``seconds``.
+        layer Q, A, B in the standard basis and the gates), ``class``, ``samples``, ``seconds``,
+        ``nested_fits`` (in-sample values of the 1, …, L-step fits: each starts the next under an
+        idle top layer, so they do not increase).
     """
     import torch
 
@@ -144,21 +157,28 @@ def gdpp_optimum(problem, steps: int, *, features: bool = True, train_prompts: i
     check_fit_args(problem, steps, train_prompts, eval_prompts, restarts, max_iter)
     t0 = time.perf_counter()
     null = problem.null_risk
-    par = _Param(problem, int(steps), bool(features))
-    lam, U = problem.sigma_eig
+    U = problem.sigma_eig[1]
     lg1, P1, omega1, risk1 = _one_layer(problem, "scalar")
     seed_train, seed_eval, seed_starts = split_seeds(seed)
     Z, Y, target = sample_prompts(problem, train_prompts, seed_train, U, batch=train_prompts)[0]
 
-    def loss(theta):
-        return ((gdpp_torch(Z, Y, par.layers(theta)) - target) ** 2).mean() / null
+    rng = np.random.default_rng(seed_starts)
+    fit, nested = None, []
+    for L in range(1, int(steps) + 1):  # the (L−1)-step fit under an idle top layer starts the L-step fit
+        par = _Param(problem, L, bool(features))
 
-    def value(x):
-        with torch.no_grad():
-            return float(loss(torch.as_tensor(x)))
+        def loss(theta, par=par):
+            return ((gdpp_torch(Z, Y, par.layers(theta)) - target) ** 2).mean() / null
 
-    starts = _starts(par, value, par.spectral(P1, U), lg1, problem.n, restarts, np.random.default_rng(seed_starts))
-    fit = fit_from_starts(loss, starts, par.bounds(), max_iter, progress)
+        def value(x, loss=loss):
+            with torch.no_grad():
+                return float(loss(torch.as_tensor(x)))
+
+        starts = _starts(par, value, par.spectral(P1, U), lg1, problem.n, restarts, rng)
+        if fit is not None:
+            starts = [_stack_idle(par, fit.x)] + starts[:restarts - 1]
+        fit = fit_from_starts(loss, starts, par.bounds(), max_iter, progress)
+        nested.append(fit.value)
     layers = par.layers(torch.as_tensor(fit.x))
     ev = evaluate_predictor(problem, lambda Ze, Ye: gdpp_torch(Ze, Ye, layers), eval_prompts, seed_eval, U,
                             (U.T @ P1 @ U, omega1, risk1), seed_ci=seed)
@@ -174,7 +194,7 @@ def gdpp_optimum(problem, steps: int, *, features: bool = True, train_prompts: i
     return {"class": GDPP_CLASS if features else "structured recursion without query gate",
             "steps": int(steps), "risk": ev.risk, "ci": [lo, hi], "normalized_risk": ev.risk / null, "normalized_ci": [lo / null, hi / null],
             "rel_ci_halfwidth": 0.5 * (hi - lo) / abs(ev.risk), "plain_normalized_risk": ev.plain_risk / null,
-            "fit_normalized_risk": fit.value, "one_layer_normalized_risk": risk1 / null,
+            "fit_normalized_risk": fit.value, "nested_fits": nested, "one_layer_normalized_risk": risk1 / null,
             "starts": list(fit.starts), "converged": fit.converged, "message": fit.message,
             "params": params, "samples": [int(train_prompts), int(eval_prompts)],
             "seconds": time.perf_counter() - t0}

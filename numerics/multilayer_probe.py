@@ -31,8 +31,6 @@ def load_run_model(run_dir, problem):
     Returns:
         (model in eval mode, PromptSampler, TrainConfig).
     """
-    import torch
-
     from .prompts import PromptSampler
     from .train_config import build_model
     from .training import TrainConfig, load_checkpoint
@@ -44,8 +42,6 @@ def load_run_model(run_dir, problem):
     model = build_model(cfg, sampler.token_dim, int(w_q.shape[0] * w_q.shape[1]))
     model.load_state_dict(state["model"])
     model.eval()
-    with torch.no_grad():
-        pass
     return model, sampler, cfg
 
 
