@@ -24,7 +24,9 @@ from .multistep_fit import check_fit_args, evaluate_predictor, fit_from_starts, 
 
 __all__ = ["gdpp_optimum", "GDPP_CLASS"]
 
-GDPP_CLASS = "gated GD++ (label and feature writes, spectral per-layer matrices, demonstration/delimiter gates)"
+GDPP_CLASS = (
+    "gated GD++ (label and feature writes, spectral per-layer matrices, demonstration/delimiter gates)"
+)
 """The name the experiment's checks and ``wpgd solve --steps`` give the class."""
 
 LOG_GATE_MIN = -30.0
@@ -56,17 +58,20 @@ class _Param:
     def bounds(self) -> list:
         gates = [(LOG_GATE_MIN, 0.0), (LOG_GATE_MIN, 0.0) if self.has_delim else (0.0, 0.0)]
         a = [(None, None)] * self.nc if self.features else [(0.0, 0.0)] * self.nc
-        return ([(None, None)] * self.nc + a + [(None, None)] + gates) * (self.steps - 1) \
-            + [(None, None)] * self.nc + gates
+        return (
+            ([(None, None)] * self.nc + a + [(None, None)] + gates) * (self.steps - 1)
+            + [(None, None)] * self.nc
+            + gates
+        )
 
     def layers(self, theta) -> list:
         """θ ↦ [(Q, A, B, log_gates)] with diagonal (d,) matrices (torch)."""
         out, nc = [], self.nc
-        for l in range(self.steps - 1):
-            blk = theta[l * self.lower:(l + 1) * self.lower]
-            b, a, w = self.spread @ blk[:nc], self.spread @ blk[nc:2 * nc], blk[2 * nc]
+        for j in range(self.steps - 1):
+            blk = theta[j * self.lower : (j + 1) * self.lower]
+            b, a, w = self.spread @ blk[:nc], self.spread @ blk[nc : 2 * nc], blk[2 * nc]
             out.append((w * b, a, b, blk[2 * nc + 1] * self.demo + blk[2 * nc + 2] * self.delim))
-        blk = theta[(self.steps - 1) * self.lower:]
+        blk = theta[(self.steps - 1) * self.lower :]
         q = self.spread @ blk[:nc]
         out.append((q, q * 0, q * 0, blk[nc] * self.demo + blk[nc + 1] * self.delim))
         return out
@@ -92,12 +97,16 @@ def _starts(par: _Param, value, P1c, lg1: dict, n: int, restarts: int, rng) -> l
     zero = np.zeros(nc)
 
     def build(label_scale: float, gamma: float, top_scale: float = 1.0):
-        lower = [(P1c.copy(), -gamma * np.ones(nc) / P1c.clip(1e-12) if gamma else zero, label_scale, gd, gl)
-                 for _ in range(L - 1)]
+        lower = [
+            (P1c.copy(), -gamma * np.ones(nc) / P1c.clip(1e-12) if gamma else zero, label_scale, gd, gl)
+            for _ in range(L - 1)
+        ]
         return par.pack(lower, (top_scale * P1c, gd, gl))
 
     def line(fn):
-        res = minimize_scalar(lambda e: value(fn(e)), bounds=(0.0, 1.5), method="bounded", options={"xatol": 1e-3})
+        res = minimize_scalar(
+            lambda e: value(fn(e)), bounds=(0.0, 1.5), method="bounded", options={"xatol": 1e-3}
+        )
         return fn(res.x) if res.fun < value(fn(0.0)) else fn(0.0)
 
     if L == 1:
@@ -110,8 +119,11 @@ def _starts(par: _Param, value, P1c, lg1: dict, n: int, restarts: int, rng) -> l
     while len(starts) < restarts:
         x = starts[len(starts) % 2].copy()
         x = x + 0.1 * rng.standard_normal(x.size) * np.abs(x).clip(0.05)
-        x = np.clip(x, [lo if lo is not None else -np.inf for lo, _ in par.bounds()],
-                    [hi if hi is not None else np.inf for _, hi in par.bounds()])
+        x = np.clip(
+            x,
+            [lo if lo is not None else -np.inf for lo, _ in par.bounds()],
+            [hi if hi is not None else np.inf for _, hi in par.bounds()],
+        )
         starts.append(x)
     return starts[:restarts]
 
@@ -120,15 +132,24 @@ def _stack_idle(par: _Param, x_prev: np.ndarray) -> np.ndarray:
     """The (L−1)-step parameters as an L-step point with the same predictions: the old top layer
     becomes a lower one (b = q, w = 1, no feature write) and a new top layer with Q = 0 is added."""
     nc = par.nc
-    lower, top = x_prev[:len(x_prev) - par.top], x_prev[len(x_prev) - par.top:]
+    lower, top = x_prev[: len(x_prev) - par.top], x_prev[len(x_prev) - par.top :]
     q, gates = top[:nc], top[nc:]
     moved = np.concatenate([q, np.zeros(nc), [1.0], gates])
     return np.concatenate([lower, moved, np.zeros(nc), gates])
 
 
-def gdpp_optimum(problem, steps: int, *, features: bool = True, train_prompts: int = 8192,
-                 eval_prompts: int = 200_000, restarts: int = 4, seed: int = 0, max_iter: int = 400,
-                 progress: bool = False) -> dict:
+def gdpp_optimum(
+    problem,
+    steps: int,
+    *,
+    features: bool = True,
+    train_prompts: int = 8192,
+    eval_prompts: int = 200_000,
+    restarts: int = 4,
+    seed: int = 0,
+    max_iter: int = 400,
+    progress: bool = False,
+) -> dict:
     """Minimum risk of the gated GD++ class at L steps, by SAA (docs/multilayer.md).
 
     Args:
@@ -176,12 +197,19 @@ def gdpp_optimum(problem, steps: int, *, features: bool = True, train_prompts: i
 
         starts = _starts(par, value, par.spectral(P1, U), lg1, problem.n, restarts, rng)
         if fit is not None:
-            starts = [_stack_idle(par, fit.x)] + starts[:restarts - 1]
+            starts = [_stack_idle(par, fit.x)] + starts[: restarts - 1]
         fit = fit_from_starts(loss, starts, par.bounds(), max_iter, progress)
         nested.append(fit.value)
     layers = par.layers(torch.as_tensor(fit.x))
-    ev = evaluate_predictor(problem, lambda Ze, Ye: gdpp_torch(Ze, Ye, layers), eval_prompts, seed_eval, U,
-                            (U.T @ P1 @ U, omega1, risk1), seed_ci=seed)
+    ev = evaluate_predictor(
+        problem,
+        lambda Ze, Ye: gdpp_torch(Ze, Ye, layers),
+        eval_prompts,
+        seed_eval,
+        U,
+        (U.T @ P1 @ U, omega1, risk1),
+        seed_ci=seed,
+    )
     params = []
     for Q, A, B, lg in layers:
         mats = [U @ np.diag(M.detach().numpy()) @ U.T for M in (Q, A, B)]
@@ -191,10 +219,22 @@ def gdpp_optimum(problem, steps: int, *, features: bool = True, train_prompts: i
             gates["delimiter"] = float(np.exp(lgn[par.delim.numpy() > 0][0] - lgn[0]))
         params.append({"Q": mats[0].tolist(), "A": mats[1].tolist(), "B": mats[2].tolist(), "gates": gates})
     lo, hi = ev.ci
-    return {"class": GDPP_CLASS if features else "structured recursion without query gate",
-            "steps": int(steps), "risk": ev.risk, "ci": [lo, hi], "normalized_risk": ev.risk / null, "normalized_ci": [lo / null, hi / null],
-            "rel_ci_halfwidth": 0.5 * (hi - lo) / abs(ev.risk), "plain_normalized_risk": ev.plain_risk / null,
-            "fit_normalized_risk": fit.value, "nested_fits": nested, "one_layer_normalized_risk": risk1 / null,
-            "starts": list(fit.starts), "converged": fit.converged, "message": fit.message,
-            "params": params, "samples": [int(train_prompts), int(eval_prompts)],
-            "seconds": time.perf_counter() - t0}
+    return {
+        "class": GDPP_CLASS if features else "structured recursion without query gate",
+        "steps": int(steps),
+        "risk": ev.risk,
+        "ci": [lo, hi],
+        "normalized_risk": ev.risk / null,
+        "normalized_ci": [lo / null, hi / null],
+        "rel_ci_halfwidth": 0.5 * (hi - lo) / abs(ev.risk),
+        "plain_normalized_risk": ev.plain_risk / null,
+        "fit_normalized_risk": fit.value,
+        "nested_fits": nested,
+        "one_layer_normalized_risk": risk1 / null,
+        "starts": list(fit.starts),
+        "converged": fit.converged,
+        "message": fit.message,
+        "params": params,
+        "samples": [int(train_prompts), int(eval_prompts)],
+        "seconds": time.perf_counter() - t0,
+    }

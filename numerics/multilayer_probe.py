@@ -92,8 +92,12 @@ def gate_profile(model, sampler, prompts: int = 2000, seed: int = 7) -> list[dic
     with torch.no_grad():
         for layer in model.layers:
             g = layer.log_gates(z).exp()[..., 0, 0]  # (B, T), first head
-            row = {"demo": float(g[:, demo].mean()), "demo_std": float(g[:, demo].std()),
-                   "query": float(g[:, -1].mean()), "query_std": float(g[:, -1].std())}
+            row = {
+                "demo": float(g[:, demo].mean()),
+                "demo_std": float(g[:, demo].std()),
+                "query": float(g[:, -1].mean()),
+                "query_std": float(g[:, -1].std()),
+            }
             if delim is not None and len(delim):
                 dd = torch.as_tensor(delim)
                 row.update({"delimiter": float(g[:, dd].mean()), "delimiter_std": float(g[:, dd].std())})
@@ -103,7 +107,7 @@ def gate_profile(model, sampler, prompts: int = 2000, seed: int = 7) -> list[dic
 
 
 def _freeze_gates(model, sampler, d: int) -> None:
-    """Make every gate data-independent (read only the flag/segment coordinates), keeping its mean demo logit."""
+    """Make every gate data-independent (reading only the flag), keeping its mean demonstration logit."""
     import torch
 
     from .prompts import make_generator

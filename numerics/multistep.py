@@ -292,8 +292,8 @@ class _Structured:
         import torch
 
         d, out = self.problem.d, []
-        for l in range(self.steps):
-            block = theta[l * self.per:(l + 1) * self.per]
+        for j in range(self.steps):
+            block = theta[j * self.per:(j + 1) * self.per]
             logs = torch.zeros(self.problem.n + 1, dtype=torch.float64)
             for j, k in enumerate(self.names):
                 logs = logs + block[self.nq + j] * self.masks[k]
@@ -317,10 +317,10 @@ class _Structured:
         import torch
 
         out = []
-        for l, (Q, _) in enumerate(self.layers(torch.as_tensor(x))):
+        for j, (Q, _) in enumerate(self.layers(torch.as_tensor(x))):
             Qe = Q.detach().numpy()
             Qe = Qe if Qe.ndim == 2 else np.diag(Qe)
-            block = x[l * self.per:(l + 1) * self.per]
+            block = x[j * self.per:(j + 1) * self.per]
             gates = {k: float(np.exp(block[self.nq + j])) for j, k in enumerate(self.names)}
             if gating == "linear":
                 gates = {k: 1.0 for k in _gate_names(self.problem, "scalar")}
@@ -349,8 +349,8 @@ def _structured_starts(par: _Structured, value, P1, lg1: dict, restarts: int, rn
     nq, per, ng = par.nq, par.per, len(par.names)
     while len(starts) < restarts:
         x = repeat.copy()
-        for l in range(L):
-            b = x[l * per:(l + 1) * per]
+        for j in range(L):
+            b = x[j * per:(j + 1) * per]
             b[:nq] = b[:nq] * np.exp(0.3 * rng.standard_normal()) + 0.1 * scale * rng.standard_normal(nq)
             b[nq:] = np.clip(b[nq:] - np.abs(0.3 * rng.standard_normal(ng)), LOG_GATE_MIN, 0.0)
         starts.append(x)
@@ -458,7 +458,8 @@ def multistep_optimum(problem, steps: int, *, gating: str = "scalar", preconditi
         steps=int(steps), gating=gating, risk=est, normalized_risk=est / null, ci=(lo, hi),
         normalized_ci=(lo / null, hi / null), rel_ci_halfwidth=0.5 * (hi - lo) / abs(est),
         plain_normalized_risk=ev.plain_risk / null, control_correlation=ev.control_correlation,
-        fit_normalized_risk=value_best, one_layer_normalized_risk=risk1 / null, one_layer_fit_normalized_risk=one_fit,
-        exact_normalized_risk=exact, params=params, converged=fit.converged, message=f"{msg}; " + "; ".join(checks),
+        fit_normalized_risk=value_best, one_layer_normalized_risk=risk1 / null,
+        one_layer_fit_normalized_risk=one_fit, exact_normalized_risk=exact, params=params,
+        converged=fit.converged, message=f"{msg}; " + "; ".join(checks),
         starts=fit.starts, samples=(int(train_prompts), int(eval_prompts)), seconds=time.perf_counter() - t0,
     )

@@ -15,8 +15,15 @@ import numpy as np
 
 from .errors import InvalidProblemError, SolverError
 
-__all__ = ["FitResult", "Evaluation", "split_seeds", "sample_prompts", "fit_from_starts", "evaluate_predictor",
-           "check_fit_args"]
+__all__ = [
+    "FitResult",
+    "Evaluation",
+    "split_seeds",
+    "sample_prompts",
+    "fit_from_starts",
+    "evaluate_predictor",
+    "check_fit_args",
+]
 
 SCOUT_ITER = 40
 """L-BFGS-B iterations given to every start before the best one is run to convergence."""
@@ -49,8 +56,13 @@ def check_fit_args(problem, steps, train_prompts, eval_prompts, restarts, max_it
 
     if not isinstance(problem, Problem):
         raise InvalidProblemError("problem must be a numerics.Problem")
-    for name, val, lo in (("steps", steps, 1), ("train_prompts", train_prompts, 2),
-                          ("eval_prompts", eval_prompts, 2), ("restarts", restarts, 1), ("max_iter", max_iter, 1)):
+    for name, val, lo in (
+        ("steps", steps, 1),
+        ("train_prompts", train_prompts, 2),
+        ("eval_prompts", eval_prompts, 2),
+        ("restarts", restarts, 1),
+        ("max_iter", max_iter, 1),
+    ):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < lo:
             raise InvalidProblemError(f"{name} must be an integer ≥ {lo}, got {val!r}")
 
@@ -102,8 +114,14 @@ def _value_and_grad(loss_fn):
 def _lbfgs(fun, x0, bounds, iters: int, label: str, progress: bool):
     from scipy.optimize import minimize
 
-    res = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                   options={"maxiter": iters, "ftol": 1e-11, "gtol": 1e-8, "maxcor": 20})
+    res = minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": iters, "ftol": 1e-11, "gtol": 1e-8, "maxcor": 20},
+    )
     if not (np.all(np.isfinite(res.x)) and np.isfinite(res.fun)):
         raise SolverError(f"L-BFGS-B from {label} returned non-finite values ({res.message})")
     if progress:
@@ -122,16 +140,25 @@ def fit_from_starts(loss_fn, starts: list, bounds: list, max_iter: int, progress
         progress: one line per run on stderr.
     """
     fun = _value_and_grad(loss_fn)
-    results = [_lbfgs(fun, x0, bounds, min(SCOUT_ITER, max_iter), f"start {i}", progress)
-               for i, x0 in enumerate(starts)]
+    results = [
+        _lbfgs(fun, x0, bounds, min(SCOUT_ITER, max_iter), f"start {i}", progress)
+        for i, x0 in enumerate(starts)
+    ]
     best = min(results, key=lambda r: r.fun)
     if not best.success:
         best = _lbfgs(fun, best.x, bounds, max_iter, "polish", progress)
-    return FitResult(x=np.asarray(best.x, dtype=np.float64), value=float(best.fun), converged=bool(best.success),
-                     message=str(best.message), starts=tuple(float(r.fun) for r in results))
+    return FitResult(
+        x=np.asarray(best.x, dtype=np.float64),
+        value=float(best.fun),
+        converged=bool(best.success),
+        message=str(best.message),
+        starts=tuple(float(r.fun) for r in results),
+    )
 
 
-def evaluate_predictor(problem, predict, eval_prompts: int, seed: int, basis, control, seed_ci: int = 0) -> Evaluation:
+def evaluate_predictor(
+    problem, predict, eval_prompts: int, seed: int, basis, control, seed_ci: int = 0
+) -> Evaluation:
     """Risk of a fixed predictor on fresh prompts, with a control variate and a 95% bootstrap CI.
 
     Args:
@@ -148,7 +175,10 @@ def evaluate_predictor(problem, predict, eval_prompts: int, seed: int, basis, co
     from .evaluation import bootstrap_ci
 
     P, omega, exact = control
-    Pt, om = torch.as_tensor(np.asarray(P, dtype=np.float64)), torch.as_tensor(np.asarray(omega, dtype=np.float64))
+    Pt, om = (
+        torch.as_tensor(np.asarray(P, dtype=np.float64)),
+        torch.as_tensor(np.asarray(omega, dtype=np.float64)),
+    )
     errs, cerrs = [], []
     with torch.no_grad():
         for Z, Y, target in sample_prompts(problem, eval_prompts, seed, basis):
@@ -159,5 +189,6 @@ def evaluate_predictor(problem, predict, eval_prompts: int, seed: int, basis, co
     if not np.all(np.isfinite(e)):
         raise SolverError("the fitted predictor produced non-finite predictions on the evaluation prompts")
     est, lo, hi, _, corr = bootstrap_ci(e, c, exact, seed=seed_ci)
-    return Evaluation(risk=float(est), ci=(float(lo), float(hi)), plain_risk=float(e.mean()),
-                      control_correlation=corr)
+    return Evaluation(
+        risk=float(est), ci=(float(lo), float(hi)), plain_risk=float(e.mean()), control_correlation=corr
+    )

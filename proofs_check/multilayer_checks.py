@@ -25,8 +25,12 @@ _TOL = 1e-12
 
 def _criterion(sym_ok: bool, sizes, worst: float, cases: int) -> Evidence:
     ok = sym_ok and worst < _TOL
-    return Evidence(ok, f"symbolic (n,d,L) in {sizes}: {'0' if sym_ok else 'NONZERO'}; torch GLA vs gated GD++ "
-                    f"recursion max rel err {worst:.1e} ({cases} cases, tol {_TOL:.0e})", {"max_rel_err": worst})
+    return Evidence(
+        ok,
+        f"symbolic (n,d,L) in {sizes}: {'0' if sym_ok else 'NONZERO'}; torch GLA vs gated GD++ "
+        f"recursion max rel err {worst:.1e} ({cases} cases, tol {_TOL:.0e})",
+        {"max_rel_err": worst},
+    )
 
 
 def _cases(quick: bool):
@@ -34,7 +38,7 @@ def _cases(quick: bool):
 
 
 def _torch_error(quick: bool, recursion) -> tuple[float, int]:
-    """Max relative error of the constructed GLA against ``recursion`` (same signature as gdpp_recursion_predict)."""
+    """Max relative error of the constructed GLA against ``recursion`` (as gdpp_recursion_predict)."""
     import torch
 
     from numerics.feature_recursion import construct_gla
@@ -47,7 +51,11 @@ def _torch_error(quick: bool, recursion) -> tuple[float, int]:
         T = n + 2
         for _ in range(L):
             A, B = 0.3 * rng.standard_normal((d, d)), 0.3 * rng.standard_normal((d, d))
-            w, gd, gl = float(rng.normal(0.8, 0.3)), -float(rng.uniform(0.01, 0.5)), -float(rng.uniform(0.5, 3))
+            w, gd, gl = (
+                float(rng.normal(0.8, 0.3)),
+                -float(rng.uniform(0.01, 0.5)),
+                -float(rng.uniform(0.5, 3)),
+            )
             spec.append((w, A, B, gd, gl))
             lg = np.full(T, gd)
             lg[cut] = gl
@@ -87,10 +95,14 @@ def _control(quick: bool) -> Evidence:
 
     sym_wrong = gdpp_equivalence(2, 1, 2, drop_feature_write=True).proved
     if not _has_torch():
-        return Evidence(False, "skipped: torch is not installed (the control's numeric part needs it)", skipped=True)
-    return any_passed(_criterion(sym_wrong, [(2, 1, 2)], 0.0, 0),
-                      _criterion(True, [], *_torch_error(True, labels_only)),
-                      _criterion(True, [], *_torch_error(True, near)))
+        return Evidence(
+            False, "skipped: torch is not installed (the control's numeric part needs it)", skipped=True
+        )
+    return any_passed(
+        _criterion(sym_wrong, [(2, 1, 2)], 0.0, 0),
+        _criterion(True, [], *_torch_error(True, labels_only)),
+        _criterion(True, [], *_torch_error(True, near)),
+    )
 
 
 @register(
@@ -110,6 +122,7 @@ def _gdpp(quick: bool) -> Evidence:
         status = "0" if sym_ok else "NONZERO"
         if not sym_ok:
             return Evidence(False, f"symbolic (n,d,L) in {sizes}: {status}; torch part skipped")
-        return Evidence(False, f"symbolic (n,d,L) in {sizes}: {status}; torch part skipped (not installed)",
-                        skipped=True)
+        return Evidence(
+            False, f"symbolic (n,d,L) in {sizes}: {status}; torch part skipped (not installed)", skipped=True
+        )
     return _criterion(sym_ok, sizes, *_torch_error(quick, gdpp_recursion_predict))

@@ -20,10 +20,10 @@ from .gla_symbolic import SymbolicProof, _result, _tokens, gla_recurrent_output,
 __all__ = ["gdpp_equivalence"]
 
 
-def _layer_symbols(l: int, d: int):
-    A = sp.Matrix(d, d, lambda a, b: sp.Symbol(f"A{l + 1}_{a + 1}_{b + 1}"))
-    B = sp.Matrix(d, d, lambda a, b: sp.Symbol(f"B{l + 1}_{a + 1}_{b + 1}"))
-    return A, B, sp.Symbol(f"w{l + 1}")
+def _layer_symbols(k: int, d: int):
+    A = sp.Matrix(d, d, lambda a, b: sp.Symbol(f"A{k + 1}_{a + 1}_{b + 1}"))
+    B = sp.Matrix(d, d, lambda a, b: sp.Symbol(f"B{k + 1}_{a + 1}_{b + 1}"))
+    return A, B, sp.Symbol(f"w{k + 1}")
 
 
 def _model(Z, params, gates, d: int):
@@ -48,7 +48,7 @@ def _recursion(Z, params, gates, d: int, drop_feature_write: bool = False):
         Q = w * B.T
         new_x, new_r = [], []
         for t in range(T):
-            om = [sp.Mul(*g[s + 1: t + 1]) for s in range(t + 1)]
+            om = [sp.Mul(*g[s + 1 : t + 1]) for s in range(t + 1)]
             grad = sum((om[s] * r[s] * x[s] for s in range(t + 1)), sp.zeros(d, 1))
             cov = sum((om[s] * x[s] * x[s].T for s in range(t + 1)), sp.zeros(d, d))
             new_r.append(r[t] - (x[t].T * Q * grad)[0, 0])
@@ -57,7 +57,9 @@ def _recursion(Z, params, gates, d: int, drop_feature_write: bool = False):
     return -r[T - 1]
 
 
-def gdpp_equivalence(n: int = 2, d: int = 1, layers: int = 2, drop_feature_write: bool = False) -> SymbolicProof:
+def gdpp_equivalence(
+    n: int = 2, d: int = 1, layers: int = 2, drop_feature_write: bool = False
+) -> SymbolicProof:
     """L-layer GLA with the gated GD++ construction = the gated GD++ recursion (polynomial identity).
 
     Args:
@@ -68,9 +70,10 @@ def gdpp_equivalence(n: int = 2, d: int = 1, layers: int = 2, drop_feature_write
     X, y, xq, _ = prompt_symbols(n, d)
     Z = _tokens(X, y, xq)
     T = n + 1
-    params = [_layer_symbols(l, d) for l in range(layers)]
-    gates = [[sp.Symbol(f"g{l + 1}_{t + 1}") for t in range(T)] for l in range(layers)]
+    params = [_layer_symbols(k, d) for k in range(layers)]
+    gates = [[sp.Symbol(f"g{k + 1}_{t + 1}") for t in range(T)] for k in range(layers)]
     model = _model(Z, params, gates, d)
     rec = _recursion(Z, params, gates, d, drop_feature_write)
-    return _result("L-layer GLA (label and feature writes) = gated GD++ recursion", model, rec,
-                   n=n, d=d, layers=layers)
+    return _result(
+        "L-layer GLA (label and feature writes) = gated GD++ recursion", model, rec, n=n, d=d, layers=layers
+    )

@@ -15,7 +15,10 @@ from numerics.multilayer import wpgd_recursion_predict  # noqa: E402
 def _random_layers(rng, d, T, L, diagonal=False):
     out = []
     for _ in range(L):
-        mats = [0.4 * (np.diag(rng.standard_normal(d)) if diagonal else rng.standard_normal((d, d))) for _ in range(3)]
+        mats = [
+            0.4 * (np.diag(rng.standard_normal(d)) if diagonal else rng.standard_normal((d, d)))
+            for _ in range(3)
+        ]
         out.append((*mats, -rng.uniform(0, 1.5, T)))
     return out
 
