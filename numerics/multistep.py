@@ -202,13 +202,6 @@ def _apply(Q, g):
     return g * Q if Q.dim() == 1 else g @ Q.T
 
 
-def _sample(problem, prompts: int, seed: int, basis=None, batch: int = 16384) -> list:
-    """Fixed time-major prompts (:func:`numerics.multistep_fit.sample_prompts`)."""
-    from .multistep_fit import sample_prompts
-
-    return sample_prompts(problem, prompts, seed, basis, batch)
-
-
 def _one_layer(problem, gating: str):
     """One-layer optimum of the class: gates (log values), its WPGD (P, ω) and exact risk."""
     from scipy.optimize import minimize
