@@ -32,7 +32,7 @@ Segment specs use the structured O(K³ + d³ + n) path (10⁷ tokens are fine).
                   trained L-layer scalar GLAs compute: label and feature writes, per-layer
                   spectral matrices, demonstration/delimiter gates), fitted on sampled prompts
                   and scored on fresh ones with a 95% CI; no closed form exists
-                  (docs/multilayer.md). Needs PyTorch; 10–120 s at d = 10, n = 20
+                  (docs/multilayer.md). Needs PyTorch; minutes at d = 10, n = 40
   --steps-class C gdpp (default, with --class scalar) or recursion: the structured label-only
                   recursion (6.1) with type gates (the only one for --class linear)
 
