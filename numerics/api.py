@@ -55,6 +55,7 @@ def solve_problem(
     stationary: bool = False,
     key_width: int | None = None,
     steps: int = 1,
+    steps_class: str | None = None,
     seed: int = 0,
     progress: bool = False,
 ) -> SolveReport:
@@ -72,7 +73,10 @@ def solve_problem(
         stationary: classify every stationary point family (Hessian inertia). Unconstrained
             (or "all") only.
         key_width: key width of the vector class ("vector" or "all" only).
-        steps: L ≥ 2 fits the L-step WPGD reference (``cls`` "scalar" or "linear"; needs torch).
+        steps: L ≥ 2 fits an L-step class (``cls`` "scalar" or "linear"; needs torch).
+        steps_class: the L-step class: "gdpp" (gated GD++, label and feature writes: what trained
+            L-layer scalar GLAs compute, docs/multilayer.md; the default for ``cls="scalar"``) or
+            "recursion" (the label-only structured recursion (6.1); the only one for "linear").
         seed: seed of the L-step fit.
         progress: show the L-step fit's progress bar.
 
@@ -86,14 +90,20 @@ def solve_problem(
         SolverError: a solve that cannot be carried out in float64.
     """
     _check_options(cls, precision, certify, stationary, key_width, steps, seed)
+    steps_class = _steps_class(cls, steps, steps_class)
     if precision is not None:
         _require_precision(problem, precision)
     _refuse_extreme_scales(problem, precision, certify, stationary, steps)
+    if steps_class == "gdpp":
+        from .gdpp_optimum import gdpp_optimum
+
+        res = gdpp_optimum(problem, steps, seed=seed, progress=progress)
+        return SolveReport(problem, cls, res, steps=steps, steps_class="gdpp")
     if steps > 1:
         from .multistep import multistep_optimum
 
         res = multistep_optimum(problem, steps, gating=cls, seed=seed, progress=progress)
-        return SolveReport(problem, cls, res, steps=steps)
+        return SolveReport(problem, cls, res, steps=steps, steps_class="recursion")
     if cls == "unconstrained":
         return _unconstrained(problem, precision, certify, backend, stationary)
     if cls == "all":
@@ -110,6 +120,22 @@ def solve_problem(
     return SolveReport(
         problem, cls, class_optimum(problem, cls, key_width=key_width if cls == "vector" else None)
     )
+
+
+def _steps_class(cls: str, steps: int, steps_class: str | None) -> str | None:
+    """The L-step class to fit (None for one step); refuses the combinations that do not apply."""
+    if steps_class is not None and steps_class not in ("gdpp", "recursion"):
+        raise InvalidProblemError(f"--steps-class must be gdpp or recursion, got {steps_class!r}")
+    if steps == 1:
+        if steps_class is not None:
+            raise InvalidProblemError("--steps-class goes with --steps L ≥ 2")
+        return None
+    if steps_class is None:
+        return "gdpp" if cls == "scalar" else "recursion"
+    if steps_class == "gdpp" and cls != "scalar":
+        raise InvalidProblemError("--steps-class gdpp goes with --class scalar (use --steps-class recursion for "
+                                  "--class linear)")
+    return steps_class
 
 
 def _check_options(cls, precision, certify, stationary, key_width, steps, seed) -> None:

@@ -38,6 +38,9 @@ class SolveReport(Result):
             :class:`~numerics.classes.ClassOptimum`, a :class:`~numerics.classes.ClassComparison`
             (``cls="all"``) or a :class:`~numerics.multistep.MultistepOptimum` (``steps > 1``).
         steps: L (1 = one layer).
+        steps_class: for ``steps > 1``: "gdpp" (the gated GD++ class, ``result`` is the dict of
+            :func:`numerics.gdpp_optimum.gdpp_optimum`) or "recursion" (the label-only recursion
+            (6.1), a :class:`~numerics.multistep.MultistepOptimum`); None for one step.
         certificate: the uniqueness certificate (``certify=True``), or None.
         high_precision: the high-precision solve's values and the float64 errors, or None.
         stationary_points: every stationary point family (``stationary=True``).
@@ -48,24 +51,29 @@ class SolveReport(Result):
     cls: str
     result: Any
     steps: int = 1
+    steps_class: str | None = None
     certificate: Any = None
     high_precision: dict | None = None
     stationary_points: tuple = ()
     unconstrained: SolveReport | None = None
 
     @property
+    def _gdpp(self) -> bool:
+        return self.steps_class == "gdpp"
+
+    @property
     def status(self) -> str:
         if self.steps > 1:
-            return "converged" if self.result.converged else "not_converged"
+            return "converged" if self.converged else "not_converged"
         return self.result.status
 
     @property
     def converged(self) -> bool:
-        return bool(self.result.converged)
+        return bool(self.result["converged"] if self._gdpp else self.result.converged)
 
     @property
     def message(self) -> str:
-        return str(self.result.message)
+        return str(self.result["message"] if self._gdpp else self.result.message)
 
     def __repr__(self) -> str:
         return (
@@ -76,6 +84,8 @@ class SolveReport(Result):
     @property
     def risk(self) -> float:
         """The optimal risk (for ``cls="all"``: the unconstrained one), raw units of y²."""
+        if self._gdpp:
+            return float(self.result["risk"])
         return float(self.result.optima["unconstrained"].risk if self.cls == "all" else self.result.risk)
 
     @property
@@ -85,7 +95,10 @@ class SolveReport(Result):
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays ``wpgd solve --out`` saves: P and ω (``<class>_P``, ``<class>_omega`` for
-        ``cls="all"``; the layers' Q matrices for ``steps > 1``)."""
+        ``cls="all"``; the layers' Q matrices for ``steps > 1``, and A, B for gated GD++)."""
+        if self._gdpp:
+            return {f"{m}{layer + 1}": np.asarray(prm[m]) for layer, prm in enumerate(self.result["params"])
+                    for m in "QAB"}
         if self.steps > 1:
             return {f"Q{layer + 1}": np.asarray(Q) for layer, (Q, _) in enumerate(self.result.params)}
         if self.cls == "all":
@@ -103,8 +116,12 @@ class SolveReport(Result):
             out["unconstrained_solve"].pop("problem")
             return out
         out: dict = {"problem": self.problem.describe(), "class": self.cls}
+        if self._gdpp:
+            out.update({"steps_class": "gdpp", **self.result, "status": self.status})
+            return json_clean(out)
         if self.steps > 1:
             out["steps"] = self.steps
+            out["steps_class"] = "recursion"
             out.update(self.result.to_dict())
             out["status"] = self.status
             return json_clean(out)
@@ -128,7 +145,7 @@ class SolveReport(Result):
             return self.result.summary()
         lines = [_problem_line(self.problem)]
         if self.steps > 1:
-            lines += _multistep_lines(self.result, self.cls, self.steps)
+            lines += _multistep_lines(self.result, self.cls, self.steps, self.steps_class)
             return "\n".join(lines)
         lines.append(self.result.summary())
         if self.cls != "unconstrained" or self.result.degenerate:
@@ -175,22 +192,30 @@ def _certificate_line(c: dict) -> str:
     )
 
 
-def _multistep_lines(res, cls: str, steps: int) -> list[str]:
-    lo, hi = res.normalized_ci
+def _multistep_lines(res, cls: str, steps: int, steps_class: str | None) -> list[str]:
+    if steps_class == "gdpp":
+        r = res
+        what = f"{steps}-step gated GD++ (label and feature writes)"
+        layers = [prm["gates"] for prm in r["params"]]
+    else:
+        r = res.to_dict()
+        what = f"{steps}-step causal WPGD recursion (labels only)"
+        layers = [gates for _, gates in res.params]
+    lo, hi = r["normalized_ci"]
     lines = [
-        f"class            {cls}, {steps}-step causal WPGD recursion (L-layer GLA construction)",
-        f"risk             {res.risk:.8g}   (fresh prompts; an upper-bound estimate of the optimum)",
-        f"normalized risk  {res.normalized_risk:.6f}  95% CI [{lo:.6f}, {hi:.6f}] "
-        f"(±{res.rel_ci_halfwidth:.2%}, {res.samples[1]} prompts)",
-        f"in-sample        {res.fit_normalized_risk:.6f}   ({res.samples[0]} fitting prompts)",
-        f"one step         {res.one_layer_normalized_risk:.6f}   (closed-form {cls} optimum)",
+        f"class            {cls}, {what}",
+        f"risk             {r['risk']:.8g}   (fresh prompts; an upper-bound estimate of the optimum)",
+        f"normalized risk  {r['normalized_risk']:.6f}  95% CI [{lo:.6f}, {hi:.6f}] "
+        f"(±{r['rel_ci_halfwidth']:.2%}, {r['samples'][1]} prompts)",
+        f"in-sample        {r['fit_normalized_risk']:.6f}   ({r['samples'][0]} fitting prompts)",
+        f"one step         {r['one_layer_normalized_risk']:.6f}   (closed-form {cls} optimum)",
     ]
-    for layer, (_, gates) in enumerate(res.params, 1):
+    for layer, gates in enumerate(layers, 1):
         desc = ", ".join(f"{k} {v:.4g}" for k, v in gates.items()) or "none (linear)"
         lines.append(f"layer {layer:<10} gates: {desc}")
     lines.append(
-        f"fit              {'converged' if res.converged else 'NOT converged'}: {res.message} "
-        f"({res.seconds:.1f} s)"
+        f"fit              {'converged' if r['converged'] else 'NOT converged'}: {r['message']} "
+        f"({r['seconds']:.1f} s)"
     )
     return lines
 

@@ -7,3 +7,4 @@ from . import gating_class_checks  # noqa: F401
 from . import optimum_checks  # noqa: F401
 from . import solver_checks  # noqa: F401
 from . import arb_checks  # noqa: F401
+from . import multilayer_checks  # noqa: F401

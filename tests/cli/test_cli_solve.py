@@ -129,5 +129,12 @@ def test_steps_fits_the_multistep_reference(tmp_path):
     assert out["steps"] == 2 and lo <= out["normalized_risk"] <= hi < one["normalized_risk"]
     assert out["one_layer_normalized_risk"] == pytest.approx(one["normalized_risk"], rel=1e-9)
     assert np.load(tmp_path / "o" / "Q2.npy").shape == (2, 2)
-    for bad in (["--steps", "2"], ["--class", "vector", "--steps", "3"], ["--class", "scalar", "--steps", "0"]):
+    assert out["steps_class"] == "gdpp" and np.load(tmp_path / "o" / "A1.npy").shape == (2, 2)
+    # the label-only recursion stays available under its own name
+    rec = json.loads(wpgd("solve", "--spec", spec, "--class", "scalar", "--steps", "2", "--steps-class", "recursion",
+                          "--json").stdout)
+    assert rec["steps_class"] == "recursion" and rec["normalized_ci"][1] < one["normalized_risk"]
+    for bad in (["--steps", "2"], ["--class", "vector", "--steps", "3"], ["--class", "scalar", "--steps", "0"],
+                ["--class", "linear", "--steps", "2", "--steps-class", "gdpp"], ["--class", "scalar", "--steps-class",
+                                                                                 "gdpp"]):
         assert one_line_error(wpgd("solve", "--spec", spec, *bad))

@@ -68,13 +68,22 @@ def test_tiny_figure1_and_multilayer_render_from_files(tmp_path):
     assert risks == [r["risk"] for r in changed["panels"]["d"]["rows"]]
     assert risks != [r["risk"] for r in result["panels"]["d"]["rows"]]
     run_figure1(cfg, out, progress=False)  # back to the first settings
-    ml = MultilayerConfig(panel="a", d=3, n=4, layers=(1, 2), train=train)
+    ml = MultilayerConfig(panel="a", d=3, n=4, layers=(1, 2), train=train, theory_prompts=2048)
     multi = run_multilayer(ml, out, progress=False)
     # L = 1 is compared with the closed-form optimum; L = 2 also with the fitted 2-step reference
     assert multi["rows"][0]["multistep_optimum"] is None
     lo, hi = multi["rows"][1]["multistep_ci"]
     assert lo <= multi["rows"][1]["multistep_optimum"] <= hi < multi["rows"][0]["one_layer_optimum"]
-    assert {c["n"] for c in multi["checks"]} == {1, 2} and len(multi["checks"]) == 3
+    # every L has the class optimum with its CI and a two-sided check naming the class
+    for row in multi["rows"]:
+        tlo, thi = row["theory_ci"]
+        assert tlo <= row["theory"] <= thi
+        assert row["gap_theory"] == pytest.approx(row["risk"] / row["theory"] - 1, rel=1e-12)
+    # the 1-step class optimum is the closed-form one-layer optimum (SAA excess of a 2048-prompt fit ≤ 2%)
+    assert multi["rows"][0]["theory"] == pytest.approx(multi["rows"][0]["one_layer_optimum"], rel=0.02)
+    theory_checks = [c for c in multi["checks"] if "gated GD++" in c["check"]]
+    assert [c["n"] for c in theory_checks] == [1, 2] and len(multi["checks"]) == 4
+    assert set(multi["rows"][1]["ablations"]) >= {"trained", "feature_write", "gates_by_type", "off_class"}
     abl = multi["rows"][1]["feature_write_ablation"]
     assert "feature_write_ablation" not in multi["rows"][0]
     assert abl["ci"][0] <= abl["risk"] <= abl["ci"][1] and abl["ablated_ci"][0] <= abl["ablated_risk"] <= abl["ablated_ci"][1]

@@ -16,8 +16,9 @@ Subcommands:
               optima (normalised risk against n); writes panel_<x>.json, figure1.json, run
               folders under runs/, then renders figure1.png/.pdf and report.md; --spec FILE
               adds a panel of your own segment problem
-  multilayer  train 1/2/3-layer models on one problem and compare with the one-layer optimum
-              and the fitted L-step WPGD reference (numerics.multistep.multistep_optimum)
+  multilayer  train 1/2/3-layer models on one problem and compare, two-sided, with the L-step
+              gated GD++ class optimum (numerics.gdpp_optimum; docs/multilayer.md), beside the
+              one-layer optimum and the label-only recursion (numerics.multistep)
   highdim     the paper's scale: linear attention and scalar GLA at d = 100, two equal
               segments, c = (0.2, 0.8), noise 0, n in {100, 200, 400, 1000}, trained vs theory
               with CIs and convergence status; writes highdim.json, highdim_config.json,
@@ -56,9 +57,12 @@ Finished runs are reused when the command is repeated with the same settings.
 
 MULTILAYER_DESCRIPTION = """\
 Train 1-, 2- and 3-layer models (scalar GLA with delimiters by default) on one built-in problem
-(panel a: Σ = I, two equal segments, c = (0.3, 0.9), d = 10, n = 20) and compare each with the
-one-layer class optimum and the fitted L-step WPGD reference (numerics.multistep). Writes
-multilayer.json, multilayer_config.json, runs/, multilayer.<format> and report.md.
+(panel a: Σ = I, two equal segments, c = (0.3, 0.9), d = 10, n = 20; or --panel s3: anisotropic
+Σ, three segments) and compare each, two-sided, with the optimum of the L-step gated GD++ class
+(label and feature writes; numerics.gdpp_optimum, with its 95% CI): gap_theory = trained /
+theory − 1. Each row also keeps the one-layer class optimum and the label-only recursion's fit
+(numerics.multistep). Writes multilayer.json, multilayer_config.json, runs/,
+multilayer.<format> and report.md.
 """
 
 HIGHDIM_DESCRIPTION = """\
@@ -184,7 +188,9 @@ def add_arguments(p) -> None:
     _format_arg(f)
     _train_args(f)
     m = _sub(sub, "multilayer", "trained 1/2/3-layer GLA vs the WPGD theory", MULTILAYER_DESCRIPTION)
-    m.add_argument("--panel", default="a", choices=["a", "b", "c", "d"], help="problem family (default a)")
+    m.add_argument("--panel", default="a", choices=["a", "b", "c", "d", "s3"],
+                   help="problem family: a Figure-1 panel or s3 (anisotropic Σ, three segments) (default a)")
+    m.add_argument("--d", type=integer(1, 4096), default=None, help="feature dimension (default 10)")
     m.add_argument("--n", type=integer(2, 10**4), default=None, help="demonstrations (default 20)")
     m.add_argument("--model", default=None, help="model family (default scalar)")
     m.add_argument(
@@ -357,7 +363,8 @@ def _multilayer(args, train: dict, formats) -> int:
 
     cfg = ex.MultilayerConfig()
     cfg = replace(cfg, train={**cfg.train, **train})
-    for key, val in (("n", args.n), ("model", args.model), ("jobs", args.jobs)):
+    for key, val in (("panel", args.panel), ("d", args.d), ("n", args.n), ("model", args.model),
+                     ("jobs", args.jobs)):
         if val is not None:
             cfg = replace(cfg, **{key: val})
     if args.layers:
@@ -369,15 +376,10 @@ def _multilayer(args, train: dict, formats) -> int:
         return 0
     failed = [c for c in result["checks"] if not c["passed"]]
     for r in result["rows"]:
-        ref = (
-            ""
-            if r["multistep_optimum"] is None
-            else f", {r['layers']}-step WPGD reference {r['multistep_optimum']:.4f}"
-        )
-        print(
-            f"{r['layers']} layer(s): trained {r['risk']:.4f} "
-            f"(1-layer optimum {r['one_layer_optimum']:.4f}{ref})"
-        )
+        ref = "" if r["multistep_optimum"] is None else f", label-only recursion {r['multistep_optimum']:.4f}"
+        th = "" if r.get("theory") is None else (f", {r['layers']}-step gated GD++ optimum {r['theory']:.4f} "
+                                                 f"(gap {r['gap_theory']:+.2%})")
+        print(f"{r['layers']} layer(s): trained {r['risk']:.4f} (1-layer optimum {r['one_layer_optimum']:.4f}{th}{ref})")
     print(f"multilayer: {len(result['rows'])} runs; {len(failed)} check(s) failed")
     for c in failed:
         print(f"  FAIL L = {c['n']}: {c['check']} ({c['detail']})")

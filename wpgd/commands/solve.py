@@ -28,10 +28,13 @@ Segment specs use the structured O(K³ + d³ + n) path (10⁷ tokens are fine).
   --class C       optimum over one architecture's weight class (linear, geometric, scalar,
                   vector, unconstrained) or all of them side by side
   --stationary    list every stationary point family with its Hessian inertia (Theorem 2)
-  --steps L       L ≥ 2 with --class scalar or linear: the L-step WPGD reference, the best
-                  L-layer causal WPGD recursion (an L-layer GLA with the WPGD construction)
-                  fitted on sampled prompts and scored on fresh ones with a 95% CI; no closed
-                  form exists (docs/multilayer.md). Needs PyTorch; 10–60 s at d = 10, n = 20
+  --steps L       L ≥ 2 with --class scalar: the optimum of the L-step gated GD++ class (what
+                  trained L-layer scalar GLAs compute: label and feature writes, per-layer
+                  spectral matrices, demonstration/delimiter gates), fitted on sampled prompts
+                  and scored on fresh ones with a 95% CI; no closed form exists
+                  (docs/multilayer.md). Needs PyTorch; minutes at d = 10, n = 40
+  --steps-class C gdpp (default, with --class scalar) or recursion: the structured label-only
+                  recursion (6.1) with type gates (the only one for --class linear)
 
 examples:
   wpgd solve --spec examples/two_segments.toml
@@ -57,6 +60,10 @@ def add_arguments(p) -> None:
     p.add_argument("--stationary", action="store_true", help="classify every stationary point (Hessian inertia)")
     p.add_argument("--steps", type=integer(1, 8), default=1, metavar="L",
                    help="WPGD steps (layers); L ≥ 2 fits the L-step reference for --class scalar or linear (default 1)")
+    p.add_argument("--steps-class", dest="steps_class", default=None, choices=("gdpp", "recursion"),
+                   help="class of --steps L ≥ 2: gdpp (gated GD++, label and feature writes; default for --class "
+                        "scalar) or recursion (labels only, the structured recursion (6.1); the only one for "
+                        "--class linear)")
     p.add_argument("--seed", type=SEED, default=0,
                    help="seed of the L-step fit's prompt samples and starts, 0..2^32-1 (default 0)")
     p.add_argument("--out", metavar="DIR",
@@ -71,7 +78,8 @@ def run(args) -> int:
     problem = load_spec(args.spec)
     report = solve_problem(problem, cls=args.cls, precision=args.precision, certify=args.certify,
                            backend=args.backend, stationary=args.stationary, key_width=args.key_width,
-                           steps=args.steps, seed=args.seed, progress=not args.json)
+                           steps=args.steps, steps_class=args.steps_class, seed=args.seed,
+                           progress=not args.json)
     out = report.to_dict()
     if args.out:
         write_output_set(Path(args.out), {f"{name}.npy": arr for name, arr in report.arrays().items()},
