@@ -21,7 +21,6 @@ Markdown report are rendered from them by :mod:`numerics.plotting`.
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace

@@ -20,7 +20,7 @@ from .evaluation import HeldOutSet, evaluate, make_control
 from .prompts import PromptSampler, make_generator
 from .train_config import TrainConfig
 
-__all__ = ["TrainingDivergedError", "TrainingInterrupted", "RunState", "makemake_optimiser", "forward_backward",
+__all__ = ["TrainingDivergedError", "TrainingInterrupted", "RunState", "make_optimiser", "forward_backward",
            "update", "run_loop", "lr_factor", "interrupt_handlers", "restore_handlers"]
 
 

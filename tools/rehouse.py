@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import ast
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -254,8 +253,6 @@ def make_plan(root: Path, report: Report) -> Plan:
         if f.suffix == ".py":
             parts = rel.with_suffix("").parts
             modules.update(_names(("numerics",) + parts, (ROOT_PACKAGE, "numerics", layer) + parts))
-    for layer in sorted(set(layers.values())):
-        modules[f"numerics.{layer}"] = f"{ROOT_PACKAGE}.numerics.{layer}"  # new names map to themselves
     return Plan(root, layers, modules, moves, False)
 
 
@@ -418,7 +415,40 @@ class Rewriter:
                     a, b = offset(node.lineno, node.col_offset), offset(node.end_lineno, node.end_col_offset)
                     edits.append((a, b, "import " + ", ".join(parts)))
         out = _apply(src, edits)
-        return self._tokens(out, bound_dotted, where)
+        return self._tokens(out, bound_dotted, where, self._package_name_strings(out))
+
+    def _package_name_strings(self, src: str) -> set[tuple[int, int]]:
+        """(line, column) of string literals that are exactly a package name used as a module
+        name: an argument of import_module/importorskip/__import__/find_spec, or an element of
+        a list/tuple/set whose strings are all names of our modules (never a dict key or a
+        subscript such as ``panel["theory"]``)."""
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            return set()
+        lines = src.splitlines()
+        found: list[ast.Constant] = []
+
+        def ours(node: ast.AST) -> bool:
+            return isinstance(node, ast.Constant) and isinstance(node.value, str) and (
+                node.value in self.modules or node.value == ROOT_PACKAGE)
+
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                fn = node.func
+                fname = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
+                if fname in ("import_module", "importorskip", "__import__", "find_spec"):
+                    found += [a for a in node.args[:1] if ours(a)]
+            elif isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+                strs = [e for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)]
+                if strs and all(ours(e) for e in strs):
+                    found += strs
+        out = set()
+        for c in found:
+            if c.value in PACKAGES:
+                line = lines[c.lineno - 1]
+                out.add((c.lineno, len(line.encode("utf-8")[: c.col_offset].decode("utf-8"))))
+        return out
 
     def _import_from(self, node: ast.ImportFrom, old_module: str | None, is_package: bool,
                      moved_numerics: bool, where: str):
@@ -474,7 +504,7 @@ class Rewriter:
 
         return many
 
-    def _tokens(self, src: str, bound_dotted: set[str], where: str) -> str:
+    def _tokens(self, src: str, bound_dotted: set[str], where: str, names: set[tuple[int, int]]) -> str:
         edits: list[tuple[int, int, str]] = []
         lines = src.splitlines(keepends=True)
         starts = [0]
@@ -494,7 +524,10 @@ class Rewriter:
         while i < len(toks):
             t = toks[i]
             if t.type in (tokenize.STRING, tokenize.COMMENT):
-                new = self._string(t.string, where) if t.type == tokenize.STRING else self.text(t.string, where)
+                if t.type == tokenize.STRING:
+                    new = self._string(t.string, where, t.start in names)
+                else:
+                    new = self.text(t.string, where)
                 if new != t.string:
                     edits.append((pos(t.start), pos(t.end), new))
             elif t.type == tokenize.NAME and t.string in bound_dotted and t.string in pkgs:
@@ -514,9 +547,9 @@ class Rewriter:
             i += 1
         return _apply(src, edits)
 
-    def _string(self, lit: str, where: str) -> str:
+    def _string(self, lit: str, where: str, package_name: bool) -> str:
         m = re.match(r"^([rRbBuUfF]*)('''|\"\"\"|'|\")(.*)(\2)$", lit, re.S)
-        if m and m.group(3) in PACKAGES:  # a string that is exactly a package name
+        if package_name and m and m.group(3) in PACKAGES:  # a module name that is exactly a package
             return f"{m.group(1)}{m.group(2)}{ROOT_PACKAGE}.{m.group(3)}{m.group(4)}"
         return self.text(lit, where)
 
@@ -538,7 +571,9 @@ def _pyproject(text: str) -> str:
         kept = [i for i in items if i.rstrip("*").split(".")[0] not in PACKAGES]
         return "[" + ", ".join(f'"{i}"' for i in kept) + "]"
 
-    return re.sub(r"\[\s*\"[^\[\]]*\"\s*,?\s*\]", fix_list, text)
+    text = re.sub(r"\[\s*\"[^\[\]]*\"\s*,?\s*\]", fix_list, text)
+    # the import-order and pyupgrade rules start with the re-housing (their fixes land in it)
+    return text.replace('select = ["E", "F", "W", "B"]', 'select = ["E", "F", "W", "I", "B", "UP"]')
 
 
 # ---------------------------------------------------------------------------- running
