@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers (resolved laz
     from numerics.risk import normalized_risk as normalized_risk, risk as risk
     from numerics.solver import Optimum as Optimum, solve as solve
     from numerics.spec import load_spec as load_spec, parse_spec as parse_spec
-    from numerics.stationary import StationaryPoint as StationaryPoint, classify as classify_stationary  # noqa: F401
+    from numerics.stationary import StationaryPoint as StationaryPoint, classify as classify_stationary
 
 # ``risk`` is also the name of a submodule: the first import of that submodule binds the module to
 # this package's attribute ``risk``, hiding the lazy function, so it is bound eagerly (the module
@@ -72,7 +72,35 @@ _LAZY: dict[str, tuple[str, str]] = {
     "classify_stationary": ("numerics.stationary", "classify"),
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "Certificate",
+    "ClassOptimum",
+    "ConditionReport",
+    "DegenerateProblemError",
+    "InvalidProblemError",
+    "MonteCarloResult",
+    "Optimum",
+    "Problem",
+    "ResourceLimitError",
+    "SolverError",
+    "SpecError",
+    "StationaryPoint",
+    "WPGDError",
+    "certify",
+    "check_conditions",
+    "class_optima",
+    "class_optimum",
+    "classify_stationary",
+    "compare_classes",
+    "load_spec",
+    "monte_carlo_risk",
+    "normalized_risk",
+    "parse_spec",
+    "risk",
+    "solve",
+    "solve_highprec",
+    "wpgd_predict",
+]
 
 
 def __getattr__(name: str) -> Any:

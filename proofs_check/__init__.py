@@ -35,7 +35,15 @@ _LAZY: dict[str, tuple[str, str]] = {
     "run_controls": ("proofs_check.runner", "run_controls"),
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "Check",
+    "CheckResult",
+    "Evidence",
+    "register",
+    "registered_checks",
+    "run_checks",
+    "run_controls",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -24,6 +24,7 @@ def _import_all_submodules(package):
 @pytest.mark.parametrize("name", PACKAGES)
 def test_public_names_are_the_objects_of_their_modules(name):
     package = importlib.import_module(name)
+    assert sorted(package.__all__) == sorted(package._LAZY)
     _import_all_submodules(package)  # binds every submodule to its package: the trap is set
     wrong = []
     for public in package.__all__:
