@@ -194,24 +194,26 @@ class Block(importlib.abc.MetaPathFinder):
             raise ImportError(f"blocked for this test: {{name}}")
         return None
 sys.meta_path.insert(0, Block())
-names = {names!r}
-for pkg in list(names):
+names = list({names!r})
+for pkg in {walk!r}:
     mod = importlib.import_module(pkg)
-    if hasattr(mod, "__path__"):
-        names += [m.name for m in pkgutil.walk_packages(mod.__path__, pkg + ".")]
+    names += [m.name for m in pkgutil.walk_packages(mod.__path__, pkg + ".")]
 for name in names:
     importlib.import_module(name)
 print("imported", len(names))
 """
 
 
-def _import_blocked(names: list[str]) -> subprocess.CompletedProcess:
-    code = _BLOCKER.format(blocked=_BLOCKED, names=names)
+def _import_blocked(names: list[str], walk: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Import ``names`` and every module under the packages ``walk`` with the blocker on."""
+    code = _BLOCKER.format(blocked=_BLOCKED, names=names, walk=list(walk))
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
 
 
 def test_the_core_imports_without_torch_matplotlib_flint():
-    out = _import_blocked(["wpgd", "wpgd.numerics", "wpgd.numerics.core", "wpgd.theory", "wpgd.cli"])
+    commands = [f"wpgd.commands.{f.stem}" for f in sorted((PKG / "commands").glob("*.py"))]
+    out = _import_blocked(["wpgd", "wpgd.numerics", "wpgd.cli", *commands],
+                          walk=("wpgd.numerics.core", "wpgd.theory"))
     assert out.returncode == 0, out.stderr[-3000:]
 
 
