@@ -14,7 +14,8 @@ What it does, on the repository it is run in (``--root``, default: this file's r
    ``pyproject.toml``'s package lists;
 3. copies the tests that only make sense after the move from ``tools/rehouse_payload/`` into the
    repository, and applies the few exact text fix-ups of :data:`FIXUPS`;
-4. runs ``ruff check --fix`` (import sorting, pyupgrade) and prints the findings left.
+4. runs ``ruff check --fix --select I,UP`` (import order, pyupgrade: the mechanical rules that
+   start with the re-housing) and prints the findings left, which need a hand.
 
 It is idempotent: run on its own output it moves nothing and rewrites nothing (a second run
 only re-copies the payload and re-runs ruff), so it can be re-run after merging a late branch.
@@ -675,7 +676,9 @@ def run(root: Path, dry_run: bool, use_ruff: bool) -> tuple[Report, Plan]:
         ruff = shutil.which("ruff") or (sys.executable and _module_ruff())
         if ruff:
             cmd = [ruff] if isinstance(ruff, str) else ruff
-            subprocess.run(cmd + ["check", "--fix", "--quiet", "."], cwd=root)
+            # only the mechanical rules (import order, pyupgrade): an unused-import "fix" could
+            # delete an import kept for its side effect, so such findings are reported instead
+            subprocess.run(cmd + ["check", "--fix", "--quiet", "--select", "I,UP", "."], cwd=root)
             left = subprocess.run(cmd + ["check", "--statistics", "."], cwd=root, capture_output=True, text=True)
             report.decisions.append("ruff after --fix: " + (left.stdout.strip() or "no findings"))
         else:
