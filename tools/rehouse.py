@@ -289,9 +289,15 @@ class Rewriter:
         self.plain_import = re.compile(rf"(?<![\w.])import(\s+)({pkgs})((?:\.\w+)*)\b(?!\s*,)")
 
     def _public_names(self) -> dict[str, set[str]]:
+        """Names each package's ``__init__`` binds or exports, by OLD package name (``numerics``,
+        ``numerics.ball``): ``from numerics import risk`` is the function bound there, not the
+        submodule of the same name, exactly as Python resolves it."""
         out: dict[str, set[str]] = {}
-        for pkg in PACKAGES:
-            init = self.plan.root / (pkg if not self.plan.done else f"{ROOT_PACKAGE}/{pkg}") / "__init__.py"
+        for pkg in sorted(set(PACKAGES) | {m for m in self.modules if m.split(".")[0] in PACKAGES}):
+            rel = Path(*pkg.split("."))
+            if self.plan.done:
+                continue
+            init = self.plan.root / rel / "__init__.py"
             names: set[str] = set()
             if init.exists():
                 for node in ast.walk(ast.parse(init.read_text(encoding="utf-8"))):
@@ -487,7 +493,7 @@ class Rewriter:
             sub = f"{target}.{a.name}"
             if (target, a.name) in SYMBOL_MOVES:
                 dest = self.modules[SYMBOL_MOVES[(target, a.name)]]
-            elif sub in self.modules and a.name != "*":
+            elif sub in self.modules and a.name != "*" and a.name not in self.public.get(target, set()):
                 dest = self.modules[sub].rsplit(".", 1)[0]  # a submodule: import it from its new parent
             else:
                 dest = self.modules[target]
@@ -687,12 +693,24 @@ def run(root: Path, dry_run: bool, use_ruff: bool) -> tuple[Report, Plan]:
             cmd = [ruff] if isinstance(ruff, str) else ruff
             # only the mechanical rules (import order, pyupgrade): an unused-import "fix" could
             # delete an import kept for its side effect, so such findings are reported instead
+            f401 = cmd + ["check", "--select", "F401", "--output-format", "concise", "--quiet", "."]
+            before = _files_with(subprocess.run(f401, cwd=root, capture_output=True, text=True).stdout)
             subprocess.run(cmd + ["check", "--fix", "--quiet", "--select", "I,UP", "."], cwd=root)
+            # pyupgrade's lru_cache(maxsize=None) -> cache leaves lru_cache unused: remove only
+            # the unused imports that its fixes created
+            after = _files_with(subprocess.run(f401, cwd=root, capture_output=True, text=True).stdout)
+            if after - before:
+                subprocess.run(cmd + ["check", "--fix", "--quiet", "--select", "F401", *sorted(after - before)],
+                               cwd=root)
             left = subprocess.run(cmd + ["check", "--statistics", "."], cwd=root, capture_output=True, text=True)
             report.decisions.append("ruff after --fix: " + (left.stdout.strip() or "no findings"))
         else:
             report.warn("ruff not found: run `ruff check --fix .` yourself")
     return report, plan
+
+
+def _files_with(concise: str) -> set[str]:
+    return {line.split(":", 1)[0] for line in concise.splitlines() if ":" in line and line.split(":", 1)[0].endswith(".py")}
 
 
 def _module_ruff():
