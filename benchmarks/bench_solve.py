@@ -99,7 +99,7 @@ def bench_structured(sizes, d: int = 50) -> None:
     rows = []
     for n in sizes:
         pr = Problem.segmented(sig, [n // 4] * 4, [0.2, 0.4, 0.6, 0.8], C, query_variance=2.0, noise=0.1)
-        pr.sigma_eig  # Σ's eigen-decomposition is shared by all n: time the n-dependent part
+        _ = pr.sigma_eig  # Σ's eigen-decomposition is shared by all n: time the n-dependent part
         tracemalloc.start()
         t0 = time.perf_counter()
         opt = solve(pr)

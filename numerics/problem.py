@@ -18,7 +18,6 @@ Segment problems never form an n×n matrix: every quadratic form goes through se
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 

@@ -111,10 +111,10 @@ class SolveReport(Result):
     def to_dict(self, arrays: bool = False) -> dict:
         """What ``wpgd solve --json`` prints (and ``--out`` saves as summary.json)."""
         if self.cls == "all":
-            out = self.result.to_dict(arrays=arrays)
-            out["unconstrained_solve"] = self.unconstrained.to_dict(arrays=False)
-            out["unconstrained_solve"].pop("problem")
-            return out
+            every = self.result.to_dict(arrays=arrays)
+            every["unconstrained_solve"] = self.unconstrained.to_dict(arrays=False)
+            every["unconstrained_solve"].pop("problem")
+            return every
         out: dict = {"problem": self.problem.describe(), "class": self.cls}
         if self._gdpp:
             out.update({"steps_class": "gdpp", **self.result, "status": self.status})

@@ -173,7 +173,7 @@ def classify(problem: Problem, optimum: Optimum | None = None) -> list[Stationar
         add("D2", d2, np.zeros(feat.rank), y, 0, risk=N)
     elif task.hidden:  # a single segment level: ω ⊥ r only along a zero-sum (hidden) direction
         add("D2", d2, np.zeros(feat.rank), np.zeros(m), 0, hidden_bc=(task.hidden[0][0], 1.0), risk=N)
-    for k, gamma in enumerate(opt.fixed_points):
+    for gamma in opt.fixed_points:
         mu = float(feat.secular()(gamma))
         L, tau = profile_risk(problem, feat, task, gamma, mu)
         p = 1.0 / (feat.lam + gamma)

@@ -280,7 +280,7 @@ def _run_processes(fn: Callable, batches: list, workers: int, take: Callable, re
     from concurrent.futures.process import BrokenProcessPool
 
     pending = list(range(len(batches)))
-    for attempt in range(restarts + 1):
+    for _attempt in range(restarts + 1):
         broken = False
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
             futs = {pool.submit(_run_batch, fn, batches[i]): i for i in pending}

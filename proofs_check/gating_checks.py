@@ -142,7 +142,7 @@ def _torch_error(quick: bool, torch, reference) -> tuple[float, int]:
     rng = np.random.default_rng(41)
     worst = 0.0
     trials = 4 if quick else 16
-    for i in range(trials):
+    for _ in range(trials):
         d, n, b = int(rng.integers(1, 5)), int(rng.integers(1, 20)), 8
         X, y, x = rng.standard_normal((b, n, d)), rng.standard_normal((b, n)), rng.standard_normal((b, d))
         z = prompt_tokens(X, y, x)

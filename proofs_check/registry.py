@@ -7,6 +7,10 @@ A check is a function ``check(quick: bool) -> Evidence``. Register it with::
         ...
         return Evidence(passed=err < 1e-12, evidence=f"max rel err {err:.2e}", data={"err": err})
 
+This module knows no check: the check modules import it to register, and
+:mod:`proofs_check.runner` imports every check module (:mod:`proofs_check._all_checks`) and
+runs them, so that the imports run one way (runner -> checks -> registry).
+
 ``wpgd verify`` runs every registered check and prints claim, method, evidence, verdict.
 An exception inside a check is a FAIL whose evidence is the error; a check that cannot run
 (e.g. torch missing) returns ``Evidence(skipped=True, ...)`` and says so.
@@ -35,8 +39,6 @@ self-test fail) instead of moving the control along with it.
 
 from __future__ import annotations
 
-import time
-import traceback
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
@@ -45,9 +47,7 @@ __all__ = [
     "Check",
     "CheckResult",
     "register",
-    "registered_checks",
-    "run_checks",
-    "run_controls",
+    "registered_so_far",
     "any_passed",
 ]
 
@@ -142,83 +142,9 @@ def register(
     return deco
 
 
-def registered_checks() -> list[Check]:
-    """All registered checks, in registration order (imports every check module first)."""
-    from . import _all_checks  # noqa: F401  (registers on import)
+def registered_so_far() -> list[Check]:
+    """The checks registered by the check modules imported so far, in registration order.
 
+    :func:`proofs_check.runner.registered_checks` imports every check module first.
+    """
     return list(_REGISTRY.values())
-
-
-def _evaluate(func: Callable[[bool], Evidence], quick: bool) -> tuple[str, str, dict]:
-    """(status, evidence text, data) of ``func(quick)``; an exception is a FAIL with its reason."""
-    try:
-        ev = func(quick)
-        status = "SKIP" if ev.skipped else ("PASS" if ev.passed else "FAIL")
-        return status, ev.evidence, ev.data
-    except Exception as exc:  # a crashing check is a failing check, with its reason
-        return "FAIL", f"error: {type(exc).__name__}: {exc}", {"traceback": traceback.format_exc()}
-
-
-def _selected(select: list[str] | None) -> list[Check]:
-    return [
-        chk
-        for chk in registered_checks()
-        if not select or any(chk.name.startswith(s) for s in select)
-    ]
-
-
-def _run(select, on_result, outcome) -> list[CheckResult]:
-    """One :class:`CheckResult` per selected check, ``outcome(chk) -> (status, text, data)`` timed."""
-    results = []
-    for chk in _selected(select):
-        t0 = time.perf_counter()
-        status, text, data = outcome(chk)
-        res = CheckResult(
-            name=chk.name,
-            claim=chk.claim,
-            method=chk.method,
-            group=chk.group,
-            status=status,
-            evidence=text,
-            seconds=time.perf_counter() - t0,
-            data=data,
-        )
-        results.append(res)
-        if on_result is not None:
-            on_result(res)
-    return results
-
-
-def run_checks(quick: bool = False, select: list[str] | None = None, on_result=None) -> list[CheckResult]:
-    """Run the registered checks.
-
-    Args:
-        quick: smaller sizes / fewer samples (each check decides).
-        select: run only checks whose name starts with one of these prefixes.
-        on_result: optional callback ``on_result(result)`` after each check.
-
-    Returns:
-        One :class:`CheckResult` per check run.
-    """
-    return _run(select, on_result, lambda chk: _evaluate(chk.func, quick))
-
-
-def run_controls(
-    quick: bool = False, select: list[str] | None = None, on_result=None
-) -> list[CheckResult]:
-    """Run every check's negative control (the check's criterion on a deliberately wrong input).
-
-    The returned :class:`CheckResult` has ``status`` "FAIL" when the control was rejected (it
-    *works*: the criterion caught the wrong input), "PASS" when the wrong input passed (the
-    criterion is blind to it), "SKIP" when the control could not run, "ERROR" when the control
-    raised (a crash is not a rejection: it proves nothing about the criterion), and "MISSING"
-    when the check registered no control. Arguments as :func:`run_checks`.
-    """
-
-    def outcome(chk):
-        if chk.control is None:
-            return "MISSING", "no negative control registered", {}
-        status, text, data = _evaluate(chk.control, quick)
-        return ("ERROR" if "traceback" in data else status), text, data
-
-    return _run(select, on_result, outcome)

@@ -153,7 +153,7 @@ def enclose(hmid: np.ndarray, h=None, *, hrad: np.ndarray | None = None, vectors
             xt = xa.transpose()
             bnd = _bounds(xt * (h * xa), xt * xa, n)
     _, bnd, cl, xa, refinements = best
-    groups, ds, order = cl["groups"], cl["ds"], cl["order"]
+    groups, order = cl["groups"], cl["order"]
     atoms = np.array([_clip(a, clip) for a in cl["atoms"]], dtype=object)
     sizes = tuple(len(g) for g in groups)
     min_eig = cl["atoms"][0].lower()
@@ -321,8 +321,6 @@ def _float_product_balls(x, b):
     c = x.T @ bm
     rc = _up(2 * (n + 2) * _U * (ax.T @ np.abs(bm)) + ax.T @ br, n)
     return [arb(float(c[i]), float(rc[i])) for i in range(n)]
-    return _finish_bounds(d, u2, list(col2), eta, np.array(_to_float(bl), dtype=np.float64),
-                          -np.array(_to_float(gl), dtype=np.float64))
 
 
 def _oa_pairs(bnd, hmid):

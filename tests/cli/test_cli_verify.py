@@ -41,7 +41,7 @@ def test_verify_table_and_unknown_selection():
 
 
 def test_a_failing_check_fails_verify(monkeypatch):
-    from proofs_check import registry
+    from proofs_check import registry, runner
 
     calls = []
 
@@ -50,7 +50,7 @@ def test_a_failing_check_fails_verify(monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setitem(registry._REGISTRY, "zz.failing", registry.Check("zz.failing", "c", "m", bad))
-    res = registry.run_checks(quick=True, select=["zz."])
+    res = runner.run_checks(quick=True, select=["zz."])
     assert [r.status for r in res] == ["FAIL"] and "boom" in res[0].evidence and calls == [True]
 
 

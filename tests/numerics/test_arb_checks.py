@@ -2,7 +2,7 @@
 
 import pytest
 
-from proofs_check.registry import registered_checks
+from proofs_check.runner import registered_checks
 
 pytest.importorskip("flint")
 

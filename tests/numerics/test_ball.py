@@ -173,7 +173,7 @@ def test_missing_python_flint_is_said_never_passed(monkeypatch):
     from numerics.ball import ArbUnavailableError, arb_available
     from numerics.ball._flint import resolve_backend
     from numerics.conditions import check_conditions
-    from proofs_check.registry import registered_checks
+    from proofs_check.runner import registered_checks
 
     monkeypatch.setitem(sys.modules, "flint", None)  # import flint now raises ImportError
     assert not arb_available()
@@ -193,7 +193,7 @@ def test_missing_python_flint_is_said_never_passed(monkeypatch):
 
 def test_negative_control_fails_the_check_if_the_counterexample_were_certified(monkeypatch):
     import numerics.ball as ball
-    from proofs_check.registry import registered_checks
+    from proofs_check.runner import registered_checks
 
     real = ball.certify_arb
 

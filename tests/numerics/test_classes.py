@@ -167,7 +167,7 @@ def test_unconstrained_solver_agrees_with_independent_mu_search(seed):
 
 
 def test_gating_checks_pass_in_quick_mode():
-    from proofs_check.registry import run_checks
+    from proofs_check.runner import run_checks
 
     results = run_checks(quick=True, select=["gating."])
     assert len(results) == 8

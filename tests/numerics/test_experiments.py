@@ -36,7 +36,7 @@ def test_ordering_checks_pass_and_fail():
 
 
 def test_panels_are_valid_problems_with_the_intended_order():
-    for p, spec in PANELS.items():
+    for spec in PANELS.values():
         for n in (10, 80):
             pr = spec.problem(n, 10)
             assert pr.n == n and pr.d == 10 and pr.num_segments == 2

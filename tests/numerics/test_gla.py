@@ -163,7 +163,6 @@ def test_bad_arguments():
 import numpy as np  # noqa: E402
 
 from numerics.construct import (  # noqa: E402
-    BIG,
     ChannelGroup,
     build_wpgd_model,
     gate_logits,

@@ -106,7 +106,7 @@ def test_result_reports_relative_error_and_estimator():
 @pytest.mark.slow
 def test_verify_check_passes_and_its_negative_control_fails():
     """risk.closed_form_vs_monte_carlo passes on the true formula and rejects 1%-wrong and D_R-less ones."""
-    from proofs_check.registry import registered_checks
+    from proofs_check.runner import registered_checks
 
     chk = next(c for c in registered_checks() if c.name == "risk.closed_form_vs_monte_carlo")
     ev = chk.func(True)

@@ -8,7 +8,6 @@ import pickle
 import shlex
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np

@@ -11,7 +11,8 @@ import argparse
 import pytest
 
 from proofs_check import registry
-from proofs_check.registry import Check, Evidence, any_passed, registered_checks, run_checks, run_controls
+from proofs_check.registry import Check, Evidence, any_passed
+from proofs_check.runner import registered_checks, run_checks, run_controls
 
 NAMES = [c.name for c in registered_checks()]
 SLOW_CONTROLS = {"gating.achievability", "optimum.uniqueness_stress", "optimum.highprec_vs_float64",
