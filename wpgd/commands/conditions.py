@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numerics.errors import InvalidProblemError
 from numerics.spec import load_spec
 
 from ..io import print_json
@@ -31,17 +32,20 @@ example:
 def add_arguments(p) -> None:
     p.add_argument("--spec", required=True, metavar="FILE", help="problem spec (TOML), see README")
     p.add_argument("--certify", action="store_true", help="also run the interval certificate (30 digits)")
-    p.add_argument("--backend", default="auto", choices=("auto", "arb", "mpmath"),
-                   help="certificate backend: arb (python-flint), mpmath, or auto = arb when python-flint is "
-                        "installed (default auto)")
+    p.add_argument("--backend", default=None, choices=("auto", "arb", "mpmath"),
+                   help="certificate backend, only with --certify (refused without it): arb (python-flint), "
+                        "mpmath, or auto = arb when python-flint is installed (default auto)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 
 
 def run(args) -> int:
     from numerics.conditions import check_conditions
 
+    if args.backend is not None and not args.certify:
+        raise InvalidProblemError("--backend chooses the backend of --certify: give --certify too, or drop --backend")
     problem = load_spec(args.spec)
-    rep = check_conditions(problem, certify_digits=30 if args.certify else None, certify_backend=args.backend)
+    rep = check_conditions(problem, certify_digits=30 if args.certify else None,
+                           certify_backend=args.backend or "auto")
     if args.json:
         print_json({"problem": problem.describe(), **rep.to_dict()})
         return 0

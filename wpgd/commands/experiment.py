@@ -124,6 +124,7 @@ def run(args) -> int:
             cfg = replace(cfg, models=tuple(args.models))
         if args.jobs:
             cfg = replace(cfg, jobs=args.jobs)
+        _require_runs(cfg, ex)
         result = ex.run_figure1(cfg, args.out, progress=not args.quiet)
         paths = render_all(args.out)
         failed = [(p, c) for p, panel in result["panels"].items() for c in panel["checks"] if not c["passed"]]
@@ -139,6 +140,7 @@ def run(args) -> int:
                 cfg = replace(cfg, **{key: val})
         if args.layers:
             cfg = replace(cfg, layers=tuple(args.layers))
+        _require_runs(cfg, ex)
         result = ex.run_multilayer(cfg, args.out, progress=not args.quiet)
         paths = render_all(args.out)
         failed = [c for c in result["checks"] if not c["passed"]]
@@ -151,6 +153,32 @@ def run(args) -> int:
     for path in paths:
         print(path)
     return 0
+
+
+def _require_runs(cfg, ex) -> None:
+    """Refuse an experiment whose training runs together exceed the memory or time limits
+    (numerics.limits.require_trainings, device-aware), before anything is written."""
+    from numerics.limits import require_trainings
+    from numerics.training import TrainConfig
+
+    runs = []
+    if isinstance(cfg, ex.Figure1Config):
+        models = cfg.models or ()
+        if any(p not in ex.PANELS for p in cfg.panels) or any(m not in ex.MODEL_KINDS for m in models):
+            return  # run_figure1 names the unknown panel or model
+        for p in cfg.panels:
+            for n in cfg.n_values:
+                problem = ex.PANELS[p].problem(n, cfg.d)
+                runs += [(problem, TrainConfig(**cfg.run_overrides(m)).resolved(problem))
+                         for m in (models or ex.PANELS[p].models)]
+    else:
+        if cfg.panel not in ex.PANELS:
+            return  # run_multilayer names the unknown panel
+        problem = ex.PANELS[cfg.panel].problem(cfg.n, cfg.d)
+        for L in cfg.layers:
+            tc = TrainConfig.for_model(cfg.model, **{**cfg.train, "layers": int(L), "progress": False})
+            runs.append((problem, tc.resolved(problem)))
+    require_trainings(runs, parallel=getattr(cfg, "jobs", 1) or 1)
 
 
 def _highdim(args, train: dict) -> int:

@@ -48,12 +48,15 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--seed", type=SEED, default=0, help="seed of the Monte Carlo sampler, 0..2^32-1 (default 0)")
     p.add_argument(
-        "--backend", choices=["numpy", "torch"], default="numpy", help="Monte Carlo backend (default numpy)"
+        "--backend", choices=["numpy", "torch"], default=None,
+        help="Monte Carlo backend, only with --mc (refused without it): numpy or torch (default numpy)"
     )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 
 
 def run(args) -> int:
+    if args.backend is not None and not args.mc:
+        raise InvalidProblemError("--backend chooses the Monte Carlo backend: give --mc SAMPLES too, or drop --backend")
     problem = load_spec(args.spec)
     P = load_npy(args.preconditioner, "preconditioner") if args.preconditioner else None
     omega = load_npy(args.weights, "weights") if args.weights else None
@@ -70,11 +73,6 @@ def run(args) -> int:
     if args.mc < 0:
         raise InvalidProblemError("--mc must be a non-negative number of samples")
     if args.mc:
-        from numerics.limits import require_time
-
-        # per prompt: features (n+1)×d through a d×d factor, labels, the weighted sum and the query
-        require_time(f"Monte Carlo with {args.mc} prompts (n = {problem.n}, d = {problem.d})",
-                     args.mc * 4.0 * (problem.n + 1) * (problem.d + 1) ** 2)
         if args.mc == 1:
             raise InvalidProblemError("--mc needs at least 2 samples (a standard error needs two)")
         with progress_bar(args.mc, "monte carlo", unit="prompt", enabled=not args.json) as bar:
@@ -84,7 +82,7 @@ def run(args) -> int:
                 omega,
                 samples=args.mc,
                 seed=args.seed,
-                backend=args.backend,
+                backend=args.backend or "numpy",
                 estimator=args.estimator,
                 progress=lambda done, total: bar.update(done - bar.n),
             )

@@ -48,9 +48,9 @@ def add_arguments(p) -> None:
     p.add_argument("--precision", type=integer(20, MAX_DIGITS), metavar="DIGITS",
                    help=f"also solve with DIGITS-digit mpmath (20..{MAX_DIGITS})")
     p.add_argument("--certify", action="store_true", help="prove uniqueness of the fixed point (interval arithmetic)")
-    p.add_argument("--backend", default="auto", choices=("auto", "arb", "mpmath"),
-                   help="exact backend of --certify/--precision: arb (python-flint), mpmath, or auto = arb when "
-                        "python-flint is installed (default auto)")
+    p.add_argument("--backend", default=None, choices=("auto", "arb", "mpmath"),
+                   help="exact backend of --certify/--precision, only with one of them (refused without): arb "
+                        "(python-flint), mpmath, or auto = arb when python-flint is installed (default auto)")
     p.add_argument("--class", dest="cls", default="unconstrained", choices=CLASS_CHOICES,
                    help="weight class to optimise over (default unconstrained)")
     p.add_argument("--key-width", type=integer(1, 2**16), metavar="M",
@@ -74,6 +74,9 @@ def run(args) -> int:
         raise InvalidProblemError("--precision, --certify and --stationary apply to --class unconstrained (or all)")
     if args.key_width is not None and (args.key_width < 1 or args.cls not in ("vector", "all")):
         raise InvalidProblemError("--key-width must be a positive integer and goes with --class vector or all")
+    if args.backend is not None and not (args.certify or args.precision is not None):
+        raise InvalidProblemError("--backend chooses the backend of --certify/--precision: give one of them too, "
+                                  "or drop --backend")
     if args.steps < 1:
         raise InvalidProblemError(f"--steps must be ≥ 1, got {args.steps}")
     if args.steps > 1 and args.cls not in ("scalar", "linear"):
@@ -83,7 +86,6 @@ def run(args) -> int:
         raise InvalidProblemError(f"--seed must be ≥ 0, got {args.seed}")
     if args.precision is not None:
         _require_precision(problem, args.precision)
-    _refuse_extreme_scales(problem, args)
     if args.steps > 1:
         out, arrays = _multistep(problem, args)
     elif args.cls == "unconstrained":
@@ -104,23 +106,6 @@ def run(args) -> int:
     return 0
 
 
-def _refuse_extreme_scales(problem, args) -> None:
-    """The plain solve, --class and conditions rescale extreme problems; the high-precision solve,
-    the certificate, the stationary-point classification and the L-step fit do not: refuse."""
-    from numerics.solver import SCALE_EXPONENT
-
-    e_s, e_t = problem.scale_exponents()
-    if max(abs(e_s), abs(e_t)) <= SCALE_EXPONENT:
-        return
-    extras = [f for f, on in (("--precision", args.precision is not None), ("--certify", args.certify),
-                                ("--stationary", args.stationary), ("--steps", args.steps > 1)) if on]
-    if extras:
-        raise InvalidProblemError(
-            f"{', '.join(extras)}: not available at extreme scales (λmax(Σ) ≈ 2^{e_s}, task scale ≈ 2^{e_t}); "
-            f"rescale the spec (Σ / 2^{e_s}, task correlations / 2^{e_t}, σ² / 2^{e_s + e_t}); the optimum maps back "
-            f"as P* → P*/2^{e_s}, risk → risk·2^{e_s + e_t}")
-
-
 def _require_precision(problem, digits: int) -> None:
     """Refuse an mpmath solve whose estimated time exceeds the limit (numerics.limits): about
     30·(m³ + d³) multiprecision operations of ~1 µs·(digits/50)^1.6 each (m = K+1 or n+1)."""
@@ -132,10 +117,36 @@ def _require_precision(problem, digits: int) -> None:
 
 
 def _unconstrained(problem, args):
+    from numerics.units import extreme_exponents
+
+    exps = extreme_exponents(problem)
+    if exps is not None and (args.certify or args.precision is not None or args.stationary):
+        return _unconstrained_rescaled(problem, args, *exps)
+    return _unconstrained_plain(problem, args)
+
+
+def _unconstrained_rescaled(problem, args, e_s: int, e_t: int):
+    """--precision/--certify/--stationary at extreme scales: the float64 optimum from solve() (which
+    rescales itself), the exact/stationary parts computed on the rescaled problem and mapped back."""
+    import argparse
+
+    from numerics.units import map_units, units_note
+
+    plain = argparse.Namespace(**{**vars(args), "certify": False, "precision": None, "stationary": False})
+    out, arrays, opt = _unconstrained_plain(problem, plain)
+    hat, _, _ = _unconstrained_plain(problem.rescaled(e_s, e_t), args)
+    for key in ("high_precision", "certificate", "certified", "stationary_points"):
+        if key in hat and hat[key] is not None:
+            out[key] = map_units(hat[key], e_s, e_t)
+    out["rescaled"] = units_note(e_s, e_t)
+    return out, arrays, opt
+
+
+def _unconstrained_plain(problem, args):
     from numerics.ball._flint import resolve_backend
     from numerics.solver import solve
 
-    backend = resolve_backend(args.backend) if (args.certify or args.precision is not None) else None
+    backend = resolve_backend(args.backend or "auto") if (args.certify or args.precision is not None) else None
     opt = solve(problem, certify=args.certify and backend == "mpmath", certify_digits=max(30, args.precision or 0))
     out = {"problem": problem.describe(), "class": "unconstrained", **opt.to_dict()}
     if opt.certified is not None:
@@ -190,10 +201,18 @@ def _arb_exact(problem, args, opt, out) -> None:
 
 def _multistep(problem, args):
     from numerics.multistep import multistep_optimum
+    from numerics.units import extreme_exponents, map_units, units_note
 
-    res = multistep_optimum(problem, args.steps, gating=args.cls, seed=args.seed, progress=not args.json)
-    out = {"problem": problem.describe(), "class": args.cls, "steps": args.steps, **res.to_dict()}
+    exps = extreme_exponents(problem)
+    fitted = problem if exps is None else problem.rescaled(*exps)
+    res = multistep_optimum(fitted, args.steps, gating=args.cls, seed=args.seed, progress=not args.json)
+    body = res.to_dict()
     arrays = {f"Q{layer + 1}": Q for layer, (Q, _) in enumerate(res.params)}
+    if exps is not None:  # the fit ran in unit scale: risks and Q map back exactly (powers of two)
+        body = map_units(body, *exps)
+        arrays = {k: map_units({"Q": v}, *exps, as_array=True)["Q"] for k, v in arrays.items()}
+        body["rescaled"] = units_note(*exps)
+    out = {"problem": problem.describe(), "class": args.cls, "steps": args.steps, **body}
     return out, arrays
 
 
