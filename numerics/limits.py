@@ -157,41 +157,49 @@ def require_eigh(what: str, m: int) -> None:
 def training_flops_per_second(device: str = "cpu") -> float:
     """Throughput assumed by a training-time estimate on ``device``.
 
-    CPU: :data:`FLOPS`. CUDA: measured once per process by a short calibration (float32 matrix
-    products of size 2048 on that device, ~0.1 s) and divided by 4 (small training kernels reach
-    a fraction of the peak), never below :data:`FLOPS`; a failed calibration falls back to
-    :data:`FLOPS`. An estimate is for catching orders of magnitude: with the CPU figure a
-    GPU run would be refused roughly 100× too early.
+    CPU: :data:`FLOPS` (conservative: ``wpgd experiment figure1`` is estimated at ~6× and the
+    highdim grid at ~65× their measured times on the two-core development machine, docs/training.md
+    and docs/training-runs.md). CUDA: measured once per process and device by a short calibration
+    (float32 products of size 2048, ~0.1 s) divided by :data:`TRAINING_EFFICIENCY`, never below
+    :data:`FLOPS` (with the CPU figure a GPU run was refused ~100× too early); a failed calibration
+    gives :data:`FLOPS`.
     """
     dev = str(device or "cpu")
     if not dev.startswith("cuda"):
         return FLOPS
     if dev not in _CALIBRATED:
-        _CALIBRATED[dev] = max(FLOPS, _calibrate(dev) / 4.0)
+        _CALIBRATED[dev] = max(FLOPS, _calibrate(dev) / TRAINING_EFFICIENCY)
     return _CALIBRATED[dev]
 
+
+TRAINING_EFFICIENCY = 4.0
+"""Ratio of a large matrix product's measured rate to the rate assumed for training."""
 
 _CALIBRATED: dict = {}
 
 
-def _calibrate(device: str) -> float:  # pragma: no cover  (needs a GPU)
+def _calibrate(device: str) -> float:
+    """Measured float32 matrix-product rate (flop/s) on ``device``; :data:`FLOPS` ×
+    :data:`TRAINING_EFFICIENCY` when unavailable."""
     import time
 
     try:
         import torch
 
-        size, reps = 2048, 4
+        cuda = device.startswith("cuda")
+        size, reps = (2048, 4) if cuda else (256, 4)
         a = torch.randn(size, size, device=device)
         b = torch.randn(size, size, device=device)
+        sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)  # noqa: E731
         torch.mm(a, b)
-        torch.cuda.synchronize(device)
+        sync()
         t0 = time.perf_counter()
         for _ in range(reps):
             torch.mm(a, b)
-        torch.cuda.synchronize(device)
+        sync()
         return reps * 2.0 * size**3 / max(time.perf_counter() - t0, 1e-9)
-    except Exception:  # noqa: BLE001 - no usable device: the conservative CPU figure
-        return FLOPS
+    except Exception:  # noqa: BLE001 - no PyTorch or no usable device: the conservative figure
+        return FLOPS * TRAINING_EFFICIENCY
 
 
 def _device_memory(device: str) -> float | None:
@@ -243,7 +251,8 @@ def require_training(problem, config) -> None:
 def require_trainings(runs, parallel: int = 1) -> None:
     """Refuse a set of training runs (``(problem, config)`` pairs, e.g. an experiment's), ``parallel``
     at a time, when one run's memory (× ``parallel``) or the total estimated time (÷ ``parallel``)
-    exceeds the limits; on CUDA the memory is also held against the device's memory.
+    exceeds the limits; a CUDA run's memory is held against the device's memory instead of
+    ``WPGD_MAX_MEMORY_GB``. Time at :func:`training_flops_per_second` of each run's device.
 
     Raises:
         ResourceLimitError: with the estimate, the limit and how to raise it.
@@ -251,18 +260,19 @@ def require_trainings(runs, parallel: int = 1) -> None:
     runs = list(runs)
     if not runs:
         return
-    par = max(1, int(parallel))
-    seconds, worst = 0.0, (0.0, "")
+    par = min(max(1, int(parallel)), len(runs))
+    seconds, host_bytes, longest = 0.0, 0.0, (-1.0, "")
     for problem, config in runs:
         nbytes, flops, what = _training_estimate(problem, config)
-        device = getattr(config, "device", "cpu")
+        device = str(getattr(config, "device", "cpu"))
         seconds += flops / training_flops_per_second(device)
-        if nbytes >= worst[0]:
-            worst = (nbytes, what)
+        longest = max(longest, (flops, what))
         dev_mem = _device_memory(device)
-        if dev_mem is not None and not nbytes <= dev_mem:
-            raise ResourceLimitError(f"{what} needs about {format_bytes(nbytes)} of device memory, over the "
-                                     f"{format_bytes(dev_mem)} that {device} holds")
-    label = worst[1] if len(runs) == 1 else f"{len(runs)} training runs, {par} at a time (largest: {worst[1]})"
-    require_memory(label, worst[0] * min(par, len(runs)))
-    require_seconds(label, seconds / min(par, len(runs)))
+        if dev_mem is None:
+            host_bytes = max(host_bytes, nbytes)
+        elif not nbytes * par <= dev_mem:  # activations live on the device: its memory is the limit
+            raise ResourceLimitError(f"{what} needs about {format_bytes(nbytes * par)} of device memory, over "
+                                     f"the {format_bytes(dev_mem)} that {device} holds")
+    label = longest[1] if len(runs) == 1 else f"{len(runs)} training runs, {par} at a time (longest: {longest[1]})"
+    require_memory(label, host_bytes * par)
+    require_seconds(label, seconds / par)

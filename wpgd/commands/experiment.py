@@ -181,6 +181,24 @@ def _require_runs(cfg, ex) -> None:
     require_trainings(runs, parallel=getattr(cfg, "jobs", 1) or 1)
 
 
+def _require_highdim_runs(cfg) -> None:
+    """The highdim runs (as numerics.highdim.run_highdim builds them) against the limits."""
+    from numerics.highdim import HIGHDIM_PANEL, eval_batch_for
+    from numerics.limits import require_trainings
+    from numerics.training import TrainConfig
+
+    if not cfg.n_values or min(cfg.n_values) < 2 or set(cfg.models) - {"linear", "scalar"}:
+        return  # run_highdim says what is wrong
+    runs = []
+    for n in cfg.n_values:
+        problem = HIGHDIM_PANEL.problem(n, cfg.d)
+        for m in cfg.models:
+            over = {"eval_batch": eval_batch_for(cfg.device, n, cfg.d), **cfg.train, "device": cfg.device,
+                    "progress": False}
+            runs.append((problem, TrainConfig.for_model(m, **over).resolved(problem)))
+    require_trainings(runs, parallel=cfg.jobs)
+
+
 def _highdim(args, train: dict) -> int:
     from numerics.highdim import HighdimConfig, run_highdim
     from numerics.plotting import render_all
@@ -199,6 +217,7 @@ def _highdim(args, train: dict) -> int:
         cfg = HighdimConfig(**{**cfg.to_dict(), "n_values": tuple(sorted(set(args.n)))})
     if args.models:
         cfg = HighdimConfig(**{**cfg.to_dict(), "models": tuple(dict.fromkeys(args.models))})
+    _require_highdim_runs(cfg)
     result = run_highdim(cfg, args.out, progress=not (args.quiet or args.json))
     paths = render_all(args.out)
     bad = [r for r in result["rows"] if r["status"] != "converged"]

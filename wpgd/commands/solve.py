@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from numerics.errors import InvalidProblemError
 from numerics.spec import load_spec
 
@@ -106,6 +108,15 @@ def run(args) -> int:
     return 0
 
 
+def _float64_refusal(what: str, problem, exc: BaseException) -> str:
+    """Why ``what`` failed in float64 although the problem was brought to unit scale: the ratio of
+    the noise to the signal, which rescaling leaves unchanged."""
+    e_s, e_t = problem.scale_exponents()
+    ratio = problem.noise / np.ldexp(1.0, e_s + e_t) if abs(e_s + e_t) < 1000 else float("nan")
+    return (f"{what} cannot be computed in float64 for this problem ({type(exc).__name__}: {exc}); its noise-to-signal "
+            f"ratio σ²/(λmax(Σ)·max|R̄|) ≈ {ratio:.3g} is too extreme (rescaling does not change it)")
+
+
 def _require_precision(problem, digits: int) -> None:
     """Refuse an mpmath solve whose estimated time exceeds the limit (numerics.limits): about
     30·(m³ + d³) multiprecision operations of ~1 µs·(digits/50)^1.6 each (m = K+1 or n+1)."""
@@ -173,7 +184,11 @@ def _unconstrained_plain(problem, args):
     if args.stationary:
         from numerics.stationary import classify
 
-        out["stationary_points"] = [sp.to_dict() for sp in classify(problem, opt)]
+        try:
+            with np.errstate(all="raise", under="ignore"):  # a failure is an exit-2 line, never a warning
+                out["stationary_points"] = [sp.to_dict() for sp in classify(problem, opt)]
+        except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
+            raise InvalidProblemError(_float64_refusal("--stationary (the Hessian classification)", problem, exc)) from None
     return out, {"P": opt.P, "omega": opt.omega}, opt
 
 
