@@ -27,8 +27,20 @@ __all__ = ["extreme_exponents", "map_units", "units_note"]
 _FEATURE = ("gamma", "enclosure", "invariant_interval", "fixed_points")
 _INVERSE = ("mu", "scale", "P", "Q")
 _RISK = ("risk", "ci", "fixed_point_risks")
-_KEEP = ("normalized_risk", "normalized_ci", "float64_rel_error", "data", "slope_bounds", "residuals",
-         "rel_ci_halfwidth", "omega", "omega_balls", "gates", "starts", "samples")
+_KEEP = (
+    "normalized_risk",
+    "normalized_ci",
+    "float64_rel_error",
+    "data",
+    "slope_bounds",
+    "residuals",
+    "rel_ci_halfwidth",
+    "omega",
+    "omega_balls",
+    "gates",
+    "starts",
+    "samples",
+)
 _PARTS = ("mid", "rad", "lo", "hi")
 
 
@@ -43,9 +55,11 @@ def extreme_exponents(problem) -> tuple[int, int] | None:
 
 def units_note(e_s: int, e_t: int) -> dict:
     """What :func:`map_units` did, for a result's JSON."""
-    return {"by": [f"2^{e_s}", f"2^{e_t}"],
-            "note": "computed on the problem rescaled to unit scale and mapped back exactly: γ × 2^e_s; "
-                    "μ, P, Q × 2^-e_s; risks × 2^(e_s+e_t); normalised quantities unchanged"}
+    return {
+        "by": [f"2^{e_s}", f"2^{e_t}"],
+        "note": "computed on the problem rescaled to unit scale and mapped back exactly: γ × 2^e_s; "
+        "μ, P, Q × 2^-e_s; risks × 2^(e_s+e_t); normalised quantities unchanged",
+    }
 
 
 def _exponent(key: str, e_s: int, e_t: int) -> int | None:
@@ -101,9 +115,13 @@ def _scale(x, exp: int, key: str, as_array: bool):
     with np.errstate(over="ignore", under="ignore"):
         out = np.ldexp(arr, exp)
     if not np.all(np.isfinite(out[np.isfinite(arr)])):
-        raise SolverError(f"{key} overflows float64 in the problem's units (computed at unit scale, factor 2^{exp})")
+        raise SolverError(
+            f"{key} overflows float64 in the problem's units (computed at unit scale, factor 2^{exp})"
+        )
     if np.any((arr != 0) & (out == 0)):
-        raise SolverError(f"{key} underflows float64 in the problem's units (computed at unit scale, factor 2^{exp})")
+        raise SolverError(
+            f"{key} underflows float64 in the problem's units (computed at unit scale, factor 2^{exp})"
+        )
     if out.ndim == 0:
         return float(out)
     return out if as_array else out.tolist()

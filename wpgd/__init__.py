@@ -8,7 +8,7 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit status (:func:`wpgd.cli.main`)."""
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit status (``wpgd.cli.main``)."""
     from .cli import main as run
 
     return run(argv)

@@ -33,12 +33,15 @@ def one_line(code, err, want=2):
 
 
 # ------------------------------------------------------------------------- --backend
-@pytest.mark.parametrize("argv, flag", [
-    (["solve", "--spec", SPEC, "--backend", "arb"], "--certify/--precision"),
-    (["solve", "--spec", SPEC, "--backend", "auto", "--class", "scalar"], "--certify/--precision"),
-    (["conditions", "--spec", SPEC, "--backend", "mpmath"], "--certify"),
-    (["risk", "--spec", SPEC, "--backend", "torch"], "--mc"),
-])
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["solve", "--spec", SPEC, "--backend", "arb"], "--certify/--precision"),
+        (["solve", "--spec", SPEC, "--backend", "auto", "--class", "scalar"], "--certify/--precision"),
+        (["conditions", "--spec", SPEC, "--backend", "mpmath"], "--certify"),
+        (["risk", "--spec", SPEC, "--backend", "torch"], "--mc"),
+    ],
+)
 def test_backend_without_its_flag_is_refused(capsys, argv, flag):
     line = one_line(*run(capsys, *argv)[::2])
     assert "--backend" in line and flag in line
@@ -58,12 +61,17 @@ def _metadata(urls):
     return msg
 
 
-@pytest.mark.parametrize("urls, want", [
-    (["Homepage, https://example.org/wpgd", "Issues, https://example.org/wpgd/issues"],
-     "at https://example.org/wpgd/issues"),
-    (["Homepage, https://example.org/wpgd"], None),
-    ([], None),
-])
+@pytest.mark.parametrize(
+    "urls, want",
+    [
+        (
+            ["Homepage, https://example.org/wpgd", "Issues, https://example.org/wpgd/issues"],
+            "at https://example.org/wpgd/issues",
+        ),
+        (["Homepage, https://example.org/wpgd"], None),
+        ([], None),
+    ],
+)
 def test_internal_error_names_the_tracker_only_from_metadata(capsys, monkeypatch, urls, want):
     import importlib.metadata
 
@@ -124,8 +132,12 @@ def test_extreme_scale_exact_paths_match_the_unit_problem(tmp_path, capsys, e):
     lo, hi = big["certificate"]["enclosure"]
     lo0, hi0 = ref["certificate"]["enclosure"]
     assert lo <= hi and big["gamma"] == pytest.approx(lo, rel=1e-12)
-    assert np.ldexp(lo, -e) == pytest.approx(lo0, rel=1e-15) and np.ldexp(hi, -e) == pytest.approx(hi0, rel=1e-15)
-    assert [s["inertia"] for s in big["stationary_points"]] == [s["inertia"] for s in ref["stationary_points"]]
+    assert np.ldexp(lo, -e) == pytest.approx(lo0, rel=1e-15) and np.ldexp(hi, -e) == pytest.approx(
+        hi0, rel=1e-15
+    )
+    assert [s["inertia"] for s in big["stationary_points"]] == [
+        s["inertia"] for s in ref["stationary_points"]
+    ]
     for s, s0 in zip(big["stationary_points"], ref["stationary_points"]):
         assert s["risk"] == pytest.approx(np.ldexp(s0["risk"], e), rel=1e-12)
 
@@ -157,7 +169,12 @@ def test_steps_run_on_the_rescaled_problem_and_map_back(tmp_path, capsys, monkey
 
         def to_dict(self):
             nr = self.problem.null_risk
-            return {"risk": nr, "ci": [nr, nr], "normalized_risk": 1.0, "params": [{"Q": self.params[0][0].tolist()}]}
+            return {
+                "risk": nr,
+                "ci": [nr, nr],
+                "normalized_risk": 1.0,
+                "params": [{"Q": self.params[0][0].tolist()}],
+            }
 
     def fake(problem, steps, **kw):
         seen["sigma_max"] = float(np.max(problem.sigma))
@@ -165,8 +182,19 @@ def test_steps_run_on_the_rescaled_problem_and_map_back(tmp_path, capsys, monkey
 
     monkeypatch.setattr(ms, "multistep_optimum", fake)
     path = _spec(tmp_path, 664)
-    code, out, err = run(capsys, "solve", "--spec", path, "--class", "scalar", "--steps", "2", "--json",
-                         "--out", tmp_path / "o")
+    code, out, err = run(
+        capsys,
+        "solve",
+        "--spec",
+        path,
+        "--class",
+        "scalar",
+        "--steps",
+        "2",
+        "--json",
+        "--out",
+        tmp_path / "o",
+    )
     assert code == 0, err
     res, pr = json.loads(out), load_spec(path)
     assert seen["sigma_max"] == 1.0
@@ -180,7 +208,9 @@ def test_noise_to_signal_beyond_float64_is_refused_with_the_reason(tmp_path, cap
     path.write_text(UNIT.format(a=1.0, b=1.0, c=1.0, noise=1e308))
     line = one_line(*run(capsys, "solve", "--spec", path, "--stationary")[::2])
     assert re.search(r"--stationary .* noise-to-signal ratio .* ≈ 1e\+308", line)
-    code, out, err = run(capsys, "solve", "--spec", path, "--precision", "30", "--json")  # computable: computed
+    code, out, err = run(
+        capsys, "solve", "--spec", path, "--precision", "30", "--json"
+    )  # computable: computed
     assert code == 0, err
     assert float(json.loads(out)["high_precision"]["normalized_risk"]) == pytest.approx(1.0, abs=1e-12)
 
@@ -217,3 +247,10 @@ def test_negative_control_beyond_tolerance_is_refused(tmp_path, capsys):
     f.write_text(NEG.format(x="0.9999"))  # eigenvalue −5e−5: not PSD, refused with the amount
     line = one_line(*run(capsys, "solve", "--spec", f, "--class", "scalar")[::2])
     assert "not positive semidefinite" in line and "smallest eigenvalue" in line
+
+
+def test_verify_refuses_an_unwritable_out_before_running_checks(capsys, tmp_path):
+    line = one_line(*run(capsys, "verify", "--only", "no-such-check", "--out", "/dev/full")[::2])
+    assert "refusing to write '/dev/full'" in line  # not "no check matched": refused before the checks
+    ok = one_line(*run(capsys, "verify", "--only", "no-such-check", "--out", tmp_path / "new" / "v.json")[::2])
+    assert "no check matched" in ok  # negative control: a writable target passes the early check

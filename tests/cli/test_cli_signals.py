@@ -22,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "examples" / "two_segments.toml"
 
-HOOK = '''
+HOOK = """
 import os, sys, time
 _TARGET = os.environ.get("WPGD_TEST_SLOW_IMPORT")
 _MARK = os.environ.get("WPGD_TEST_MARK")
@@ -38,7 +38,7 @@ class _Slow:
 
 if _TARGET:
     sys.meta_path.insert(0, _Slow())
-'''
+"""
 
 
 def _wpgd() -> str:
@@ -57,8 +57,9 @@ def _start(tmp_path, argv, module, *, ignore_sigint=False):
         if ignore_sigint:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=pre)
+    proc = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=pre
+    )
     deadline = time.monotonic() + 60
     while not mark.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -69,8 +70,11 @@ def _start(tmp_path, argv, module, *, ignore_sigint=False):
     return proc
 
 
-@pytest.mark.parametrize("module, ignored", [("wpgd.cli", False), ("numpy", False), ("numpy", True)],
-                         ids=["in-wpgd.cli", "in-numpy", "in-numpy-sigint-ignored-by-parent"])
+@pytest.mark.parametrize(
+    "module, ignored",
+    [("wpgd.cli", False), ("numpy", False), ("numpy", True)],
+    ids=["in-wpgd.cli", "in-numpy", "in-numpy-sigint-ignored-by-parent"],
+)
 @pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
 def test_sigint_during_startup_imports_is_one_line_and_130(tmp_path, module, ignored, as_json):
     argv = [_wpgd(), "solve", "--spec", str(SPEC)] + (["--json"] if as_json else [])
@@ -105,8 +109,10 @@ def test_negative_control_python_keeps_an_inherited_sigint_ignore(tmp_path):
 
 
 def test_importing_the_package_installs_no_handler():
-    code = ("import signal, sys; before = signal.getsignal(signal.SIGINT); import wpgd, wpgd.cli; "
-            "sys.argv[0] = 'wpgd'; import wpgd._entry; "
-            "sys.exit(0 if signal.getsignal(signal.SIGINT) is before else 1)")
+    code = (
+        "import signal, sys; before = signal.getsignal(signal.SIGINT); import wpgd, wpgd.cli; "
+        "sys.argv[0] = 'wpgd'; import wpgd._entry; "
+        "sys.exit(0 if signal.getsignal(signal.SIGINT) is before else 1)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-500:]

@@ -18,10 +18,14 @@ PR = Problem.segmented(np.eye(3), [4, 5], [0.2, 0.8], noise=0.1)
 
 def test_monte_carlo_api_refuses_by_time_and_memory(monkeypatch):
     monkeypatch.setenv(limits.SECONDS_ENV, "10")
-    with pytest.raises(ResourceLimitError, match=r"Monte Carlo with 1000000000000 prompts .* over the limit of 10 s"):
+    with pytest.raises(
+        ResourceLimitError, match=r"Monte Carlo with 1000000000000 prompts .* over the limit of 10 s"
+    ):
         monte_carlo_risk(PR, samples=10**12)
     monkeypatch.setenv(limits.MEMORY_ENV, "0.01")
-    with pytest.raises(ResourceLimitError, match=r"Monte Carlo batch of 1000000 prompts .* over the limit of 10 MB"):
+    with pytest.raises(
+        ResourceLimitError, match=r"Monte Carlo batch of 1000000 prompts .* over the limit of 10 MB"
+    ):
         monte_carlo_risk(PR, samples=2 * 10**6, batch_size=10**6)
     # negative control: a small run passes the same guards and estimates the exact risk
     mc = monte_carlo_risk(PR, samples=4000, seed=1)
@@ -38,7 +42,9 @@ def test_square_npy_refused_from_its_header_before_loading(tmp_path, monkeypatch
     monkeypatch.setenv(limits.MEMORY_ENV, "1")
     big = tmp_path / "big.npy"
     _npy_header_only(big, (6000, 6000))  # header only: loading it would fail as truncated
-    with pytest.raises(ResourceLimitError, match=r"the matrix in .*big\.npy.* \(6000×6000\) needs about 1\.73 GB"):
+    with pytest.raises(
+        ResourceLimitError, match=r"the matrix in .*big\.npy.* \(6000×6000\) needs about 1\.73 GB"
+    ):
         load_array_file(big, "covariance")
     # negative control: a small header passes the guard and reaches the (failing) load
     small = tmp_path / "small.npy"
