@@ -30,7 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT)]  # the packages first: tests/numerics must not shadow numerics
+sys.path.append(str(ROOT / "tests"))
 SPEC = ROOT / "examples" / "two_segments.toml"
 BAD = ["nan", "inf", "-inf", "1e400", "2**70", "abc", "0x10", "1" * 5000, "-1e30"]
 
