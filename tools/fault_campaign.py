@@ -525,7 +525,7 @@ def main() -> int:
                 results.setdefault(case.family, []).append((case, why))
                 if why is not None or args.verbose:
                     print(
-                        f"{'FAIL' if why else 'ok  '} [{case.family}] {case.name}: {why or ''} ({secs:.0f} s)",
+                        f"{'FAIL' if why else 'ok  '} [{case.family}] {case.name}: {why or ''} ({secs:.0f}s)",
                         flush=True,
                     )
         extra = {}
