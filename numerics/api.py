@@ -22,7 +22,10 @@ prints as text).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
+
+import numpy as np
 
 from .classes import class_optimum, compare_classes, from_optimum
 from .conditions import ConditionReport, check_conditions
@@ -163,27 +166,27 @@ def _check_options(cls, precision, certify, stationary, key_width, steps, seed) 
 
 
 def _refuse_extreme_scales(problem: Problem, precision, certify, stationary, steps) -> None:
-    """The plain solve, the classes and the conditions rescale extreme problems; the high-precision
-    solve, the certificate, the stationary-point classification and the L-step fit do not: refuse."""
+    """The plain solve, the classes, the conditions, and (through :mod:`numerics.units`) the
+    high-precision solve, the certificate and the stationary points handle extreme scales; the
+    L-step fit does not: refuse it with the rescaling that would."""
     e_s, e_t = problem.scale_exponents()
-    if max(abs(e_s), abs(e_t)) <= SCALE_EXPONENT:
+    if max(abs(e_s), abs(e_t)) <= SCALE_EXPONENT or steps <= 1:
         return
-    extras = [
-        f
-        for f, on in (
-            ("--precision", precision is not None),
-            ("--certify", certify),
-            ("--stationary", stationary),
-            ("--steps", steps > 1),
-        )
-        if on
-    ]
-    if extras:
-        raise InvalidProblemError(
-            f"{', '.join(extras)}: not available at extreme scales (λmax(Σ) ≈ 2^{e_s}, "
-            f"task scale ≈ 2^{e_t}); rescale the spec (Σ / 2^{e_s}, task correlations / 2^{e_t}, "
-            f"σ² / 2^{e_s + e_t}); the optimum maps back as P* → P*/2^{e_s}, risk → risk·2^{e_s + e_t}"
-        )
+    raise InvalidProblemError(
+        f"--steps: not available at extreme scales (λmax(Σ) ≈ 2^{e_s}, "
+        f"task scale ≈ 2^{e_t}); rescale the spec (Σ / 2^{e_s}, task correlations / 2^{e_t}, "
+        f"σ² / 2^{e_s + e_t}); the optimum maps back as Q → Q/2^{e_s}, risk → risk·2^{e_s + e_t}"
+    )
+
+
+def _float64_refusal(what: str, problem: Problem, exc: BaseException) -> str:
+    """Why ``what`` failed in float64 although the problem was brought to unit scale: the ratio of
+    the noise to the signal, which rescaling leaves unchanged."""
+    e_s, e_t = problem.scale_exponents()
+    ratio = problem.noise / np.ldexp(1.0, e_s + e_t) if abs(e_s + e_t) < 1000 else float("nan")
+    return (f"{what} cannot be computed in float64 for this problem ({type(exc).__name__}: {exc}); its "
+            f"noise-to-signal ratio σ²/(λmax(Σ)·max|R̄|) ≈ {ratio:.3g} is too extreme (rescaling does not "
+            "change it)")
 
 
 def _require_precision(problem: Problem, digits: int) -> None:
@@ -197,7 +200,32 @@ def _require_precision(problem: Problem, digits: int) -> None:
 
 
 def _unconstrained(problem: Problem, precision, certify, backend, stationary) -> SolveReport:
-    """Solve, then (on request) the high-precision solve, the certificate and the stationary points."""
+    """Solve, then (on request) the high-precision solve, the certificate and the stationary points.
+
+    At extreme scales these three run on the problem rescaled to unit scale and are mapped back
+    exactly (:mod:`numerics.units`); the float64 optimum comes from :func:`solve`, which rescales
+    itself."""
+    from .units import extreme_exponents
+
+    exps = extreme_exponents(problem)
+    if exps is not None and (certify or precision is not None or stationary):
+        return _unconstrained_rescaled(problem, precision, certify, backend, stationary, *exps)
+    return _unconstrained_plain(problem, precision, certify, backend, stationary)
+
+
+def _unconstrained_rescaled(problem: Problem, precision, certify, backend, stationary, e_s: int,
+                            e_t: int) -> SolveReport:
+    from .units import map_units, units_note
+
+    plain = _unconstrained_plain(problem, None, False, backend, False)
+    hat = _unconstrained_plain(problem.rescaled(e_s, e_t), precision, certify, backend, stationary).to_dict()
+    parts = {k: map_units(hat[k], e_s, e_t) for k in ("high_precision", "certificate", "certified",
+                                                        "stationary_points") if hat.get(k) is not None}
+    parts["rescaled"] = units_note(e_s, e_t)
+    return replace(plain, rescaled=parts)
+
+
+def _unconstrained_plain(problem: Problem, precision, certify, backend, stationary) -> SolveReport:
     from .ball._flint import resolve_backend
 
     exact = resolve_backend(backend) if (certify or precision is not None) else None
@@ -218,7 +246,12 @@ def _unconstrained(problem: Problem, precision, certify, backend, stationary) ->
     if stationary:
         from .stationary import classify
 
-        points = tuple(classify(problem, opt))
+        try:
+            with np.errstate(all="raise", under="ignore"):  # a failure is an exit-2 line, never a warning
+                points = tuple(classify(problem, opt))
+        except (np.linalg.LinAlgError, FloatingPointError, ZeroDivisionError) as exc:
+            raise InvalidProblemError(_float64_refusal("--stationary (the Hessian classification)", problem,
+                                                       exc)) from None
     return SolveReport(
         problem, "unconstrained", opt, certificate=cert, high_precision=hp, stationary_points=points
     )

@@ -37,7 +37,7 @@ import numpy as np
 from .errors import InvalidProblemError
 
 __all__ = ["write_atomic", "write_json_atomic", "save_npy_atomic", "write_output_set", "to_jsonable",
-           "progress_bar", "SET_MARKER"]
+           "progress_bar", "SET_MARKER", "check_output_file"]
 
 SET_MARKER = ".wpgd-output"
 """Marker file of a folder written by :func:`write_output_set` (holds the run id and file names)."""
@@ -63,6 +63,21 @@ def _target(path: Path) -> Path:
         kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file (device, FIFO or socket)"
         raise InvalidProblemError(f"refusing to write {str(path)!r}: it is {kind}")
     return path
+
+
+def check_output_file(path) -> None:
+    """Refuse, before any work, an output file that :func:`write_atomic` could not write: a
+    non-regular target (device, FIFO, socket, folder) or a folder it cannot create or write in.
+
+    Raises:
+        InvalidProblemError: saying which.
+    """
+    target = _target(Path(path))
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:  # write_atomic creates missing folders
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidProblemError(f"cannot write {str(path)!r}: {str(folder)!r} is not a writable folder")
 
 
 def write_atomic(path, data: bytes) -> Path:

@@ -142,6 +142,19 @@ def sample_prompts(problem: Problem, batch: int, rng: np.random.Generator):
     return feats[:, :n], labels[:, :n], feats[:, n], labels[:, n]
 
 
+def _require_resources(problem: Problem, samples: int, batch: int, per_prompt: int) -> None:
+    """Refuse a run whose estimated time or batch memory exceeds :mod:`numerics.limits`. Per prompt:
+    (n+1)·(d+1) features through a d×d factor (~4·(n+1)(d+1)² flops) plus, for the dense conditional
+    estimator, two n×n Gram matrices (~4·n²·d flops); a batch holds ~4 arrays of ``per_prompt`` floats."""
+    from .limits import require_memory, require_time
+
+    n, d = float(problem.n), float(problem.d)
+    flops = 4.0 * (n + 1) * (d + 1) ** 2 + (4.0 * n * n * d if per_prompt > (n + 1) * (d + 1) else 0.0)
+    require_time(f"Monte Carlo with {samples} prompts (n = {problem.n}, d = {problem.d})", float(samples) * flops)
+    require_memory(f"a Monte Carlo batch of {batch} prompts (n = {problem.n}, d = {problem.d})",
+                   4 * 8.0 * float(batch) * float(per_prompt))
+
+
 def monte_carlo_risk(
     problem: Problem,
     P=None,
@@ -174,6 +187,11 @@ def monte_carlo_risk(
         MonteCarloResult with the raw-risk mean, its standard error and the estimator's name;
         ``result.relative_stderr`` and ``result.z_score(reference)`` derive from them.
 
+    Raises:
+        InvalidProblemError: bad P/ω, samples, backend, estimator or batch size.
+        ResourceLimitError: the estimated run time or batch memory exceeds ``WPGD_MAX_SECONDS`` /
+            ``WPGD_MAX_MEMORY_GB`` (:mod:`numerics.limits`), checked before sampling.
+
     >>> pr = Problem.segmented(np.eye(2), [3], [1.0])
     >>> mc = monte_carlo_risk(pr, np.zeros((2, 2)), samples=100)  # P = 0: the risk is r_q tr Σ
     >>> mc.mean, mc.stderr, mc.estimator
@@ -193,7 +211,10 @@ def monte_carlo_risk(
     per_prompt = (problem.n + 1) * (problem.d + 1)
     if estimator == "conditional" and not problem.is_segmented:
         per_prompt += 2 * problem.n**2  # two n×n Gram matrices per prompt
-    batch = batch_size or max(1, min(samples, 4_000_000 // per_prompt))
+    if batch_size is not None and int(batch_size) < 1:
+        raise InvalidProblemError(f"Monte Carlo batch_size must be ≥ 1, got {batch_size}")
+    batch = int(batch_size) if batch_size else max(1, min(samples, 4_000_000 // per_prompt))
+    _require_resources(problem, samples, min(batch, samples), per_prompt)
     draw = _TorchDraw(int(seed), device) if backend == "torch" else _NumpyDraw(int(seed))
     func = ESTIMATORS[estimator]
     P_b, omega_b = draw.asarray(P), draw.asarray(omega)

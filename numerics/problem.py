@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InvalidProblemError
-from .limits import require_memory, require_time
+from .limits import require_eigh
 from .safety import as_finite_array, check_psd, check_symmetric, validate_psd
 
 __all__ = ["Problem", "DENSE_LIMIT", "MAX_TOKENS"]
@@ -371,8 +371,7 @@ def _joint(c_mat: np.ndarray, c_vec: np.ndarray, r_q: float) -> np.ndarray:
 
 def _require_eig(what: str, m: int) -> None:
     """Refuse an m×m symmetric eigendecomposition that would exceed the resource limits."""
-    require_memory(f"{what} ({m}×{m})", 6.0 * 8.0 * float(m) ** 2)
-    require_time(f"the eigendecomposition of {what} ({m}×{m})", 10.0 * float(m) ** 3)
+    require_eigh(what, m)
 
 
 def _check_sigma(sigma) -> np.ndarray:

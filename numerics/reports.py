@@ -45,6 +45,9 @@ class SolveReport(Result):
         high_precision: the high-precision solve's values and the float64 errors, or None.
         stationary_points: every stationary point family (``stationary=True``).
         unconstrained: for ``cls="all"``, the report of the unconstrained solve.
+        rescaled: at extreme scales, the high-precision, certificate and stationary-point parts
+            computed on the problem rescaled to unit scale and mapped back
+            (:func:`numerics.units.map_units`), as ``to_dict`` entries; None otherwise.
     """
 
     problem: Problem
@@ -56,6 +59,7 @@ class SolveReport(Result):
     high_precision: dict | None = None
     stationary_points: tuple = ()
     unconstrained: SolveReport | None = None
+    rescaled: dict | None = None
 
     @property
     def _gdpp(self) -> bool:
@@ -137,6 +141,8 @@ class SolveReport(Result):
             out["high_precision"] = self.high_precision
         if self.stationary_points:
             out["stationary_points"] = [sp.to_dict() for sp in self.stationary_points]
+        if self.rescaled is not None:
+            out.update(self.rescaled)
         return json_clean(out)
 
     def summary(self) -> str:
@@ -156,27 +162,33 @@ class SolveReport(Result):
             f"{'converged' if opt.converged else 'NOT converged'}"
             + (f", {len(opt.unresolved)} unresolved cell(s)" if opt.unresolved else "")
         )
-        if self.high_precision is not None:
-            hp = self.high_precision
+        extra = self.rescaled or {}
+        hp = extra.get("high_precision", self.high_precision)
+        if hp is not None:
             err = hp["float64_rel_error"]
             rad = f" ± {hp['balls']['risk']['rad']:.1e} (proven ball, Arb)" if "balls" in hp else ""
-            lines.append(f"high precision   {hp['digits']} digits: risk = {hp['risk'][:40]}{rad}")
+            lines.append(f"high precision   {hp['digits']} digits: risk = {str(hp['risk'])[:40]}{rad}")
             names = {"gamma": "γ", "omega": "ω", "mu": "μ"}
             lines.append(
                 "float64 error    "
                 + ", ".join(f"{names.get(k, k)} {v:.2e}" for k, v in err.items())
                 + " (relative)"
             )
-        if self.certificate is not None:
-            lines.append(_certificate_line(self.certificate.to_dict()))
-        for sp in self.stationary_points:
-            pos, neg, zero = sp.inertia
-            where = f" γ = {sp.gamma:.8g}" if sp.gamma is not None else ""
-            star = "  ← global minimum" if sp.global_min else ""
+        cert = extra.get("certificate", None if self.certificate is None else self.certificate.to_dict())
+        if cert is not None:
+            lines.append(_certificate_line(cert))
+        points = extra.get("stationary_points", [sp.to_dict() for sp in self.stationary_points])
+        for sp in points:
+            pos, neg, zero = sp["inertia"]
+            where = f" γ = {float(sp['gamma']):.8g}" if sp.get("gamma") is not None else ""
+            star = "  ← global minimum" if sp.get("global_min") else ""
             lines.append(
-                f"stationary       {sp.kind:<6} {sp.type:<10} inertia n+={pos} n-={neg} n0={zero}"
-                f" risk {sp.risk:.8g}{where}{star}"
+                f"stationary       {sp['kind']:<6} {sp['type']:<10} inertia n+={pos} n-={neg} n0={zero}"
+                f" risk {float(sp['risk']):.8g}{where}{star}"
             )
+        if "rescaled" in extra:
+            lines.append(f"rescaled         exact parts computed at unit scale (by {', '.join(extra['rescaled']['by'])})"
+                         " and mapped back exactly")
         return "\n".join(lines)
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InvalidProblemError, SpecError
-from .limits import require_memory
+from .limits import require_eigh, require_memory
 from .problem import MAX_TOKENS, Problem
 from .safety import as_real_array
 
@@ -194,6 +194,9 @@ def _load_npy(fpath: Path, what: str) -> np.ndarray:
         raise SpecError(f"{what}: {str(fpath)!r} holds a {kind} array ({dtype}); real numbers are required")
     count = float(np.prod([float(s) for s in shape])) if shape else 1.0
     require_memory(f"loading {str(fpath)!r} (shape {shape})", count * (dtype.itemsize + 8.0))
+    if len(shape) == 2 and shape[0] == shape[1] and shape[0] > 1:
+        # a square matrix (Σ, a task matrix, P) is decomposed or multiplied at O(m³): refuse before reading
+        require_eigh(f"the matrix in {str(fpath)!r}", int(shape[0]))
     try:
         arr = np.load(fpath, allow_pickle=False)
     except (OSError, ValueError, EOFError, MemoryError):

@@ -1,8 +1,8 @@
-"""The ``wpgd`` command-line tool (a thin layer over ``numerics`` and ``proofs_check``)."""
+"""The ``wpgd`` command-line tool (a thin layer over ``numerics`` and ``proofs_check``).
 
-import os as _os
-import signal as _signal
-import sys as _sys
+Importing this package has no side effects and imports nothing (no signal handlers): the
+program's entry point is :mod:`wpgd._entry`, which handles Ctrl-C before :mod:`wpgd.cli` loads.
+"""
 
 __all__ = ["main", "__version__"]
 
@@ -10,18 +10,8 @@ __version__ = "0.1.0"
 """The toolkit's version: the one place it is written (pyproject.toml reads it from here)."""
 
 
-def _interrupted_while_starting(signum, frame):  # pragma: no cover  (timing-dependent)
-    _sys.stderr.write("wpgd: error: interrupted\n")
-    raise SystemExit(130)
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``); returns the exit status (``wpgd.cli.main``)."""
+    from .cli import main as run
 
-
-# Run as the ``wpgd`` program (not imported as a library): Ctrl-C while the modules are still
-# being imported exits 130 with one line instead of a KeyboardInterrupt traceback. main()
-# restores Python's handler (KeyboardInterrupt) once it can catch it.
-if _os.path.basename(_sys.argv[0] if _sys.argv else "") in ("wpgd", "__main__.py", "-m"):
-    try:
-        _signal.signal(_signal.SIGINT, _interrupted_while_starting)
-    except (ValueError, OSError):  # not the main thread
-        pass
-
-from .cli import main as main  # noqa: E402
+    return run(argv)

@@ -21,7 +21,6 @@ import sys
 
 __all__ = ["main", "build_parser"]
 
-ISSUES_URL = "https://github.com/wpgd/wpgd/issues"
 _MAX_MESSAGE = 2000
 
 
@@ -101,13 +100,6 @@ def main(argv: list[str] | None = None) -> int:
     as_json = _wants_json(argv)
     command = next((a for a in argv if isinstance(a, str) and not a.startswith("-")), None)
     try:
-        import signal
-
-        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-    except (ValueError, OSError):  # not the main thread
-        pass
-    try:
         return _main(argv, as_json)
     except KeyboardInterrupt:
         return _emit(f"wpgd{' ' + command if command else ''}: error: interrupted", 130, command, as_json)
@@ -128,6 +120,7 @@ def _main(argv, as_json: bool) -> int:
         command = f"{command} {args.experiment}"
     as_json = bool(getattr(args, "json", False))
     prefix = f"wpgd {command}: error: "
+    _catch_interrupts()
     try:
         return int(args._run(args) or 0)
     except WPGDError as exc:
@@ -151,8 +144,43 @@ def _main(argv, as_json: bool) -> int:
         raise
     except Exception as exc:  # the last resort: never a raw traceback
         return _emit(prefix + one_line(f"internal error {type(exc).__name__}: {exc} — this is a bug, please "
-                                       f"report it with the command line at {ISSUES_URL}"),
+                                       f"report it with the command line and this message{_where_to_report()}"),
                      1, command, as_json)
+
+
+def _catch_interrupts() -> None:
+    """From here on Ctrl-C raises KeyboardInterrupt (caught: checkpoints, one line, exit 130). Before,
+    the program's start-up handler (:mod:`wpgd._entry`) exits at once. A SIGINT that the caller set
+    to be ignored stays ignored when main() is called as a library function."""
+    import signal
+
+    try:
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    except (ValueError, OSError):  # not the main thread
+        pass
+
+
+def issues_url() -> str | None:
+    """The issue tracker named in the installed package's metadata (``[project.urls]``: a label such
+    as ``Issues``, ``Bug Tracker`` or ``Tracker``), else None. Never a guessed URL."""
+    try:
+        from importlib.metadata import PackageNotFoundError, metadata
+
+        entries = metadata("wpgd").get_all("Project-URL") or []
+    except (ImportError, PackageNotFoundError, OSError, ValueError):
+        return None
+    for entry in entries:
+        label, _, url = str(entry).partition(",")
+        key = "".join(ch for ch in label.lower() if ch.isalpha())
+        if key in ("issues", "bugtracker", "bugs", "tracker", "issuetracker", "bugreports") and url.strip():
+            return url.strip()
+    return None
+
+
+def _where_to_report() -> str:
+    url = issues_url()
+    return f" at {url}" if url else ""
 
 
 _EXTRAS = {"torch": ("PyTorch", "gla"), "hypothesis": ("Hypothesis", "strategies"),

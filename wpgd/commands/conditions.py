@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numerics.errors import InvalidProblemError
 from numerics.spec import load_spec
 
 from ..io import print_json
@@ -49,16 +50,18 @@ example:
 def add_arguments(p) -> None:
     p.add_argument("--spec", required=True, metavar="FILE", help="problem spec (TOML), see README")
     p.add_argument("--certify", action="store_true", help="also run the interval certificate (30 digits)")
-    p.add_argument("--backend", default="auto", choices=("auto", "arb", "mpmath"),
-                   help="certificate backend: arb (python-flint), mpmath, or auto = arb when python-flint is "
-                        "installed (default auto)")
+    p.add_argument("--backend", default=None, choices=("auto", "arb", "mpmath"),
+                   help="certificate backend, only with --certify (refused without it): arb (python-flint), "
+                        "mpmath, or auto = arb when python-flint is installed (default auto)")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 
 
 def run(args) -> int:
     from numerics.api import conditions_report
 
-    rep = conditions_report(load_spec(args.spec), certify=args.certify, backend=args.backend)
+    if args.backend is not None and not args.certify:
+        raise InvalidProblemError("--backend chooses the backend of --certify: give --certify too, or drop --backend")
+    rep = conditions_report(load_spec(args.spec), certify=args.certify, backend=args.backend or "auto")
     if args.json:
         print_json(rep.to_dict())
     else:

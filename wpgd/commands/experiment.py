@@ -336,6 +336,7 @@ def _figure1(args, train: dict, formats) -> int:
         cfg = replace(cfg, models=tuple(args.models))
     if args.jobs:
         cfg = replace(cfg, jobs=args.jobs)
+    _require_runs(cfg, ex)
     result = ex.run_figure1(cfg, args.out, progress=not (args.quiet or args.json))
     paths = render_all(args.out, formats)
     if args.json:
@@ -369,6 +370,7 @@ def _multilayer(args, train: dict, formats) -> int:
             cfg = replace(cfg, **{key: val})
     if args.layers:
         cfg = replace(cfg, layers=tuple(args.layers))
+    _require_runs(cfg, ex)
     result = ex.run_multilayer(cfg, args.out, progress=not (args.quiet or args.json))
     paths = render_all(args.out, formats)
     if args.json:
@@ -386,6 +388,51 @@ def _multilayer(args, train: dict, formats) -> int:
     for path in paths:
         print(path)
     return 0
+
+
+def _require_runs(cfg, ex) -> None:
+    """Refuse an experiment whose training runs together exceed the memory or time limits
+    (numerics.limits.require_trainings, device-aware), before anything is written."""
+    from numerics.limits import require_trainings
+    from numerics.training import TrainConfig
+
+    runs = []
+    if isinstance(cfg, ex.Figure1Config):
+        models = cfg.models or ()
+        known = {**ex.PANELS, **{panel.name: panel for panel in cfg.custom_panels}}
+        if any(p not in known for p in cfg.panels) or any(m not in ex.MODEL_KINDS for m in models):
+            return  # run_figure1 names the unknown panel or model
+        for p in cfg.panels:
+            for n in cfg.n_values:
+                problem = known[p].problem(n, cfg.d)
+                runs += [(problem, TrainConfig(**cfg.run_overrides(m)).resolved(problem))
+                         for m in (models or known[p].models)]
+    else:
+        if cfg.panel not in ex.MULTILAYER_PANELS:
+            return  # run_multilayer names the unknown panel
+        problem = ex.MULTILAYER_PANELS[cfg.panel].problem(cfg.n, cfg.d)
+        for L in cfg.layers:
+            tc = TrainConfig.for_model(cfg.model, **{**cfg.train, "layers": int(L), "progress": False})
+            runs.append((problem, tc.resolved(problem)))
+    require_trainings(runs, parallel=getattr(cfg, "jobs", 1) or 1)
+
+
+def _require_highdim_runs(cfg) -> None:
+    """The highdim runs (as numerics.highdim.run_highdim builds them) against the limits."""
+    from numerics.highdim import HIGHDIM_PANEL, eval_batch_for
+    from numerics.limits import require_trainings
+    from numerics.training import TrainConfig
+
+    if not cfg.n_values or min(cfg.n_values) < 2 or set(cfg.models) - {"linear", "scalar"}:
+        return  # run_highdim says what is wrong
+    runs = []
+    for n in cfg.n_values:
+        problem = HIGHDIM_PANEL.problem(n, cfg.d)
+        for m in cfg.models:
+            over = {"eval_batch": eval_batch_for(cfg.device, n, cfg.d), **cfg.train, "device": cfg.device,
+                    "progress": False}
+            runs.append((problem, TrainConfig.for_model(m, **over).resolved(problem)))
+    require_trainings(runs, parallel=cfg.jobs)
 
 
 def _highdim(args, train: dict, formats) -> int:
@@ -406,6 +453,7 @@ def _highdim(args, train: dict, formats) -> int:
         cfg = HighdimConfig(**{**cfg.to_dict(), "n_values": tuple(sorted(set(args.n)))})
     if args.models:
         cfg = HighdimConfig(**{**cfg.to_dict(), "models": tuple(dict.fromkeys(args.models))})
+    _require_highdim_runs(cfg)
     result = run_highdim(cfg, args.out, progress=not (args.quiet or args.json))
     paths = render_all(args.out, formats)
     bad = [r for r in result["rows"] if r["status"] != "converged"]

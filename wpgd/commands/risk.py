@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numerics.errors import InvalidProblemError
 from numerics.montecarlo import ESTIMATOR_NAMES
 from numerics.spec import load_spec
 
@@ -46,7 +47,8 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--seed", type=SEED, default=0, help="seed of the Monte Carlo sampler, 0..2^32-1 (default 0)")
     p.add_argument(
-        "--backend", choices=["numpy", "torch"], default="numpy", help="Monte Carlo backend (default numpy)"
+        "--backend", choices=["numpy", "torch"], default=None,
+        help="Monte Carlo backend, only with --mc (refused without it): numpy or torch (default numpy)"
     )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of text")
 
@@ -54,13 +56,18 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from numerics.api import risk_report
 
+    if args.backend is not None and not args.mc:
+        raise InvalidProblemError("--backend chooses the Monte Carlo backend: give --mc SAMPLES too, or drop --backend")
     problem = load_spec(args.spec)
     P = load_npy(args.preconditioner, "preconditioner") if args.preconditioner else None
     omega = load_npy(args.weights, "weights") if args.weights else None
     if args.mc:
+        if args.mc == 1:
+            raise InvalidProblemError("--mc needs at least 2 samples (a standard error needs two)")
         with progress_bar(args.mc, "monte carlo", unit="prompt", enabled=not args.json) as bar:
             rep = risk_report(problem, P, omega, mc=args.mc, estimator=args.estimator, seed=args.seed,
-                              backend=args.backend, progress=lambda done, total: bar.update(done - bar.n))
+                              backend=args.backend or "numpy",
+                              progress=lambda done, total: bar.update(done - bar.n))
     else:
         rep = risk_report(problem, P, omega)
     if args.json:

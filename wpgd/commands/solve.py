@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from numerics.errors import InvalidProblemError
 from numerics.spec import load_spec
 from numerics.vocabulary import CLASS_CHOICES
 
@@ -50,9 +51,9 @@ def add_arguments(p) -> None:
     p.add_argument("--precision", type=integer(20, MAX_DIGITS), metavar="DIGITS",
                    help=f"also solve with DIGITS-digit mpmath (20..{MAX_DIGITS})")
     p.add_argument("--certify", action="store_true", help="prove uniqueness of the fixed point (interval arithmetic)")
-    p.add_argument("--backend", default="auto", choices=("auto", "arb", "mpmath"),
-                   help="exact backend of --certify/--precision: arb (python-flint), mpmath, or auto = arb when "
-                        "python-flint is installed (default auto)")
+    p.add_argument("--backend", default=None, choices=("auto", "arb", "mpmath"),
+                   help="exact backend of --certify/--precision, only with one of them (refused without): arb "
+                        "(python-flint), mpmath, or auto = arb when python-flint is installed (default auto)")
     p.add_argument("--class", dest="cls", default="unconstrained", choices=CLASS_CHOICES,
                    help="weight class to optimise over (default unconstrained)")
     p.add_argument("--key-width", type=integer(1, 2**16), metavar="M",
@@ -75,9 +76,12 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     from numerics.api import solve_problem
 
+    if args.backend is not None and not (args.certify or args.precision is not None):
+        raise InvalidProblemError("--backend chooses the backend of --certify/--precision: give one of them too, "
+                                  "or drop --backend")
     problem = load_spec(args.spec)
     report = solve_problem(problem, cls=args.cls, precision=args.precision, certify=args.certify,
-                           backend=args.backend, stationary=args.stationary, key_width=args.key_width,
+                           backend=args.backend or "auto", stationary=args.stationary, key_width=args.key_width,
                            steps=args.steps, steps_class=args.steps_class, seed=args.seed,
                            progress=not args.json)
     out = report.to_dict()

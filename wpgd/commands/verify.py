@@ -67,6 +67,10 @@ def run(args) -> int:
         for chk in registered_checks():
             print(f"{chk.name:45} [{chk.method}] {chk.claim}")
         return 0
+    if args.out:
+        from numerics.fileio import check_output_file
+
+        check_output_file(args.out)  # before minutes of checks, not after
     checks = registered_checks()
     total = sum(1 for c in checks if not args.only or any(c.name.startswith(s) for s in args.only))
     if args.self_test:
