@@ -79,14 +79,19 @@ NUMERICS_LAYERS = {
     "montecarlo": "core", "secular": "core", "spectra": "core", "fixedpoint": "core",
     "solver": "core", "stationary": "core", "descent": "core", "weighting": "core",
     "classes": "core", "conditions": "core", "references": "core", "convergence": "core",
-    "multilayer": "core",
+    "multilayer": "core", "api": "core", "reports": "core", "results": "core", "vocabulary": "core",
+    "units": "core", "curve": "core",
     # exact: mpmath / python-flint
     "highprec": "exact", "certificate": "exact", "ball": "exact",
     # nn: torch
     "gla": "nn", "prompts": "nn", "construct": "nn", "train_config": "nn", "train_loop": "nn",
     "training": "nn", "evaluation": "nn", "checkpoint": "nn", "multistep": "nn",
+    "multistep_fit": "nn", "feature_recursion": "nn", "gdpp_optimum": "nn", "multilayer_probe": "nn",
     # experiments: drivers and plots
     "experiments": "experiments", "highdim": "experiments", "plotting": "experiments",
+    "report": "experiments", "figstyle": "experiments", "curve_plot": "experiments",
+    "sweep": "experiments", "sweep_grid": "experiments", "sweep_tasks": "experiments",
+    "sweep_run": "experiments", "sweep_output": "experiments",
 }
 
 # Optional (heavy) dependencies that decide a new module's layer (rule_layer).
