@@ -1,4 +1,4 @@
-"""Benchmark of the Arb certificate (``numerics.ball.certify_arb``) against the float64 solve.
+"""Benchmark of the Arb certificate (``wpgd.numerics.exact.ball.certify_arb``) against the float64 solve.
 
 One run, one table: for d = K ∈ {20, 50, 100, 200, 500} (Toeplitz Σ_ij = 0.5^|i−j|, i.e.
 non-diagonal; K segments of 1–19 tokens with a random PSD task correlation) it times
@@ -31,9 +31,9 @@ from scipy.linalg import toeplitz
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from numerics.problem import Problem  # noqa: E402
-from numerics.solver import solve  # noqa: E402
-from proofs_check.random_problems import joint_task_matrix  # noqa: E402
+from wpgd.numerics.core.problem import Problem  # noqa: E402
+from wpgd.numerics.core.solver import solve  # noqa: E402
+from wpgd.proofs_check.random_problems import joint_task_matrix  # noqa: E402
 
 
 def problem(d: int, k: int, seed: int = 0) -> Problem:
@@ -67,8 +67,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="d = 20, 50, 100 only")
     ap.add_argument("--dense-only", action="store_true", help="only the dense d = n row")
     args = ap.parse_args(argv)
-    from numerics.ball import arb_available, certify_arb, solve_ball
-    from numerics.certificate import certify
+    from wpgd.numerics.exact.ball import arb_available, certify_arb, solve_ball
+    from wpgd.numerics.exact.certificate import certify
 
     if not arb_available():
         print("SKIP: python-flint is not installed (pip install 'gating-is-weighting[exact]')")

@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numerics.gla as gla  # noqa: E402
+import wpgd.numerics.nn.gla as gla  # noqa: E402
 
 
 def _time(fn, repeats: int) -> float:

@@ -3,7 +3,7 @@
 For each n of ``wpgd experiment highdim`` and each model family, a fresh subprocess builds the
 run exactly as the experiment does (``TrainConfig.for_model`` family defaults, the experiment's
 problem and evaluation batch) and times a few steps of the training loop's step
-(``numerics.train_loop.forward_backward`` + ``update``), then one evaluation forward pass of
+(``wpgd.numerics.nn.train_loop.forward_backward`` + ``update``), then one evaluation forward pass of
 ``eval_batch_for`` prompts. Peak memory is the subprocess's maximum resident set size
 (``resource.getrusage``), reported beside the resident size after imports and setup, so the
 difference is what the step and the evaluation batch cost. A few steps suffice: the step time does
@@ -38,11 +38,11 @@ def _rss_mib() -> float:
 def _one(model: str, n: int, d: int, steps: int, device: str, threads: int) -> dict:
     import torch
 
-    from numerics import train_loop as tl
-    from numerics import training as tr
-    from numerics.evaluation import HeldOutSet
-    from numerics.highdim import HIGHDIM_PANEL, eval_batch_for
-    from numerics.train_config import TrainConfig
+    from wpgd.numerics.experiments.highdim import HIGHDIM_PANEL, eval_batch_for
+    from wpgd.numerics.nn import train_loop as tl
+    from wpgd.numerics.nn import training as tr
+    from wpgd.numerics.nn.evaluation import HeldOutSet
+    from wpgd.numerics.nn.train_config import TrainConfig
 
     torch.set_num_threads(threads)
     problem = HIGHDIM_PANEL.problem(n, d)

@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from numerics.gla import _suffix_sums, last_query_gla, relative_rms  # noqa: E402
+from wpgd.numerics.nn.gla import _suffix_sums, last_query_gla, relative_rms  # noqa: E402
 
 
 def keys_form(q_last, k, v, log_g):

@@ -1,7 +1,7 @@
 """Benchmark of the Monte Carlo risk estimators (not a test: prints figures measured in one run).
 
 At the optimum of ``examples/two_segments.toml`` (d = 10, n = 40, two segments) every estimator
-of :func:`numerics.monte_carlo_risk` runs on the same number of prompts (NumPy backend, float64).
+of :func:`wpgd.numerics.monte_carlo_risk` runs on the same number of prompts (NumPy backend, float64).
 Printed per estimator: wall time, the relative standard error reached, the relative standard
 error projected to 10⁶ prompts (``relSE·√(N/10⁶)``, exact for i.i.d. prompts), the z-score
 against the closed form, and the efficiency ratio against the plain estimator measured in the
@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from numerics import load_spec, monte_carlo_risk, solve  # noqa: E402
-from numerics.montecarlo import ESTIMATOR_NAMES  # noqa: E402
+from wpgd.numerics import load_spec, monte_carlo_risk, solve  # noqa: E402
+from wpgd.numerics.core.montecarlo import ESTIMATOR_NAMES  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,4 @@
-"""Benchmarks of ``numerics.solver.solve`` (not tests: prints figures measured in one run).
+"""Benchmarks of ``wpgd.numerics.core.solver.solve`` (not tests: prints figures measured in one run).
 
 1. Dense path vs the two eigen-decompositions it needs (eigh of Σ and of M2^{-1/2} M1 M2^{-1/2}),
    d = 100, n = 1000. Target: solve ≤ 1.5 × eigendecompositions.
@@ -24,9 +24,9 @@ from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from numerics.descent import risk_and_grad  # noqa: E402
-from numerics.problem import Problem  # noqa: E402
-from numerics.solver import solve  # noqa: E402
+from wpgd.numerics.core.descent import risk_and_grad  # noqa: E402
+from wpgd.numerics.core.problem import Problem  # noqa: E402
+from wpgd.numerics.core.solver import solve  # noqa: E402
 
 
 def dense_problem(d: int, n: int, seed: int = 0) -> Problem:

@@ -3,7 +3,7 @@
 One run measures, on the same grid of ``--tasks`` theory tasks (default about 10^4: 58 noise levels ×
 58 prompt lengths × 3 weight classes, d = 4):
 
-1. the bare solve time: ``numerics.sweep_tasks.execute`` called in a loop (no engine, no files);
+1. the bare solve time: ``wpgd.numerics.experiments.sweep_tasks.execute`` called in a loop (no engine, no files);
 2. the engine serially (``workers = 1``: in this process, one record file per task);
 3. the engine on ``--workers`` processes (a Dask LocalCluster when Dask is installed, including
    its start-up; else the standard-library pool);
@@ -29,10 +29,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from numerics.sweep import run_tasks  # noqa: E402
-from numerics.sweep_grid import load_grid  # noqa: E402
-from numerics.sweep_run import auto_batch  # noqa: E402
-from numerics.sweep_tasks import execute, grid_tasks  # noqa: E402
+from wpgd.numerics.experiments.sweep import run_tasks  # noqa: E402
+from wpgd.numerics.experiments.sweep_grid import load_grid  # noqa: E402
+from wpgd.numerics.experiments.sweep_run import auto_batch  # noqa: E402
+from wpgd.numerics.experiments.sweep_tasks import execute, grid_tasks  # noqa: E402
 
 BASE = """[features]
 dim = 4

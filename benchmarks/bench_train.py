@@ -1,6 +1,6 @@
 """Throughput of wpgd's training step against a plain-PyTorch reimplementation (same run, same device).
 
-wpgd side: the step that ``numerics.training.train`` runs (``train_loop.forward_backward`` then ``update``:
+wpgd side: the step that ``wpgd.numerics.nn.training.train`` runs (``train_loop.forward_backward`` then ``update``:
 fresh prompts from ``PromptSampler``, ``GLAModel.predict`` through the sampler's label scale,
 squared-error loss / null risk, backward, gradient clipping, AdamW step, lr schedule step).
 
@@ -15,7 +15,7 @@ seconds per step over ``--steps`` timed steps after warm-up, measured alternatel
 wpgd, ...) so that load from other processes affects both; the ratio wpgd/plain is printed (goal
 ≤ 1.2). A third column, "lean", is the plain step computing only the label channel of the values
 (the one the prediction reads; ``GLALayer`` computes all D): its ratio is a kernel-level finding
-for ``numerics/gla.py``, not training-loop overhead.
+for ``wpgd/numerics/nn/gla.py``, not training-loop overhead.
 
 Usage::
 
@@ -39,12 +39,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from numerics.problem import Problem  # noqa: E402
-from numerics.montecarlo import task_factor  # noqa: E402
-from numerics.safety import psd_factor  # noqa: E402
-from numerics.train_config import TrainConfig  # noqa: E402
-from numerics import train_loop as tl  # noqa: E402
-from numerics import training as tr  # noqa: E402
+from wpgd.numerics.core.montecarlo import task_factor  # noqa: E402
+from wpgd.numerics.core.problem import Problem  # noqa: E402
+from wpgd.numerics.core.safety import psd_factor  # noqa: E402
+from wpgd.numerics.nn import train_loop as tl  # noqa: E402
+from wpgd.numerics.nn import training as tr  # noqa: E402
+from wpgd.numerics.nn.train_config import TrainConfig  # noqa: E402
 
 SIZES = [  # (model, d, n)
     ("scalar", 10, 40),
@@ -61,7 +61,7 @@ def _problem(d: int, n: int) -> Problem:
 
 
 def _wpgd_step(problem: Problem, model: str, batch: int, device: str):
-    """The training step of ``numerics.training`` on a fresh run (returns a no-argument callable)."""
+    """The training step of ``wpgd.numerics.nn.training`` on a fresh run (returns a no-argument callable)."""
     cfg = TrainConfig.for_model(model, batch_size=batch, steps=10**6, restarts=0, progress=False,
                                 device=device, threads=None).resolved(problem)
     sampler = tr.PromptSampler(problem, cfg.prompt_format_for(problem), dtype=cfg.torch_dtype, device=device)

@@ -11,7 +11,7 @@ a two-parameter family, while the scalar class of docs/theory.md (the theory opt
 reports against) is every non-decreasing ω ≥ 0, piecewise constant over segments: K − 1 free
 ratios. With K ≤ 2 segments the family contains the class optimum (one ratio, a = 1); with
 K ≥ 3 it does not in general. This script minimises the population risk over (P, a, γ) (closed
-form risk, ``numerics.risk``) and prints it next to the scalar class optimum: the gap is the
+form risk, ``wpgd.numerics.core.risk``) and prints it next to the scalar class optimum: the gap is the
 part of a trained model's gap that no optimiser can remove. With one code per boundary
 (``delimiter="boundary"``) every boundary has its own gate and the family is the whole class.
 
@@ -30,9 +30,9 @@ from scipy.optimize import minimize
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from numerics.classes import class_optimum  # noqa: E402
-from numerics.risk import normalized_risk  # noqa: E402
-from numerics.spec import load_spec  # noqa: E402
+from wpgd.numerics.core.classes import class_optimum  # noqa: E402
+from wpgd.numerics.core.risk import normalized_risk  # noqa: E402
+from wpgd.numerics.core.spec import load_spec  # noqa: E402
 
 
 def shared_flag_optimum(problem) -> tuple[float, float, float]:

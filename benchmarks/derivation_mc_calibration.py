@@ -3,7 +3,7 @@
 Under a TRUE claim (the project's risk), the Monte Carlo z-score of the mean squared error
 should be ~N(0, 1). Squared errors of the WPGD predictor are strongly right-skewed, so the
 plain z-score is biased negative with a heavy left tail; the skewness-corrected score
-(:func:`proofs_check.derivations.skew_corrected_z`, Hall's monotone form of Johnson's modified
+(:func:`wpgd.proofs_check.derivations.skew_corrected_z`, Hall's monotone form of Johnson's modified
 t) is what the checker uses. For R replicates at two instances (the Hypothesis draw with the
 largest predictor parameters, the heaviest tails, and one at the upper quartile) it prints
 mean, standard deviation, extremes and the fraction of replicates beyond 3 and beyond the
@@ -25,8 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from proofs_check.derivation_search import search  # noqa: E402
-from proofs_check.derivations import (  # noqa: E402
+from wpgd.proofs_check.derivation_search import search  # noqa: E402
+from wpgd.proofs_check.derivations import (  # noqa: E402
     Derivation,
     PromptModel,
     instances,

@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from numerics.problem import Problem  # noqa: E402
-from numerics.training import TrainConfig, train  # noqa: E402
+from wpgd.numerics.core.problem import Problem  # noqa: E402
+from wpgd.numerics.nn.training import TrainConfig, train  # noqa: E402
 
 TOL = {"linear": 0.02, "scalar": 0.02, "vector": 0.03}
 

@@ -5,9 +5,9 @@ Select a profile with ``WPGD_HYPOTHESIS_PROFILE=thorough`` or ``HYPOTHESIS_PROFI
 
 import numpy as np
 
-from proofs_check.strategies import load_profile
+from wpgd.proofs_check.strategies import load_profile
 
-load_profile("ci")  # the profiles are registered by proofs_check.strategies, for users too
+load_profile("ci")  # the profiles are registered by wpgd.proofs_check.strategies, for users too
 
 # Overflow, invalid operations and division by zero raise, so a silent NaN/Inf cannot pass.
 # Underflow to zero (e.g. exp(-800), products of tiny Hypothesis-drawn entries) is benign and

@@ -3,7 +3,7 @@
 Each entry: name -> (file text, exception type the API raises, regex of its message).
 """
 
-from numerics import InvalidProblemError, SpecError
+from wpgd.numerics import InvalidProblemError, SpecError
 
 
 def _spec(cov='"identity"', tasks="segments = [2, 3]\nquery_correlation = [0.2, 0.8]", extra=""):

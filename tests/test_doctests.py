@@ -12,7 +12,7 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ["theory", "numerics", "proofs_check", "wpgd"]
+PACKAGES = ["wpgd.theory", "wpgd.numerics", "wpgd.proofs_check", "wpgd"]
 OPTIONAL = {"torch", "matplotlib", "flint", "hypothesis"}
 # examples that fit a model or run a derivation check (tens of seconds): still run, marked slow
 SLOW = {"multistep", "derivations"}

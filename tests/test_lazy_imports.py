@@ -1,8 +1,8 @@
 """The packages' public names load lazily (PEP 562) and still resolve to the right objects.
 
-A lazily exported name that is also a submodule's name (``numerics.risk``) is the trap: once the
+A lazily exported name that is also a submodule's name (``wpgd.numerics.core.risk``) is the trap: once the
 submodule is imported, the import system binds the *module* to the package attribute, and
-``from numerics import risk`` would return the module instead of the function.
+``from wpgd.numerics import risk`` would return the module instead of the function.
 """
 
 import importlib
@@ -13,7 +13,7 @@ import types
 
 import pytest
 
-PACKAGES = ["numerics", "theory", "proofs_check"]
+PACKAGES = ["wpgd.numerics", "wpgd.theory", "wpgd.proofs_check"]
 
 
 def _import_all_submodules(package):
@@ -50,4 +50,4 @@ def test_importing_the_packages_loads_no_heavy_dependency():
 
 
 def test_heavy_detection_works():  # negative control: a real use of the API does load SciPy
-    assert "scipy" in _fresh_modules("from numerics import solve")
+    assert "scipy" in _fresh_modules("from wpgd.numerics import solve")

@@ -39,18 +39,18 @@ SWEEP_GRID = {"SweepGrid", "load_grid", "parse_grid", "grid_points", "point_prob
 @pytest.mark.parametrize(
     "module,expected",
     [
-        ("numerics", NUMERICS),
-        ("proofs_check", PROOFS_CHECK),
-        ("proofs_check.strategies", STRATEGIES),
-        ("proofs_check.derivations", DERIVATIONS),
-        ("theory.expectation", THEORY_EXPECTATION),
-        ("numerics.vocabulary", VOCABULARY),
-        ("numerics.results", RESULTS),
-        ("numerics.api", {"RiskReport", "SolveReport", "conditions_report", "risk_report", "solve_problem"}),
-        ("numerics.reports", {"RiskReport", "SolveReport"}),
-        ("numerics.sweep", SWEEP),
-        ("numerics.sweep_run", SWEEP_RUN),
-        ("numerics.sweep_grid", SWEEP_GRID),
+        ("wpgd.numerics", NUMERICS),
+        ("wpgd.proofs_check", PROOFS_CHECK),
+        ("wpgd.proofs_check.strategies", STRATEGIES),
+        ("wpgd.proofs_check.derivations", DERIVATIONS),
+        ("wpgd.theory.expectation", THEORY_EXPECTATION),
+        ("wpgd.numerics.core.vocabulary", VOCABULARY),
+        ("wpgd.numerics.core.results", RESULTS),
+        ("wpgd.numerics.core.api", {"RiskReport", "SolveReport", "conditions_report", "risk_report", "solve_problem"}),
+        ("wpgd.numerics.core.reports", {"RiskReport", "SolveReport"}),
+        ("wpgd.numerics.experiments.sweep", SWEEP),
+        ("wpgd.numerics.experiments.sweep_run", SWEEP_RUN),
+        ("wpgd.numerics.experiments.sweep_grid", SWEEP_GRID),
     ],
 )
 def test_public_names(module, expected):
@@ -61,7 +61,7 @@ def test_public_names(module, expected):
 
 
 def test_every_theory_export_exists():
-    import theory
+    import wpgd.theory as theory
 
     assert len(theory.__all__) == len(set(theory.__all__))
     assert THEORY_EXPECTATION <= set(theory.__all__)
@@ -70,6 +70,6 @@ def test_every_theory_export_exists():
 
 
 def test_torch_is_optional_for_the_core():
-    code = "import sys, numerics, theory, proofs_check, wpgd.cli; print('torch' in sys.modules)"
+    code = "import sys, wpgd.numerics, wpgd.theory, wpgd.proofs_check, wpgd.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

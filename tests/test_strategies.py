@@ -9,7 +9,7 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
-from proofs_check import strategies as S
+from wpgd.proofs_check import strategies as S
 
 
 def draws(count=200, **problem_kwargs):

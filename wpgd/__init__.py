@@ -6,8 +6,7 @@ program's entry point is :mod:`wpgd._entry`, which handles Ctrl-C before :mod:`w
 
 __all__ = ["main", "__version__"]
 
-__version__ = "0.1.0"
-"""The toolkit's version: the one place it is written (pyproject.toml reads it from here)."""
+from ._version import __version__
 
 
 def main(argv: list[str] | None = None) -> int:

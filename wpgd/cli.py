@@ -8,7 +8,7 @@ Exit statuses and error output (README, "Errors and exit codes"):
 * 0 — success; 1 — ``wpgd verify`` found a failing check, or an unexpected internal error
   (one line naming the exception and asking for a report; never a raw traceback);
   2 — bad input or a refusal: a usage error, an invalid problem or flag, an unreadable file,
-  a resource limit (:mod:`numerics.limits`), a numerical failure; 3 — ``wpgd train`` did not
+  a resource limit (:mod:`wpgd.numerics.core.limits`), a numerical failure; 3 — ``wpgd train`` did not
   converge; 130 — interrupted (Ctrl-C, also while the modules are still being imported).
 * Every error is ONE line on stderr, ``wpgd <command>: error: <what>``. With ``--json`` the
   same error is also printed on stdout as ``{"error": ..., "exit_code": ..., "command": ...}``.
@@ -46,7 +46,7 @@ def build_parser():
             "converged, 130 interrupted. Resource limits: WPGD_MAX_MEMORY_GB, WPGD_MAX_SECONDS."
         ),
     )
-    from . import __version__
+    from ._version import __version__
 
     parser.add_argument("--version", action="version", version=f"wpgd {__version__}",
                         help="print the toolkit's version and exit")
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv, as_json: bool) -> int:
     import numpy as np
 
-    from numerics.errors import WPGDError
+    from wpgd.numerics.core.errors import WPGDError
 
     try:
         parser = build_parser()

@@ -12,7 +12,7 @@ anything is loaded or computed:
   ``2^32 − 4``: :data:`TRAIN_SEED`).
 
 The bounds are sanity limits on what a user can mean (e.g. at most 64 GLA layers, 10^12 Monte
-Carlo samples); memory and time are checked separately by :mod:`numerics.limits` once the
+Carlo samples); memory and time are checked separately by :mod:`wpgd.numerics.core.limits` once the
 problem size is known.
 """
 

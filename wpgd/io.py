@@ -1,5 +1,5 @@
 """Output helpers of the subcommands: JSON on stdout, user arrays, devices (file writing and
-progress bars live in :mod:`numerics.fileio` and are re-exported here)."""
+progress bars live in :mod:`wpgd.numerics.core.fileio` and are re-exported here)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,23 @@ from pathlib import Path
 
 import numpy as np
 
-from numerics.errors import InvalidProblemError
-from numerics.fileio import (
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.fileio import (
     progress_bar as progress_bar,
+)
+from wpgd.numerics.core.fileio import (
     save_npy_atomic as save_npy_atomic,
+)
+from wpgd.numerics.core.fileio import (
     to_jsonable as to_jsonable,
+)
+from wpgd.numerics.core.fileio import (
     write_atomic as write_atomic,
+)
+from wpgd.numerics.core.fileio import (
     write_json_atomic as write_json_atomic,
+)
+from wpgd.numerics.core.fileio import (
     write_output_set as write_output_set,
 )
 
@@ -40,7 +50,7 @@ def load_npy(path, what: str) -> np.ndarray:
     Raises:
         InvalidProblemError: on any failure.
     """
-    from numerics.spec import load_array_file
+    from wpgd.numerics.core.spec import load_array_file
 
     return load_array_file(Path(path), what)
 

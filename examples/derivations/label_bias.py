@@ -13,7 +13,7 @@ the weighting term (σ² → σ² + μ² inside M2, but not in the query's own n
 offset is b = μ.
 """
 
-from proofs_check.derivations import PromptModel, dot, quad, tr, with_bias, wpgd_predictor
+from wpgd.proofs_check.derivations import PromptModel, dot, quad, tr, with_bias, wpgd_predictor
 
 model = PromptModel(label_mean=True)
 predictor = with_bias(wpgd_predictor(), "b")

@@ -6,7 +6,7 @@ L(P, ω) = r_q tr Σ + σ² − 2 tr(PΣ²) rᵀω + tr(PᵀΣPΣ²) ωᵀ(R + D
           + tr(PᵀΣPΣ) (tr Σ · ωᵀD_Rω + σ² ωᵀω)
 """
 
-from proofs_check.derivations import PromptModel, dot, quad, tr, wpgd_predictor
+from wpgd.proofs_check.derivations import PromptModel, dot, quad, tr, wpgd_predictor
 
 model = PromptModel()  # Σ a general symmetric matrix, dense task correlation R̄, shared noise σ²
 predictor = wpgd_predictor()  # ŷ = xᵀ P Xᵀ(ω ⊙ y), parameters P (d×d) and ω (n×1)

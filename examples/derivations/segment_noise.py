@@ -13,7 +13,7 @@ with R = E C Eᵀ, r = E c (E the n×K segment indicator). Noise enters only thr
 M2 term, token by token, with the variance of the token's own segment.
 """
 
-from proofs_check.derivations import PromptModel, dot, hadamard, quad, tr, wpgd_predictor
+from wpgd.proofs_check.derivations import PromptModel, dot, hadamard, quad, tr, wpgd_predictor
 
 model = PromptModel(tasks="segments", segments=2, noise="per_segment")
 predictor = wpgd_predictor()

@@ -6,7 +6,7 @@ D_R comes from the fourth moment E[x_i x_iᵀ A x_i x_iᵀ] = Σ(A + Aᵀ)Σ + t
 demonstration (i = j); dropping it treats x_i x_iᵀ as if it were replaced by Σ.
 """
 
-from proofs_check.derivations import PromptModel, dot, quad, tr, wpgd_predictor
+from wpgd.proofs_check.derivations import PromptModel, dot, quad, tr, wpgd_predictor
 
 model = PromptModel()
 predictor = wpgd_predictor()

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numerics import load_spec
-from numerics.api import conditions_report, risk_report, solve_problem
-from numerics.errors import InvalidProblemError
+from wpgd.numerics import load_spec
+from wpgd.numerics.core.api import conditions_report, risk_report, solve_problem
+from wpgd.numerics.core.errors import InvalidProblemError
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SPEC = EXAMPLES / "two_segments.toml"
@@ -45,7 +45,7 @@ def test_solve_json_is_to_dict_and_text_is_summary(flags, kwargs):
 
 
 def test_compare_json_has_the_shape_of_compare_classes():
-    from numerics import compare_classes
+    from wpgd.numerics import compare_classes
 
     problem = load_spec(EXAMPLES / "reversed_segments.toml")
     cli = json.loads(wpgd("solve", "--spec", EXAMPLES / "reversed_segments.toml", "--class", "all", "--json"))

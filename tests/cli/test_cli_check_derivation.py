@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numerics import Problem, risk
+from wpgd.numerics import Problem, risk
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "derivations"
 
@@ -39,13 +39,13 @@ def test_wrong_risk_refuted_exit_1_and_json_counterexample_disagrees():
 
 BAD_FILES = {
     "syntax": "model = (\n",
-    "missing_names": "from proofs_check.derivations import PromptModel\nmodel = PromptModel()\n",
+    "missing_names": "from wpgd.proofs_check.derivations import PromptModel\nmodel = PromptModel()\n",
     "wrong_types": "model = 3\npredictor = 4\nclaimed_risk = 5\n",
     "raises": "raise RuntimeError('boom')\n",
-    "bad_option": "from proofs_check.derivations import PromptModel\nmodel = PromptModel(noise='loud')\n",
+    "bad_option": "from wpgd.proofs_check.derivations import PromptModel\nmodel = PromptModel(noise='loud')\n",
     "exit": "import sys\nsys.exit(3)\n",
     "unknown_symbol": (
-        "import sympy as sp\nfrom proofs_check.derivations import PromptModel, wpgd_predictor\n"
+        "import sympy as sp\nfrom wpgd.proofs_check.derivations import PromptModel, wpgd_predictor\n"
         "model = PromptModel()\npredictor = wpgd_predictor()\nclaimed_risk = sp.Symbol('kappa')\n"
     ),
 }
@@ -91,4 +91,4 @@ def test_text_report_prints_the_counterexample(capsys):
     code = main(["check-derivation", str(EXAMPLES / "wrong_risk.py"), "--sizes", "1x1", "--mc", "0"])
     out = capsys.readouterr().out
     assert code == 1 and "REFUTED" in out and "counterexample (d=1, n=1):" in out
-    assert "derived risk" in out and "claimed risk" in out and "numerics.risk" in out
+    assert "derived risk" in out and "claimed risk" in out and "wpgd.numerics.core.risk" in out

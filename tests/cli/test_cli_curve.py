@@ -35,9 +35,9 @@ def test_curve_points_equal_wpgd_solve_of_each_varied_spec(tmp_path):
 
 
 def test_curve_choices_match_the_library():
-    from numerics.classes import CLASSES
-    from numerics.figstyle import FORMATS
     from wpgd.commands import curve
+    from wpgd.numerics.core.classes import CLASSES
+    from wpgd.numerics.experiments.figstyle import FORMATS
 
     assert curve.CLASSES == CLASSES and curve.FORMATS == FORMATS
 
@@ -110,7 +110,7 @@ def test_experiment_help_has_descriptions_defaults_json_and_format():
 
 
 def test_conditions_help_explains_every_row():
-    from numerics import check_conditions, load_spec
+    from wpgd.numerics import check_conditions, load_spec
 
     text = wpgd("conditions", "--help").stdout
     rows = [c.name for c in check_conditions(load_spec(SPEC), certify_digits=30).conditions]

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from numerics import InvalidProblemError
-from numerics.fileio import SET_MARKER, write_atomic, write_output_set
 from spec_corpus import BAD_SPECS, HARD_SPECS, file_cases
+
 from wpgd import flags
 from wpgd.cli import build_parser, main
+from wpgd.numerics import InvalidProblemError
+from wpgd.numerics.core.fileio import SET_MARKER, write_atomic, write_output_set
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SPEC = EXAMPLES / "two_segments.toml"

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 import wpgd.cli as cli
-from numerics.spec import load_spec
 from wpgd.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -145,7 +144,7 @@ def test_extreme_scale_exact_paths_match_the_unit_problem(tmp_path, capsys, e):
 def test_extreme_scale_negative_control_without_the_mapping(tmp_path, capsys, monkeypatch):
     """Without mapping back, the exact results would be those of the unit problem: the comparison
     above then fails (so it can see a wrong mapping)."""
-    import numerics.units as units
+    import wpgd.numerics.core.units as units
 
     monkeypatch.setattr(units, "_walk", lambda obj, *a: obj)
     code, out, err = run(capsys, "solve", "--precision", "30", "--json", "--spec", _spec(tmp_path, 664))
@@ -158,7 +157,7 @@ def test_steps_at_extreme_scales_are_refused_with_the_rescaling_that_works(tmp_p
     """--steps at 2^664: the L-step fit is not rescaled (its per-layer feature writes have no unique
     split of the scale), so it is refused before any fit starts, with the rescaling to apply; at
     scale 1 the same command reaches the fit (negative control: a stub records the call)."""
-    import numerics.gdpp_optimum as go
+    import wpgd.numerics.nn.gdpp_optimum as go
 
     seen = []
     monkeypatch.setattr(go, "gdpp_optimum", lambda problem, steps, **kw: seen.append(steps) or 1 / 0)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from numerics import load_spec, risk
 from spec_corpus import BAD_SPECS  # the same corpus as the API tests
+
+from wpgd.numerics import load_spec, risk
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

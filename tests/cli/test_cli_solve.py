@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from numerics import load_spec, risk
-from proofs_check.optimum_cases import spec_text
 from spec_corpus import BAD_SPECS
+
+from wpgd.numerics import load_spec, risk
+from wpgd.proofs_check.optimum_cases import spec_text
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from numerics import Problem
-from numerics.references import class_risk
-from numerics.sweep_run import run_sweep
+from wpgd.numerics import Problem
+from wpgd.numerics.core.references import class_risk
+from wpgd.numerics.experiments.sweep_run import run_sweep
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -41,7 +41,7 @@ def test_verify_table_and_unknown_selection():
 
 
 def test_a_failing_check_fails_verify(monkeypatch):
-    from proofs_check import registry, runner
+    from wpgd.proofs_check import registry, runner
 
     calls = []
 

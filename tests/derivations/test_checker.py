@@ -6,9 +6,9 @@ import pytest
 import sympy as sp
 from hypothesis import given
 
-import theory
-from numerics import Problem, risk
-from proofs_check.derivations import (
+import wpgd.theory as theory
+from wpgd.numerics import Problem, risk
+from wpgd.proofs_check.derivations import (
     Derivation,
     DerivationInputError,
     Predictor,
@@ -62,7 +62,7 @@ def test_each_slip_is_refuted_with_a_counterexample_that_really_disagrees(slip):
     independent = risk(Problem.dense(v["Sigma"], v["Rbar"], v["sigma2"]), v["P"], np.ravel(v["omega"]))
     assert ce.derived == pytest.approx(independent, rel=1e-9, abs=1e-12)
     assert abs(ce.claimed - independent) > 1e-6 * max(1.0, abs(independent))
-    assert "numerics.risk" in ce.independent
+    assert "wpgd.numerics.core.risk" in ce.independent
 
 
 def test_transposed_P_is_invisible_at_d1_and_caught_at_d2():

@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from proofs_check.derivations import Derivation, PromptModel, check_derivation, skew_corrected_z, wpgd_predictor
+from wpgd.proofs_check.derivations import (
+    Derivation,
+    PromptModel,
+    check_derivation,
+    skew_corrected_z,
+    wpgd_predictor,
+)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "derivations"
 
@@ -48,7 +54,7 @@ def test_negative_control_sampler_mismatch_is_caught_only_by_monte_carlo():
 
 
 def test_monte_carlo_is_independent_of_the_engine_for_the_base_model():
-    from numerics import Problem, risk
+    from wpgd.numerics import Problem, risk
 
     deriv = Derivation(PromptModel(), wpgd_predictor(), lambda p: 0)
     rng = np.random.default_rng(3)
@@ -56,7 +62,7 @@ def test_monte_carlo_is_independent_of_the_engine_for_the_base_model():
     G = rng.normal(size=(3, 4))
     values = {"Sigma": A @ A.T + 0.5 * np.eye(2), "Rbar": G @ G.T / 4, "sigma2": 0.3,
               "P": rng.normal(size=(2, 2)) / 3, "omega": rng.uniform(0.5, 1.5, (2, 1))}
-    from proofs_check.derivations import Instance
+    from wpgd.proofs_check.derivations import Instance
 
     inst = Instance(2, 2, values)
     mean, se, mu3 = deriv.monte_carlo(inst, 200_000, seed=11)
@@ -72,7 +78,7 @@ def test_skew_correction_is_monotone_and_reduces_to_z_without_skew():
 
 
 def test_custom_two_step_predictor_engine_agrees_with_monte_carlo():
-    from proofs_check.derivations import Predictor, derive_risk, hadamard
+    from wpgd.proofs_check.derivations import Predictor, derive_risk, hadamard
 
     def two_step(t, p):  # a WPGD step from 0, then a second step on the residuals
         beta1 = p.P @ t.X.T @ hadamard(p.omega, t.y)

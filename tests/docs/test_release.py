@@ -52,14 +52,14 @@ def test_licence_and_citation_agree_with_the_metadata():
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
     cff = (ROOT / "CITATION.cff").read_text()
     assert "license: MIT" in cff and "Gating is Weighting" in cff and "year: 2025" in cff
-    for pkg in ("theory", "numerics", "proofs_check", "wpgd"):
+    for pkg in ("wpgd/theory", "wpgd/numerics", "wpgd/proofs_check", "wpgd"):
         assert (ROOT / pkg / "py.typed").is_file()
 
 
 def test_strategies_need_neither_torch_nor_pytest():
     code = """
 from hypothesis import given, settings
-from proofs_check.strategies import load_profile, problems, weights
+from wpgd.proofs_check.strategies import load_profile, problems, weights
 assert load_profile() == "ci"
 seen = []
 @settings(max_examples=5)

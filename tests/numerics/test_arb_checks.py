@@ -1,8 +1,8 @@
-"""The Arb checks registered in ``wpgd verify`` pass in quick mode; numerics.ball's public API."""
+"""The Arb checks registered in ``wpgd verify`` pass in quick mode; wpgd.numerics.exact.ball's public API."""
 
 import pytest
 
-from proofs_check.runner import registered_checks
+from wpgd.proofs_check.runner import registered_checks
 
 pytest.importorskip("flint")
 
@@ -16,7 +16,7 @@ def test_arb_check_passes_quick(name):
 
 
 def test_ball_public_names():
-    import numerics.ball as ball
+    import wpgd.numerics.exact.ball as ball
 
     assert set(ball.__all__) == {"ArbUnavailableError", "Ball", "BallCertificate", "BallOptimum", "FixedPointBall",
                                  "arb_available", "certify_arb", "solve_ball"}

@@ -1,4 +1,4 @@
-"""The Arb ball layer (numerics.ball): enclosures, certificate, D-digit solve, missing backend."""
+"""The Arb ball layer (wpgd.numerics.exact.ball): enclosures, certificate, D-digit solve, missing backend."""
 
 import sys
 
@@ -6,17 +6,17 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from numerics.errors import InvalidProblemError
-from numerics.problem import Problem
-from numerics.solver import solve
-from proofs_check.optimum_cases import three_fixed_points_problem
-from proofs_check.random_problems import random_orthogonal, random_problem, spd_from_spectrum
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.solver import solve
+from wpgd.proofs_check.optimum_cases import three_fixed_points_problem
+from wpgd.proofs_check.random_problems import random_orthogonal, random_problem, spd_from_spectrum
 
 flint = pytest.importorskip("flint")
 
-from numerics.ball import certify_arb, solve_ball  # noqa: E402
-from numerics.ball._flint import workprec  # noqa: E402
-from numerics.ball.enclose import enclose  # noqa: E402
+from wpgd.numerics.exact.ball import certify_arb, solve_ball  # noqa: E402
+from wpgd.numerics.exact.ball._flint import workprec  # noqa: E402
+from wpgd.numerics.exact.ball.enclose import enclose  # noqa: E402
 
 
 def _clustered(rng, d=12):
@@ -163,17 +163,17 @@ def test_degenerate_and_bad_input():
         solve_ball(pr, 10)
     with pytest.raises(InvalidProblemError, match="≥ 10"):
         certify_arb(pr, 5)
-    from numerics.ball._flint import resolve_backend
+    from wpgd.numerics.exact.ball._flint import resolve_backend
 
     with pytest.raises(InvalidProblemError, match="backend"):
         resolve_backend("intervals")
 
 
 def test_missing_python_flint_is_said_never_passed(monkeypatch):
-    from numerics.ball import ArbUnavailableError, arb_available
-    from numerics.ball._flint import resolve_backend
-    from numerics.conditions import check_conditions
-    from proofs_check.runner import registered_checks
+    from wpgd.numerics.core.conditions import check_conditions
+    from wpgd.numerics.exact.ball import ArbUnavailableError, arb_available
+    from wpgd.numerics.exact.ball._flint import resolve_backend
+    from wpgd.proofs_check.runner import registered_checks
 
     monkeypatch.setitem(sys.modules, "flint", None)  # import flint now raises ImportError
     assert not arb_available()
@@ -192,8 +192,8 @@ def test_missing_python_flint_is_said_never_passed(monkeypatch):
 
 
 def test_negative_control_fails_the_check_if_the_counterexample_were_certified(monkeypatch):
-    import numerics.ball as ball
-    from proofs_check.runner import registered_checks
+    import wpgd.numerics.exact.ball as ball
+    from wpgd.proofs_check.runner import registered_checks
 
     real = ball.certify_arb
 
@@ -216,8 +216,8 @@ def test_mpmath_high_precision_agrees_with_the_ball_solve_beyond_float64():
     is the old mpmath path, which rounded M2^{-1/2} to float64 and differed from digit 17 on)."""
     import mpmath as mp
 
-    from numerics import solve_highprec
-    from proofs_check.optimum_cases import three_fixed_points_problem
+    from wpgd.numerics import solve_highprec
+    from wpgd.proofs_check.optimum_cases import three_fixed_points_problem
 
     pr = three_fixed_points_problem(1.0)
     hp, ball = solve_highprec(pr, 50), solve_ball(pr, 50)

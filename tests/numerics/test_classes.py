@@ -4,12 +4,19 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize
 
-from numerics.classes import CLASSES, class_optimum, class_optima, compare_classes, geometric_weights, is_monotone
-from numerics.errors import InvalidProblemError
-from numerics.problem import Problem
-from numerics.risk import risk
-from numerics.weighting import best_for_weights, cone_optimum, cone_weights
-from proofs_check.random_problems import random_problem
+from wpgd.numerics.core.classes import (
+    CLASSES,
+    class_optima,
+    class_optimum,
+    compare_classes,
+    geometric_weights,
+    is_monotone,
+)
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.risk import risk
+from wpgd.numerics.core.weighting import best_for_weights, cone_optimum, cone_weights
+from wpgd.proofs_check.random_problems import random_problem
 
 
 def _experiment(c):
@@ -60,7 +67,7 @@ def test_three_segment_scalar_optimum_by_brute_force():
     rng = np.random.default_rng(5)
     pr = random_problem(rng, 3, segments=[3, 5, 4], condition=5.0)
     opt = class_optimum(pr, "scalar")
-    a1, a2, b, _ = __import__("numerics.weighting", fromlist=["reduced_system"]).reduced_system(pr)
+    a1, a2, b, _ = __import__("wpgd.numerics.core.weighting", fromlist=["reduced_system"]).reduced_system(pr)
     grid = np.linspace(0.0, 1.0, 121)
     brute = np.inf
     for sgn in (1.0, -1.0):
@@ -167,7 +174,7 @@ def test_unconstrained_solver_agrees_with_independent_mu_search(seed):
 
 
 def test_gating_checks_pass_in_quick_mode():
-    from proofs_check.runner import run_checks
+    from wpgd.proofs_check.runner import run_checks
 
     results = run_checks(quick=True, select=["gating."])
     assert len(results) == 8

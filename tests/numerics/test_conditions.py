@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from numerics.conditions import check_conditions
-from numerics.problem import Problem
-from numerics.secular import gap_delta
-from proofs_check.optimum_cases import three_fixed_points_problem
-from proofs_check.random_problems import random_problem
+from wpgd.numerics.core.conditions import check_conditions
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.secular import gap_delta
+from wpgd.proofs_check.optimum_cases import three_fixed_points_problem
+from wpgd.proofs_check.random_problems import random_problem
 
 
 def test_gap_delta_definition():

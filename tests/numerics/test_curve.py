@@ -1,15 +1,15 @@
-"""numerics.curve: a theory curve equals the class optima of independently built problems."""
+"""wpgd.numerics.core.curve: a theory curve equals the class optima of independently built problems."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from numerics.classes import CLASSES, class_optimum
-from numerics.curve import scaled_segments, theory_curve, vary_problem
-from numerics.errors import InvalidProblemError
-from numerics.problem import Problem
-from numerics.solver import solve
+from wpgd.numerics.core.classes import CLASSES, class_optimum
+from wpgd.numerics.core.curve import scaled_segments, theory_curve, vary_problem
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.solver import solve
 
 RTOL = 1e-10  # same closed forms on equal problems: agreement to rounding
 

@@ -6,10 +6,17 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from numerics.errors import InvalidProblemError
-from numerics.problem import Problem
-from numerics.experiments import PANELS, Figure1Config, MultilayerConfig, ordering_checks, run_figure1, run_multilayer
-from numerics.plotting import figure1_table, render_all
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.experiments.experiments import (
+    PANELS,
+    Figure1Config,
+    MultilayerConfig,
+    ordering_checks,
+    run_figure1,
+    run_multilayer,
+)
+from wpgd.numerics.experiments.plotting import figure1_table, render_all
 
 
 def _row(model, n, risk, refs):
@@ -124,7 +131,7 @@ def test_spread_spectrum_has_trace_d():
 
 
 def test_family_defaults_then_explicit_settings():
-    from numerics.train_config import FAMILY_DEFAULTS, TrainConfig
+    from wpgd.numerics.nn.train_config import FAMILY_DEFAULTS, TrainConfig
 
     # vector models get no restarts by default; an explicit value always wins
     assert TrainConfig.for_model("vector").restarts == FAMILY_DEFAULTS["vector"]["restarts"] == 0
@@ -145,8 +152,8 @@ def test_family_defaults_then_explicit_settings():
 
 
 def test_spec_panel_scales_the_users_segments_and_matches_the_curve():
-    from numerics.curve import theory_curve
-    from numerics.experiments import spec_panel, theory_curves
+    from wpgd.numerics.core.curve import theory_curve
+    from wpgd.numerics.experiments.experiments import spec_panel, theory_curves
 
     base = Problem.segmented(np.eye(3), [6, 2], [0.4, 0.8], correlation=[[1, 0.3], [0.3, 1]], noise=0.2)
     panel = spec_panel(base, "mine")

@@ -14,9 +14,16 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from numerics.errors import InvalidProblemError  # noqa: E402
-from numerics.figstyle import MIN_FONT_PT, TEXT_WIDTH_IN, check_formats, pyplot, style, text_sizes  # noqa: E402
-from numerics.plotting import (  # noqa: E402
+from wpgd.numerics.core.errors import InvalidProblemError  # noqa: E402
+from wpgd.numerics.experiments.figstyle import (  # noqa: E402
+    MIN_FONT_PT,
+    TEXT_WIDTH_IN,
+    check_formats,
+    pyplot,
+    style,
+    text_sizes,
+)
+from wpgd.numerics.experiments.plotting import (  # noqa: E402
     _exact_split,
     curve_figure,
     figure1_figure,
@@ -166,7 +173,7 @@ def test_curve_figure_fonts_and_labels():
 
 
 def test_highdim_figure_renders_at_column_width(tmp_path):
-    from numerics.plotting import render_highdim
+    from wpgd.numerics.experiments.plotting import render_highdim
 
     result = {"d": 100, "device": "cpu", "theory": {"n": [100, 200], "linear": [0.7, 0.6], "scalar": [0.6, 0.5]},
               "rows": [{"model": m, "n": n, "risk": r, "ci": [r - 0.01, r + 0.01]}

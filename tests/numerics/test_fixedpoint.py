@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from numerics.fixedpoint import find_fixed_points
+from wpgd.numerics.core.fixedpoint import find_fixed_points
 
 
 def polynomial_map(roots_x, slope):

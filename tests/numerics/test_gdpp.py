@@ -1,15 +1,15 @@
-"""The gated GD++ class (numerics.feature_recursion, numerics.gdpp_optimum) and its verify check."""
+"""The gated GD++ class (wpgd.numerics.nn.feature_recursion, wpgd.numerics.nn.gdpp_optimum) and its verify check."""
 
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from numerics.errors import InvalidProblemError  # noqa: E402
-from numerics.experiments import MULTILAYER_PANELS, PANELS  # noqa: E402
-from numerics.feature_recursion import gdpp_recursion_predict, gdpp_torch  # noqa: E402
-from numerics.gdpp_optimum import gdpp_optimum  # noqa: E402
-from numerics.multilayer import wpgd_recursion_predict  # noqa: E402
+from wpgd.numerics.core.errors import InvalidProblemError  # noqa: E402
+from wpgd.numerics.core.multilayer import wpgd_recursion_predict  # noqa: E402
+from wpgd.numerics.experiments.experiments import MULTILAYER_PANELS, PANELS  # noqa: E402
+from wpgd.numerics.nn.feature_recursion import gdpp_recursion_predict, gdpp_torch  # noqa: E402
+from wpgd.numerics.nn.gdpp_optimum import gdpp_optimum  # noqa: E402
 
 
 def _random_layers(rng, d, T, L, diagonal=False):
@@ -79,7 +79,7 @@ def test_three_segment_panel():
 
 
 def test_verify_check_passes_and_its_control_fails():
-    from proofs_check.registry import run_checks, run_controls
+    from wpgd.proofs_check.runner import run_checks, run_controls
 
     (res,) = run_checks(quick=True, select=["multilayer.gdpp"])
     assert res.status == "PASS", res.evidence

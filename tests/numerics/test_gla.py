@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from numerics.gla import (  # noqa: E402
+from wpgd.numerics.nn.gla import (  # noqa: E402
     GLAModel,
     chunked_gla,
     default_key_width,
@@ -162,7 +162,10 @@ def test_bad_arguments():
 # --------------------------------------------------------------------------- constructions
 import numpy as np  # noqa: E402
 
-from numerics.construct import (  # noqa: E402
+from wpgd.numerics.core.errors import InvalidProblemError  # noqa: E402
+from wpgd.numerics.core.multilayer import wpgd_recursion_predict  # noqa: E402
+from wpgd.numerics.core.predictor import wpgd_predict  # noqa: E402
+from wpgd.numerics.nn.construct import (  # noqa: E402
     ChannelGroup,
     build_wpgd_model,
     gate_logits,
@@ -174,9 +177,6 @@ from numerics.construct import (  # noqa: E402
     vector_segment_groups,
     weights_from_log_gates,
 )
-from numerics.errors import InvalidProblemError  # noqa: E402
-from numerics.multilayer import wpgd_recursion_predict  # noqa: E402
-from numerics.predictor import wpgd_predict  # noqa: E402
 
 
 def _np_logsigmoid(a):

@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from numerics.gla import chunked_gla, last_query_gla, naive_recurrent_gla, parallel_gla  # noqa: E402
+from wpgd.numerics.nn.gla import chunked_gla, last_query_gla, naive_recurrent_gla, parallel_gla  # noqa: E402
 
 KERNELS = {
     "parallel": parallel_gla,

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from spec_corpus import HARD_SPECS, file_cases
 
-from numerics import (
+from wpgd.numerics import (
     InvalidProblemError,
     Problem,
     ResourceLimitError,
@@ -18,8 +19,7 @@ from numerics import (
     risk,
     solve,
 )
-from numerics.safety import PSD_RTOL, as_real_array, check_symmetric, validate_psd
-from spec_corpus import HARD_SPECS, file_cases
+from wpgd.numerics.core.safety import PSD_RTOL, as_real_array, check_symmetric, validate_psd
 
 
 def _load(tmp_path, text):

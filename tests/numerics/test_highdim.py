@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from numerics.errors import InvalidProblemError
-from numerics.highdim import HIGHDIM_PANEL, HighdimConfig, eval_batch_for, run_highdim
-from numerics.references import class_risk
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.references import class_risk
+from wpgd.numerics.experiments.highdim import HIGHDIM_PANEL, HighdimConfig, eval_batch_for, run_highdim
 
 
 def test_the_problem_is_the_papers_setting():

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from numerics.certificate import certify
-from numerics.errors import InvalidProblemError
-from numerics.highprec import solve_highprec
-from numerics.problem import Problem
-from numerics.solver import solve
-from proofs_check.random_problems import random_orthogonal, random_problem, spd_from_spectrum
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.solver import solve
+from wpgd.numerics.exact.certificate import certify
+from wpgd.numerics.exact.highprec import solve_highprec
+from wpgd.proofs_check.random_problems import random_orthogonal, random_problem, spd_from_spectrum
 
 
 def rel(a, b):
@@ -51,7 +51,7 @@ def test_certificate_succeeds_and_encloses_the_float_root():
 
 
 def test_certificate_fails_honestly_on_three_fixed_points():
-    from proofs_check.optimum_cases import three_fixed_points_problem
+    from wpgd.proofs_check.optimum_cases import three_fixed_points_problem
 
     cert = certify(three_fixed_points_problem(1.0), 30, max_cells=300)
     assert not cert.certified and cert.reason and cert.contraction_bound > 1
@@ -73,7 +73,7 @@ def test_degenerate_problem_passes_through():
 
 
 def test_solve_then_certify_is_orchestrated_by_the_api():
-    from numerics.api import solve_problem
+    from wpgd.numerics.core.api import solve_problem
 
     pr = Problem.segmented(np.diag([1.0, 5.0]), [3, 4], [0.3, 0.6], noise=0.1)
     assert "certified" not in solve(pr).to_dict()  # the core solve knows nothing of certificates
@@ -91,7 +91,7 @@ def test_high_precision_finds_the_fixed_points_itself():
     handed to it changes nothing (it is used only for the degenerate / dense-or-segments decisions)."""
     from dataclasses import replace
 
-    from proofs_check.optimum_cases import three_fixed_points_problem
+    from wpgd.proofs_check.optimum_cases import three_fixed_points_problem
 
     pr = three_fixed_points_problem(1.0)
     opt = solve(pr)

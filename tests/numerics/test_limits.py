@@ -1,17 +1,17 @@
-"""Resource guards of issue 11 (numerics.limits): the Monte Carlo API, square .npy matrices judged
+"""Resource guards of issue 11 (wpgd.numerics.core.limits): the Monte Carlo API, square .npy matrices judged
 from their header before loading, and the device-aware training estimate. Each refusal has a
 negative control that the same guard lets through."""
 
 import numpy as np
 import pytest
 
-import numerics.limits as limits
-from numerics import Problem
-from numerics.errors import ResourceLimitError, SpecError
-from numerics.montecarlo import monte_carlo_risk
-from numerics.risk import risk
-from numerics.spec import load_array_file
-from numerics.training import TrainConfig
+import wpgd.numerics.core.limits as limits
+from wpgd.numerics import Problem
+from wpgd.numerics.core.errors import ResourceLimitError, SpecError
+from wpgd.numerics.core.montecarlo import monte_carlo_risk
+from wpgd.numerics.core.risk import risk
+from wpgd.numerics.core.spec import load_array_file
+from wpgd.numerics.nn.training import TrainConfig
 
 PR = Problem.segmented(np.eye(3), [4, 5], [0.2, 0.8], noise=0.1)
 

@@ -12,9 +12,9 @@ import copy
 import numpy as np
 import torch
 
-from numerics.problem import Problem
-from numerics.prompts import PromptSampler, make_generator
-from numerics.train_config import TrainConfig, build_model
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.nn.prompts import PromptSampler, make_generator
+from wpgd.numerics.nn.train_config import TrainConfig, build_model
 
 
 def _loss_and_grad(model, sampler, tokens, target, amp=False):

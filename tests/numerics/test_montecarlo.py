@@ -8,9 +8,9 @@ negative query correlations and weights of both signs, so a sign error in either
 import numpy as np
 import pytest
 
-from numerics import InvalidProblemError, Problem, monte_carlo_risk, risk, solve
-from numerics.montecarlo import ESTIMATOR_NAMES
-from proofs_check.random_problems import random_problem
+from wpgd.numerics import InvalidProblemError, Problem, monte_carlo_risk, risk, solve
+from wpgd.numerics.core.montecarlo import ESTIMATOR_NAMES
+from wpgd.proofs_check.random_problems import random_problem
 
 ESTIMATORS = list(ESTIMATOR_NAMES)
 
@@ -106,7 +106,7 @@ def test_result_reports_relative_error_and_estimator():
 @pytest.mark.slow
 def test_verify_check_passes_and_its_negative_control_fails():
     """risk.closed_form_vs_monte_carlo passes on the true formula and rejects 1%-wrong and D_R-less ones."""
-    from proofs_check.runner import registered_checks
+    from wpgd.proofs_check.runner import registered_checks
 
     chk = next(c for c in registered_checks() if c.name == "risk.closed_form_vs_monte_carlo")
     ev = chk.func(True)

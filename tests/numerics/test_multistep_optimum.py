@@ -1,4 +1,4 @@
-"""The SAA optimum of the structured L-step recursion (numerics.multistep.multistep_optimum):
+"""The SAA optimum of the structured L-step recursion (wpgd.numerics.nn.multistep.multistep_optimum):
 its torch recursion equals the NumPy reference, one step reproduces the closed-form class
 optimum, more steps go below it, and linear gating is never better than scalar gating."""
 
@@ -7,12 +7,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from numerics.errors import InvalidProblemError  # noqa: E402
-from numerics.multilayer import wpgd_recursion  # noqa: E402
-from numerics.multistep import multistep_optimum, recursion_torch, structured_layers  # noqa: E402
-from numerics.problem import Problem  # noqa: E402
-from numerics.prompts import PromptFormat, PromptSampler, make_generator  # noqa: E402
-from numerics.references import class_risk  # noqa: E402
+from wpgd.numerics.core.errors import InvalidProblemError  # noqa: E402
+from wpgd.numerics.core.multilayer import wpgd_recursion  # noqa: E402
+from wpgd.numerics.core.problem import Problem  # noqa: E402
+from wpgd.numerics.core.references import class_risk  # noqa: E402
+from wpgd.numerics.nn.multistep import multistep_optimum, recursion_torch, structured_layers  # noqa: E402
+from wpgd.numerics.nn.prompts import PromptFormat, PromptSampler, make_generator  # noqa: E402
 
 SMALL = dict(train_prompts=2048, eval_prompts=20_000, restarts=2, max_iter=100)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from proofs_check.runner import registered_checks
+from wpgd.proofs_check.runner import registered_checks
 
 NAMES = [
     "optimum.theorem2_stationary_set",

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from numerics import InvalidProblemError, Problem
-from proofs_check.strategies import problems, segment_task_models, spd_covariances, task_correlations
+from wpgd.numerics import InvalidProblemError, Problem
+from wpgd.proofs_check.strategies import problems, segment_task_models, spd_covariances, task_correlations
 
 
 def test_segment_quantities_match_dense_definition():

@@ -1,4 +1,4 @@
-"""Tests of the torch prompt generator (numerics.prompts) and the held-out evaluation tools."""
+"""Tests of the torch prompt generator (wpgd.numerics.nn.prompts) and the held-out evaluation tools."""
 
 import math
 
@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from numerics.errors import InvalidProblemError
-from numerics.evaluation import bootstrap_ci, make_control, stationary_preconditioner
-from numerics.problem import Problem
-from numerics.prompts import PromptFormat, PromptSampler, make_generator
-from numerics.risk import risk
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.risk import risk
+from wpgd.numerics.nn.evaluation import bootstrap_ci, make_control, stationary_preconditioner
+from wpgd.numerics.nn.prompts import PromptFormat, PromptSampler, make_generator
 
 
 def _problem(noise=0.3):

@@ -3,9 +3,9 @@ assumes one delimiter code per boundary; a shared delimiter reaches it for K = 2
 
 import numpy as np
 
-from numerics import Problem, class_optimum
-from numerics.references import SHARED_DELIMITER_NOTE, theory_references
-from numerics.weighting import best_for_weights
+from wpgd.numerics import Problem, class_optimum
+from wpgd.numerics.core.references import SHARED_DELIMITER_NOTE, theory_references
+from wpgd.numerics.core.weighting import best_for_weights
 
 
 def _problem(c):

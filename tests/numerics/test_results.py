@@ -1,4 +1,4 @@
-"""Result objects share one convention (numerics.results): status / converged / message,
+"""Result objects share one convention (wpgd.numerics.core.results): status / converged / message,
 ``to_dict(arrays=...)`` that ``json.dumps`` accepts as it is, and short reprs."""
 
 import ast
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from numerics import (
+from wpgd.numerics import (
     Problem,
     certify,
     check_conditions,
@@ -17,9 +17,9 @@ from numerics import (
     monte_carlo_risk,
     solve,
 )
-from numerics.api import conditions_report, risk_report, solve_problem
-from numerics.references import class_risk
-from numerics.stationary import classify
+from wpgd.numerics.core.api import conditions_report, risk_report, solve_problem
+from wpgd.numerics.core.references import class_risk
+from wpgd.numerics.core.stationary import classify
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +48,7 @@ def _result_objects():
         import flint  # noqa: F401
     except ImportError:  # the Arb layer is optional: its two objects are then not listed
         return
-    from numerics.ball import certify_arb, solve_ball
+    from wpgd.numerics.exact.ball import certify_arb, solve_ball
 
     yield "BallCertificate", certify_arb(pr, 30)
     yield "BallOptimum", solve_ball(pr, 30)
@@ -143,7 +143,7 @@ def _reachable(start: str) -> set[str]:
 
 
 def test_the_core_solver_does_not_reach_the_certificate():
-    assert "numerics.certificate" not in _reachable("numerics.solver")
-    assert "numerics.highprec" not in _reachable("numerics.solver")
+    assert "wpgd.numerics.exact.certificate" not in _reachable("wpgd.numerics.core.solver")
+    assert "wpgd.numerics.exact.highprec" not in _reachable("wpgd.numerics.core.solver")
     # negative control: the API layer, which orchestrates solve-then-certify, does reach it
-    assert "numerics.certificate" in _reachable("numerics.api")
+    assert "wpgd.numerics.exact.certificate" in _reachable("wpgd.numerics.core.api")

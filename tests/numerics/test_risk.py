@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from numerics import InvalidProblemError, Problem, monte_carlo_risk, normalized_risk, risk, wpgd_predict
-from proofs_check.random_problems import random_problem, random_pw
-from proofs_check.strategies import preconditioners, problems, weights
+from wpgd.numerics import InvalidProblemError, Problem, monte_carlo_risk, normalized_risk, risk, wpgd_predict
+from wpgd.proofs_check.random_problems import random_problem, random_pw
+from wpgd.proofs_check.strategies import preconditioners, problems, weights
 
 
 @given(problems(), st.data(), st.floats(0.05, 20.0), st.sampled_from([-1.0, 1.0]))

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from numerics.checkpoint import CheckpointError, save_checkpoint, state_digest
-from numerics.convergence import convergence_status
-from numerics.errors import InvalidProblemError
-from numerics.problem import Problem
-from numerics.training import TrainConfig, load_checkpoint, train
+from wpgd.numerics.core.convergence import convergence_status
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.nn.checkpoint import CheckpointError, save_checkpoint, state_digest
+from wpgd.numerics.nn.training import TrainConfig, load_checkpoint, train
 
 SPEC = '[features]\ndim = 3\n[tasks]\nsegments = [3, 3]\nquery_correlation = [0.3, 0.9]\n'
 

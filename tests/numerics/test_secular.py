@@ -1,11 +1,11 @@
-"""φ, its elasticity and the effective-spectral-gap bounds (numerics.secular, docs/conditions.md)."""
+"""φ, its elasticity and the effective-spectral-gap bounds (wpgd.numerics.core.secular, docs/conditions.md)."""
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from numerics.secular import SecularFunction, elasticity_bound, gap_delta, phi, phi_elasticity
+from wpgd.numerics.core.secular import SecularFunction, elasticity_bound, gap_delta, phi, phi_elasticity
 
 log_atoms = st.lists(st.floats(-6, 6), min_size=1, max_size=6)
 
@@ -89,7 +89,7 @@ def test_masses_spanning_hundreds_of_decades():
 
 @pytest.mark.slow
 def test_against_theory_compiled_phi_and_elasticity():
-    import theory.secular as secular  # an ImportError in our own theory/ is a failure, not a skip
+    import wpgd.theory.secular as secular  # an ImportError in our own wpgd/theory/ is a failure, not a skip
     f, eps_f, comp = secular.compiled_phi(), secular.compiled_elasticity(), secular.compiled_composition()
     rng = np.random.default_rng(3)
     for _ in range(5):

@@ -5,15 +5,15 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from numerics import DegenerateProblemError  # noqa: F401  (public error type stays importable)
-from numerics.descent import multistart_bfgs, risk_and_grad
-from numerics.problem import Problem
-from numerics.risk import risk
-from numerics.solver import Optimum, solve
-from numerics.spectra import task_spectrum
-from proofs_check.optimum_cases import three_fixed_points_problem, tie_noise
-from proofs_check.random_problems import random_problem
-from proofs_check.strategies import problems
+from wpgd.numerics import DegenerateProblemError  # noqa: F401  (public error type stays importable)
+from wpgd.numerics.core.descent import multistart_bfgs, risk_and_grad
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.risk import risk
+from wpgd.numerics.core.solver import Optimum, solve
+from wpgd.numerics.core.spectra import task_spectrum
+from wpgd.proofs_check.optimum_cases import three_fixed_points_problem, tie_noise
+from wpgd.proofs_check.random_problems import random_problem
+from wpgd.proofs_check.strategies import problems
 
 
 def rel(a, b):
@@ -197,7 +197,7 @@ def test_million_token_segment_problem_scales():
 
 @pytest.mark.slow
 def test_against_theory_stationarity_maps():
-    import theory.stationarity as stat  # an ImportError in our own theory/ is a failure, not a skip
+    import wpgd.theory.stationarity as stat  # an ImportError in our own wpgd/theory/ is a failure, not a skip
     P_given_omega, omega_given_P = stat.compiled_stationary_maps()
     scale = stat.compiled_optimal_scale()
     rng = np.random.default_rng(5)

@@ -7,7 +7,7 @@ L(P, ω; Σ, σ²) = s·L(sP, ω; Σ/s, σ²/s); the solver must use both instea
 import numpy as np
 import pytest
 
-from numerics import Problem, risk, solve
+from wpgd.numerics import Problem, risk, solve
 
 
 def test_tiny_but_nonzero_query_correlation():

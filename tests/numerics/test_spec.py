@@ -4,9 +4,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from numerics import SpecError, load_spec, parse_spec
 from spec_corpus import BAD_SPECS, _spec
+
+from wpgd.numerics import SpecError, load_spec, parse_spec
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

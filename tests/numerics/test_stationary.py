@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from numerics.descent import multistart_stationary, risk_and_grad, risk_hessian
-from numerics.problem import Problem
-from numerics.solver import solve
-from numerics.stationary import classify, membership
-from proofs_check.random_problems import random_problem
+from wpgd.numerics.core.descent import multistart_stationary, risk_and_grad, risk_hessian
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.solver import solve
+from wpgd.numerics.core.stationary import classify, membership
+from wpgd.proofs_check.random_problems import random_problem
 
 
 def dense_inertia(pr, P, omega):
@@ -68,7 +68,7 @@ def test_membership_rejects_non_stationary_points():
 
 
 def test_counterexample_has_a_saddle_ray_between_two_minima():
-    from proofs_check.optimum_cases import three_fixed_points_problem
+    from wpgd.proofs_check.optimum_cases import three_fixed_points_problem
 
     pts = [sp for sp in classify(three_fixed_points_problem(1.0)) if sp.kind == "ray"]
     assert [sp.type for sp in pts] == ["minimum", "saddle", "minimum"]

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from numerics.errors import SpecError
-from numerics.sweep import SweepTask, run_tasks, task_key
-from numerics.sweep_grid import load_grid
-from numerics.sweep_run import run_sweep
-from numerics.sweep_tasks import execute, grid_tasks
+from wpgd.numerics.core.errors import SpecError
+from wpgd.numerics.experiments.sweep import SweepTask, run_tasks, task_key
+from wpgd.numerics.experiments.sweep_grid import load_grid
+from wpgd.numerics.experiments.sweep_run import run_sweep
+from wpgd.numerics.experiments.sweep_tasks import execute, grid_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = """[features]
@@ -211,7 +211,7 @@ def test_a_killed_worker_loses_no_row_and_duplicates_none(tmp_path, backend, mon
         pytest.importorskip("distributed")
         cloudpickle.register_pickle_by_value(sys.modules[__name__])
     else:
-        monkeypatch.setattr("numerics.sweep.dask_available", lambda: False)
+        monkeypatch.setattr("wpgd.numerics.experiments.sweep.dask_available", lambda: False)
     labelled, tasks = _kill_tasks(tmp_path, victim=7)
     serial = run_tasks([t for _, t in labelled], execute, workers=1, progress=False)
     out = run_tasks(tasks, _kill_once, workers=2, progress=False, inprocess_below=0)
@@ -253,7 +253,7 @@ def test_core_imports_without_dask_and_a_cluster_without_it_is_refused(tmp_path)
         "sys.meta_path.insert(0, _Block())\n"
     )
     code = block + (
-        "import numerics, numerics.sweep, numerics.sweep_run, wpgd.commands.sweep\n"
+        "import numerics, wpgd.numerics.experiments.sweep, wpgd.numerics.experiments.sweep_run, wpgd.commands.sweep\n"
         "from wpgd.cli import main\n"
         "assert not any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules)\n"
         f"rc1 = main(['sweep', {str(grid)!r}, '--out', {str(tmp_path / 'o1')!r}, '--scheduler', 'tcp://127.0.0.1:9'])\n"

@@ -12,14 +12,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from numerics import solver as solver_module
-from numerics.classes import class_optima, is_monotone
-from numerics.conditions import check_conditions
-from numerics.errors import InvalidProblemError
-from numerics.fixedpoint import find_fixed_points
-from numerics.problem import Problem
-from numerics.solver import RESIDUAL_TOL, solve
-from proofs_check.random_problems import random_orthogonal, spd_from_spectrum
+from wpgd.numerics.core import solver as solver_module
+from wpgd.numerics.core.classes import class_optima, is_monotone
+from wpgd.numerics.core.conditions import check_conditions
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.fixedpoint import find_fixed_points
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.solver import RESIDUAL_TOL, solve
+from wpgd.proofs_check.random_problems import random_orthogonal, spd_from_spectrum
 
 
 def _sigma_with_min_eig(scale, rel_min, d=4, seed=0):
@@ -76,9 +76,9 @@ def test_imprecise_root_is_reported_not_converged(monkeypatch, rel, converged):
 
 
 def test_gate_one_logit_error_is_as_documented():
-    """docs/gating.md and numerics/construct.py: a gate of 1 is sigmoid(BIG), log g ≈ −4.2e−18, so a
+    """docs/gating.md and wpgd/numerics/nn/construct.py: a gate of 1 is sigmoid(BIG), log g ≈ −4.2e−18, so a
     prompt of n tokens is off by a relative n·4e−18 (below float64 rounding)."""
-    from numerics.construct import BIG
+    from wpgd.numerics.nn.construct import BIG
 
     log_g = -np.logaddexp(0.0, -BIG)
     assert -4.3e-18 <= log_g <= -4.1e-18
@@ -86,8 +86,8 @@ def test_gate_one_logit_error_is_as_documented():
 
 def test_gate_one_long_prompt_matches_wpgd_to_the_documented_error():
     torch = pytest.importorskip("torch")
-    from numerics.construct import build_wpgd_model, scalar_segment_group, segment_tokens
-    from numerics.predictor import wpgd_predict
+    from wpgd.numerics.core.predictor import wpgd_predict
+    from wpgd.numerics.nn.construct import build_wpgd_model, scalar_segment_group, segment_tokens
 
     rng = np.random.default_rng(3)
     sizes, d = [1000, 1000], 3
@@ -139,7 +139,7 @@ def test_negative_query_correlations(c, reachable):
 def test_near_tangent_fixed_points_are_kept_apart():
     """Just below σ² ≈ 1.0843133 (where the saddle and the upper minimum of the three-fixed-point
     family merge) two fixed points are ~4e-4 apart in log γ: the scan must report both, not merge them."""
-    from proofs_check.optimum_cases import three_fixed_points_problem
+    from wpgd.proofs_check.optimum_cases import three_fixed_points_problem
 
     opt = solve(three_fixed_points_problem(1.0843133249353096 - 1e-8))
     gaps = np.diff(np.log(opt.fixed_points))
@@ -149,7 +149,7 @@ def test_near_tangent_fixed_points_are_kept_apart():
 
 def test_scalar_class_weights_are_normalised_to_plus_one_at_the_query():
     """The monotone cone's weights are scaled so the weight nearest the query is +1 (documented in
-    numerics.weighting), also when ω* itself is negative (c < 0): P carries the sign."""
+    wpgd.numerics.core.weighting), also when ω* itself is negative (c < 0): P carries the sign."""
     pr = Problem.segmented(np.eye(5), [10, 10], [-0.2, -0.8], noise=0.1)
     o = class_optima(pr, ("scalar",))["scalar"]
     np.testing.assert_allclose(o.details["segment_weights"], [0.25, 1.0], rtol=1e-6)
@@ -158,8 +158,8 @@ def test_scalar_class_weights_are_normalised_to_plus_one_at_the_query():
 def test_scalar_construction_realises_negative_weights():
     """ω* from −0.25 to −1 (c = (−0.2, −0.8)): scalar gates realise it, the sign carried by Q = w_K·P."""
     torch = pytest.importorskip("torch")
-    from numerics.construct import build_wpgd_model, scalar_segment_group, segment_tokens
-    from numerics.predictor import wpgd_predict
+    from wpgd.numerics.core.predictor import wpgd_predict
+    from wpgd.numerics.nn.construct import build_wpgd_model, scalar_segment_group, segment_tokens
 
     rng = np.random.default_rng(5)
     P, w = rng.standard_normal((3, 3)), np.array([-0.25, -1.0])

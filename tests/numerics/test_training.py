@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from numerics.errors import InvalidProblemError
-from numerics.problem import Problem
-from numerics.training import TrainConfig, load_checkpoint, train
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.nn.training import TrainConfig, load_checkpoint, train
 
 
 def _tiny_problem(d=6, n=8):
@@ -57,7 +57,7 @@ def test_tiny_scalar_gla_with_delimiters_lands_on_the_scalar_optimum():
     m = train(pr, cfg).metrics
     ref = {r["class"]: r for r in m["references"]}["scalar"]
     assert abs(ref["gap"]) < 0.02, m
-    from numerics.evaluation import make_control
+    from wpgd.numerics.nn.evaluation import make_control
 
     linear_optimum = make_control(pr).risk / pr.null_risk
     assert m["normalized_ci"][1] < linear_optimum - 0.03
@@ -114,7 +114,7 @@ class _Interrupting(torch.nn.Module):
 
 
 def test_ctrl_c_writes_a_checkpoint_that_resumes_exactly(tmp_path):
-    from numerics.training import build_model
+    from wpgd.numerics.nn.training import build_model
 
     pr = _tiny_problem(d=3, n=6)
     cfg = _quick(model="scalar", eval_every=100)  # no periodic eval: forward calls = steps
@@ -174,7 +174,7 @@ def test_config_validation():
 
 
 def test_float64_and_divergence_guard(tmp_path):
-    from numerics.training import TrainingDivergedError
+    from wpgd.numerics.nn.training import TrainingDivergedError
 
     pr = _tiny_problem(d=3, n=6)
     res = train(pr, _quick(model="linear", dtype="float64", steps=5), None)

@@ -8,11 +8,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from numerics.gla import DEFAULT_GATE_BIAS, GLALayer, GLAModel  # noqa: E402
-from numerics.problem import Problem  # noqa: E402
-from numerics.prompts import PromptFormat, PromptSampler, make_generator  # noqa: E402
-from numerics.train_config import TrainConfig, build_model  # noqa: E402
-from numerics.train_loop import make_optimiser  # noqa: E402
+from wpgd.numerics.core.problem import Problem  # noqa: E402
+from wpgd.numerics.nn.gla import DEFAULT_GATE_BIAS, GLALayer, GLAModel  # noqa: E402
+from wpgd.numerics.nn.prompts import PromptFormat, PromptSampler, make_generator  # noqa: E402
+from wpgd.numerics.nn.train_config import TrainConfig, build_model  # noqa: E402
+from wpgd.numerics.nn.train_loop import make_optimiser  # noqa: E402
 
 
 @pytest.mark.parametrize("gating", ["scalar", "vector", "none"])

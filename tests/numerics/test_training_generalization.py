@@ -12,9 +12,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from numerics.evaluation import make_control  # noqa: E402
-from numerics.problem import Problem  # noqa: E402
-from numerics.training import TrainConfig, train  # noqa: E402
+from wpgd.numerics.core.problem import Problem  # noqa: E402
+from wpgd.numerics.nn.evaluation import make_control  # noqa: E402
+from wpgd.numerics.nn.training import TrainConfig, train  # noqa: E402
 
 
 def _toeplitz(d, rho):
@@ -63,7 +63,7 @@ def test_mean_aggregation_is_a_reparametrisation_of_the_sum():
     """A "mean" GLA (each layer's output divided by T) equals the "sum" GLA whose value
     projections are divided by T — the construction's function class is unchanged — and differs
     from the same weights under "sum" (negative control)."""
-    from numerics.gla import GLAModel
+    from wpgd.numerics.nn.gla import GLAModel
 
     torch.manual_seed(0)
     tokens = torch.randn(3, 9, 5, dtype=torch.float64)
@@ -87,7 +87,7 @@ def test_derived_defaults():
     the tied start makes W_qᵀW_k the identity, and explicit values always win."""
     import math
 
-    from numerics.train_config import GATE_DECAY, build_model, gate_bias_rule, lr_rule, step_budget
+    from wpgd.numerics.nn.train_config import GATE_DECAY, build_model, gate_bias_rule, lr_rule, step_budget
 
     for t in (10, 83, 1001):
         assert t * math.exp(-gate_bias_rule("scalar", t)) == pytest.approx(GATE_DECAY["scalar"])

@@ -1,15 +1,15 @@
 """One vocabulary: the weight classes, gatings and model families are listed once
-(numerics/vocabulary.py) and every reader takes them from there."""
+(wpgd/numerics/core/vocabulary.py) and every reader takes them from there."""
 
 import ast
 from pathlib import Path
 
 import pytest
 
-from numerics import vocabulary as voc
+from wpgd.numerics.core import vocabulary as voc
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("numerics", "proofs_check", "wpgd", "theory")
+PACKAGES = ("wpgd.numerics", "wpgd.proofs_check", "wpgd", "wpgd.theory")
 
 # Name sets that must not be spelled out again as a literal (a tuple/list/set of exactly these
 # names, or a dict keyed by exactly these names). The two-name sets (MULTISTEP_CLASSES = linear,
@@ -26,9 +26,9 @@ VOCABULARY_SETS = {
 # Known second copies left to their owners, each with its reason; the test fails when one of
 # them disappears, so that this list shrinks with the code.
 KNOWN = {
-    ("numerics/plotting.py", "model families"): "plot styles, owned by the figures work (issue 13)",
-    ("numerics/plotting.py", "theory classes"): "plot styles, owned by the figures work (issue 13)",
-    ("numerics/curve_plot.py", "classes"): "plot styles of wpgd curve (issue 13)",
+    ("wpgd/numerics/experiments/plotting.py", "model families"): "plot styles, owned by the figures work (issue 13)",
+    ("wpgd/numerics/experiments/plotting.py", "theory classes"): "plot styles, owned by the figures work (issue 13)",
+    ("wpgd/numerics/experiments/curve_plot.py", "classes"): "plot styles of wpgd curve (issue 13)",
 }
 
 
@@ -75,12 +75,12 @@ def test_no_second_copy_of_the_vocabulary():
     for pkg in PACKAGES:
         for path in sorted((ROOT / pkg).rglob("*.py")):
             rel = path.relative_to(ROOT).as_posix()
-            if rel == "numerics/vocabulary.py":
+            if rel == "wpgd/numerics/core/vocabulary.py":
                 continue
             for line, what in vocabulary_copies(path.read_text(encoding="utf-8")):
                 found.setdefault((rel, what), []).append(line)
     unexpected = {k: v for k, v in found.items() if k not in KNOWN}
-    assert not unexpected, f"vocabulary spelled out again (use numerics.vocabulary): {unexpected}"
+    assert not unexpected, f"vocabulary spelled out again (use wpgd.numerics.core.vocabulary): {unexpected}"
     assert set(KNOWN) <= set(found), f"a known copy is gone, shrink KNOWN: {set(KNOWN) - set(found)}"
 
 
@@ -99,7 +99,8 @@ def test_cli_choices_are_the_registry():
 
 
 def test_readers_share_the_registry_objects():
-    from numerics import classes, multistep, references
+    from wpgd.numerics.core import classes, references
+    from wpgd.numerics.nn import multistep
 
     assert classes.CLASSES is voc.CLASSES
     assert references.MODEL_KINDS is voc.MODEL_KINDS
@@ -113,8 +114,8 @@ def test_readers_share_the_registry_objects():
 
 def test_key_width_rule_is_one_function():
     pytest.importorskip("torch")
-    from numerics.construct import vector_key_width
-    from numerics.gla import default_key_width
+    from wpgd.numerics.nn.construct import vector_key_width
+    from wpgd.numerics.nn.gla import default_key_width
 
     for d in (1, 3, 10):
         for k in (1, 2, 3, 5):

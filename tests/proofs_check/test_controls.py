@@ -10,9 +10,9 @@ import argparse
 
 import pytest
 
-from proofs_check import registry
-from proofs_check.registry import Check, Evidence, any_passed
-from proofs_check.runner import registered_checks, run_checks, run_controls
+from wpgd.proofs_check import registry
+from wpgd.proofs_check.registry import Check, Evidence, any_passed
+from wpgd.proofs_check.runner import registered_checks, run_checks, run_controls
 
 NAMES = [c.name for c in registered_checks()]
 SLOW_CONTROLS = {"gating.achievability", "optimum.uniqueness_stress", "optimum.highprec_vs_float64",
@@ -119,7 +119,7 @@ def test_skips_are_not_passes(monkeypatch, capsys):
 
 def test_torch_parts_skip_without_torch(monkeypatch):
     """Without torch the gating checks' torch parts report SKIP (never PASS); a failing other part is FAIL."""
-    from proofs_check import gating_checks
+    from wpgd.proofs_check import gating_checks
 
     monkeypatch.setattr(gating_checks, "_torch", lambda: None)  # gating_class_checks calls it too
     results = {r.name: r for r in run_checks(quick=True, select=["gating.multilayer", "gating.vector_width",

@@ -1,4 +1,4 @@
-"""theory.expectation: the user-facing front end of the Wick engine (vectors, matrices, traces)."""
+"""wpgd.theory.expectation: the user-facing front end of the Wick engine (vectors, matrices, traces)."""
 
 import doctest
 
@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import proofs_check.derivations
-import theory.expectation
-from theory.expectation import JointGaussian, symmetric_matrix
+import wpgd.proofs_check.derivations
+import wpgd.theory.expectation
+from wpgd.theory.expectation import JointGaussian, symmetric_matrix
 
 
-@pytest.mark.parametrize("module", [theory.expectation, proofs_check.derivations])
+@pytest.mark.parametrize("module", [wpgd.theory.expectation, wpgd.proofs_check.derivations])
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

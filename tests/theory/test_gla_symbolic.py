@@ -2,7 +2,7 @@
 
 import sympy as sp
 
-from theory.gla_symbolic import (
+from wpgd.theory.gla_symbolic import (
     _structured,
     _tokens,
     gla_recurrent_output,

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-import theory
-from theory.contraction import FEATURE_DELTA, TOKEN_DELTA
-from theory.gaussian import Field, GaussianMoments, IndexTerm, Tensor, perfect_matchings
+import wpgd.theory as theory
+from wpgd.theory.contraction import FEATURE_DELTA, TOKEN_DELTA
+from wpgd.theory.gaussian import Field, GaussianMoments, IndexTerm, Tensor, perfect_matchings
 
 PUBLIC_API = [
     "ContractionSpec",

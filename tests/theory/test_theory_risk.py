@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from theory import (
+from wpgd.theory import (
     check_explicit_equals_trace,
     compile_trace_risk,
     explicit_minus_trace,
@@ -62,7 +62,7 @@ def test_expand_method_agrees():
 def test_a_perturbed_trace_form_is_detected():
     expr, S = explicit_risk(2, 2)
     wrong = expr + S.P[0, 1] * S.omega[0] * S.Sigma[0, 0]
-    from theory.risk import trace_form_at
+    from wpgd.theory.risk import trace_form_at
 
     assert sp.expand(wrong - trace_form_at(2, 2)) != 0
 

@@ -6,7 +6,7 @@ import scipy.linalg
 import scipy.optimize
 import sympy as sp
 
-from theory import (
+from wpgd.theory import (
     check_gradient,
     compile_trace_risk,
     compiled_composition,
@@ -25,7 +25,7 @@ from theory import (
     stationary_omega,
     stationary_P,
 )
-from theory.contraction import expand_products
+from wpgd.theory.contraction import expand_products
 
 
 def is_zero_matrix_expression(expr):

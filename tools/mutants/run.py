@@ -11,7 +11,7 @@ Each mutant is applied to a fresh copy of the tree (tracked and untracked-but-no
 in a temporary folder; the copy is put first on PYTHONPATH, so the tests, the installed ``wpgd``
 console script and ``python -m wpgd`` all import the mutated code. A mutant is *killed by the
 tests* if ``python -m pytest -x -q <its tests>`` fails, *killed by verify* if ``wpgd verify
---quick --only <its prefixes>`` exits non-zero (``--self-test`` for mutants of proofs_check/,
+--quick --only <its prefixes>`` exits non-zero (``--self-test`` for mutants of wpgd/proofs_check/,
 whose bugs are loosened pass criteria that only the negative controls can see). The score is
 killed / applicable; a mutant whose snippet is gone from a file another branch rewrote is
 reported as stale, not counted.
@@ -83,7 +83,7 @@ def run_mutant(m: Mutant, *, tests: bool = True, verify: bool = True, timeout: f
             row["tests"] = {"killed": rc != 0, "returncode": rc, "seconds": round(secs, 1), "tail": tail[-600:]}
         if verify and m.verify:
             cmd = [sys.executable, "-m", "wpgd", "verify", "--quick", "--json"]
-            if m.file.startswith("proofs_check/"):
+            if m.file.startswith("wpgd/proofs_check/"):
                 cmd.append("--self-test")
             for prefix in m.verify:
                 cmd += ["--only", prefix]

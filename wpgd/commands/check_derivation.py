@@ -6,10 +6,10 @@ import runpy
 import sys
 from pathlib import Path
 
-from numerics.errors import InvalidProblemError
+from wpgd.numerics.core.errors import InvalidProblemError
 
-from ..io import print_json
 from ..flags import SEED, integer
+from ..io import print_json
 
 HELP = "check a claimed closed-form risk of your predictor: exactly (Wick engine), numerically, by Monte Carlo"
 DESCRIPTION = """\
@@ -17,9 +17,9 @@ Check that a claimed risk E[(ŷ − y_q)²] is the risk of a predictor under a d
 
 FILE.py is a Python file that defines three names (docs/derivations.md):
 
-  model         a proofs_check.derivations.PromptModel (the multitask prompt model and
+  model         a wpgd.proofs_check.derivations.PromptModel (the multitask prompt model and
                 its options: Σ structure, task prior, per-segment/per-token noise, …)
-  predictor     a proofs_check.derivations.Predictor (e.g. wpgd_predictor(), or
+  predictor     a wpgd.proofs_check.derivations.Predictor (e.g. wpgd_predictor(), or
                 with_bias(wpgd_predictor()), or your own Predictor(fn, parameters))
   claimed_risk  a callable claimed_risk(p) of the model quantities and predictor
                 parameters, or a SymPy expression in symbols named like them
@@ -133,7 +133,7 @@ def _user_line(exc: BaseException, f: Path) -> str:
 
 
 def run(args) -> int:
-    from proofs_check.derivations import Derivation, DerivationInputError  # needs hypothesis
+    from wpgd.proofs_check.derivations import Derivation, DerivationInputError  # needs hypothesis
 
     ns = _load(args.file)
     missing = [k for k in ("model", "predictor", "claimed_risk") if k not in ns]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from numerics.errors import InvalidProblemError
-from numerics.spec import load_spec
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.spec import load_spec
 
 from ..io import print_json
 
@@ -57,7 +57,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from numerics.api import conditions_report
+    from wpgd.numerics.core.api import conditions_report
 
     if args.backend is not None and not args.certify:
         raise InvalidProblemError("--backend chooses the backend of --certify: give --certify too, or drop --backend")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from numerics import vocabulary as _vocabulary
-from numerics.errors import InvalidProblemError
+from wpgd.numerics.core import vocabulary as _vocabulary
+from wpgd.numerics.core.errors import InvalidProblemError
 
 from ..flags import integer, real
 from ..io import print_json, write_output_set
@@ -14,7 +14,7 @@ HELP = "optimal risk of every weight class against a varied spec parameter (theo
 DESCRIPTION = """\
 The first figure for your own setting: the optimal risk of linear attention, fixed decay,
 scalar gating (with delimiters), vector gating and unconstrained WPGD, each from its closed
-form (numerics.classes.class_optimum), at every value of one parameter of the spec. Nothing
+form (wpgd.numerics.core.classes.class_optimum), at every value of one parameter of the spec. Nothing
 is trained or sampled: a few dozen points take about a second. Risks are normalised by
 r_q tr Σ + σ² (1 = predicting zero; the raw risks are in the JSON).
 
@@ -42,7 +42,7 @@ examples:
 
 FORMATS = ("png", "pdf", "svg")
 CLASSES = _vocabulary.CLASSES
-"""The weight classes (numerics.vocabulary imports nothing, so building the parser imports no SciPy)."""
+"""The weight classes (wpgd.numerics.core.vocabulary imports nothing, so building the parser imports no SciPy)."""
 
 
 def add_arguments(p) -> None:
@@ -109,10 +109,10 @@ def _values(args) -> list:
 
 
 def run(args) -> int:
-    from numerics.curve import theory_curve
-    from numerics.curve_plot import curve_figure
-    from numerics.figstyle import check_formats, figure_bytes, style
-    from numerics.spec import load_spec
+    from wpgd.numerics.core.curve import theory_curve
+    from wpgd.numerics.core.spec import load_spec
+    from wpgd.numerics.experiments.curve_plot import curve_figure
+    from wpgd.numerics.experiments.figstyle import check_formats, figure_bytes, style
 
     problem = load_spec(args.spec)
     formats = check_formats(args.format)
@@ -134,7 +134,7 @@ def run(args) -> int:
         with style():
             fig = curve_figure(out, title=f"{Path(args.spec).name}: optimum of each class")
             raw = {f"curve.{fmt}": figure_bytes(fig, fmt) for fmt in formats}
-        from numerics.figstyle import pyplot
+        from wpgd.numerics.experiments.figstyle import pyplot
 
         pyplot().close(fig)
         raw["curve.txt"] = (curve.table() + "\n").encode("utf-8")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from numerics.errors import InvalidProblemError
+from wpgd.numerics.core.errors import InvalidProblemError
 
 from ..flags import TRAIN_SEED, integer, real
 
@@ -17,8 +17,8 @@ Subcommands:
               folders under runs/, then renders figure1.png/.pdf and report.md; --spec FILE
               adds a panel of your own segment problem
   multilayer  train 1/2/3-layer models on one problem and compare, two-sided, with the L-step
-              gated GD++ class optimum (numerics.gdpp_optimum; docs/multilayer.md), beside the
-              one-layer optimum and the label-only recursion (numerics.multistep)
+              gated GD++ class optimum (wpgd.numerics.nn.gdpp_optimum; docs/multilayer.md), beside the
+              one-layer optimum and the label-only recursion (wpgd.numerics.nn.multistep)
   highdim     the paper's scale: linear attention and scalar GLA at d = 100, two equal
               segments, c = (0.2, 0.8), noise 0, n in {100, 200, 400, 1000}, trained vs theory
               with CIs and convergence status; writes highdim.json, highdim_config.json,
@@ -59,9 +59,9 @@ MULTILAYER_DESCRIPTION = """\
 Train 1-, 2- and 3-layer models (scalar GLA with delimiters by default) on one built-in problem
 (panel a: Σ = I, two equal segments, c = (0.3, 0.9), d = 10, n = 20; or --panel s3: anisotropic
 Σ, three segments) and compare each, two-sided, with the optimum of the L-step gated GD++ class
-(label and feature writes; numerics.gdpp_optimum, with its 95% CI): gap_theory = trained /
+(label and feature writes; wpgd.numerics.nn.gdpp_optimum, with its 95% CI): gap_theory = trained /
 theory − 1. Each row also keeps the one-layer class optimum and the label-only recursion's fit
-(numerics.multistep). Writes multilayer.json, multilayer_config.json, runs/,
+(wpgd.numerics.nn.multistep). Writes multilayer.json, multilayer_config.json, runs/,
 multilayer.<format> and report.md.
 """
 
@@ -79,7 +79,7 @@ multilayer.json, highdim.json) without training anything.
 
 
 def _format_arg(p) -> None:
-    from numerics.figstyle import FORMATS
+    from wpgd.numerics.experiments.figstyle import FORMATS
 
     p.add_argument(
         "--format",
@@ -109,7 +109,7 @@ def _train_args(p, device_default: str = "cpu", seed_default: int = 0, final_def
         type=integer(1, 10**9),
         default=None,
         help="optimiser steps per run (default: derived from the problem size, "
-        "numerics.train_config.step_budget; recorded in each run's config.json)",
+        "wpgd.numerics.nn.train_config.step_budget; recorded in each run's config.json)",
     )
     g.add_argument(
         "--batch-size", type=integer(1, 2**20), default=None, help="fresh prompts per step (default 256)"
@@ -269,13 +269,13 @@ def _overrides(args) -> dict:
 
 
 def run(args) -> int:
-    from numerics.figstyle import check_formats
+    from wpgd.numerics.experiments.figstyle import check_formats
 
     from ..io import print_json
 
     formats = check_formats(args.format)
     if args.experiment == "plot":
-        from numerics.plotting import render_all
+        from wpgd.numerics.experiments.plotting import render_all
 
         root = Path(args.results)
         if not root.is_dir():
@@ -298,8 +298,8 @@ def run(args) -> int:
 def _figure1(args, train: dict, formats) -> int:
     from dataclasses import replace
 
-    from numerics import experiments as ex
-    from numerics.plotting import render_all
+    from wpgd.numerics.experiments import experiments as ex
+    from wpgd.numerics.experiments.plotting import render_all
 
     from ..io import print_json
 
@@ -307,8 +307,8 @@ def _figure1(args, train: dict, formats) -> int:
     cfg = replace(cfg, train={**cfg.train, **train})
     panels = {"all": cfg.panels, "none": ()}.get(args.panel, (args.panel,))
     if args.spec is not None:
-        from numerics.gla import default_key_width
-        from numerics.spec import load_spec
+        from wpgd.numerics.core.spec import load_spec
+        from wpgd.numerics.nn.gla import default_key_width
 
         problem = load_spec(args.spec)
         panel = ex.spec_panel(problem, f"your spec: {Path(args.spec).name}")
@@ -357,8 +357,8 @@ def _figure1(args, train: dict, formats) -> int:
 def _multilayer(args, train: dict, formats) -> int:
     from dataclasses import replace
 
-    from numerics import experiments as ex
-    from numerics.plotting import render_all
+    from wpgd.numerics.experiments import experiments as ex
+    from wpgd.numerics.experiments.plotting import render_all
 
     from ..io import print_json
 
@@ -392,9 +392,9 @@ def _multilayer(args, train: dict, formats) -> int:
 
 def _require_runs(cfg, ex) -> None:
     """Refuse an experiment whose training runs together exceed the memory or time limits
-    (numerics.limits.require_trainings, device-aware), before anything is written."""
-    from numerics.limits import require_trainings
-    from numerics.training import TrainConfig
+    (wpgd.numerics.core.limits.require_trainings, device-aware), before anything is written."""
+    from wpgd.numerics.core.limits import require_trainings
+    from wpgd.numerics.nn.training import TrainConfig
 
     runs = []
     if isinstance(cfg, ex.Figure1Config):
@@ -418,10 +418,10 @@ def _require_runs(cfg, ex) -> None:
 
 
 def _require_highdim_runs(cfg) -> None:
-    """The highdim runs (as numerics.highdim.run_highdim builds them) against the limits."""
-    from numerics.highdim import HIGHDIM_PANEL, eval_batch_for
-    from numerics.limits import require_trainings
-    from numerics.training import TrainConfig
+    """The highdim runs (as wpgd.numerics.experiments.highdim.run_highdim builds them) against the limits."""
+    from wpgd.numerics.core.limits import require_trainings
+    from wpgd.numerics.experiments.highdim import HIGHDIM_PANEL, eval_batch_for
+    from wpgd.numerics.nn.training import TrainConfig
 
     if not cfg.n_values or min(cfg.n_values) < 2 or set(cfg.models) - {"linear", "scalar"}:
         return  # run_highdim says what is wrong
@@ -436,8 +436,8 @@ def _require_highdim_runs(cfg) -> None:
 
 
 def _highdim(args, train: dict, formats) -> int:
-    from numerics.highdim import HighdimConfig, run_highdim
-    from numerics.plotting import render_all
+    from wpgd.numerics.experiments.highdim import HighdimConfig, run_highdim
+    from wpgd.numerics.experiments.plotting import render_all
 
     from ..io import print_json
 
@@ -460,7 +460,7 @@ def _highdim(args, train: dict, formats) -> int:
     if args.json:
         print_json(result)
         return 0
-    from numerics.plotting import highdim_table
+    from wpgd.numerics.experiments.plotting import highdim_table
 
     print(
         f"highdim: d = {result['d']}, device {result['device']}, {len(result['rows'])} runs in "

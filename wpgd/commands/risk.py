@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from numerics.errors import InvalidProblemError
-from numerics.montecarlo import ESTIMATOR_NAMES
-from numerics.spec import load_spec
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.montecarlo import ESTIMATOR_NAMES
+from wpgd.numerics.core.spec import load_spec
 
 from ..flags import SEED, integer
 from ..io import load_npy, print_json, progress_bar
@@ -54,7 +54,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from numerics.api import risk_report
+    from wpgd.numerics.core.api import risk_report
 
     if args.backend is not None and not args.mc:
         raise InvalidProblemError("--backend chooses the Monte Carlo backend: give --mc SAMPLES too, or drop --backend")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from numerics.errors import InvalidProblemError
-from numerics.spec import load_spec
-from numerics.vocabulary import CLASS_CHOICES
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.spec import load_spec
+from wpgd.numerics.core.vocabulary import CLASS_CHOICES
 
 from ..flags import SEED, integer
 from ..io import print_json, write_output_set
@@ -74,7 +74,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from numerics.api import solve_problem
+    from wpgd.numerics.core.api import solve_problem
 
     if args.backend is not None and not (args.certify or args.precision is not None):
         raise InvalidProblemError("--backend chooses the backend of --certify/--precision: give one of them too, "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from numerics.errors import InvalidProblemError
+from wpgd.numerics.core.errors import InvalidProblemError
 
 from ..flags import integer
 
@@ -96,8 +96,8 @@ def run(args) -> int:
         raise InvalidProblemError("--out DIR is required (the results folder)")
     if args.x is not None:
         raise InvalidProblemError("--x applies to wpgd sweep plot DIR --x AXIS")
-    from numerics.sweep import DISTRIBUTED_HINT, dask_available
-    from numerics.sweep_run import run_sweep
+    from wpgd.numerics.experiments.sweep import DISTRIBUTED_HINT, dask_available
+    from wpgd.numerics.experiments.sweep_run import run_sweep
 
     if args.scheduler != "local" and not dask_available():
         raise InvalidProblemError(
@@ -138,7 +138,7 @@ def run(args) -> int:
 
 
 def _plot(args) -> int:
-    from numerics.sweep_output import plot_sweep
+    from wpgd.numerics.experiments.sweep_output import plot_sweep
 
     from ..io import print_json
 

@@ -6,9 +6,9 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from numerics.errors import InvalidProblemError
-from numerics.references import MODEL_KINDS
-from numerics.spec import load_spec
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.references import MODEL_KINDS
+from wpgd.numerics.core.spec import load_spec
 
 from ..flags import TRAIN_SEED, integer, real
 from ..io import print_json, resolve_device
@@ -134,7 +134,7 @@ def run(args) -> int:
     import signal
     import sys
 
-    from numerics.training import TrainConfig, TrainingInterrupted, train, with_overrides
+    from wpgd.numerics.nn.training import TrainConfig, TrainingInterrupted, train, with_overrides
 
     problem = load_spec(args.spec)
     device = resolve_device(args.device)
@@ -153,7 +153,7 @@ def run(args) -> int:
         cfg = replace(cfg, init_gate_bias=None if args.init_gate_bias == _NONE else args.init_gate_bias)
     if args.restarts is not None:
         cfg = replace(cfg, restarts=args.restarts)
-    from numerics.limits import require_training
+    from wpgd.numerics.core.limits import require_training
 
     cfg = cfg.resolved(problem)  # derived defaults (step budget, lr, gate bias): train_config
     require_training(problem, cfg)

@@ -61,14 +61,14 @@ def _row(res, width: int = 100) -> str:
 
 
 def run(args) -> int:
-    from proofs_check.runner import registered_checks, run_checks  # imports every check (SymPy, SciPy)
+    from wpgd.proofs_check.runner import registered_checks, run_checks  # imports every check (SymPy, SciPy)
 
     if args.list:
         for chk in registered_checks():
             print(f"{chk.name:45} [{chk.method}] {chk.claim}")
         return 0
     if args.out:
-        from numerics.fileio import check_output_file
+        from wpgd.numerics.core.fileio import check_output_file
 
         check_output_file(args.out)  # before minutes of checks, not after
     checks = registered_checks()
@@ -131,7 +131,7 @@ _CONTROL_WORDS = {"FAIL": "REJECTED", "PASS": "PASSED (blind)", "SKIP": "SKIPPED
 
 
 def _self_test(args, total: int) -> int:
-    from proofs_check.runner import run_checks, run_controls
+    from wpgd.proofs_check.runner import run_checks, run_controls
 
     bar = progress_bar(2 * total, "self-test", unit="run", enabled=not args.json)
     results = run_checks(quick=args.quick, select=args.only, on_result=lambda r: bar.update(1))

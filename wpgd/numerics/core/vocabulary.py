@@ -1,0 +1,200 @@
+"""The project's vocabulary in one place: weight classes, gatings and model families.
+
+Every reader (the CLI's choices, :mod:`wpgd.numerics.core.classes`, :mod:`wpgd.numerics.core.references`, the
+experiments, the L-step reference, the GLA layer) takes its names, labels and aliases from here;
+``tests/numerics/test_vocabulary.py`` asserts that no second copy of these lists exists.
+
+* **Weight classes** (docs/theory.md §2, §5.6): the sets of token weights ω one architecture can
+  realise, each with the caption of its optimum.
+* **Gatings** of a GLA layer (docs/theory.md §1.2, §2.4): ``none`` (linear attention), ``scalar``,
+  ``vector`` (one gate per key channel). The weight class ``linear`` is realised by gating
+  ``none``; :data:`GATING_ALIASES` maps the class spelling to the gating.
+* **Model families**: the trainable models of ``wpgd train`` and of the experiments, each with its
+  gating, default delimiter and the theory classes it is reported against.
+* **The key-width rule** of the vector-gating construction (docs/theory.md §2.5).
+
+This module imports nothing (no NumPy, no torch), so every layer can read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "CLASSES",
+    "CLASS_CHOICES",
+    "DELIMITER_CODES",
+    "GATINGS",
+    "GATING_ALIASES",
+    "MODEL_KINDS",
+    "MULTISTEP_CLASSES",
+    "ModelKind",
+    "THEORY_CLASSES",
+    "WEIGHT_CLASSES",
+    "WeightClass",
+    "canonical_gating",
+    "class_label",
+    "vector_key_width",
+]
+
+
+@dataclass(frozen=True)
+class WeightClass:
+    """One architecture's weight class.
+
+    Attributes:
+        name: the name used by the API, the CLI (``--class``) and the result files.
+        label: an honest one-line caption of the class (the vector one is a template with
+            ``{m}``, ``{r1}``, ``{r2}``: key width and the two rank limits).
+        reference_label: the shorter caption of its optimum as a training reference.
+        gating: the GLA gating that realises it (None: no single GLA layer, the class is a
+            bound or a reference line).
+        is_bound: the optimum lower-bounds every model of the class (False for ``geometric``,
+            a reference line that data-dependent gates can beat).
+        theory_curve: drawn as a dashed theory curve in the Figure-1 experiment (the vector
+            optimum depends on the key width: markers only).
+        multistep: ``wpgd solve --steps L`` fits an L-step reference for it (docs/multilayer.md).
+    """
+
+    name: str
+    label: str
+    reference_label: str
+    gating: str | None
+    is_bound: bool = True
+    theory_curve: bool = False
+    multistep: bool = False
+
+
+WEIGHT_CLASSES: dict[str, WeightClass] = {
+    c.name: c
+    for c in (
+        WeightClass(
+            "linear",
+            "linear attention (ω ∝ 1)",
+            "linear attention optimum (ω ∝ 1)",
+            "none",
+            theory_curve=True,
+            multistep=True,
+        ),
+        WeightClass(
+            "geometric",
+            "fixed-decay scalar gate ω_i = g^(n−i) (reference line, not a bound: data-dependent gates "
+            "without delimiters can beat it)",
+            "fixed-decay optimum (ω_i = g^(n−i), reference line)",
+            "scalar",
+            is_bound=False,
+            theory_curve=True,
+        ),
+        WeightClass(
+            "scalar",
+            "scalar gating with delimiters (ω ≥ 0, non-decreasing toward the query)",
+            "scalar-gating optimum (ω ≥ 0 non-decreasing)",
+            "scalar",
+            theory_curve=True,
+            multistep=True,
+        ),
+        WeightClass(
+            "vector",
+            "vector gating, key width {m} (monotone ω with rank P ≤ {r1}, or any ω with rank P ≤ {r2})",
+            "vector-gating optimum",
+            "vector",
+        ),
+        WeightClass(
+            "unconstrained",
+            "unconstrained WPGD (ω ∈ Rⁿ)",
+            "unconstrained WPGD optimum",
+            None,
+            theory_curve=True,
+        ),
+    )
+}
+"""The weight classes by name, ordered from the smallest class to the largest."""
+
+CLASSES: tuple[str, ...] = tuple(WEIGHT_CLASSES)
+"""Names of the weight classes."""
+
+CLASS_CHOICES: tuple[str, ...] = CLASSES + ("all",)
+"""``wpgd solve --class`` choices: every class, or all of them side by side."""
+
+THEORY_CLASSES: tuple[str, ...] = tuple(c for c in CLASSES if WEIGHT_CLASSES[c].theory_curve)
+"""Classes drawn as dashed theory curves (the vector optimum depends on the key width: markers only)."""
+
+MULTISTEP_CLASSES: tuple[str, ...] = tuple(c for c in CLASSES if WEIGHT_CLASSES[c].multistep)
+"""Classes with an L-step WPGD reference (scalar gates by token type, or none)."""
+
+GATINGS: tuple[str, ...] = ("scalar", "vector", "none")
+"""Gatings of a GLA layer: scalar, vector (one gate per key channel) or none (linear attention)."""
+
+GATING_ALIASES: dict[str, str] = {"linear": "none"}
+"""Other spellings of a gating: the weight class ``linear`` is gating ``none``."""
+
+DELIMITER_CODES: tuple[str, ...] = ("boundary", "flag")
+"""Delimiter encodings of the constructions: one code per boundary, or one shared flag
+(docs/theory.md §1.1)."""
+
+
+def canonical_gating(name: str) -> str:
+    """The gating called ``name`` (``"linear"`` → ``"none"``); ValueError for an unknown one."""
+    gating = GATING_ALIASES.get(name, name)
+    if gating not in GATINGS:
+        raise ValueError(
+            f"gating must be one of {', '.join(GATINGS)} (or {', '.join(GATING_ALIASES)}), got {name!r}"
+        )
+    return gating
+
+
+def class_label(name: str, **fields: int) -> str:
+    """The caption of class ``name`` (the vector one filled with ``m``, ``r1``, ``r2``)."""
+    label = WEIGHT_CLASSES[name].label
+    return label.format(**fields) if fields else label
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """A trainable model family.
+
+    Attributes:
+        name: CLI name.
+        gating: ``GLAModel`` gating (one of :data:`GATINGS`).
+        delimiter: default delimiter encoding of its prompts ("none" or "boundary": one code per
+            segment boundary, so that a gate can weight every segment; ``wpgd.numerics.nn.prompts``).
+        classes: theory classes to report, the first being the one the gap is measured to.
+    """
+
+    name: str
+    gating: str
+    delimiter: str
+    classes: tuple[str, ...]
+
+
+MODEL_KINDS: dict[str, ModelKind] = {
+    "linear": ModelKind("linear", "none", "none", ("linear",)),
+    "scalar": ModelKind("scalar", "scalar", "boundary", ("scalar",)),
+    "scalar-nodelim": ModelKind("scalar-nodelim", "scalar", "none", ("geometric", "scalar")),
+    "vector": ModelKind("vector", "vector", "boundary", ("vector", "unconstrained")),
+}
+"""The four model families of ``wpgd train`` and the Figure-1 experiment, by CLI name."""
+
+
+def vector_key_width(d: int, num_segments: int, codes: str = "boundary") -> int:
+    """Key width of the vector-gating construction that realises every WPGD weight vector of a
+    K-segment prompt with a full-rank preconditioner (docs/theory.md §2.5).
+
+    A non-monotone ω with rank-d P needs at least 2d key channels whatever the gates; one segment
+    (ω ∝ 1) needs d. ``codes="boundary"`` (one delimiter code per boundary): 2d, two groups
+    realising ω = u − v. ``codes="flag"`` (one shared delimiter flag): K·d, K groups combined by
+    a Vandermonde solve. Both are 2d for K = 2.
+
+    Raises:
+        ValueError: d or K below 1, or an unknown ``codes``.
+
+    >>> vector_key_width(10, 2), vector_key_width(10, 3, "flag"), vector_key_width(10, 1)
+    (20, 30, 10)
+    """
+    if codes not in DELIMITER_CODES:
+        raise ValueError(f"codes must be one of {DELIMITER_CODES}, got {codes!r}")
+    if d < 1 or num_segments < 1:
+        raise ValueError(f"need d ≥ 1 and num_segments ≥ 1, got {d}, {num_segments}")
+    if num_segments == 1:
+        return d
+    return 2 * d if codes == "boundary" else num_segments * d

@@ -1,0 +1,2 @@
+"""High-precision and rigorous layer: mpmath solves, certificates, arb ball arithmetic.
+"""

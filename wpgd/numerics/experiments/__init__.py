@@ -1,0 +1,2 @@
+"""Experiments: figure and sweep drivers, result files and plots (matplotlib).
+"""

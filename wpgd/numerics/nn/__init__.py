@@ -1,0 +1,2 @@
+"""PyTorch layer: the GLA model, prompt sampling, construction, training and evaluation.
+"""

@@ -1,0 +1,245 @@
+"""Torch prompt generator for the multitask data model of docs/theory.md §3.
+
+A prompt is ``n`` demonstrations ``(x_i, y_i)`` followed by a query ``x``:
+
+* features ``x_i, x ~ N(0, Σ)`` i.i.d., drawn as ``F_Σ z`` with ``F_Σ F_Σᵀ = Σ``;
+* task vectors drawn jointly Gaussian with ``E[β_i β_jᵀ] = R̄_ij I``: for a segment problem only
+  the K segment tasks and the query task are drawn (from the (K+1)×(K+1) joint correlation
+  ``[[C, c], [cᵀ, r_q]]``) and repeated over each segment, so a prompt costs O(n d);
+* labels ``y_i = x_iᵀβ_i + ξ_i``, ``ξ ~ N(0, σ²)``.
+
+Token encoding (:class:`PromptFormat`), one token per row, label channel **last**::
+
+    [ x (d) | segment one-hot (K, if context="onehot") | delimiter code (1 or K−1) | y (1) ]
+
+* demonstration ``i``: ``[f·x_i | e_{k(i)} | 0 | s·y_i]`` with ``s = label_scale`` and
+  ``f = feature_scale`` (both default 1; the trainer uses ``s = 1/√(r_q tr Σ + σ²)`` so that
+  the label channel has unit variance, and ``f = √(d / tr Σ)`` so that the feature coordinates
+  have unit variance on average, whatever the scale of Σ);
+* query: ``[f·x | 0 | 0 | 0]`` (its label slot holds 0: the model must write the prediction there);
+* delimiter between consecutive segments (K−1 of them, none before the query):
+  ``delimiter="flag"`` — every entry 0 except the flag coordinate, which holds
+  ``delimiter_value`` (one shared coordinate: every delimiter is the same token);
+  ``delimiter="boundary"`` — one coordinate per boundary (``max(K−1, 1)`` of them), the j-th
+  delimiter holds ``delimiter_value`` in the j-th (the construction's "boundary" codes,
+  ``wpgd.numerics.nn.construct``; for K ≤ 2 the same tokens as "flag"); ``delimiter="label"`` — the ``[0; 1]`` token of docs/theory.md §3 (all zeros
+  except the label slot, which holds ``delimiter_value``; no extra coordinate).
+
+Delimiters change the sequence length ``T = n + (K−1) + 1`` but not the number of
+demonstrations ``n``. Sampling uses an explicit ``torch.Generator`` (seeded by the caller) and
+works on any device and in float32 or float64.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.montecarlo import task_factor
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.safety import psd_factor
+
+__all__ = ["PromptFormat", "PromptBatch", "PromptSampler", "delimiter_dim", "make_generator"]
+
+_DELIMITERS = ("none", "flag", "boundary", "label")
+_CONTEXTS = ("none", "onehot")
+
+
+def delimiter_dim(delimiter: str, num_segments: int) -> int:
+    """Token coordinates that the delimiter encoding adds: 1 ("flag"), ``max(K−1, 1)``
+    ("boundary"), 0 ("none", "label")."""
+    return {"flag": 1, "boundary": max(int(num_segments) - 1, 1)}.get(delimiter, 0)
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """How a prompt is laid out as tokens (see the module docstring).
+
+    Attributes:
+        delimiter: "none", "flag" (one dedicated flag coordinate shared by every delimiter),
+            "boundary" (one coordinate per boundary, so that a gate can tell the boundaries
+            apart) or "label" (the ``[0; 1]`` token).
+        delimiter_value: the value written in the delimiter's flag / label slot.
+        context: "none" or "onehot" (append the segment one-hot to each demonstration).
+        label_scale: demonstration labels are written into the tokens multiplied by this factor
+            (a change of units; :meth:`PromptSampler.predict` divides the model's read-out by it,
+            so predictions and risks stay in units of y).
+        feature_scale: features (demonstrations and query) are written into the tokens
+            multiplied by this factor (a change of units of x: a linear-in-x predictor absorbs it,
+            and the raw ``PromptBatch.features``/``query`` are unscaled).
+    """
+
+    delimiter: str = "none"
+    delimiter_value: float = 1.0
+    context: str = "none"
+    label_scale: float = 1.0
+    feature_scale: float = 1.0
+
+    def __post_init__(self):
+        if self.delimiter not in _DELIMITERS:
+            raise InvalidProblemError(f"delimiter must be one of {', '.join(_DELIMITERS)}, got {self.delimiter!r}")
+        if self.context not in _CONTEXTS:
+            raise InvalidProblemError(f"context must be one of {', '.join(_CONTEXTS)}, got {self.context!r}")
+        if not math.isfinite(self.delimiter_value):
+            raise InvalidProblemError("delimiter_value must be finite")
+        if not (math.isfinite(self.label_scale) and self.label_scale > 0):
+            raise InvalidProblemError(f"label_scale must be positive, got {self.label_scale}")
+        if not (math.isfinite(self.feature_scale) and self.feature_scale > 0):
+            raise InvalidProblemError(f"feature_scale must be positive, got {self.feature_scale}")
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PromptBatch:
+    """A batch of prompts, both as model tokens and as the raw WPGD quantities.
+
+    Attributes:
+        tokens: model input, shape (B, T, token_dim); label channel last.
+        target: query labels y, shape (B,).
+        features: demonstration features X, shape (B, n, d).
+        labels: demonstration labels, shape (B, n).
+        query: query features x, shape (B, d).
+    """
+
+    tokens: torch.Tensor
+    target: torch.Tensor
+    features: torch.Tensor
+    labels: torch.Tensor
+    query: torch.Tensor
+
+    def wpgd_predict(self, P: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
+        """The WPGD prediction ``xᵀ P Xᵀ(ω ⊙ y)`` on this batch.
+
+        Args:
+            P: preconditioner, shape (d, d).
+            omega: weights, shape (n,).
+
+        Returns:
+            shape (B,).
+        """
+        u = torch.einsum("bnd,bn->bd", self.features, omega * self.labels)
+        return torch.einsum("bi,ij,bj->b", self.query, P, u)
+
+
+def make_generator(seed: int, device: str = "cpu") -> torch.Generator:
+    """A ``torch.Generator`` on ``device`` seeded with ``seed``."""
+    return torch.Generator(device=device).manual_seed(int(seed))
+
+
+class PromptSampler:
+    """Draws fresh prompts of one problem in one token format.
+
+    Args:
+        problem: the setting (dense or segmented; delimiters and context need segments).
+        fmt: the token layout.
+        dtype: torch float dtype of the output.
+        device: torch device.
+
+    >>> import numpy as np
+    >>> pr = Problem.segmented(np.eye(3), [2, 2], [0.3, 0.9])
+    >>> s = PromptSampler(pr, PromptFormat(delimiter="flag"))
+    >>> s.token_dim, s.seq_len
+    (5, 6)
+    """
+
+    def __init__(self, problem: Problem, fmt: PromptFormat = PromptFormat(), *,
+                 dtype: torch.dtype = torch.float32, device: str = "cpu"):
+        if not problem.is_segmented and (fmt.delimiter != "none" or fmt.context != "none"):
+            raise InvalidProblemError("delimiters and segment context need a segment problem (tasks.segments)")
+        self.problem = problem
+        self.fmt = fmt
+        self.dtype = dtype
+        self.device = device
+        d, n = problem.d, problem.n
+        k = problem.num_segments or 1
+        self.num_segments = k
+        self.num_delimiters = (k - 1) if fmt.delimiter != "none" else 0
+        self.context_dim = k if fmt.context == "onehot" else 0
+        self.flag_dim = delimiter_dim(fmt.delimiter, k)
+        self.token_dim = d + self.context_dim + self.flag_dim + 1
+        self.seq_len = n + self.num_delimiters + 1
+        f_task, task_idx = task_factor(problem)
+        seg = np.array(problem.segment_index) if problem.is_segmented else np.zeros(n, dtype=np.intp)
+        t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64, device=device).to(dtype)  # noqa: E731
+        self._f_sigma_t = t(psd_factor(problem.sigma).T)
+        self._f_task = t(f_task)
+        self._task_idx = torch.as_tensor(task_idx, dtype=torch.long, device=device)
+        # Position of each demonstration in the token sequence: a delimiter sits before every
+        # segment but the first.
+        offset = seg if self.num_delimiters else np.zeros_like(seg)
+        self.demo_positions = torch.as_tensor(np.arange(n) + offset, dtype=torch.long, device=device)
+        self.delimiter_positions = torch.as_tensor(
+            [int(np.sum(problem.segment_sizes[:j])) + j - 1 for j in range(1, k)] if self.num_delimiters else [],
+            dtype=torch.long, device=device,
+        )
+        self._context = None
+        if self.context_dim:
+            self._context = torch.nn.functional.one_hot(torch.as_tensor(seg, device=device), k).to(dtype)
+        self._noise_sd = math.sqrt(problem.noise)
+
+    def predict(self, model, tokens: torch.Tensor) -> torch.Tensor:
+        """``model.predict(tokens)`` converted back to units of y (divided by ``label_scale``), shape (B,)."""
+        out = model.predict(tokens)
+        return out / self.fmt.label_scale if self.fmt.label_scale != 1.0 else out
+
+    def describe(self) -> dict:
+        """JSON summary: format, token width, sequence length, delimiter positions."""
+        return {
+            "format": self.fmt.to_dict(),
+            "token_dim": self.token_dim,
+            "seq_len": self.seq_len,
+            "n": self.problem.n,
+            "d": self.problem.d,
+            "delimiter_positions": self.delimiter_positions.tolist(),
+            "label_channel": self.token_dim - 1,
+        }
+
+    def sample(self, batch: int, generator: torch.Generator) -> PromptBatch:
+        """Draw ``batch`` fresh prompts.
+
+        Args:
+            batch: number of prompts B ≥ 1.
+            generator: a ``torch.Generator`` on this sampler's device (its state advances).
+
+        Returns:
+            A :class:`PromptBatch`.
+        """
+        if batch < 1:
+            raise InvalidProblemError(f"batch must be ≥ 1, got {batch}")
+        d, n = self.problem.d, self.problem.n
+        kw = dict(generator=generator, dtype=self.dtype, device=self.device)
+        feats = torch.randn((batch, n + 1, d), **kw) @ self._f_sigma_t
+        g = torch.randn((batch, self._f_task.shape[1], d), **kw)
+        tasks = torch.einsum("ab,sbd->sad", self._f_task, g)[:, self._task_idx, :]
+        labels = (feats * tasks).sum(-1)
+        if self._noise_sd > 0:
+            labels = labels + self._noise_sd * torch.randn((batch, n + 1), **kw)
+        tokens = torch.zeros((batch, self.seq_len, self.token_dim), dtype=self.dtype, device=self.device)
+        pos = self.demo_positions
+        fs = self.fmt.feature_scale
+        tokens[:, pos, :d] = feats[:, :n] * fs if fs != 1.0 else feats[:, :n]
+        tokens[:, pos, -1] = labels[:, :n] * self.fmt.label_scale if self.fmt.label_scale != 1.0 else labels[:, :n]
+        if self._context is not None:
+            tokens[:, pos, d:d + self.context_dim] = self._context
+        if self.num_delimiters:
+            if self.fmt.delimiter == "boundary":  # the j-th delimiter writes the j-th code coordinate
+                codes = d + self.context_dim + torch.arange(self.num_delimiters, device=self.device)
+                tokens[:, self.delimiter_positions, codes] = self.fmt.delimiter_value
+            else:
+                slot = d + self.context_dim if self.fmt.delimiter == "flag" else self.token_dim - 1
+                tokens[:, self.delimiter_positions, slot] = self.fmt.delimiter_value
+        tokens[:, -1, :d] = feats[:, n] * fs if fs != 1.0 else feats[:, n]
+        return PromptBatch(
+            tokens=tokens,
+            target=labels[:, n],
+            features=feats[:, :n],
+            labels=labels[:, :n],
+            query=feats[:, n],
+        )

@@ -1,0 +1,426 @@
+"""The frozen configuration of a training run, and the model it builds.
+
+:class:`TrainConfig` holds every setting of :func:`wpgd.numerics.nn.training.train` and is dumped to the
+run folder's ``config.json``; :func:`build_model` turns it into a randomly initialised
+``wpgd.numerics.nn.gla.GLAModel`` (docs/training.md explains the initialisation and optimiser choices).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+import torch
+
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.references import MODEL_KINDS
+from wpgd.numerics.nn.prompts import PromptFormat, delimiter_dim
+
+__all__ = [
+    "FAMILY_DEFAULTS",
+    "GATE_DECAY",
+    "LR_RULE",
+    "STEP_BUDGET",
+    "TrainConfig",
+    "build_model",
+    "default_key_dim",
+    "gate_bias_rule",
+    "lr_rule",
+    "step_budget",
+    "with_overrides",
+]
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+_SCHEDULES = ("cosine", "constant")
+
+FAMILY_DEFAULTS = {
+    "vector": {"restarts": 0, "aggregation": "sum", "lr": 0.01, "gate_lr_mult": 1.0, "init_tied_qk": False,
+               "init_value_scale": 0.1, "init_gate_bias": None, "normalize_features": False},
+}
+"""Per-family departures from the :class:`TrainConfig` defaults, applied by
+:meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models keep the
+recipe they were validated with at d = 10 (sum aggregation, lr 0.01, Gaussian W_q/W_k, value
+init 0.1, the module's gate bias 3, no plateau restarts: a restart at 30% cut off runs that
+were escaping); only their step budget is derived (:func:`step_budget`, ×5). The derived
+recipe of the other families has not been validated for vector gating: the one small vector
+setting tried with it (d = 3, reversed segments) missed its tolerance (docs/training.md)."""
+
+GATE_DECAY = {"scalar": 0.2, "vector": 2.0}
+"""Total initial log-decay across the prompt, ``−Σ_t log g_t ≈ T e^{−b}``, that
+:func:`gate_bias_rule` aims at: scalar gates start close to linear attention (every token
+weighted ≥ e^{−0.2} ≈ 0.82); vector gates start with key channels at different,
+data-dependent decays (e^{−2} across the prompt; the module's bias 3 at T ≈ 40)."""
+
+STEP_BUDGET = {"base": 1000, "per_param": 3.0, "vector_factor": 5.0, "round": 500}
+"""Constants of :func:`step_budget` (docs/training.md, "Step budget")."""
+
+LR_RULE = {"base": 0.01, "ref_width": 12}
+""":func:`lr_rule`: peak learning rate ``base·ref_width/D`` for token width D (0.01 at D = 12,
+the width of the d = 10 scalar-gated runs the rate was first tuned on)."""
+
+
+def lr_rule(token_dim: int) -> float:
+    """Default peak learning rate ``0.12 / D`` (D = token width = fan-in of every projection).
+
+    Adam moves every coordinate by about the learning rate per step whatever its gradient's
+    size. The projections' entries are O(1/√D) at initialisation and the WPGD solution needs
+    O(1) changes of ``W_qᵀW_k`` spread over D coordinates, so a fixed rate changes the score
+    form by a relative amount that grows with D, and the gradient noise of D² coordinates then
+    random-walks the score form away from any preconditioner faster than the loss pulls it
+    back (at d = 64 and lr 0.01 its off-diagonal part went from 0 to Frobenius norm 7 in 50
+    steps). Scaling the rate as 1/fan-in (the μP rule for Adam on hidden matrices) keeps the
+    relative change per step the same at every width (docs/training.md).
+    """
+    return LR_RULE["base"] * LR_RULE["ref_width"] / max(1, int(token_dim))
+
+
+def gate_bias_rule(gating: str, seq_len: int) -> float:
+    """Initial gate bias ``b = log(T / ρ)``: the total initial log-decay across a prompt of
+    ``T`` tokens is then ``T·e^{−b} = ρ`` (:data:`GATE_DECAY`) whatever the prompt length.
+
+    A fixed bias makes the initial weights depend on n (bias 6 weights the first of 1000
+    tokens by e^{−2.5}, bias 3 by e^{−50}); this keeps the initial ω profile the same shape
+    for every n.
+    """
+    return math.log(seq_len / GATE_DECAY["vector" if gating == "vector" else "scalar"])
+
+
+def step_budget(model: str, d: int, num_segments: int, batch_size: int) -> tuple[int, str]:
+    """Default number of optimiser steps, and one line saying how it was chosen.
+
+    ``steps = base + per_param·p·(256 / batch)``, rounded up to a multiple of 500, with
+    ``p = d(d + 1)/2 + K`` the number of free parameters of the class optimum that SGD must
+    pin down (a symmetric preconditioner and one weight per segment; vector gating ×
+    ``vector_factor``). One-pass SGD with an annealed step reaches a relative excess risk of
+    about ``c·p / (steps·batch)`` (the statistical rate of fresh-sample training), so the
+    steps needed for a fixed tolerance grow linearly in ``p`` and inversely in the batch; the
+    constant ``base`` covers the initial transient (leaving the zero predictor, moving the
+    gates), which with the ``"mean"`` parametrisation does not grow with n or d. The constants
+    are in :data:`STEP_BUDGET`; docs/training.md has the measurements behind them.
+    """
+    gating = MODEL_KINDS[model].gating
+    k = max(1, int(num_segments or 1))
+    p = d * (d + 1) / 2 + k
+    raw = STEP_BUDGET["base"] + STEP_BUDGET["per_param"] * p * 256 / batch_size
+    if gating == "vector":
+        raw *= STEP_BUDGET["vector_factor"]
+    r = STEP_BUDGET["round"]
+    steps = int(math.ceil(raw / r) * r)
+    factor = f" × {STEP_BUDGET['vector_factor']:g} (vector gating)" if gating == "vector" else ""
+    note = (f"step budget {steps}: derived, ({STEP_BUDGET['base']} + {STEP_BUDGET['per_param']:g}·p·256/batch)"
+            f"{factor} with p = d(d+1)/2 + K = {p:g} (d = {d}, K = {k}, batch {batch_size}), "
+            f"rounded up to {r}; --steps overrides")
+    return steps, note
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (dumped to ``config.json``).
+
+    Attributes:
+        model: "linear", "scalar", "scalar-nodelim" or "vector" (see ``wpgd.numerics.core.references``).
+        layers: number of GLA layers (1–3 in the experiments).
+        key_dim: key width; None = the model family's default (see :func:`default_key_dim`).
+        num_heads: attention heads.
+        mode: GLA kernel of the layers below the last: "parallel", "chunked", "recurrent", or
+            "auto" (chunked for vector gating, whose masked parallel form costs O(T²·K) memory
+            per prompt; parallel otherwise). The last layer is always evaluated at the query
+            position only (``gla.last_query_gla``), so one-layer models never form T×T scores.
+        aggregation: "mean" (default) or "sum": how each layer's output over the prompt is
+            scaled (``GLALayer``: "mean" divides by the sequence length T). With "sum" the
+            optimal value weights shrink like 1/n and the initial output grows like n, and
+            Adam's fixed-size steps then hold the model at the zero predictor for d ≳ 20
+            (the plateau of docs/training.md, "Root cause of the plateau").
+        normalize_features: write features into the tokens scaled by ``√(d / tr Σ)`` (unit
+            average coordinate variance whatever the scale of Σ; a change of units).
+        init_value_scale: multiplies the value projections ``W_v`` of the random initialisation
+            (1.0 = ``GLAModel``'s initialisation).
+        init_tied_qk: start ``W_q`` as a random (semi-)orthogonal matrix per head and ``W_k``
+            equal to it (both stay free parameters). The score form ``q·k_s = z_Tᵀ W_qᵀW_k z_s``
+            then starts at the identity on the token space (a projection if the key width is
+            below the token width): isotropic similarity, the centre of the WPGD
+            preconditioners. From independent Gaussian draws it starts with no preferred sign
+            and an off-diagonal part as large as its diagonal, and for d ≳ 50 the model stays at
+            the zero predictor (docs/training.md). False = ``GLAModel``'s Gaussian draws.
+        init_gate_bias: initial gate bias ``b_g``: a number, None (``GLAModel``'s 3.0) or
+            "auto" (default): :func:`gate_bias_rule`, ``log(T/ρ)`` so that the initial decay
+            across the whole prompt is the same for every prompt length T.
+        gate_lr_mult: learning-rate multiplier of the gate parameters (``W_g``, ``b_g``);
+            None (default) = ``D/ref_width`` of :data:`LR_RULE`, which gives the gates the
+            width-independent rate ``LR_RULE["base"]``: a gate logit must move by O(log T)
+            whatever the width (its bias has fan-in 1), while ``lr_rule`` shrinks with D.
+        restarts: how many times a run still on the plateau is restarted from a fresh
+            initialisation (seed + 1000·attempt); 0 = never.
+        restart_at: when the plateau test is made, as a fraction of ``steps``.
+        restart_threshold: the run counts as stuck when its held-out normalised risk at the probe
+            is more than this fraction of the way from the linear-attention optimum ``L_lin``
+            (reachable by every model family) up to 1 (predicting zero):
+            ``(risk − L_lin)/(1 − L_lin) > restart_threshold``.
+        delimiter: "none", "flag", "boundary" or "label"; None = the family's default.
+        delimiter_value: value written in the delimiter slot.
+        context: "none" or "onehot" (per-segment context features).
+        normalize_labels: write labels into the tokens in units of their standard deviation
+            ``√(r_q tr Σ + σ²)`` (a change of units; risks are reported in units of y). Raw
+            labels are ~√d times larger than each feature, so a random key or query reads mostly
+            the label, which favours a rank-one trap (docs/training.md).
+        steps: optimiser steps; None (default) = :func:`step_budget` of the problem.
+        steps_rule: how ``steps`` was chosen (filled by :meth:`resolved`; recorded in
+            ``config.json``).
+        batch_size: fresh prompts per step.
+        train_pool: 0 = fresh prompts every step; > 0 = a fixed pool of that many prompts.
+        lr: peak learning rate; None (default) = :func:`lr_rule` of the token width.
+        weight_decay: AdamW weight decay.
+        warmup: linear warm-up steps, as a fraction of ``steps``.
+        schedule: "cosine" (to ``lr·min_lr_frac``) or "constant" after warm-up.
+        min_lr_frac: final learning rate as a fraction of ``lr`` (cosine only).
+        clip: gradient-norm clipping threshold (0 = off).
+        dtype: "float32" or "float64".
+        seed: seed of the model initialisation (torch global RNG).
+        data_seed: seed of the training-prompt generator.
+        eval_seed: seed of the periodic held-out set.
+        final_seed: seed of the final held-out set (and its bootstrap).
+        eval_every: steps between periodic held-out evaluations.
+        eval_prompts: size of the periodic held-out set.
+        final_prompts: size of the final held-out set.
+        eval_batch: prompts per forward pass in evaluation.
+        control_variate: use the class-optimal WPGD predictor as a control variate in the final
+            evaluation (the plain estimate is always reported too).
+        checkpoint_every: steps between checkpoints (0 = only at the end / on Ctrl-C).
+        device: torch device ("cpu", "cuda").
+        threads: torch intra-op threads (None = torch default).
+        progress: show a progress bar.
+        amp: "off" or "bf16": bfloat16 autocast of the training forward pass (CPU or CUDA).
+            Off by default: not shown unbiased (docs/training-runs.md, "Mixed precision"); held-out
+            evaluation never uses it.
+    """
+
+    model: str = "scalar"
+    layers: int = 1
+    key_dim: int | None = None
+    num_heads: int = 1
+    mode: str = "auto"
+    aggregation: str = "mean"
+    normalize_features: bool = True
+    init_value_scale: float = 1.0
+    init_tied_qk: bool = True
+    init_gate_bias: float | str | None = "auto"
+    gate_lr_mult: float | None = None
+    restarts: int = 4
+    restart_at: float = 0.3
+    restart_threshold: float = 0.5
+    delimiter: str | None = None
+    delimiter_value: float = 1.0
+    context: str = "none"
+    normalize_labels: bool = True
+    steps: int | None = None
+    steps_rule: str | None = None
+    batch_size: int = 256
+    train_pool: int = 0
+    lr: float | None = None
+    weight_decay: float = 0.0
+    warmup: float = 0.05
+    schedule: str = "cosine"
+    min_lr_frac: float = 0.0
+    clip: float = 1.0
+    dtype: str = "float32"
+    seed: int = 0
+    data_seed: int = 1
+    eval_seed: int = 2
+    final_seed: int = 3
+    eval_every: int = 200
+    eval_prompts: int = 4096
+    final_prompts: int = 100_000
+    eval_batch: int = 4096
+    control_variate: bool = True
+    checkpoint_every: int = 500
+    device: str = "cpu"
+    threads: int | None = 1
+    progress: bool = True
+    amp: str = "off"
+
+    def __post_init__(self):
+        # NaN passes every "< 0" test and NaN ≠ NaN breaks config comparison on resume: every
+        # float setting must be finite, every count an integer, every seed in [0, 2^32).
+        for f in fields(self):
+            val = getattr(self, f.name)
+            if isinstance(val, float) and not math.isfinite(val):
+                raise InvalidProblemError(f"{f.name} must be finite, got {val}")
+        for name in ("layers", "steps", "batch_size", "eval_every", "eval_batch", "num_heads", "eval_prompts",
+                     "final_prompts", "train_pool", "checkpoint_every", "restarts"):
+            val = getattr(self, name)
+            if name == "steps" and val is None:  # derived from the problem by resolved()
+                continue
+            if isinstance(val, bool) or not isinstance(val, int):
+                raise InvalidProblemError(f"{name} must be an integer, got {val!r}")
+        for name in ("seed", "data_seed", "eval_seed", "final_seed"):
+            val = getattr(self, name)
+            if isinstance(val, bool) or not isinstance(val, int) or not 0 <= val < 2**32:
+                raise InvalidProblemError(f"{name} must be an integer in [0, 2^32), got {val!r}")
+        if self.model not in MODEL_KINDS:
+            raise InvalidProblemError(f"model must be one of {', '.join(MODEL_KINDS)}, got {self.model!r}")
+        if self.dtype not in _DTYPES:
+            raise InvalidProblemError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if self.amp not in ("off", "bf16"):
+            raise InvalidProblemError(f"amp must be off or bf16, got {self.amp!r}")
+        if self.mode not in ("auto", "parallel", "chunked", "recurrent"):
+            raise InvalidProblemError(f"mode must be auto, parallel, chunked or recurrent, got {self.mode!r}")
+        if self.schedule not in _SCHEDULES:
+            raise InvalidProblemError(f"schedule must be one of {', '.join(_SCHEDULES)}, got {self.schedule!r}")
+        if self.aggregation not in ("mean", "sum"):
+            raise InvalidProblemError(f"aggregation must be mean or sum, got {self.aggregation!r}")
+        if isinstance(self.init_gate_bias, str) and self.init_gate_bias != "auto":
+            raise InvalidProblemError(f"init_gate_bias must be a number, None or 'auto', got {self.init_gate_bias!r}")
+        if isinstance(self.init_gate_bias, (int, float)) and not math.isfinite(self.init_gate_bias):
+            raise InvalidProblemError(f"init_gate_bias must be finite, got {self.init_gate_bias}")
+        for name in ("layers", "batch_size", "eval_every", "eval_batch", "num_heads"):
+            if getattr(self, name) < 1:
+                raise InvalidProblemError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        for name in ("eval_prompts", "final_prompts"):
+            if getattr(self, name) < 2:
+                raise InvalidProblemError(f"{name} must be ≥ 2, got {getattr(self, name)}")
+        if self.steps is not None and self.steps < 1:
+            raise InvalidProblemError(f"steps must be ≥ 1, got {self.steps}")
+        if self.key_dim is not None and self.key_dim < 1:
+            raise InvalidProblemError(f"key_dim must be ≥ 1, got {self.key_dim}")
+        if self.lr is not None and not (self.lr > 0 and math.isfinite(self.lr)):
+            raise InvalidProblemError(f"lr must be positive, got {self.lr}")
+        if not 0 <= self.warmup < 1 or not 0 <= self.min_lr_frac <= 1 or self.clip < 0 or self.weight_decay < 0:
+            raise InvalidProblemError("need 0 ≤ warmup < 1, 0 ≤ min_lr_frac ≤ 1, clip ≥ 0, weight_decay ≥ 0")
+        if self.restarts < 0 or not 0 < self.restart_at < 1:
+            raise InvalidProblemError("need restarts ≥ 0 and 0 < restart_at < 1")
+        if self.train_pool < 0 or self.checkpoint_every < 0:
+            raise InvalidProblemError("train_pool and checkpoint_every must be ≥ 0")
+        if self.gate_lr_mult is not None and not (self.gate_lr_mult > 0 and math.isfinite(self.gate_lr_mult)):
+            raise InvalidProblemError(f"gate_lr_mult must be positive, got {self.gate_lr_mult}")
+        if not (self.init_value_scale > 0 and math.isfinite(self.init_value_scale)):
+            raise InvalidProblemError(f"init_value_scale must be positive, got {self.init_value_scale}")
+        if self.threads is not None and self.threads < 1:
+            raise InvalidProblemError(f"threads must be ≥ 1, got {self.threads}")
+
+    @classmethod
+    def for_model(cls, model: str, **fields_) -> TrainConfig:
+        """The config of a ``model`` run: the dataclass defaults, then the family's
+        :data:`FAMILY_DEFAULTS`, then ``fields_`` (explicit values always win)."""
+        return cls(model=model, **{**FAMILY_DEFAULTS.get(model, {}), **fields_})
+
+    @property
+    def prompt_format(self) -> PromptFormat:
+        """The token layout of this run's prompts."""
+        delim = self.delimiter if self.delimiter is not None else MODEL_KINDS[self.model].delimiter
+        return PromptFormat(delimiter=delim, delimiter_value=self.delimiter_value, context=self.context)
+
+    def prompt_format_for(self, problem: Problem) -> PromptFormat:
+        """The token layout for ``problem`` (adds the label and feature scales when
+        ``normalize_labels`` / ``normalize_features``)."""
+        fmt = self.prompt_format
+        if self.normalize_labels:
+            fmt = replace(fmt, label_scale=1.0 / math.sqrt(problem.null_risk))
+        if self.normalize_features and problem.trace_sigma > 0:
+            fmt = replace(fmt, feature_scale=math.sqrt(problem.d / problem.trace_sigma))
+        return fmt
+
+    def token_dim_for(self, problem: Problem) -> int:
+        """Token width D of this config's prompts for ``problem`` (as ``PromptSampler`` lays them out)."""
+        fmt = self.prompt_format
+        k = problem.num_segments or 1
+        return problem.d + (k if fmt.context == "onehot" else 0) + delimiter_dim(fmt.delimiter, k) + 1
+
+    def resolved(self, problem: Problem) -> TrainConfig:
+        """This config with the problem-derived defaults filled in: ``lr`` (None →
+        :func:`lr_rule` of the token width), ``steps`` (None → :func:`step_budget`, with
+        ``steps_rule`` saying how) and ``init_gate_bias`` ("auto" → :func:`gate_bias_rule` of
+        the prompt length). Idempotent; explicit values are kept."""
+        out = self
+        width = self.token_dim_for(problem)
+        if out.lr is None:
+            out = replace(out, lr=lr_rule(width))
+        if out.gate_lr_mult is None:
+            out = replace(out, gate_lr_mult=max(1.0, width / LR_RULE["ref_width"]))
+        if out.steps is None:
+            steps, note = step_budget(out.model, problem.d, problem.num_segments or 1, out.batch_size)
+            out = replace(out, steps=steps, steps_rule=note)
+        elif out.steps_rule is None:
+            out = replace(out, steps_rule=f"step budget {out.steps}: set explicitly")
+        if out.init_gate_bias == "auto":
+            gating = MODEL_KINDS[out.model].gating
+            if gating == "none":
+                out = replace(out, init_gate_bias=None)
+            else:
+                k = problem.num_segments or 1
+                delims = (k - 1) if out.prompt_format.delimiter != "none" else 0
+                out = replace(out, init_gate_bias=round(gate_bias_rule(gating, problem.n + delims + 1), 6))
+        return out
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The torch dtype of model and prompts."""
+        return _DTYPES[self.dtype]
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        """Inverse of :meth:`to_dict` (unknown keys are errors)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidProblemError(f"unknown training config key(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+def default_key_dim(config: TrainConfig, problem: Problem, token_dim: int) -> int:
+    """Key width: the vector-gating construction's width for ``vector`` (``gla.default_key_width``),
+    the token width otherwise (linear and scalar WPGD need only the d feature channels)."""
+    if config.key_dim is not None:
+        return int(config.key_dim)
+    if MODEL_KINDS[config.model].gating == "vector":
+        from wpgd.numerics.nn.gla import default_key_width
+
+        return int(default_key_width(problem.d, problem.num_segments or 1))
+    return int(token_dim)
+
+
+def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.Module:
+    """A randomly initialised ``wpgd.numerics.nn.gla.GLAModel`` for the config (seeded by ``config.seed``),
+    its value projections scaled by ``config.init_value_scale``, gate biases set to a numeric
+    ``config.init_gate_bias`` (resolve "auto" first with :meth:`TrainConfig.resolved`)."""
+    if config.init_gate_bias == "auto":
+        raise InvalidProblemError("init_gate_bias 'auto' needs the problem: call config.resolved(problem) first")
+    from wpgd.numerics.nn.gla import GLAModel
+
+    if key_dim % config.num_heads:
+        raise InvalidProblemError(
+            f"the key width {key_dim} is not divisible by the number of heads {config.num_heads} "
+            "(choose --key-dim as a multiple of --heads)")
+    torch.manual_seed(config.seed)
+    gating = MODEL_KINDS[config.model].gating
+    mode = config.mode if config.mode != "auto" else ("chunked" if gating == "vector" else "parallel")
+    model = GLAModel(
+        token_dim=token_dim,
+        key_dim=key_dim,
+        num_layers=config.layers,
+        gating=gating,
+        num_heads=config.num_heads,
+        mode=mode,
+        dtype=config.torch_dtype,
+        device=config.device,
+        aggregation=config.aggregation,
+        **({} if config.init_gate_bias is None else {"gate_bias": float(config.init_gate_bias)}),
+    )
+    with torch.no_grad():
+        for layer in model.layers:
+            if config.init_value_scale != 1.0:
+                layer.W_v.mul_(config.init_value_scale)
+            if config.init_tied_qk:
+                for h in range(layer.W_q.shape[0]):
+                    torch.nn.init.orthogonal_(layer.W_q[h])
+                layer.W_k.copy_(layer.W_q)
+    return model
+
+
+def with_overrides(config: TrainConfig, **overrides) -> TrainConfig:
+    """``dataclasses.replace`` that ignores None values (for CLI flags left unset)."""
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})

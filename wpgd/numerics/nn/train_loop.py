@@ -1,0 +1,229 @@
+"""The optimisation loop of one training run: run state, optimiser and schedule, the training step,
+periodic evaluation and plateau restarts, and SIGINT/SIGTERM handling.
+
+Used by :func:`wpgd.numerics.nn.training.train` (which owns resuming, the run folder and the final
+evaluation) and by ``benchmarks/bench_train.py`` (which times :func:`forward_backward` +
+:func:`update`, the exact step of a run).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+from dataclasses import dataclass, field
+
+import torch
+
+from wpgd.numerics.core.errors import SolverError
+from wpgd.numerics.nn.evaluation import HeldOutSet, evaluate, make_control
+from wpgd.numerics.nn.prompts import PromptSampler, make_generator
+from wpgd.numerics.nn.train_config import TrainConfig
+
+__all__ = ["TrainingDivergedError", "TrainingInterrupted", "RunState", "make_optimiser", "forward_backward",
+           "update", "run_loop", "lr_factor", "interrupt_handlers", "restore_handlers"]
+
+
+class TrainingDivergedError(SolverError):
+    """The training loss became NaN/Inf."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by SIGINT or SIGTERM (a ``KeyboardInterrupt``, so Ctrl-C handling still works).
+
+    Attributes:
+        step: the step saved in the checkpoint (None when nothing could be saved).
+        steps: the run's planned steps.
+        signum: ``signal.SIGINT`` or ``signal.SIGTERM``.
+        checkpoint: path of the checkpoint written, or None (no run folder).
+        phase: "training" or "final evaluation".
+    """
+
+    def __init__(self, step, steps, signum, checkpoint, phase="training"):
+        super().__init__(f"interrupted at step {step} of {steps}")
+        self.step, self.steps, self.signum, self.checkpoint, self.phase = step, steps, signum, checkpoint, phase
+
+
+def lr_factor(config: TrainConfig):
+    """The schedule ``step -> lr / peak lr``: linear warm-up over ``warmup·steps``, then cosine to
+    ``min_lr_frac`` at ``steps`` (or constant)."""
+    warm = int(round(config.warmup * config.steps))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        if config.schedule == "constant":
+            return 1.0
+        t = (step - warm) / max(1, config.steps - warm)
+        return config.min_lr_frac + (1 - config.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+    return factor
+
+
+@dataclass
+class RunState:
+    """The mutable state of one run (what a checkpoint holds)."""
+
+    model: torch.nn.Module
+    params: list
+    opt: torch.optim.Optimizer
+    sched: object
+    gen: torch.Generator
+    step: int = 0
+    history: list = field(default_factory=list)
+    ema: float | None = None
+    attempt: int = 0
+    probe: int = 0
+    segments: list = field(default_factory=list)
+
+    def state(self, config: TrainConfig, fingerprint: dict) -> dict:
+        return {
+            "config": config.to_dict(), "problem": fingerprint, "step": self.step,
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+            "generator": self.gen.get_state(), "history": self.history, "ema": self.ema, "attempt": self.attempt,
+            "probe": self.probe, "segments": self.segments,
+        }
+
+
+def make_optimiser(config: TrainConfig, model):
+    """AdamW (the gate parameters that the model lists in ``gate_parameters()`` at
+    ``lr·gate_lr_mult``) and its warm-up + cosine/constant schedule; returns (params, optimiser,
+    scheduler)."""
+    ps = [p for p in model.parameters() if p.requires_grad]
+    owned = {id(p) for p in (model.gate_parameters() if hasattr(model, "gate_parameters") else [])}
+    gate = [p for p in ps if id(p) in owned]
+    rest = [p for p in ps if id(p) not in owned]
+    groups = [{"params": rest}] + ([{"params": gate, "lr": config.lr * config.gate_lr_mult}] if gate else [])
+    opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    return ps, opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(config))
+
+
+def interrupt_handlers(raise_now: bool, flags: list):
+    """Install SIGINT/SIGTERM handlers (main thread only); returns the old ones to put back."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def handler(signum, frame):
+        flags.append(signum)
+        if raise_now:
+            raise KeyboardInterrupt
+
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        old[sig] = signal.signal(sig, handler)
+    return old
+
+
+def restore_handlers(old: dict) -> None:
+    for sig, h in old.items():
+        signal.signal(sig, h)
+
+
+def forward_backward(run: RunState, config: TrainConfig, sampler: PromptSampler, pool, nr: float):
+    """One step's fresh batch (or pool draw), loss, gradients and clipping; returns (loss, grad norm).
+
+    Raises:
+        TrainingDivergedError: the loss is not finite (nothing has been updated yet).
+    """
+    run.model.train()
+    if pool is None:
+        batch = sampler.sample(config.batch_size, run.gen)
+        tokens, target = batch.tokens, batch.target
+    else:
+        idx = torch.randint(config.train_pool, (config.batch_size,), generator=run.gen, device=config.device)
+        tokens, target = pool.tokens[idx], pool.target[idx]
+    if config.amp == "bf16":
+        with torch.autocast(device_type=str(config.device).split(":")[0], dtype=torch.bfloat16):
+            pred = sampler.predict(run.model, tokens)
+        pred = pred.to(target.dtype)
+    else:
+        pred = sampler.predict(run.model, tokens)
+    loss = ((pred - target) ** 2).mean() / nr
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    gnorm = torch.nn.utils.clip_grad_norm_(run.params, config.clip) if config.clip > 0 else None
+    lval = float(loss.detach())
+    if not math.isfinite(lval):
+        raise TrainingDivergedError(f"training loss became {lval} at step {run.step}; lower --lr or use --dtype float64")
+    return lval, gnorm
+
+
+def update(run: RunState) -> None:
+    """The optimiser and schedule step that ends a training step."""
+    run.opt.step()
+    run.sched.step()
+
+
+def run_loop(run: RunState, problem, config, sampler, last, fresh, save, ckpt_path, out, saved_step=None) -> None:
+    """The optimisation loop from ``run.step`` to ``last``, with periodic evaluation, plateau restarts,
+    checkpoints and signal handling (SIGINT/SIGTERM → checkpoint, then :class:`TrainingInterrupted`)."""
+    from wpgd.numerics.core.fileio import progress_bar, write_json_atomic
+
+    pool = None
+    if config.train_pool:
+        pool = sampler.sample(config.train_pool, make_generator(config.data_seed + 7919, config.device))
+    heldout = HeldOutSet(sampler, config.eval_prompts, config.eval_seed, batch_size=config.eval_batch)
+    nr = problem.null_risk
+    bar = progress_bar(config.steps, f"train {config.model} L={config.layers}", enabled=config.progress, unit="step")
+    bar.update(run.step)
+    # A signal in the main thread only sets a flag, and the loop stops at the next step boundary
+    # with a checkpoint. A KeyboardInterrupt raised elsewhere mid-step is handled by rewinding the
+    # data generator if the update had not started, else by keeping the last checkpoint (which
+    # is exact too, only older).
+    flags: list = []
+    old = interrupt_handlers(False, flags)
+    consistent = True
+    gen_state = run.gen.get_state()
+    try:
+        while run.step < last:
+            if flags:
+                raise KeyboardInterrupt
+            lval, gnorm = forward_backward(run, config, sampler, pool, nr)
+            consistent = False
+            update(run)
+            run.step += 1
+            run.ema = lval if run.ema is None else 0.98 * run.ema + 0.02 * lval
+            if run.step % config.eval_every == 0 or run.step == config.steps:
+                run.model.eval()
+                est, _ = evaluate(run.model, heldout, resamples=200, seed=config.eval_seed)
+                run.history.append({
+                    "step": run.step, "attempt": run.attempt, "train_risk_ema": run.ema,
+                    "heldout_risk": est.normalized, "heldout_ci": [est.ci_low / nr, est.ci_high / nr],
+                    "lr": run.sched.get_last_lr()[0], "grad_norm": None if gnorm is None else float(gnorm),
+                })
+                if out is not None:
+                    write_json_atomic(out / "history.json", run.history)
+            if run.step == run.probe and run.attempt < config.restarts:
+                run.model.eval()
+                est, _ = evaluate(run.model, heldout, resamples=200, seed=config.eval_seed)
+                lin = make_control(problem).risk / nr  # the linear-attention optimum
+                if (est.normalized - lin) > config.restart_threshold * max(1.0 - lin, 0.0):
+                    # Still on the plateau near risk 1: start again from a fresh initialisation.
+                    run.history.append({"step": run.step, "attempt": run.attempt, "restart": True,
+                                        "heldout_risk": est.normalized})
+                    run.attempt += 1
+                    run.model, run.params, run.opt, run.sched = fresh(run.attempt)
+                    run.step, run.ema = 0, None
+                    bar.reset()
+            gen_state = run.gen.get_state()
+            consistent = True
+            bar.update(1)
+            if run.ema is not None:
+                bar.set_postfix(risk=f"{run.ema:.4f}", refresh=False)
+            if config.checkpoint_every and run.step % config.checkpoint_every == 0:
+                save()
+                saved_step = run.step
+        if flags:
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        if consistent:
+            run.gen.set_state(gen_state)  # undo a half-drawn batch (no-op at a step boundary)
+            save()
+            saved_step = run.step
+        bar.close()
+        signum = flags[-1] if flags else signal.SIGINT
+        raise TrainingInterrupted(saved_step if ckpt_path is not None else None, config.steps, signum,
+                                  ckpt_path) from None
+    finally:
+        restore_handlers(old)
+    bar.close()

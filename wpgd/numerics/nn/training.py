@@ -1,0 +1,383 @@
+"""Train a gated-linear-attention model on fresh multitask prompts, with exact resume.
+
+One run = one frozen :class:`TrainConfig` + one :class:`~wpgd.numerics.core.problem.Problem`. The run
+folder holds::
+
+    config.json      the config, the problem, the token format (written first)
+    checkpoint.pt    model, optimizer, scheduler, generator state and step (atomic, digested)
+    history.json     periodic held-out evaluations (training curve)
+    metrics.json     final held-out risk with bootstrap CIs, theory references, gaps and the
+                     convergence verdict ("status": "converged" | "not_converged", "reason")
+
+Loss: the squared error of the label read-out at the query position, divided by
+``problem.null_risk`` (so the progress bar shows the normalised risk). Optimiser: AdamW with
+linear warm-up then cosine (or constant) learning rate and gradient-norm clipping. A run is
+deterministic given its seeds on a given device and thread count; a run interrupted at any
+checkpoint (or by Ctrl-C / SIGTERM, which write one) continues bit-for-bit.
+
+Run management (docs/training-runs.md):
+
+* **Resume.** Calling :func:`train` again with the same config and ``out_dir`` continues from
+  the checkpoint; a finished run is not retrained: its ``metrics.json`` is returned
+  (``TrainResult.already_complete``).
+* **Extend.** The config fingerprint excludes ``steps``: a larger ``steps`` continues a run
+  (finished or not) up to the new count. The extension follows the learning-rate schedule of a
+  run planned with the new count, from the current step on (for the default cosine schedule
+  the rate goes back up to its value at that point of the longer schedule, then decays to the
+  end); plateau restarts are not re-armed. An extended run is therefore not bit-identical to a
+  run started with the larger count; a plain resume is. Fewer steps than planned is refused.
+* **Interrupt.** SIGINT (Ctrl-C) and SIGTERM stop the loop at the next step boundary, write a
+  checkpoint and raise :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) carrying the saved
+  step and the signal.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from wpgd.numerics.core.convergence import convergence_status
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.references import theory_references
+from wpgd.numerics.nn.checkpoint import CheckpointError, restore, save_checkpoint
+from wpgd.numerics.nn.checkpoint import load_checkpoint as _load
+from wpgd.numerics.nn.evaluation import HeldOutSet, evaluate, make_control
+from wpgd.numerics.nn.prompts import PromptSampler, make_generator
+from wpgd.numerics.nn.train_config import TrainConfig, build_model, default_key_dim, with_overrides
+from wpgd.numerics.nn.train_loop import (
+    RunState,
+    TrainingDivergedError,
+    TrainingInterrupted,
+    interrupt_handlers,
+    lr_factor,
+    make_optimiser,
+    restore_handlers,
+    run_loop,
+)
+
+__all__ = [
+    "CheckpointError",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDivergedError",
+    "TrainingInterrupted",
+    "build_model",
+    "checkpoint_matches",
+    "default_key_dim",
+    "final_metrics",
+    "load_checkpoint",
+    "train",
+    "with_overrides",
+]
+
+# Fields that may differ between a checkpoint and the run resuming it: they do not change the
+# trajectory, or (steps) they extend it on a documented schedule.
+_NON_SEMANTIC = {"checkpoint_every", "progress", "steps", "steps_rule"}
+_RESTART_SEED_STRIDE = 1000
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        model: the trained model.
+        metrics: the content of ``metrics.json`` (empty when stopped early).
+        history: periodic evaluations (list of dicts).
+        resumed_from: the checkpoint step the run continued from (None for a fresh start).
+        extended_from: the planned steps of the run this call extended (None otherwise).
+        already_complete: the run was finished before this call; ``metrics`` are the saved ones.
+    """
+
+    model: torch.nn.Module
+    metrics: dict
+    history: list
+    resumed_from: int | None = None
+    extended_from: int | None = None
+    already_complete: bool = False
+
+    @property
+    def status(self) -> str | None:
+        """"converged", "not_converged" (see :mod:`wpgd.numerics.core.convergence`), or None when stopped early."""
+        return self.metrics.get("status")
+
+    @property
+    def converged(self) -> bool:
+        """Whether the run ended within its tolerance of its class's optimum."""
+        return self.status == "converged"
+
+
+def load_checkpoint(path) -> dict:
+    """Load and validate a checkpoint written by :func:`train` (tensors only; no pickled code).
+
+    Raises:
+        CheckpointError: damaged, truncated, foreign or incomplete (``wpgd.numerics.nn.checkpoint``).
+    """
+    return _load(path)
+
+
+def _semantic(cfg: dict) -> dict:
+    """The trajectory-defining fields, after a round trip through TrainConfig (fields added since a
+    checkpoint was written take their defaults)."""
+    cfg = TrainConfig.from_dict(cfg).to_dict()
+    return {k: v for k, v in cfg.items() if k not in _NON_SEMANTIC}
+
+
+def checkpoint_matches(path, config: TrainConfig, problem: Problem) -> bool:
+    """Whether the checkpoint at ``path`` can be continued by this config and problem: the same
+    settings except the non-semantic ones, and at least as many steps (more = an extension).
+
+    Raises:
+        CheckpointError: the checkpoint is unreadable.
+    """
+    state = load_checkpoint(path)
+    config = config.resolved(problem)  # as train() stores it (derived defaults filled in)
+    return (_semantic(state["config"]) == _semantic(config.to_dict()) and state["problem"] == _fingerprint(problem)
+            and config.steps >= int(state["config"]["steps"]))
+
+
+def _saved_state(ckpt_path, config: TrainConfig, problem: Problem):
+    """The checkpoint to continue (validated), or None; refuses one of another run."""
+    if ckpt_path is None or not (ckpt_path.exists() or ckpt_path.is_symlink()):
+        return None
+    state = load_checkpoint(ckpt_path)
+    if _semantic(state["config"]) != _semantic(config.to_dict()) or state["problem"] != _fingerprint(problem):
+        raise InvalidProblemError(
+            f"{ckpt_path} belongs to a different config or problem; use another --out or --no-resume"
+        )
+    planned = int(state["config"]["steps"])
+    if config.steps < planned:
+        raise InvalidProblemError(
+            f"{ckpt_path} is a run of {planned} steps (at step {state['step']}); --steps {config.steps} is fewer: "
+            f"use --steps {planned} or more, another --out, or --no-resume"
+        )
+    return state
+
+
+def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool = True, model=None,
+          stop_after: int | None = None, extra_config: dict | None = None, log=None) -> TrainResult:
+    """Train one model; write the run folder when ``out_dir`` is given.
+
+    Args:
+        problem: the setting.
+        config: the run's config.
+        out_dir: run folder (None = nothing written, no checkpoints).
+        resume: continue from ``out_dir/checkpoint.pt`` if present (same config except
+            ``steps``, which may be larger: an extension).
+        model: a ready model with ``predict(tokens) -> (B,)`` instead of :func:`build_model`
+            (its initial parameters are then the caller's business).
+        stop_after: stop (with a checkpoint) after this global step, as an interruption would.
+        extra_config: additional JSON entries for ``config.json`` (e.g. the spec path).
+        log: called with one-line progress messages ("resumed from step k of N", ...), or None.
+
+    Returns:
+        A :class:`TrainResult`; ``metrics`` is empty when stopped early, and carries the
+        convergence ``status`` otherwise.
+
+    Raises:
+        TrainingDivergedError: the loss became non-finite.
+        TrainingInterrupted: SIGINT or SIGTERM (after writing a checkpoint).
+        InvalidProblemError: the checkpoint belongs to a different config or problem, or plans
+            more steps than ``config.steps``.
+        CheckpointError: the checkpoint is unreadable (an ``InvalidProblemError``).
+    """
+    config = config.resolved(problem)  # problem-derived defaults: step budget, gate bias (train_config)
+    say = log or (lambda msg: None)
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    out = Path(out_dir) if out_dir is not None else None
+    ckpt_path = out / "checkpoint.pt" if out is not None else None
+    sampler = PromptSampler(problem, config.prompt_format_for(problem), dtype=config.torch_dtype,
+                            device=config.device)
+    key_dim = default_key_dim(config, problem, sampler.token_dim)
+    fresh = _fresh_factory(config, sampler.token_dim, key_dim, model)
+    state = _saved_state(ckpt_path, config, problem) if resume else None
+    run = _new_run(config, fresh, state, own_model=model is None)
+    resumed_from = extended_from = None
+    if state is not None:
+        resumed_from, extended_from = _continue_run(run, state, ckpt_path, config, out, say)
+        if extended_from is None and run.step >= config.steps:
+            saved = _saved_metrics(out, config)
+            if saved is not None:
+                say(f"already complete ({config.steps} steps, normalised risk {saved['normalized_risk']:.5f}, "
+                    f"{saved['status']}); showing the saved result")
+                return TrainResult(run.model, saved, run.history, resumed_from=run.step, already_complete=True)
+            say(f"training already complete ({config.steps} steps); running the final evaluation")
+    if out is not None:
+        _write_config(out, config, problem, sampler, key_dim, run.segments, extra_config)
+    fingerprint = _fingerprint(problem)
+    save = (lambda: save_checkpoint(ckpt_path, run.state(config, fingerprint))) if ckpt_path is not None else (lambda: None)
+    last = config.steps if stop_after is None else min(config.steps, int(stop_after))
+    t0 = time.perf_counter()
+    run_loop(run, problem, config, sampler, last, fresh, save, ckpt_path, out, saved_step=resumed_from)
+    train_seconds = time.perf_counter() - t0
+    save()
+    if run.step < config.steps:
+        return TrainResult(run.model, {}, run.history, resumed_from=resumed_from, extended_from=extended_from)
+    metrics = _final_evaluation(run, problem, config, sampler, key_dim, ckpt_path)
+    metrics.update(train_seconds=train_seconds, attempts=run.attempt + 1, steps=config.steps,
+                   segments=run.segments, final_heldout=run.history[-1] if run.history else None)
+    metrics.update(convergence_status(metrics))
+    if out is not None:
+        from wpgd.numerics.core.fileio import write_json_atomic
+
+        write_json_atomic(out / "metrics.json", metrics)
+    return TrainResult(run.model, metrics, run.history, resumed_from=resumed_from, extended_from=extended_from)
+
+
+def _fresh_factory(config: TrainConfig, token_dim: int, key_dim: int, given=None):
+    """``attempt -> (model, params, optimiser, scheduler)``: a new initialisation (seed
+    ``seed + 1000·attempt``) and its optimiser, or the caller's ``given`` model."""
+
+    def fresh(attempt: int):
+        m = given if given is not None else build_model(
+            replace(config, seed=config.seed + _RESTART_SEED_STRIDE * attempt), token_dim, key_dim)
+        return (m, *make_optimiser(config, m))
+
+    return fresh
+
+
+def _new_run(config: TrainConfig, fresh, state: dict | None, own_model: bool) -> RunState:
+    """The run state at step 0 of the attempt recorded in ``state`` (0 for a fresh run), with the
+    plateau probe armed when the run owns its model and restarts are allowed."""
+    attempt = int(state["attempt"]) if state is not None else 0
+    run = RunState(*fresh(attempt), gen=make_generator(config.data_seed, config.device), attempt=attempt)
+    run.probe = int(round(config.restart_at * config.steps)) if own_model and config.restarts else 0
+    run.segments = [config.steps]
+    return run
+
+
+def _continue_run(run: RunState, state: dict, ckpt_path, config: TrainConfig, out, say) -> tuple[int, int | None]:
+    """Load a validated checkpoint into ``run``; for a larger ``config.steps`` set up the extension
+    (the lr of the longer schedule from here, the shorter run's metrics removed).
+
+    Returns:
+        (the step resumed from, the planned steps extended from or None).
+    """
+    restore(ckpt_path, state, run.model, run.opt, run.sched, run.gen)
+    run.step, run.history, run.ema = int(state["step"]), list(state["history"]), state["ema"]
+    planned = int(state["config"]["steps"])
+    run.probe = int(state.get("probe", run.probe if config.steps == planned else 0))
+    run.segments = [int(s) for s in state.get("segments", [planned])]
+    if config.steps <= planned:
+        if run.step < config.steps:
+            say(f"resumed from step {run.step} of {config.steps}")
+        return run.step, None
+    run.segments.append(config.steps)
+    factor = lr_factor(config)
+    for g, base in zip(run.opt.param_groups, run.sched.base_lrs):
+        g["lr"] = base * factor(run.step)
+    run.sched._last_lr = [g["lr"] for g in run.opt.param_groups]
+    if out is not None and (out / "metrics.json").exists():
+        (out / "metrics.json").unlink()  # the result of the shorter run is superseded
+    say(f"extending the run from {planned} to {config.steps} steps (at step {run.step}; the lr follows "
+        f"the {config.steps}-step schedule from here)")
+    return run.step, planned
+
+
+def _write_config(out: Path, config: TrainConfig, problem: Problem, sampler: PromptSampler, key_dim: int,
+                  segments: list, extra: dict | None) -> None:
+    """``config.json``: the resolved config, the problem fingerprint and the token layout."""
+    from wpgd.numerics.core.fileio import write_json_atomic
+
+    write_json_atomic(out / "config.json", {
+        "config": config.to_dict(), "problem": _fingerprint(problem), "prompts": sampler.describe(),
+        "key_dim": key_dim, "segments": segments, **(extra or {}),
+    })
+
+
+def _final_evaluation(run: RunState, problem: Problem, config: TrainConfig, sampler: PromptSampler, key_dim: int,
+                      ckpt_path) -> dict:
+    """:func:`final_metrics` with SIGINT/SIGTERM turned into :class:`TrainingInterrupted`
+    (the checkpoint of the finished training is already written)."""
+    flags: list = []
+    old = interrupt_handlers(True, flags)
+    try:
+        return final_metrics(run.model, problem, config, sampler, key_dim)
+    except KeyboardInterrupt:
+        raise TrainingInterrupted(run.step, config.steps, flags[-1] if flags else signal.SIGINT,
+                                  ckpt_path, phase="final evaluation") from None
+    finally:
+        restore_handlers(old)
+
+
+def _saved_metrics(out, config: TrainConfig) -> dict | None:
+    """metrics.json of the finished run in ``out`` (status recomputed), or None if absent/stale/damaged."""
+    import json
+
+    try:
+        metrics = json.loads((out / "metrics.json").read_text())
+        if not (isinstance(metrics, dict) and metrics.get("model") == config.model
+                and metrics.get("steps", config.steps) == config.steps):
+            return None
+        metrics.update(convergence_status(metrics))
+    except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError):
+        return None
+    return metrics
+
+
+def final_metrics(model, problem: Problem, config: TrainConfig, sampler: PromptSampler, key_dim: int) -> dict:
+    """Final held-out evaluation on ``config.final_prompts`` fresh prompts, against theory.
+
+    Returns:
+        dict with ``plain`` and ``control_variate`` estimates, the ``headline`` one, the theory
+        ``references`` and the relative ``gap`` of the headline risk to each, and the
+        linear-attention optimum (raw) that every gated model can reach.
+    """
+    refs, notes = theory_references(problem, config.model, key_dim)
+    control = None
+    if config.control_variate:
+        ref = next((r for r in refs if r.omega is not None and r.P is not None), None)
+        if ref is None:
+            control = make_control(problem)
+        else:
+            control = make_control(problem, ref.omega, ref.P, f"{ref.cls} class optimum")
+    heldout = HeldOutSet(sampler, config.final_prompts, config.final_seed, batch_size=config.eval_batch, cache=False)
+    model.eval()
+    plain, cv = evaluate(model, heldout, control, seed=config.final_seed,
+                         progress="final evaluation" if config.progress else False)
+    head = cv if cv is not None else plain
+    return {
+        "model": config.model,
+        "layers": config.layers,
+        "n": problem.n,
+        "d": problem.d,
+        "key_dim": key_dim,
+        "risk": head.mean,
+        "normalized_risk": head.normalized,
+        "ci": [head.ci_low, head.ci_high],
+        "normalized_ci": [head.ci_low / head.null_risk, head.ci_high / head.null_risk],
+        "rel_ci_halfwidth": head.rel_halfwidth,
+        "estimator": head.method,
+        "plain": plain.to_dict(),
+        "control_variate": None if cv is None else cv.to_dict(),
+        "control": None if control is None else {"label": control.label, "risk": control.risk},
+        "references": [
+            {**r.to_dict(), "gap": (head.mean - r.risk) / r.risk} for r in refs
+        ],
+        "reference_notes": notes,
+        "linear_optimum": make_control(problem).risk,
+        "null_risk": problem.null_risk,
+    }
+
+
+def _fingerprint(problem: Problem) -> dict:
+    """The problem's description plus SHA-256 digests of Σ and R̄ (JSON round-tripped), so a
+    checkpoint is never resumed on a different problem."""
+    import hashlib
+    import json
+
+    import numpy as np
+
+    from wpgd.numerics.core.fileio import to_jsonable
+
+    desc = dict(problem.describe())
+    desc["sigma_sha256"] = hashlib.sha256(np.ascontiguousarray(problem.sigma).tobytes()).hexdigest()
+    if problem.task_matrix is not None:
+        desc["task_matrix_sha256"] = hashlib.sha256(np.ascontiguousarray(problem.task_matrix).tobytes()).hexdigest()
+    return json.loads(json.dumps(to_jsonable(desc)))

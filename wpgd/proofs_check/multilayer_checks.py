@@ -1,0 +1,128 @@
+"""Check of the multi-layer class the experiment compares against (docs/theory.md §6.4, docs/multilayer.md).
+
+* ``multilayer.gdpp``: an L-layer scalar GLA with the gated GD++ construction (label and feature
+  writes, :func:`wpgd.numerics.nn.feature_recursion.construct_gla`) computes exactly the gated GD++
+  recursion: SymPy polynomial identity at tiny sizes (:mod:`wpgd.theory.gdpp_symbolic`), torch model
+  (float64, delimiter-flag tokens) vs the NumPy loops of
+  :func:`wpgd.numerics.nn.feature_recursion.gdpp_recursion` to 1e-12 relative at larger ones.
+
+Negative control: the same criterion applied to the label-only recursion (feature writes
+dropped: symbolic and numeric) and to the right recursion shifted by 1e-11 relative (10× the
+tolerance); every one must be rejected.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import Evidence, any_passed, register
+
+__all__: list[str] = []
+
+GROUP = "gating"
+_TOL = 1e-12
+
+
+def _criterion(sym_ok: bool, sizes, worst: float, cases: int) -> Evidence:
+    ok = sym_ok and worst < _TOL
+    return Evidence(
+        ok,
+        f"symbolic (n,d,L) in {sizes}: {'0' if sym_ok else 'NONZERO'}; torch GLA vs gated GD++ "
+        f"recursion max rel err {worst:.1e} ({cases} cases, tol {_TOL:.0e})",
+        {"max_rel_err": worst},
+    )
+
+
+def _cases(quick: bool):
+    return [(2, 5, 2), (3, 7, 3)] if quick else [(2, 5, 2), (3, 7, 3), (4, 11, 4), (5, 9, 2)]
+
+
+def _torch_error(quick: bool, recursion) -> tuple[float, int]:
+    """Max relative error of the constructed GLA against ``recursion`` (as gdpp_recursion_predict)."""
+    import torch
+
+    from wpgd.numerics.nn.feature_recursion import construct_gla
+
+    rng = np.random.default_rng(17)
+    worst, cases = 0.0, _cases(quick)
+    for d, n, L in cases:
+        cut = n // 2  # one delimiter after the first cut demonstrations
+        spec, rec = [], []
+        T = n + 2
+        for _ in range(L):
+            A, B = 0.3 * rng.standard_normal((d, d)), 0.3 * rng.standard_normal((d, d))
+            w, gd, gl = (
+                float(rng.normal(0.8, 0.3)),
+                -float(rng.uniform(0.01, 0.5)),
+                -float(rng.uniform(0.5, 3)),
+            )
+            spec.append((w, A, B, gd, gl))
+            lg = np.full(T, gd)
+            lg[cut] = gl
+            rec.append((w * B.T, A, B, lg))
+        model = construct_gla(spec, d, flag=True)
+        for _ in range(3):
+            X = rng.standard_normal((T, d))
+            y = rng.standard_normal(T)
+            X[cut], y[cut], y[-1] = 0.0, 0.0, 0.0
+            tok = np.zeros((T, d + 2))
+            tok[:, :d], tok[:, -1], tok[cut, d] = X, y, 1.0
+            with torch.no_grad():
+                out = float(model.predict(torch.as_tensor(tok)[None])[0])
+            ref = recursion(X, y, rec)
+            worst = max(worst, abs(out - ref) / max(1.0, abs(ref)))
+    return worst, len(cases)
+
+
+def _has_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _control(quick: bool) -> Evidence:
+    from wpgd.numerics.nn.feature_recursion import gdpp_recursion_predict
+    from wpgd.theory.gdpp_symbolic import gdpp_equivalence
+
+    def labels_only(X, y, layers):
+        return gdpp_recursion_predict(X, y, [(Q, 0 * A, B, lg) for Q, A, B, lg in layers])
+
+    def near(X, y, layers):
+        ref = gdpp_recursion_predict(X, y, layers)
+        return ref + 1e-11 * max(1.0, abs(ref))
+
+    sym_wrong = gdpp_equivalence(2, 1, 2, drop_feature_write=True).proved
+    if not _has_torch():
+        return Evidence(
+            False, "skipped: torch is not installed (the control's numeric part needs it)", skipped=True
+        )
+    return any_passed(
+        _criterion(sym_wrong, [(2, 1, 2)], 0.0, 0),
+        _criterion(True, [], *_torch_error(True, labels_only)),
+        _criterion(True, [], *_torch_error(True, near)),
+    )
+
+
+@register(
+    "multilayer.gdpp",
+    claim="L-layer scalar GLA with label and feature writes = gated GD++ recursion (the experiment's class)",
+    method="symbolic (tiny) + numeric (torch construction vs independent NumPy recursion, 1e-12)",
+    group=GROUP,
+    control=_control,
+)
+def _gdpp(quick: bool) -> Evidence:
+    from wpgd.numerics.nn.feature_recursion import gdpp_recursion_predict
+    from wpgd.theory.gdpp_symbolic import gdpp_equivalence
+
+    sizes = [(2, 1, 2)] if quick else [(2, 1, 2), (3, 1, 2)]
+    sym_ok = all(gdpp_equivalence(n, d, L).proved for n, d, L in sizes)
+    if not _has_torch():
+        status = "0" if sym_ok else "NONZERO"
+        if not sym_ok:
+            return Evidence(False, f"symbolic (n,d,L) in {sizes}: {status}; torch part skipped")
+        return Evidence(
+            False, f"symbolic (n,d,L) in {sizes}: {status}; torch part skipped (not installed)", skipped=True
+        )
+    return _criterion(sym_ok, sizes, *_torch_error(quick, gdpp_recursion_predict))
