@@ -43,7 +43,9 @@ def build_parser():
             "Gated linear attention as weighted preconditioned gradient descent (WPGD): "
             "risks, optima, checks and experiments for a problem spec (TOML). Exit status: "
             "0 ok, 1 failed check or internal error, 2 bad input or refusal, 3 training not "
-            "converged, 130 interrupted. Resource limits: WPGD_MAX_MEMORY_GB, WPGD_MAX_SECONDS."
+            "converged, 130 interrupted. Resource limits: WPGD_MAX_MEMORY_GB, WPGD_MAX_SECONDS. "
+            "Progress bars go to stderr on a terminal; WPGD_PROGRESS=1 shows them in logs and pipes "
+            "too, WPGD_PROGRESS=0 hides them."
         ),
     )
     from ._version import __version__

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("matplotlib")
-
-from wpgd.numerics.core.errors import InvalidProblemError  # noqa: E402
-from wpgd.numerics.experiments.figstyle import (  # noqa: E402
+from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.experiments.figstyle import (
     MIN_FONT_PT,
     TEXT_WIDTH_IN,
     check_formats,
@@ -23,7 +21,7 @@ from wpgd.numerics.experiments.figstyle import (  # noqa: E402
     style,
     text_sizes,
 )
-from wpgd.numerics.experiments.plotting import (  # noqa: E402
+from wpgd.numerics.experiments.plotting import (
     _exact_split,
     curve_figure,
     figure1_figure,

@@ -127,7 +127,7 @@ def _static_imports(module: str) -> set[str]:
             out.add(target)
             if not node.module:
                 out.update(f"{base}.{a.name}" for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "numerics":
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "wpgd":
             out.add(node.module)
     return {m for m in out if (ROOT / (m.replace(".", "/") + ".py")).exists()}
 

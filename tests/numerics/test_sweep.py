@@ -253,7 +253,7 @@ def test_core_imports_without_dask_and_a_cluster_without_it_is_refused(tmp_path)
         "sys.meta_path.insert(0, _Block())\n"
     )
     code = block + (
-        "import numerics, wpgd.numerics.experiments.sweep, wpgd.numerics.experiments.sweep_run, wpgd.commands.sweep\n"
+        "import wpgd.numerics, wpgd.numerics.experiments.sweep, wpgd.numerics.experiments.sweep_run, wpgd.commands.sweep\n"
         "from wpgd.cli import main\n"
         "assert not any(m.split('.')[0] in ('dask', 'distributed') for m in sys.modules)\n"
         f"rc1 = main(['sweep', {str(grid)!r}, '--out', {str(tmp_path / 'o1')!r}, '--scheduler', 'tcp://127.0.0.1:9'])\n"

@@ -1,13 +1,14 @@
 """An ImportError in the project's own packages must fail the tests, never turn into a skip.
 
-``pytest.importorskip`` is allowed only for optional third-party dependencies (torch; flint from the [exact] extra).
+``pytest.importorskip`` is allowed only for optional third-party dependencies (torch; flint from the [exact] extra;
+dask/distributed/cloudpickle from the [distributed] extra; pyarrow, which only adds results.parquet).
 """
 
 import pathlib
 import re
 
 OWN = ("wpgd.theory", "wpgd.numerics", "wpgd.proofs_check", "wpgd")
-OPTIONAL_THIRD_PARTY = {"torch", "flint"}  # flint: python-flint, the [exact] extra
+OPTIONAL_THIRD_PARTY = {"torch", "flint", "dask", "distributed", "cloudpickle", "pyarrow"}  # the optional extras
 
 
 def test_importorskip_only_for_optional_third_party_modules():

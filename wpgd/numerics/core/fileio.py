@@ -276,10 +276,11 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def progress_bar(total: int, desc: str, *, enabled: bool = True, unit: str = "it"):
-    """A tqdm bar on stderr (disabled when ``enabled`` is False or stderr is not a terminal and
-    ``WPGD_PROGRESS`` is not set to 1)."""
+    """A tqdm bar on stderr: shown when ``enabled`` and stderr is a terminal, or always with
+    ``WPGD_PROGRESS=1``; never with ``WPGD_PROGRESS=0``. A finished bar stays on screen (its
+    final count and time), so the bars of a training run and of its final evaluation both remain."""
     from tqdm.auto import tqdm
 
-    force = os.environ.get("WPGD_PROGRESS") == "1"
-    show = enabled and (force or sys.stderr.isatty())
-    return tqdm(total=total, desc=desc, unit=unit, disable=not show, file=sys.stderr, leave=False)
+    setting = os.environ.get("WPGD_PROGRESS")
+    show = enabled and setting != "0" and (setting == "1" or sys.stderr.isatty())
+    return tqdm(total=total, desc=desc, unit=unit, disable=not show, file=sys.stderr, leave=True)
