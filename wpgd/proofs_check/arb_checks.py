@@ -19,6 +19,7 @@ import numpy as np
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.secular import gap_delta
 from wpgd.numerics.core.solver import solve
+from wpgd.numerics.core.spectra import feature_spectrum, task_spectrum
 
 from .optimum_cases import three_fixed_points_problem
 from .random_problems import random_orthogonal, random_problem, spd_from_spectrum
@@ -30,7 +31,6 @@ GROUP = "optimum"
 
 
 def _gap_product(opt, problem) -> float:
-    from wpgd.numerics.core.spectra import feature_spectrum, task_spectrum
 
     lam = feature_spectrum(problem).lam
     task = task_spectrum(problem, structured=opt.method == "segments")
@@ -170,7 +170,6 @@ def _deviations(pr: Problem, risk: float, gamma: float, omega, hp, mp) -> dict:
 
 def _mp_residual(pr: Problem, gamma: str, mp) -> float:
     """|T(γ)/γ − 1| for the decimal γ, T evaluated independently with mpmath at 60 digits."""
-    from wpgd.numerics.core.spectra import task_spectrum
 
     with mp.workdps(60):
         sig = mp.matrix(np.asarray(pr.sigma).tolist())

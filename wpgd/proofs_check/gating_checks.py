@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from wpgd.numerics.core.classes import class_optima, is_monotone
+from wpgd.numerics.core.multilayer import wpgd_recursion_predict
 from wpgd.numerics.core.predictor import wpgd_predict
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.safety import relative_error
@@ -273,7 +274,6 @@ def _multilayer_error(quick: bool, torch, recursion) -> tuple[float, int]:
 
 
 def _control_multilayer(quick: bool) -> Evidence:
-    from wpgd.numerics.core.multilayer import wpgd_recursion_predict
 
     torch = _torch()
     if torch is None:
@@ -299,7 +299,6 @@ def _control_multilayer(quick: bool) -> Evidence:
     control=_control_multilayer,
 )
 def _multilayer(quick: bool) -> Evidence:
-    from wpgd.numerics.core.multilayer import wpgd_recursion_predict
     from wpgd.theory.gla_symbolic import multilayer_equivalence
 
     sizes = [(2, 1, 2)] if quick else [(2, 1, 2), (2, 2, 2), (3, 1, 3)]

@@ -30,13 +30,16 @@ import numpy as np
 from wpgd.numerics.core.classes import class_optimum, compare_classes, from_optimum
 from wpgd.numerics.core.conditions import ConditionReport, check_conditions
 from wpgd.numerics.core.errors import InvalidProblemError
-from wpgd.numerics.core.limits import require_seconds
+from wpgd.numerics.core.limits import require_seconds, require_time
+from wpgd.numerics.core.montecarlo import monte_carlo_risk
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.reports import RiskReport, SolveReport
 from wpgd.numerics.core.results import json_clean
 from wpgd.numerics.core.risk import check_pw, risk
 from wpgd.numerics.core.safety import relative_error
 from wpgd.numerics.core.solver import SCALE_EXPONENT, Optimum, solve
+from wpgd.numerics.core.stationary import classify
+from wpgd.numerics.core.units import extreme_exponents, map_units, units_note
 from wpgd.numerics.core.vocabulary import CLASS_CHOICES, CLASSES, MULTISTEP_CLASSES
 
 __all__ = ["RiskReport", "SolveReport", "conditions_report", "risk_report", "solve_problem"]
@@ -205,7 +208,6 @@ def _unconstrained(problem: Problem, precision, certify, backend, stationary) ->
     At extreme scales these three run on the problem rescaled to unit scale and are mapped back
     exactly (:mod:`wpgd.numerics.core.units`); the float64 optimum comes from :func:`solve`, which rescales
     itself."""
-    from wpgd.numerics.core.units import extreme_exponents
 
     exps = extreme_exponents(problem)
     if exps is not None and (certify or precision is not None or stationary):
@@ -215,7 +217,6 @@ def _unconstrained(problem: Problem, precision, certify, backend, stationary) ->
 
 def _unconstrained_rescaled(problem: Problem, precision, certify, backend, stationary, e_s: int,
                             e_t: int) -> SolveReport:
-    from wpgd.numerics.core.units import map_units, units_note
 
     plain = _unconstrained_plain(problem, None, False, backend, False)
     hat = _unconstrained_plain(problem.rescaled(e_s, e_t), precision, certify, backend, stationary).to_dict()
@@ -244,7 +245,6 @@ def _unconstrained_plain(problem: Problem, precision, certify, backend, stationa
             )
     points: tuple = ()
     if stationary:
-        from wpgd.numerics.core.stationary import classify
 
         try:
             with np.errstate(all="raise", under="ignore"):  # a failure is an exit-2 line, never a warning
@@ -360,8 +360,6 @@ def risk_report(
         raise InvalidProblemError("--mc must be a non-negative number of samples")
     mc_result, mc_dict = None, {}
     if mc:
-        from wpgd.numerics.core.limits import require_time
-        from wpgd.numerics.core.montecarlo import monte_carlo_risk
 
         # per prompt: features (n+1)×d through a d×d factor, labels, the weighted sum and the query
         require_time(

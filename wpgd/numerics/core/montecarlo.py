@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.limits import require_memory, require_time
 from wpgd.numerics.core.mc_estimators import ESTIMATORS, sample_prompt_arrays, task_factor
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.results import json_clean
@@ -146,7 +147,6 @@ def _require_resources(problem: Problem, samples: int, batch: int, per_prompt: i
     """Refuse a run whose estimated time or batch memory exceeds :mod:`wpgd.numerics.core.limits`. Per prompt:
     (n+1)·(d+1) features through a d×d factor (~4·(n+1)(d+1)² flops) plus, for the dense conditional
     estimator, two n×n Gram matrices (~4·n²·d flops); a batch holds ~4 arrays of ``per_prompt`` floats."""
-    from wpgd.numerics.core.limits import require_memory, require_time
 
     n, d = float(problem.n), float(problem.d)
     flops = 4.0 * (n + 1) * (d + 1) ** 2 + (4.0 * n * n * d if per_prompt > (n + 1) * (d + 1) else 0.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.limits import require_memory
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.safety import as_finite_array
 
@@ -27,7 +28,6 @@ def check_pw(problem: Problem, P=None, omega=None) -> tuple[np.ndarray, np.ndarr
     """
     d, n = problem.d, problem.n
     if omega is None:
-        from wpgd.numerics.core.limits import require_memory
 
         require_memory(f"the default weights ω = 1 for a prompt of n = {n:.3g} tokens", 6 * 8.0 * n)
     P = np.eye(d) if P is None else as_finite_array("preconditioner P", P)

@@ -32,10 +32,13 @@ from pathlib import Path
 
 from wpgd.numerics.core.convergence import convergence_status
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.fileio import write_json_atomic
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.references import class_risk
 from wpgd.numerics.core.vocabulary import MODEL_KINDS, THEORY_CLASSES
 from wpgd.numerics.experiments.panels import PanelSpec
+from wpgd.numerics.experiments.sweep import SweepTask, run_tasks
+from wpgd.numerics.experiments.sweep_tasks import execute
 
 __all__ = [
     "PanelSpec",
@@ -230,8 +233,6 @@ def _run_jobs(jobs: list[dict], workers: int, progress: bool, desc: str, *,
     Raises:
         InvalidProblemError: a run failed (the others are kept; rerunning retries it).
     """
-    from wpgd.numerics.experiments.sweep import SweepTask, run_tasks
-    from wpgd.numerics.experiments.sweep_tasks import execute
 
     tasks = [SweepTask.make({"kind": "train", **{k: v for k, v in job.items() if k != "out"}},
                             Path(job["out"]) / "result.json", job["out"]) for job in jobs]
@@ -263,7 +264,6 @@ def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True, schedu
     Returns:
         The content of ``figure1.json`` (all panels).
     """
-    from wpgd.numerics.core.fileio import write_json_atomic
     from wpgd.numerics.nn.training import TrainConfig
 
     out = Path(out_dir)
@@ -384,7 +384,6 @@ def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True, 
     Returns:
         The content of ``multilayer.json``.
     """
-    from wpgd.numerics.core.fileio import write_json_atomic
     from wpgd.numerics.nn.training import TrainConfig
 
     if config.panel not in MULTILAYER_PANELS:

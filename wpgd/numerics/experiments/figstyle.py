@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.fileio import write_atomic
 
 __all__ = [
     "ARCH",
@@ -111,7 +112,6 @@ def figure_bytes(fig, fmt: str) -> bytes:
 
 def save_figure(fig, out_dir, stem: str, formats=("png", "pdf")) -> list[Path]:
     """Write ``stem.<fmt>`` into ``out_dir`` for each format (each file atomically) and close the figure."""
-    from wpgd.numerics.core.fileio import write_atomic
 
     paths = []
     for fmt in check_formats(formats):

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.fileio import write_json_atomic
 from wpgd.numerics.core.references import class_risk
 from wpgd.numerics.experiments.experiments import PanelSpec, _job, _row, _run_jobs
 
@@ -85,7 +86,6 @@ def run_highdim(config: HighdimConfig, out_dir, *, progress: bool = True) -> dic
         row has the trained normalised risk, its CI, the class optimum, the gap, the status and
         seconds per training step.
     """
-    from wpgd.numerics.core.fileio import write_json_atomic
     from wpgd.numerics.nn.train_config import TrainConfig
 
     bad = sorted(set(config.models) - {"linear", "scalar"})

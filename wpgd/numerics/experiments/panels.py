@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wpgd.numerics.core.curve import vary_problem
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.vocabulary import MODEL_KINDS
@@ -65,7 +66,6 @@ class PanelSpec:
     def problem(self, n: int, d: int) -> Problem:
         """The validated problem at n demonstrations in dimension d."""
         if self.base is not None:
-            from wpgd.numerics.core.curve import vary_problem
 
             b = self.base
             base = Problem.segmented(np.array(b["sigma"], dtype=np.float64), b["segments"], b["query_correlation"],

@@ -24,8 +24,10 @@ import json
 import math
 from pathlib import Path
 
+from wpgd.numerics.core.curve import scaled_segments
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.experiments.curve_plot import curve_figure, render_curve
+from wpgd.numerics.experiments.experiments import PANELS
 from wpgd.numerics.experiments.figstyle import ARCH, TEXT_WIDTH_IN, pyplot, save_figure, style
 from wpgd.numerics.experiments.report import figure1_table, highdim_table, write_report
 
@@ -92,7 +94,6 @@ def load_results(results_dir) -> dict:
 
 def panel_title(panel: dict) -> str:
     """The panel's title in words (a built-in panel's current title when its spec is unchanged)."""
-    from wpgd.numerics.experiments.experiments import PANELS
 
     spec = dict(panel.get("spec", {}))
     builtin = PANELS.get(panel.get("panel"))
@@ -143,7 +144,6 @@ def panel_detail(spec: dict) -> str:
 
 def _exact_split(spec: dict, n: int) -> bool:
     if spec.get("base"):
-        from wpgd.numerics.core.curve import scaled_segments
 
         return scaled_segments(spec["base"]["segments"], n)[1]
     f = float(spec.get("far_fraction", 0.5))

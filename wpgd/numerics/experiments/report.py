@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from wpgd.numerics.core.fileio import write_atomic
 from wpgd.numerics.core.vocabulary import MODEL_KINDS
 
 __all__ = ["figure1_table", "highdim_table", "write_report"]
@@ -102,7 +103,6 @@ def _multilayer_table(multi: dict) -> str:
 
 def write_report(results: dict, out_dir, figures: list[Path] = ()) -> Path:
     """Write ``report.md``: the tables (risks normalised by r_q tr Σ + σ²) and the figure paths."""
-    from wpgd.numerics.core.fileio import write_atomic
 
     parts = ["# Trained GLA vs WPGD theory", ""]
     parts += [

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wpgd.numerics.core.errors import InvalidProblemError, WPGDError
+from wpgd.numerics.core.fileio import progress_bar, to_jsonable
 
 __all__ = [
     "SweepTask",
@@ -143,7 +144,6 @@ def read_record(task: SweepTask) -> dict | None:
 def _write_record(task: SweepTask, result: dict) -> None:
     """Write the record atomically (temporary file + rename; no fsync: a record only has to survive
     the sweep's processes, and a lost one is recomputed)."""
-    from wpgd.numerics.core.fileio import to_jsonable
 
     path = Path(task.record)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,7 +203,6 @@ def run_tasks(
     Raises:
         InvalidProblemError: duplicate keys, a bad worker count, or a Dask backend without Dask.
     """
-    from wpgd.numerics.core.fileio import progress_bar
 
     if len({t.key for t in tasks}) != len(tasks):
         raise InvalidProblemError("sweep: two tasks have the same configuration (the same cache key)")

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wpgd.numerics.core.errors import InvalidProblemError, ResourceLimitError, SpecError
+from wpgd.numerics.core.references import MODEL_KINDS
+from wpgd.numerics.core.spec import parse_spec
 from wpgd.numerics.core.vocabulary import CLASSES
 
 if sys.version_info >= (3, 11):
@@ -167,7 +169,6 @@ def parse_grid(data: dict, base_dir=".", *, text: str = "") -> SweepGrid:
     Raises:
         SpecError: as :func:`load_grid`.
     """
-    from wpgd.numerics.core.references import MODEL_KINDS
 
     base_dir = Path(base_dir)
     unknown = sorted(set(data) - {"sweep", "axes", "train"})
@@ -328,7 +329,6 @@ def _describe(axes: dict) -> str:
 
 def point_problem(spec: dict, base_dir, axes: dict):
     """The validated problem of one point (a SpecError naming the point otherwise)."""
-    from wpgd.numerics.core.spec import parse_spec
 
     try:
         return parse_spec(spec, base_dir)

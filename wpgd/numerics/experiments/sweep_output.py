@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.fileio import write_atomic
 
 __all__ = ["write_results", "read_results", "plot_sweep"]
 
@@ -23,7 +24,6 @@ def write_results(out_dir, columns: list[str], rows: list[dict]) -> list[Path]:
     Returns:
         The paths written.
     """
-    from wpgd.numerics.core.fileio import write_atomic
 
     out = Path(out_dir)
     buf = io.StringIO()
@@ -105,7 +105,6 @@ def plot_sweep(out_dir, x: str, *, y: str = "normalized_risk") -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from wpgd.numerics.core.fileio import write_atomic
 
     out = Path(out_dir)
     meta, rows = read_results(out)

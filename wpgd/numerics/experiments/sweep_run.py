@@ -18,6 +18,11 @@ import os
 from pathlib import Path
 
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.fileio import write_atomic, write_json_atomic
+from wpgd.numerics.experiments.sweep import read_record, run_tasks
+from wpgd.numerics.experiments.sweep_grid import load_grid
+from wpgd.numerics.experiments.sweep_output import plot_sweep, write_results
+from wpgd.numerics.experiments.sweep_tasks import ROW_FIELDS, execute, grid_tasks, result_rows
 
 __all__ = ["run_sweep", "auto_batch"]
 
@@ -60,11 +65,6 @@ def run_sweep(
         The content of ``sweep.json``: kind, axes, columns, tasks, computed, cached, failed,
         errors (first five), seconds, backend, workers, files.
     """
-    from wpgd.numerics.core.fileio import write_atomic, write_json_atomic
-    from wpgd.numerics.experiments.sweep import run_tasks
-    from wpgd.numerics.experiments.sweep_grid import load_grid
-    from wpgd.numerics.experiments.sweep_output import plot_sweep, write_results
-    from wpgd.numerics.experiments.sweep_tasks import ROW_FIELDS, execute, grid_tasks, result_rows
 
     grid = load_grid(grid_path)
     out = Path(out_dir)
@@ -77,7 +77,6 @@ def run_sweep(
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "grid.toml", grid.text.encode("utf-8"))
     write_atomic(out / "base_spec.toml", grid.spec_text.encode("utf-8"))
-    from wpgd.numerics.experiments.sweep import read_record
 
     results = {t.key: r for t in tasks if (r := read_record(t)) is not None}
     todo = len(tasks) - len(results)

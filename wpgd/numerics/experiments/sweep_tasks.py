@@ -18,7 +18,11 @@ import json
 import sys
 from pathlib import Path
 
+from wpgd.numerics.core.convergence import convergence_status
 from wpgd.numerics.core.errors import InvalidProblemError, SpecError
+from wpgd.numerics.core.references import MODEL_KINDS, class_risk
+from wpgd.numerics.core.spec import parse_spec
+from wpgd.numerics.experiments.panels import PanelSpec
 from wpgd.numerics.experiments.sweep import SweepTask
 from wpgd.numerics.experiments.sweep_grid import SweepGrid, _resolve_files, grid_points, point_problem
 
@@ -47,17 +51,14 @@ ROW_FIELDS = {
 
 def _problem(config: dict):
     if "spec" in config:
-        from wpgd.numerics.core.spec import parse_spec
 
         return parse_spec(config["spec"], "/")  # file paths are absolute (sweep_grid._resolve_files)
-    from wpgd.numerics.experiments.panels import PanelSpec
 
     return PanelSpec(**config["panel"]).problem(int(config["n"]), int(config["d"]))
 
 
 def theory_task(config: dict, run_dir=None) -> dict:
     """The optimum of ``config["class"]`` at ``config["spec"]``: raw and normalised risk."""
-    from wpgd.numerics.core.references import class_risk
 
     problem = _problem(config)
     ref = class_risk(problem, config["class"])
@@ -184,8 +185,6 @@ def result_rows(kind: str, labelled: list[tuple[dict, SweepTask]], results: dict
         results: key -> result (:class:`wpgd.numerics.experiments.sweep.SweepOutcome` ``results``).
         out_dir: the results folder (run paths are given relative to it).
     """
-    from wpgd.numerics.core.convergence import convergence_status
-    from wpgd.numerics.core.references import MODEL_KINDS
 
     rows = []
     for labels, task in labelled:

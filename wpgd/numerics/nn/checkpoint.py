@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.fileio import write_atomic
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "restore", "state_digest"]
 
@@ -82,7 +83,6 @@ def state_digest(obj) -> str:
 
 def save_checkpoint(path, state: dict) -> None:
     """Write ``state`` (with its format number and digest added) atomically to ``path``."""
-    from wpgd.numerics.core.fileio import write_atomic
 
     body = {**state, "format": FORMAT}
     body["digest"] = state_digest(body)

@@ -29,7 +29,9 @@ import numpy as np
 import torch
 
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.fileio import progress_bar
 from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.risk import risk
 from wpgd.numerics.nn.prompts import PromptBatch, PromptSampler, make_generator
 
 __all__ = [
@@ -195,7 +197,6 @@ def make_control(problem: Problem, omega=None, P=None, label: str = "linear atte
     Its exact risk comes from :func:`wpgd.numerics.core.risk.risk`, so any (P, ω) gives a valid control;
     the closer it is to the trained model, the smaller the interval.
     """
-    from wpgd.numerics.core.risk import risk
 
     omega = np.ones(problem.n) if omega is None else np.asarray(omega, dtype=np.float64)
     if omega.shape != (problem.n,):
@@ -257,7 +258,6 @@ def evaluate(model, heldout: HeldOutSet, control: WPGDControl | None = None, *, 
     problem = heldout.sampler.problem
     errs, cerrs = [], []
     P = om = None
-    from wpgd.numerics.core.fileio import progress_bar
 
     bar = progress_bar(heldout.prompts, progress if isinstance(progress, str) else "evaluation",
                        enabled=bool(progress), unit="prompt")

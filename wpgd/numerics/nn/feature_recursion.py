@@ -29,6 +29,7 @@ import numpy as np
 
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.multilayer import causal_weights
+from wpgd.numerics.nn.multistep import _apply, _omega_torch
 
 __all__ = ["gdpp_recursion", "gdpp_recursion_predict", "gdpp_torch", "construct_gla"]
 
@@ -83,7 +84,6 @@ def gdpp_torch(Z, Y, layers, omegas=None):
     """
     import torch
 
-    from wpgd.numerics.nn.multistep import _apply, _omega_torch
 
     x, r = Z, Y
     t_len = Z.shape[0]

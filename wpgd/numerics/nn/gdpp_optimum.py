@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from wpgd.numerics.nn.feature_recursion import gdpp_torch
+from wpgd.numerics.nn.multistep import _gate_masks, _one_layer, _spectral_clusters
 from wpgd.numerics.nn.multistep_fit import (
     check_fit_args,
     evaluate_predictor,
@@ -44,7 +46,6 @@ class _Param:
     def __init__(self, problem, steps: int, features: bool):
         import torch
 
-        from wpgd.numerics.nn.multistep import _gate_masks, _spectral_clusters
 
         self.steps, self.features = steps, features
         self.clusters = _spectral_clusters(problem)
@@ -178,8 +179,6 @@ def gdpp_optimum(
     """
     import torch
 
-    from wpgd.numerics.nn.feature_recursion import gdpp_torch
-    from wpgd.numerics.nn.multistep import _one_layer
 
     check_fit_args(problem, steps, train_prompts, eval_prompts, restarts, max_iter)
     t0 = time.perf_counter()

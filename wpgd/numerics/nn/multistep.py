@@ -15,7 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.risk import risk as wpgd_risk
 from wpgd.numerics.core.vocabulary import MULTISTEP_CLASSES
+from wpgd.numerics.nn.multistep_fit import (
+    check_fit_args,
+    evaluate_predictor,
+    fit_from_starts,
+    sample_prompts,
+    split_seeds,
+)
 
 __all__ = [
     "GATINGS",
@@ -251,7 +259,6 @@ def _spectral_clusters(problem, rtol: float = 1e-9) -> np.ndarray:
 
 
 def _check_args(problem, steps, gating, preconditioner, train_prompts, eval_prompts, restarts, max_iter):
-    from wpgd.numerics.nn.multistep_fit import check_fit_args
 
     check_fit_args(problem, steps, train_prompts, eval_prompts, restarts, max_iter)
     if gating not in GATINGS:
@@ -354,7 +361,6 @@ def _structured_starts(par: _Structured, value, P1, lg1: dict, restarts: int, rn
 
 def _one_step_consistency(problem, params, lo: float, hi: float, risk1: float) -> tuple[float, str]:
     """steps = 1: the closed-form risk of the fitted (WPGD) predictor and whether the CI holds it."""
-    from wpgd.numerics.core.risk import risk as wpgd_risk
 
     null = problem.null_risk
     (_, log_gates), = structured_layers(problem, params, delimiters=False)[0]
@@ -416,12 +422,6 @@ def multistep_optimum(problem, steps: int, *, gating: str = "scalar", preconditi
 
     import torch
 
-    from wpgd.numerics.nn.multistep_fit import (
-        evaluate_predictor,
-        fit_from_starts,
-        sample_prompts,
-        split_seeds,
-    )
 
     _check_args(problem, steps, gating, preconditioner, train_prompts, eval_prompts, restarts, max_iter)
     t0 = time.perf_counter()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wpgd.numerics.core.errors import InvalidProblemError, SolverError
+from wpgd.numerics.core.problem import Problem
 
 __all__ = [
     "FitResult",
@@ -52,7 +53,6 @@ class Evaluation:
 
 def check_fit_args(problem, steps, train_prompts, eval_prompts, restarts, max_iter) -> None:
     """Raise InvalidProblemError unless the common arguments of an L-step fit are valid."""
-    from wpgd.numerics.core.problem import Problem
 
     if not isinstance(problem, Problem):
         raise InvalidProblemError("problem must be a wpgd.numerics.Problem")

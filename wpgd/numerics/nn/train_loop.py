@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from wpgd.numerics.core.errors import SolverError
+from wpgd.numerics.core.fileio import progress_bar, write_json_atomic
 from wpgd.numerics.nn.evaluation import HeldOutSet, evaluate, make_control
 from wpgd.numerics.nn.prompts import PromptSampler, make_generator
 from wpgd.numerics.nn.train_config import TrainConfig
@@ -157,7 +158,6 @@ def update(run: RunState) -> None:
 def run_loop(run: RunState, problem, config, sampler, last, fresh, save, ckpt_path, out, saved_step=None) -> None:
     """The optimisation loop from ``run.step`` to ``last``, with periodic evaluation, plateau restarts,
     checkpoints and signal handling (SIGINT/SIGTERM → checkpoint, then :class:`TrainingInterrupted`)."""
-    from wpgd.numerics.core.fileio import progress_bar, write_json_atomic
 
     pool = None
     if config.train_pool:

@@ -42,6 +42,7 @@ import torch
 
 from wpgd.numerics.core.convergence import convergence_status
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.fileio import to_jsonable, write_json_atomic
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.references import theory_references
 from wpgd.numerics.nn.checkpoint import CheckpointError, restore, save_checkpoint
@@ -224,7 +225,6 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
                    segments=run.segments, final_heldout=run.history[-1] if run.history else None)
     metrics.update(convergence_status(metrics))
     if out is not None:
-        from wpgd.numerics.core.fileio import write_json_atomic
 
         write_json_atomic(out / "metrics.json", metrics)
     return TrainResult(run.model, metrics, run.history, resumed_from=resumed_from, extended_from=extended_from)
@@ -283,7 +283,6 @@ def _continue_run(run: RunState, state: dict, ckpt_path, config: TrainConfig, ou
 def _write_config(out: Path, config: TrainConfig, problem: Problem, sampler: PromptSampler, key_dim: int,
                   segments: list, extra: dict | None) -> None:
     """``config.json``: the resolved config, the problem fingerprint and the token layout."""
-    from wpgd.numerics.core.fileio import write_json_atomic
 
     write_json_atomic(out / "config.json", {
         "config": config.to_dict(), "problem": _fingerprint(problem), "prompts": sampler.describe(),
@@ -374,7 +373,6 @@ def _fingerprint(problem: Problem) -> dict:
 
     import numpy as np
 
-    from wpgd.numerics.core.fileio import to_jsonable
 
     desc = dict(problem.describe())
     desc["sigma_sha256"] = hashlib.sha256(np.ascontiguousarray(problem.sigma).tobytes()).hexdigest()

@@ -8,7 +8,7 @@ verify check reports SKIP.
 
 from __future__ import annotations
 
-from wpgd.numerics.core.errors import WPGDError
+from wpgd.numerics.core.errors import InvalidProblemError, WPGDError
 
 __all__ = ["ArbUnavailableError", "BACKENDS", "arb_available", "bits_for_digits", "flint", "resolve_backend",
            "workprec"]
@@ -71,7 +71,6 @@ def resolve_backend(name: str) -> str:
         InvalidProblemError: an unknown name.
         ArbUnavailableError: "arb" requested without python-flint.
     """
-    from wpgd.numerics.core.errors import InvalidProblemError
 
     if name not in BACKENDS:
         raise InvalidProblemError(f"backend must be one of {', '.join(BACKENDS)}, got {name!r}")

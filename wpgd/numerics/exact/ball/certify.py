@@ -28,8 +28,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.results import json_clean
+from wpgd.numerics.core.spectra import feature_spectrum, task_spectrum
 from wpgd.numerics.exact.ball._flint import bits_for_digits, flint, workprec
 from wpgd.numerics.exact.ball.spectra import BallSpectra, ball_spectra
 
@@ -275,9 +277,7 @@ def certify_arb(problem: Problem, digits: int = 30, *, structured: bool | None =
     """
     import time
 
-    from wpgd.numerics.core.errors import InvalidProblemError
     from wpgd.numerics.core.solver import degeneracy
-    from wpgd.numerics.core.spectra import feature_spectrum, task_spectrum
 
     if int(digits) != digits or digits < 10:
         raise InvalidProblemError(f"certificate precision must be an integer ≥ 10 digits, got {digits}")

@@ -24,6 +24,7 @@ import numpy as np
 from wpgd.numerics.core.errors import InvalidProblemError, SolverError
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.results import json_clean
+from wpgd.numerics.core.spectra import feature_spectrum, task_spectrum
 from wpgd.numerics.exact.ball._flint import bits_for_digits, flint, workprec
 from wpgd.numerics.exact.ball.certify import BallCertificate, _verdict, scan_fixed_points
 from wpgd.numerics.exact.ball.enclose import norm_bounds
@@ -130,7 +131,6 @@ def solve_ball(problem: Problem, digits: int = 50, *, structured: bool | None = 
     import time
 
     from wpgd.numerics.core.solver import degeneracy
-    from wpgd.numerics.core.spectra import feature_spectrum, task_spectrum
 
     if int(digits) != digits or digits < 20:
         raise InvalidProblemError(f"--precision must be an integer ≥ 20 digits, got {digits}")
