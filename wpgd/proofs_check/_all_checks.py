@@ -1,4 +1,6 @@
-"""Imports every check module so that their checks register (order = verify table order)."""
+"""Imports every check module so that their checks register; :data:`MODULE_ORDER` is the verify
+table's order (by claim: the risk, its stationarity, gating, multi-layer, then the optimum and its
+solvers), whatever order the imports happen to run in."""
 
 from . import (
     arb_checks,  # noqa: F401
@@ -10,3 +12,15 @@ from . import (
     solver_checks,  # noqa: F401
     stationarity_checks,  # noqa: F401
 )
+
+MODULE_ORDER = (
+    "risk_checks",
+    "stationarity_checks",
+    "gating_checks",
+    "gating_class_checks",
+    "multilayer_checks",
+    "optimum_checks",
+    "solver_checks",
+    "arb_checks",
+)
+"""Check modules in the order ``wpgd verify`` lists their checks."""

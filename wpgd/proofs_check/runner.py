@@ -10,15 +10,17 @@ import time
 import traceback
 from collections.abc import Callable
 
-from wpgd.proofs_check import _all_checks  # noqa: F401  (the check modules register on import)
+from wpgd.proofs_check import _all_checks  # the check modules register on import
 from wpgd.proofs_check.registry import Check, CheckResult, Evidence, registered_so_far
 
 __all__ = ["registered_checks", "run_checks", "run_controls"]
 
 
 def registered_checks() -> list[Check]:
-    """All registered checks, in registration order (every check module is imported above)."""
-    return registered_so_far()
+    """All registered checks (every check module is imported above): by module in
+    :data:`~wpgd.proofs_check._all_checks.MODULE_ORDER`, then in registration order."""
+    rank = {f"{__package__}.{m}": i for i, m in enumerate(_all_checks.MODULE_ORDER)}
+    return sorted(registered_so_far(), key=lambda c: rank.get(c.func.__module__, len(rank)))
 
 
 def _evaluate(func: Callable[[bool], Evidence], quick: bool) -> tuple[str, str, dict]:
