@@ -39,8 +39,7 @@ def _one(model: str, n: int, d: int, steps: int, device: str, threads: int) -> d
     import torch
 
     from wpgd.numerics.experiments.highdim import HIGHDIM_PANEL, eval_batch_for
-    from wpgd.numerics.nn import train_loop as tl
-    from wpgd.numerics.nn import training as tr
+    from wpgd.numerics.nn import train_loop as tl, training as tr
     from wpgd.numerics.nn.evaluation import HeldOutSet
     from wpgd.numerics.nn.train_config import TrainConfig
 

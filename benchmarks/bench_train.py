@@ -42,8 +42,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wpgd.numerics.core.montecarlo import task_factor  # noqa: E402
 from wpgd.numerics.core.problem import Problem  # noqa: E402
 from wpgd.numerics.core.safety import psd_factor  # noqa: E402
-from wpgd.numerics.nn import train_loop as tl  # noqa: E402
-from wpgd.numerics.nn import training as tr  # noqa: E402
+from wpgd.numerics.nn import (
+    train_loop as tl,  # noqa: E402
+    training as tr,  # noqa: E402
+)
 from wpgd.numerics.nn.train_config import TrainConfig  # noqa: E402
 
 SIZES = [  # (model, d, n)

@@ -6,8 +6,7 @@ scale) would make property tests pass vacuously, so their share is measured over
 
 import numpy as np
 import pytest
-from hypothesis import Phase, given, settings
-from hypothesis import strategies as st
+from hypothesis import Phase, given, settings, strategies as st
 
 from wpgd.proofs_check import strategies as S
 

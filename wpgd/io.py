@@ -12,20 +12,10 @@ import numpy as np
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.fileio import (
     progress_bar as progress_bar,
-)
-from wpgd.numerics.core.fileio import (
     save_npy_atomic as save_npy_atomic,
-)
-from wpgd.numerics.core.fileio import (
     to_jsonable as to_jsonable,
-)
-from wpgd.numerics.core.fileio import (
     write_atomic as write_atomic,
-)
-from wpgd.numerics.core.fileio import (
     write_json_atomic as write_json_atomic,
-)
-from wpgd.numerics.core.fileio import (
     write_output_set as write_output_set,
 )
 

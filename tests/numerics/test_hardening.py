@@ -4,8 +4,7 @@ refusal), resource limits, and the hardening spec corpus."""
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 from spec_corpus import HARD_SPECS, file_cases
 
 from wpgd.numerics import (

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from wpgd.numerics import InvalidProblemError, Problem, monte_carlo_risk, normalized_risk, risk, wpgd_predict
 from wpgd.proofs_check.random_problems import random_problem, random_pw

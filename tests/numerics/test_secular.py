@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from wpgd.numerics.core.secular import SecularFunction, elasticity_bound, gap_delta, phi, phi_elasticity
 

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import example, given
-from hypothesis import strategies as st
+from hypothesis import example, given, strategies as st
 
 from wpgd.numerics import DegenerateProblemError  # noqa: F401  (public error type stays importable)
 from wpgd.numerics.core.descent import multistart_bfgs, risk_and_grad

@@ -14,77 +14,54 @@ from wpgd._lazy import lazy_names
 if TYPE_CHECKING:  # the same names, for type checkers and readers (resolved lazily below)
     from wpgd.numerics.core.api import (
         RiskReport as RiskReport,
-    )
-    from wpgd.numerics.core.api import (
         SolveReport as SolveReport,
-    )
-    from wpgd.numerics.core.api import (
         conditions_report as conditions_report,
-    )
-    from wpgd.numerics.core.api import (
         risk_report as risk_report,
-    )
-    from wpgd.numerics.core.api import (
         solve_problem as solve_problem,
     )
     from wpgd.numerics.core.classes import (
         ClassComparison as ClassComparison,
-    )
-    from wpgd.numerics.core.classes import (
         ClassOptimum as ClassOptimum,
-    )
-    from wpgd.numerics.core.classes import (
         class_optima as class_optima,
-    )
-    from wpgd.numerics.core.classes import (
         class_optimum as class_optimum,
-    )
-    from wpgd.numerics.core.classes import (
         compare_classes as compare_classes,
     )
-    from wpgd.numerics.core.conditions import ConditionReport as ConditionReport
-    from wpgd.numerics.core.conditions import check_conditions as check_conditions
-    from wpgd.numerics.core.curve import Curve as Curve
-    from wpgd.numerics.core.curve import theory_curve as theory_curve
+    from wpgd.numerics.core.conditions import (
+        ConditionReport as ConditionReport,
+        check_conditions as check_conditions,
+    )
+    from wpgd.numerics.core.curve import Curve as Curve, theory_curve as theory_curve
     from wpgd.numerics.core.errors import (
         DegenerateProblemError as DegenerateProblemError,
-    )
-    from wpgd.numerics.core.errors import (
         InvalidProblemError as InvalidProblemError,
-    )
-    from wpgd.numerics.core.errors import (
         ResourceLimitError as ResourceLimitError,
-    )
-    from wpgd.numerics.core.errors import (
         SolverError as SolverError,
-    )
-    from wpgd.numerics.core.errors import (
         SpecError as SpecError,
-    )
-    from wpgd.numerics.core.errors import (
         WPGDError as WPGDError,
     )
-    from wpgd.numerics.core.montecarlo import MonteCarloResult as MonteCarloResult
-    from wpgd.numerics.core.montecarlo import monte_carlo_risk as monte_carlo_risk
+    from wpgd.numerics.core.montecarlo import (
+        MonteCarloResult as MonteCarloResult,
+        monte_carlo_risk as monte_carlo_risk,
+    )
     from wpgd.numerics.core.predictor import wpgd_predict as wpgd_predict
     from wpgd.numerics.core.problem import Problem as Problem
-    from wpgd.numerics.core.risk import normalized_risk as normalized_risk
-    from wpgd.numerics.core.risk import risk as risk
-    from wpgd.numerics.core.solver import Optimum as Optimum
-    from wpgd.numerics.core.solver import solve as solve
-    from wpgd.numerics.core.spec import load_spec as load_spec
-    from wpgd.numerics.core.spec import parse_spec as parse_spec
-    from wpgd.numerics.core.stationary import StationaryPoint as StationaryPoint
-    from wpgd.numerics.core.stationary import classify as classify_stationary
-    from wpgd.numerics.exact.certificate import Certificate as Certificate
-    from wpgd.numerics.exact.certificate import certify as certify
+    from wpgd.numerics.core.risk import normalized_risk as normalized_risk, risk as risk
+    from wpgd.numerics.core.solver import Optimum as Optimum, solve as solve
+    from wpgd.numerics.core.spec import load_spec as load_spec, parse_spec as parse_spec
+    from wpgd.numerics.core.stationary import (
+        StationaryPoint as StationaryPoint,
+        classify as classify_stationary,
+    )
+    from wpgd.numerics.exact.certificate import Certificate as Certificate, certify as certify
     from wpgd.numerics.exact.highprec import solve_highprec as solve_highprec
 
 # ``risk`` is also the name of a submodule: the first import of that submodule binds the module to
 # this package's attribute ``risk``, hiding the lazy function, so it is bound eagerly (the module
 # needs NumPy only). tests/test_lazy_imports.py checks every public name.
-from wpgd.numerics.core.risk import normalized_risk as normalized_risk  # noqa: E402
-from wpgd.numerics.core.risk import risk as risk
+from wpgd.numerics.core.risk import (
+    normalized_risk as normalized_risk,  # noqa: E402
+    risk as risk,
+)
 
 # public name -> (module, attribute in it)
 _LAZY: dict[str, tuple[str, str]] = {

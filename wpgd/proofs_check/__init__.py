@@ -15,23 +15,13 @@ from wpgd._lazy import lazy_names
 if TYPE_CHECKING:  # the same names, for type checkers and readers (resolved lazily below)
     from wpgd.proofs_check.registry import (
         Check as Check,
-    )
-    from wpgd.proofs_check.registry import (
         CheckResult as CheckResult,
-    )
-    from wpgd.proofs_check.registry import (
         Evidence as Evidence,
-    )
-    from wpgd.proofs_check.registry import (
         register as register,
     )
     from wpgd.proofs_check.runner import (
         registered_checks as registered_checks,
-    )
-    from wpgd.proofs_check.runner import (
         run_checks as run_checks,
-    )
-    from wpgd.proofs_check.runner import (
         run_controls as run_controls,
     )
 

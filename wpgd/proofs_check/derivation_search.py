@@ -5,9 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-from hypothesis import seed as hypothesis_seed
-from hypothesis import strategies as st
+from hypothesis import (
+    HealthCheck,
+    Phase,
+    Verbosity,
+    given,
+    seed as hypothesis_seed,
+    settings,
+    strategies as st,
+)
 from hypothesis.extra import numpy as hnp
 
 from .derivation_model import Predictor, PromptModel

@@ -36,8 +36,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from hypothesis import HealthCheck, event, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, event, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from wpgd.numerics.core.problem import Problem

@@ -21,170 +21,76 @@ from wpgd._lazy import lazy_names
 if TYPE_CHECKING:  # the same names, for type checkers and readers (resolved lazily below)
     from wpgd.theory.codegen import (
         TracePrinter as TracePrinter,
-    )
-    from wpgd.theory.codegen import (
         lambdify_trace as lambdify_trace,
-    )
-    from wpgd.theory.codegen import (
         split_rbar as split_rbar,
     )
     from wpgd.theory.contraction import (
         ContractionSpec as ContractionSpec,
-    )
-    from wpgd.theory.contraction import (
         JointTokenMatrix as JointTokenMatrix,
-    )
-    from wpgd.theory.contraction import (
         canonical_trace as canonical_trace,
-    )
-    from wpgd.theory.contraction import (
         canonicalize_traces as canonicalize_traces,
-    )
-    from wpgd.theory.contraction import (
         contract as contract,
-    )
-    from wpgd.theory.contraction import (
         contract_sum as contract_sum,
     )
     from wpgd.theory.expectation import (
         JointGaussian as JointGaussian,
-    )
-    from wpgd.theory.expectation import (
         square_terms as square_terms,
-    )
-    from wpgd.theory.expectation import (
         symmetric_matrix as symmetric_matrix,
-    )
-    from wpgd.theory.expectation import (
         trace_expectation as trace_expectation,
     )
     from wpgd.theory.explicit import (
         ExplicitSymbols as ExplicitSymbols,
-    )
-    from wpgd.theory.explicit import (
         explicit_risk as explicit_risk,
-    )
-    from wpgd.theory.explicit import (
         explicit_symbols as explicit_symbols,
     )
     from wpgd.theory.gaussian import (
         Field as Field,
-    )
-    from wpgd.theory.gaussian import (
         GaussianMoments as GaussianMoments,
-    )
-    from wpgd.theory.gaussian import (
         IndexTerm as IndexTerm,
-    )
-    from wpgd.theory.gaussian import (
         Tensor as Tensor,
-    )
-    from wpgd.theory.gaussian import (
         gaussian_expectation as gaussian_expectation,
-    )
-    from wpgd.theory.gaussian import (
         perfect_matchings as perfect_matchings,
-    )
-    from wpgd.theory.gaussian import (
         wick_expectation as wick_expectation,
     )
     from wpgd.theory.gradient import (
         check_gradient as check_gradient,
-    )
-    from wpgd.theory.gradient import (
         compiled_risk_gradient as compiled_risk_gradient,
-    )
-    from wpgd.theory.gradient import (
         gradient_at as gradient_at,
-    )
-    from wpgd.theory.gradient import (
         gradient_minus_explicit as gradient_minus_explicit,
-    )
-    from wpgd.theory.gradient import (
         matrix_derivative as matrix_derivative,
-    )
-    from wpgd.theory.gradient import (
         risk_gradient as risk_gradient,
     )
     from wpgd.theory.risk import (
         TraceSymbols as TraceSymbols,
-    )
-    from wpgd.theory.risk import (
         check_explicit_equals_trace as check_explicit_equals_trace,
-    )
-    from wpgd.theory.risk import (
         compile_trace_risk as compile_trace_risk,
-    )
-    from wpgd.theory.risk import (
         explicit_minus_trace as explicit_minus_trace,
-    )
-    from wpgd.theory.risk import (
         explicit_substitution as explicit_substitution,
-    )
-    from wpgd.theory.risk import (
         predictor_index_terms as predictor_index_terms,
-    )
-    from wpgd.theory.risk import (
         trace_form_at as trace_form_at,
-    )
-    from wpgd.theory.risk import (
         trace_form_risk as trace_form_risk,
-    )
-    from wpgd.theory.risk import (
         trace_symbols as trace_symbols,
     )
     from wpgd.theory.secular import (
         compiled_composition as compiled_composition,
-    )
-    from wpgd.theory.secular import (
         compiled_elasticity as compiled_elasticity,
-    )
-    from wpgd.theory.secular import (
         compiled_phi as compiled_phi,
-    )
-    from wpgd.theory.secular import (
         compiled_phi_derivative as compiled_phi_derivative,
-    )
-    from wpgd.theory.secular import (
         composition_elasticity_identity as composition_elasticity_identity,
-    )
-    from wpgd.theory.secular import (
         composition_expressions as composition_expressions,
-    )
-    from wpgd.theory.secular import (
         phi_derivative_certificate as phi_derivative_certificate,
-    )
-    from wpgd.theory.secular import (
         phi_explicit as phi_explicit,
-    )
-    from wpgd.theory.secular import (
         phi_expressions as phi_expressions,
     )
     from wpgd.theory.stationarity import (
         compiled_optimal_scale as compiled_optimal_scale,
-    )
-    from wpgd.theory.stationarity import (
         compiled_stationary_maps as compiled_stationary_maps,
-    )
-    from wpgd.theory.stationarity import (
         isotropic_reduction as isotropic_reduction,
-    )
-    from wpgd.theory.stationarity import (
         optimal_scale as optimal_scale,
-    )
-    from wpgd.theory.stationarity import (
         r_reduction_difference as r_reduction_difference,
-    )
-    from wpgd.theory.stationarity import (
         risk_structure as risk_structure,
-    )
-    from wpgd.theory.stationarity import (
         sigma_reduction_difference as sigma_reduction_difference,
-    )
-    from wpgd.theory.stationarity import (
         stationary_omega as stationary_omega,
-    )
-    from wpgd.theory.stationarity import (
         stationary_P as stationary_P,
     )
 

@@ -30,8 +30,7 @@ import numpy as np
 
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.safety import gate_products
-from wpgd.numerics.core.vocabulary import DELIMITER_CODES
-from wpgd.numerics.core.vocabulary import vector_key_width as _key_width_rule
+from wpgd.numerics.core.vocabulary import DELIMITER_CODES, vector_key_width as _key_width_rule
 
 __all__ = [
     "BIG",

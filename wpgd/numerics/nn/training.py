@@ -45,8 +45,7 @@ from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.fileio import to_jsonable, write_json_atomic
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.references import theory_references
-from wpgd.numerics.nn.checkpoint import CheckpointError, restore, save_checkpoint
-from wpgd.numerics.nn.checkpoint import load_checkpoint as _load
+from wpgd.numerics.nn.checkpoint import CheckpointError, load_checkpoint as _load, restore, save_checkpoint
 from wpgd.numerics.nn.evaluation import HeldOutSet, evaluate, make_control
 from wpgd.numerics.nn.prompts import PromptSampler, make_generator
 from wpgd.numerics.nn.train_config import TrainConfig, build_model, default_key_dim, with_overrides

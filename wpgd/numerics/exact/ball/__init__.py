@@ -7,14 +7,16 @@
 Mathematics: docs/certificate.md. Install the backend with ``pip install 'gating-is-weighting[exact]'``.
 """
 
-from wpgd.numerics.exact.ball._flint import ArbUnavailableError as ArbUnavailableError
-from wpgd.numerics.exact.ball._flint import arb_available as arb_available
-from wpgd.numerics.exact.ball.certify import BallCertificate as BallCertificate
-from wpgd.numerics.exact.ball.certify import FixedPointBall as FixedPointBall
-from wpgd.numerics.exact.ball.certify import certify_arb as certify_arb
-from wpgd.numerics.exact.ball.solve import Ball as Ball
-from wpgd.numerics.exact.ball.solve import BallOptimum as BallOptimum
-from wpgd.numerics.exact.ball.solve import solve_ball as solve_ball
+from wpgd.numerics.exact.ball._flint import (
+           ArbUnavailableError as ArbUnavailableError,
+           arb_available as arb_available,
+)
+from wpgd.numerics.exact.ball.certify import (
+           BallCertificate as BallCertificate,
+           FixedPointBall as FixedPointBall,
+           certify_arb as certify_arb,
+)
+from wpgd.numerics.exact.ball.solve import Ball as Ball, BallOptimum as BallOptimum, solve_ball as solve_ball
 
 __all__ = ["ArbUnavailableError", "Ball", "BallCertificate", "BallOptimum", "FixedPointBall", "arb_available",
            "certify_arb", "solve_ball"]
