@@ -165,3 +165,12 @@ def test_two_heads_reach_unconstrained_and_retnet_heads_help():
     assert r[0] >= r[1] - 1e-12 >= r[2] - 2e-12 and r[2] >= unc - 1e-12
     with pytest.raises(InvalidProblemError, match="heads"):
         architecture_optimum(pr, "retnet", heads=0)
+
+
+def test_extreme_scales_give_the_same_normalised_rows():
+    base = Problem.segmented(np.eye(2), [3, 3], [0.8, 0.2], noise=0.1)
+    huge = Problem.segmented(np.eye(2) * 2.0**700, [3, 3], [0.8, 0.2], noise=0.1 * 2.0**700)
+    for ctx in ATLAS_CONTEXTS:
+        a, b = atlas_theory(base, context=ctx, heads=2).rows, atlas_theory(huge, context=ctx, heads=2).rows
+        for k in a:
+            assert b[k].normalized_risk == pytest.approx(a[k].normalized_risk, rel=1e-9), (ctx, k)

@@ -16,8 +16,8 @@ prints as text).
 >>> import numpy as np
 >>> from wpgd.numerics.core.problem import Problem
 >>> rep = solve_problem(Problem.segmented(np.eye(2), [3, 3], [0.2, 0.8], noise=0.1), cls="all")
->>> rep.status, sorted(rep.to_dict()["classes"])[:2]
-('converged', ['geometric', 'linear'])
+>>> rep.status, list(rep.to_dict()["classes"])[:2]
+('converged', ['linear', 'geometric'])
 """
 
 from __future__ import annotations

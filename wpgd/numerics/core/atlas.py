@@ -93,7 +93,9 @@ def architecture_optimum(
 
     Raises:
         InvalidProblemError: an unknown name, a name without a WPGD form (deltanet,
-            gated-deltanet), an unknown context, or ``key_width`` for an architecture without one.
+            gated-deltanet), an unknown context, ``key_width`` for an architecture without one,
+            or ``heads`` outside [1, 64].
+        SolverError: an optimum that cannot be computed in float64.
 
     >>> import numpy as np
     >>> pr = Problem.segmented(np.eye(2), [3, 3], [0.2, 0.8], noise=0.1)
@@ -263,11 +265,13 @@ class AtlasTheory(Result):
         return "\n".join(lines)
 
 
-def atlas_theory(problem: Problem, *, context: str = "none", key_width: int | None = None) -> AtlasTheory:
-    """:func:`architecture_optimum` for every WPGD architecture, with the linear-attention and
-    unconstrained-WPGD reference rows (:data:`REFERENCE_ROWS`)."""
+def atlas_theory(problem: Problem, *, context: str = "none", key_width: int | None = None,
+                 heads: int = 1) -> AtlasTheory:
+    """:func:`architecture_optimum` for every WPGD architecture (same ``context``, ``heads``; the
+    ``key_width`` for gla and rwkv6), with the linear-attention and unconstrained-WPGD reference
+    rows (:data:`REFERENCE_ROWS`)."""
     _check_context(problem, context)
-    rows = {a: architecture_optimum(problem, a, context=context,
+    rows = {a: architecture_optimum(problem, a, context=context, heads=heads,
                                     key_width=key_width if ARCHITECTURES[a].gating == "vector" else None)
             for a in WPGD_ARCHITECTURES}
     for c in REFERENCE_ROWS:
