@@ -136,6 +136,13 @@ def test_mean_aggregation_divides_by_length():
     assert relative_rms(m.predict(z) + z[:, -1, -1], (s.predict(z) + z[:, -1, -1]) / 6) < TOL
 
 
+def test_registry_follows_the_vocabulary():
+    from wpgd.numerics.core.vocabulary import ARCHITECTURE_NAMES, ARCHITECTURES
+
+    assert tuple(ARCH_MODELS) == ARCHITECTURE_NAMES
+    assert all(arch_model(name, 3).decay == ARCHITECTURES[name].gating for name in ARCH_MODELS)
+
+
 def test_bad_input_is_refused():
     with pytest.raises(InvalidProblemError, match="unknown architecture"):
         arch_model("transformer", 4)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.vocabulary import ARCHITECTURES
 
 __all__ = ["AGGREGATIONS", "MODES", "ArchModel"]
 
@@ -51,9 +52,7 @@ class ArchModel(nn.Module):
     """
 
     name: ClassVar[str] = ""
-    decay: ClassVar[str] = ""
-    """What decays: "fixed" (constant per head), "scalar" (one data-dependent decay per head),
-    "vector" (one per key channel) or "delta" (a delta-rule state update)."""
+    """The architecture's name in :data:`wpgd.numerics.core.vocabulary.ARCHITECTURES`."""
     shared_qk: ClassVar[bool] = False
     """Queries and keys shared by all heads (Mamba2's B and C with one group)."""
     key_width_factor: ClassVar[int] = 1
@@ -84,6 +83,11 @@ class ArchModel(nn.Module):
         self.W_k = nn.Parameter(torch.randn(qk_heads, self.head_key_dim, d, **kw) / math.sqrt(d))
         self.W_v = nn.Parameter(torch.randn(heads, d, d, **kw) / d)
         self._init_gates(kw)
+
+    @property
+    def decay(self) -> str:
+        """What decays (the vocabulary's ``Architecture.gating``): "fixed", "scalar", "vector" or "delta"."""
+        return ARCHITECTURES[self.name].gating
 
     @classmethod
     def default_key_dim(cls, token_dim: int, heads: int) -> int:

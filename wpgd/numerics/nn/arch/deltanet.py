@@ -97,7 +97,6 @@ class DeltaNet(ArchModel):
     """One DeltaNet layer: writing strength ``β = σ(w_β·z + b_β)`` per head, unit-norm q and k."""
 
     name = "deltanet"
-    decay = "delta"
 
     def _init_gates(self, kw):
         h, d = self.heads, self.token_dim

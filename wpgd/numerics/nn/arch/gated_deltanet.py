@@ -25,7 +25,6 @@ class GatedDeltaNet(DeltaNet):
     """One Gated DeltaNet layer: β as DeltaNet, decay map ``w_a`` (H, D), ``dt_bias``, ``A_log`` (H)."""
 
     name = "gated-deltanet"
-    decay = "delta"
 
     def _init_gates(self, kw):
         super()._init_gates(kw)

@@ -36,7 +36,6 @@ class GLA(ArchModel):
     """One GLA layer: gate map ``W_g`` (H, Kh, D) and bias ``b_g`` (H, Kh)."""
 
     name = "gla"
-    decay = "vector"
     key_width_factor = 2
 
     def _init_gates(self, kw):

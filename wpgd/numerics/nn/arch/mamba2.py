@@ -72,7 +72,6 @@ class Mamba2(ArchModel):
     """
 
     name = "mamba2"
-    decay = "scalar"
     shared_qk = True
 
     def _init_gates(self, kw):

@@ -91,7 +91,6 @@ class MLSTM(ArchModel):
     """One mLSTM layer: input gate (``w_i`` (H, D), ``b_i`` (H)), forget gate (``w_f``, ``b_f``)."""
 
     name = "mlstm"
-    decay = "scalar"
 
     def _init_gates(self, kw):
         h, d = self.heads, self.token_dim

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.vocabulary import ARCHITECTURE_NAMES
 
 from ._base import ArchModel
 from .deltanet import DeltaNet
@@ -19,7 +20,7 @@ __all__ = ["ARCH_MODELS", "arch_model"]
 
 ARCH_MODELS: dict[str, type[ArchModel]] = {cls.name: cls for cls in (RetNet, Mamba2, GLA, RWKV6, MLSTM, DeltaNet,
                                                                      GatedDeltaNet)}
-"""Model class of each architecture, by its API/CLI name."""
+"""Model class of each architecture, by its API/CLI name (the vocabulary's order)."""
 
 
 def arch_model(name: str, token_dim: int, *, heads: int = 1, key_dim: int | None = None,
@@ -50,6 +51,6 @@ def arch_model(name: str, token_dim: int, *, heads: int = 1, key_dim: int | None
     torch.Size([2])
     """
     if name not in ARCH_MODELS:
-        raise InvalidProblemError(f"unknown architecture {name!r}: choose one of {', '.join(ARCH_MODELS)}")
+        raise InvalidProblemError(f"unknown architecture {name!r}: choose one of {', '.join(ARCHITECTURE_NAMES)}")
     return ARCH_MODELS[name](token_dim, heads=heads, key_dim=key_dim, dtype=dtype, device=device,
                              aggregation=aggregation, mode=mode)

@@ -63,7 +63,6 @@ class RetNet(ArchModel):
     """One retention layer (no gate parameters: the decays are fixed)."""
 
     name = "retnet"
-    decay = "fixed"
 
     def mix(self, q, k, v, gates):
         return (naive_recurrent_retnet if self.mode == "recurrent" else parallel_retnet)(q, k, v)

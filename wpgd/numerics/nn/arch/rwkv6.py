@@ -80,7 +80,6 @@ class RWKV6(ArchModel):
     ``u`` (H, Kh)."""
 
     name = "rwkv6"
-    decay = "vector"
     key_width_factor = 2
 
     def _init_gates(self, kw):
