@@ -11,6 +11,7 @@ that are left out: docs/atlas/implementation.md.
 """
 
 from ._base import ArchModel
+from .construct import construct_model, segment_weights
 from .deltanet import naive_recurrent_delta_rule, parallel_delta_rule
 from .mamba2 import naive_recurrent_mamba2, parallel_mamba2
 from .mlstm import naive_recurrent_mlstm, parallel_mlstm
@@ -22,6 +23,7 @@ __all__ = [
     "ARCH_MODELS",
     "ArchModel",
     "arch_model",
+    "construct_model",
     "naive_recurrent_delta_rule",
     "naive_recurrent_mamba2",
     "naive_recurrent_mlstm",
@@ -33,4 +35,5 @@ __all__ = [
     "parallel_retnet",
     "parallel_rwkv6",
     "retnet_log_decays",
+    "segment_weights",
 ]
