@@ -18,11 +18,15 @@ from .mlstm import naive_recurrent_mlstm, parallel_mlstm
 from .registry import ARCH_MODELS, arch_model
 from .retnet import naive_recurrent_retnet, parallel_retnet, retnet_log_decays
 from .rwkv6 import naive_recurrent_rwkv6, parallel_rwkv6
+from .training import ArchTrainResult, arch_theory, arch_train_config, train_architecture
 
 __all__ = [
     "ARCH_MODELS",
     "ArchModel",
+    "ArchTrainResult",
     "arch_model",
+    "arch_theory",
+    "arch_train_config",
     "construct_model",
     "naive_recurrent_delta_rule",
     "naive_recurrent_mamba2",
@@ -36,4 +40,5 @@ __all__ = [
     "parallel_rwkv6",
     "retnet_log_decays",
     "segment_weights",
+    "train_architecture",
 ]
