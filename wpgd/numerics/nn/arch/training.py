@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from wpgd.numerics.core.atlas import architecture_optimum
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.results import Result, json_clean
@@ -162,42 +163,8 @@ def arch_theory(problem: Problem, name: str, *, context: str = "none", key_width
     None for an architecture without a WPGD form."""
     if not ARCHITECTURES[name].wpgd_form:
         return None
-    from wpgd.numerics.core.atlas import architecture_optimum
-
     vector = ARCHITECTURES[name].gating == "vector"
-    try:
-        return architecture_optimum(problem, name, context=context, key_width=key_width if vector else None)
-    except NotImplementedError:  # the theory interface before its optima landed (issue 15)
-        return _working_hypothesis(problem, name, context, key_width)
-
-
-@dataclass(frozen=True)
-class _Reference:
-    P: np.ndarray
-    omega: np.ndarray
-    risk: float
-    label: str
-
-
-def _working_hypothesis(problem: Problem, name: str, context: str, key_width: int | None):
-    """The class each architecture was expected to realise (docs/atlas/implementation.md), used only
-    while ``architecture_optimum`` is a stub: RetNet's fixed profile with its best P, the scalar
-    class (Mamba2, mLSTM), the vector class (GLA, RWKV-6); context "onehot" is not covered."""
-    from wpgd.numerics.core.classes import class_optimum
-
-    if context != "none":
-        raise InvalidProblemError(f"no class optimum for {name} with context {context!r} before architecture_optimum")
-    if name == "retnet":
-        sampler = PromptSampler(problem, arch_train_config(problem, name).prompt_format)
-        from .retnet import retnet_log_decays
-
-        log_g = float(retnet_log_decays(1)[0])
-        omega = np.exp(log_g * (sampler.seq_len - 1 - sampler.demo_positions.numpy()))
-        ctrl = make_control(problem, omega)
-        return _Reference(ctrl.P, ctrl.omega, ctrl.risk, "RetNet fixed decay γ_0 (best P)")
-    cls = "vector" if ARCHITECTURES[name].gating == "vector" else "scalar"
-    opt = class_optimum(problem, cls, key_width=key_width if cls == "vector" else None)
-    return _Reference(opt.P, opt.omega, opt.risk, f"{cls} class optimum")
+    return architecture_optimum(problem, name, context=context, key_width=key_width if vector else None)
 
 
 GATES_READ = ("token", "structure")
