@@ -9,6 +9,7 @@ import torch
 
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.vocabulary import WPGD_ARCHITECTURES
 from wpgd.numerics.nn.arch import construct_model, retnet_log_decays
 from wpgd.numerics.nn.prompts import PromptFormat, PromptSampler, make_generator
 
@@ -119,7 +120,7 @@ def test_check_skips_without_torch(monkeypatch):
 
 
 @pytest.mark.parametrize("context", ["none", "onehot"])
-@pytest.mark.parametrize("name", ["retnet", "mamba2", "gla", "rwkv6", "mlstm"])
+@pytest.mark.parametrize("name", WPGD_ARCHITECTURES)
 def test_the_theory_optimum_is_constructed_exactly(name, context):
     # the two sides of issue 15 agree: core.atlas's optimum lies in the set the torch construction realises
     from wpgd.numerics.core.atlas import architecture_optimum
