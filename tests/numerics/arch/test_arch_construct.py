@@ -134,3 +134,11 @@ def test_the_theory_optimum_is_constructed_exactly(name, context):
         out = sampler.predict(model, batch.tokens)
     ref = batch.wpgd_predict(torch.as_tensor(opt.P), torch.as_tensor(opt.omega))
     assert float((out - ref).abs().max() / ref.abs().max()) < TOL
+
+
+def test_registered_check_passes():
+    from wpgd.proofs_check.runner import run_checks
+
+    (res,) = run_checks(quick=True, select=["atlas.torch_construction"])
+    assert res.status == "PASS", res.evidence
+    assert res.data["max_rel_err"] < TOL and res.data["cases"] == 7
