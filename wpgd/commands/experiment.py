@@ -382,6 +382,8 @@ def _multilayer(args, train: dict, formats) -> int:
         th = "" if r.get("theory") is None else (f", {r['layers']}-step gated GD++ optimum {r['theory']:.4f} "
                                                  f"(gap {r['gap_theory']:+.2%})")
         print(f"{r['layers']} layer(s): trained {r['risk']:.4f} (1-layer optimum {r['one_layer_optimum']:.4f}{th}{ref})")
+        if r.get("steps_rule"):
+            print(f"  {r['steps_rule']}")
     print(f"multilayer: {len(result['rows'])} runs; {len(failed)} check(s) failed")
     for c in failed:
         print(f"  FAIL L = {c['n']}: {c['check']} ({c['detail']})")
@@ -411,9 +413,8 @@ def _require_runs(cfg, ex) -> None:
         if cfg.panel not in ex.MULTILAYER_PANELS:
             return  # run_multilayer names the unknown panel
         problem = ex.MULTILAYER_PANELS[cfg.panel].problem(cfg.n, cfg.d)
-        for L in cfg.layers:
-            tc = TrainConfig.for_model(cfg.model, **{**cfg.train, "layers": int(L), "progress": False})
-            runs.append((problem, tc.resolved(problem)))
+        for L in cfg.layers:  # the step budget derived for L layers, as run_multilayer uses it
+            runs.append((problem, ex.multilayer_train_config(cfg, problem, int(L)).resolved(problem)))
     require_trainings(runs, parallel=getattr(cfg, "jobs", 1) or 1)
 
 
