@@ -1,0 +1,36 @@
+"""Training inside the gated GD++ blocks (wpgd.numerics.nn.multilayer_probe.train_in_class)."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from wpgd.numerics.core.errors import InvalidProblemError  # noqa: E402
+from wpgd.numerics.experiments.experiments import PANELS  # noqa: E402
+from wpgd.numerics.nn.multilayer_probe import class_masks, train_in_class  # noqa: E402
+from wpgd.numerics.nn.training import TrainConfig, train  # noqa: E402
+
+TINY = dict(layers=2, steps=30, batch_size=16, eval_every=15, eval_prompts=64, final_prompts=400, progress=False)
+
+
+def _off_class_size(model, d):
+    return max(float((getattr(layer, name).detach() * (1 - mask)).abs().max())
+               for layer, lm in zip(model.layers, class_masks(model, d)) for name, mask in lm.items())
+
+
+def test_in_class_training_keeps_off_class_blocks_at_zero_and_learns():
+    problem = PANELS["a"].problem(4, 2)
+    res = train_in_class(problem, TrainConfig.for_model("scalar", **TINY))
+    assert _off_class_size(res.model, 2) == 0.0
+    # the in-class blocks did move: the risk left the zero predictor
+    assert res.metrics["normalized_risk"] < 0.95
+    # negative control: the same run without the masks uses the off-class blocks
+    free = train(problem, TrainConfig.for_model("scalar", **TINY, restarts=0))
+    assert _off_class_size(free.model, 2) > 1e-3
+
+
+def test_in_class_training_refuses_what_would_leave_the_class():
+    problem = PANELS["a"].problem(4, 2)
+    with pytest.raises(InvalidProblemError, match="weight_decay"):
+        train_in_class(problem, TrainConfig.for_model("scalar", **TINY, weight_decay=0.01))
+    with pytest.raises(InvalidProblemError, match="scalar"):
+        train_in_class(problem, TrainConfig.for_model("linear", **TINY))
