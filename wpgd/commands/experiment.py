@@ -61,8 +61,10 @@ Train 1-, 2- and 3-layer models (scalar GLA with delimiters by default) on one b
 Σ, three segments) and compare each, two-sided, with the optimum of the L-step gated GD++ class
 (label and feature writes; wpgd.numerics.nn.gdpp_optimum, with its 95% CI): gap_theory = trained /
 theory − 1. Each row also keeps the one-layer class optimum and the label-only recursion's fit
-(wpgd.numerics.nn.multistep). Writes multilayer.json, multilayer_config.json, runs/,
-multilayer.<format> and report.md.
+(wpgd.numerics.nn.multistep). Without --steps an L-layer run trains for the step budget derived
+for L layers (wpgd.numerics.nn.multilayer_budget: L·1000 + 3·p_L·256/batch, p_L the L-step class's
+parameters; each row reports steps and steps_rule). Writes multilayer.json, multilayer_config.json,
+runs/, multilayer.<format> and report.md.
 """
 
 HIGHDIM_DESCRIPTION = """\
