@@ -34,3 +34,29 @@ def test_in_class_training_refuses_what_would_leave_the_class():
         train_in_class(problem, TrainConfig.for_model("scalar", **TINY, weight_decay=0.01))
     with pytest.raises(InvalidProblemError, match="scalar"):
         train_in_class(problem, TrainConfig.for_model("linear", **TINY))
+
+
+def test_label_rescale_masks_add_only_the_delimiter_label_block():
+    from wpgd.numerics.nn.gla import GLAModel
+
+    d, D = 3, 5  # tokens [x (3) | delimiter flag | y]
+    model = GLAModel(D, D, 2, "scalar", dtype=torch.float64)
+    for rescale in (False, True):
+        with torch.no_grad():
+            for layer, lm in zip(model.layers, class_masks(model, d, rescale)):
+                for name, mask in lm.items():
+                    getattr(layer, name).copy_(torch.randn_like(mask) * mask)
+        for layer in model.layers:
+            M = (layer.W_k[0].T @ layer.W_q[0]).abs()  # rows: key channel, columns: query channel
+            V = layer.W_v[0].abs()
+            assert M[:d, :d].min() > 0
+            outside = M.clone()
+            outside[:d, :d] = 0
+            if rescale:
+                assert M[d, D - 1] > 0 and V[D - 1, d] > 0  # key reads the flag, query the label
+                outside[d, D - 1] = 0
+            else:  # negative control: the plain class has no delimiter-label block
+                assert M[d, D - 1] == 0 and V[D - 1, d] == 0
+            assert outside.max() == 0
+    with pytest.raises(InvalidProblemError, match="key width"):
+        class_masks(GLAModel(D, d, 1, "scalar", dtype=torch.float64), d, True)

@@ -130,21 +130,40 @@ def _freeze_gates(model, sampler, d: int) -> None:
             z = layer(z)
 
 
-def class_masks(model, d: int) -> list[dict]:
+def class_masks(model, d: int, label_rescale: bool = False) -> list[dict]:
     """Per layer, 0/1 masks of ``W_q``, ``W_k``, ``W_v`` that keep only the gated GD++ blocks:
     queries and keys read the feature channels (M = W_kᵀW_q has only its x-x block), values
-    write the x-x block and the label entry."""
+    write the x-x block and the label entry.
+
+    ``label_rescale=True`` also keeps the delimiter's label rescaling: one more key coordinate
+    whose query reads the label channel and whose key reads the delimiter coordinates (M gets a
+    ctx-y block and nothing else), and the value rows writing the label from the delimiter
+    coordinates. Only delimiters carry those coordinates and their feature and label channels
+    are zero, so the head adds ``c·Σ_{δ≤t} Ω_tδ r_t`` to each token's label channel r_t: a
+    gated, per-segment rescaling of the residuals (docs/multilayer.md §3.2). Needs a key width
+    ≥ d + 1.
+    """
     import torch
+
+    from wpgd.numerics.core.errors import InvalidProblemError
 
     out = []
     for layer in model.layers:
         D = layer.W_q.shape[-1]
-        mq, mk = torch.ones_like(layer.W_q), torch.ones_like(layer.W_k)
-        mq[..., d:] = 0.0
-        mk[..., d:] = 0.0
+        if label_rescale and layer.W_q.shape[1] < d + 1:
+            raise InvalidProblemError(f"label_rescale needs key width ≥ d + 1 = {d + 1}, got {layer.W_q.shape[1]}")
+        mq, mk = torch.zeros_like(layer.W_q), torch.zeros_like(layer.W_k)
+        mq[:, :, :d] = 1.0
+        mk[:, :, :d] = 1.0
         mv = torch.zeros_like(layer.W_v)
         mv[:, :d, :d] = 1.0
         mv[:, D - 1, D - 1] = 1.0
+        if label_rescale:
+            mq[:, d, :] = 0.0
+            mk[:, d, :] = 0.0
+            mq[:, d, D - 1] = 1.0
+            mk[:, d, d : D - 1] = 1.0
+            mv[:, D - 1, d : D - 1] = 1.0
         out.append({"W_q": mq, "W_k": mk, "W_v": mv})
     return out
 
@@ -158,7 +177,7 @@ def _off_class(model, d: int) -> None:
                 getattr(layer, name).mul_(mask)
 
 
-def train_in_class(problem, config, out_dir=None):
+def train_in_class(problem, config, out_dir=None, *, label_rescale: bool = False):
     """Train a scalar GLA whose projections stay inside the gated GD++ blocks (:func:`class_masks`).
 
     The model is ``train_config.build_model``'s initialisation with the off-class entries zeroed;
@@ -170,6 +189,7 @@ def train_in_class(problem, config, out_dir=None):
         problem: the setting.
         config: a :class:`wpgd.numerics.nn.train_config.TrainConfig` (model "scalar").
         out_dir: run folder (as for :func:`wpgd.numerics.nn.training.train`).
+        label_rescale: also allow the delimiter's label rescaling (:func:`class_masks`).
 
     Returns:
         The :class:`wpgd.numerics.nn.training.TrainResult`.
@@ -194,7 +214,7 @@ def train_in_class(problem, config, out_dir=None):
     sampler = PromptSampler(problem, config.prompt_format_for(problem), dtype=config.torch_dtype,
                             device=config.device)
     model = build_model(config, sampler.token_dim, default_key_dim(config, problem, sampler.token_dim))
-    masks = class_masks(model, problem.d)
+    masks = class_masks(model, problem.d, label_rescale)
     with torch.no_grad():
         for layer, lm in zip(model.layers, masks):
             for name, mask in lm.items():
