@@ -380,7 +380,8 @@ def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True, 
     keeps the one-layer class optimum (closed form; the first check for L = 1), the structured
     recursion's fit (6.1) (``multistep_optimum``, labels only) for comparison, and for L ≥ 2 the
     trained model's ablations and weight blocks (:mod:`wpgd.numerics.nn.multilayer_probe`). The runs go to ``scheduler`` as in
-    :func:`run_figure1`.
+    :func:`run_figure1`. Without ``steps`` in ``config.train`` an L-layer run trains for the budget derived
+    for L layers (:func:`multilayer_train_config`); each row records ``steps`` and ``steps_rule``.
 
     Returns:
         The content of ``multilayer.json``.
