@@ -60,3 +60,41 @@ def test_label_rescale_masks_add_only_the_delimiter_label_block():
             assert outside.max() == 0
     with pytest.raises(InvalidProblemError, match="key width"):
         class_masks(GLAModel(D, d, 1, "scalar", dtype=torch.float64), d, True)
+
+
+def test_label_rescale_block_adds_the_gated_label_rescaling():
+    """One head with the gated GD++ blocks and the delimiter label block computes (6.2) plus
+    ``r_t ← r_t + c·Σ_{δ≤t} Ω_tδ r_t`` with ``c = a·b·v`` (docs/multilayer.md §3.2)."""
+    import numpy as np
+
+    from wpgd.numerics.core.multilayer import causal_weights
+    from wpgd.numerics.nn.feature_recursion import construct_gla, gdpp_recursion
+
+    rng = np.random.default_rng(5)
+    d, T = 2, 7
+    D = d + 2
+    A, B = 0.3 * rng.standard_normal((d, d)), 0.3 * rng.standard_normal((d, d))
+    w, lg_demo, lg_delim = 0.4, -0.2, -1.3
+    model = construct_gla([(w, A, B, lg_demo, lg_delim)], d, flag=True)
+    a, b, v = 0.7, -1.1, 0.9
+    layer = model.layers[0]
+    with torch.no_grad():
+        layer.W_q[0, d, D - 1] = a
+        layer.W_k[0, d, d] = b
+        layer.W_v[0, D - 1, d] = v
+    delim = [3]
+    X = rng.standard_normal((T, d))
+    y = rng.standard_normal(T)
+    X[delim], y[delim], y[-1] = 0.0, 0.0, 0.0
+    z = np.zeros((T, D))
+    z[:, :d], z[:, -1] = X, y
+    z[delim, d] = 1.0
+    log_gates = np.full(T, lg_demo)
+    log_gates[delim] = lg_delim
+    _, r = gdpp_recursion(X, y, [(w * B.T, A, B, log_gates)])
+    omega = causal_weights(log_gates)
+    expected = r + a * b * v * omega[:, delim].sum(axis=1) * y
+    out = layer(torch.as_tensor(z)[None])[0, :, -1].detach().numpy()
+    assert np.max(np.abs(out - expected)) < 1e-12
+    # negative control: the class without the rescaling term misses it by far more
+    assert np.max(np.abs(out - r)) > 1e-3
