@@ -79,6 +79,8 @@ def test_tiny_figure1_and_multilayer_render_from_files(tmp_path):
     multi = run_multilayer(ml, out, progress=False)
     # L = 1 is compared with the closed-form optimum; L = 2 also with the fitted 2-step reference
     assert multi["rows"][0]["multistep_optimum"] is None
+    # each row reports its step budget and how it was chosen (here --steps, explicitly)
+    assert [r["steps"] for r in multi["rows"]] == [8, 8] and "explicitly" in multi["rows"][1]["steps_rule"]
     lo, hi = multi["rows"][1]["multistep_ci"]
     assert lo <= multi["rows"][1]["multistep_optimum"] <= hi < multi["rows"][0]["one_layer_optimum"]
     # every L has the class optimum with its CI and a two-sided check naming the class

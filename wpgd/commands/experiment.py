@@ -61,8 +61,10 @@ Train 1-, 2- and 3-layer models (scalar GLA with delimiters by default) on one b
 Σ, three segments) and compare each, two-sided, with the optimum of the L-step gated GD++ class
 (label and feature writes; wpgd.numerics.nn.gdpp_optimum, with its 95% CI): gap_theory = trained /
 theory − 1. Each row also keeps the one-layer class optimum and the label-only recursion's fit
-(wpgd.numerics.nn.multistep). Writes multilayer.json, multilayer_config.json, runs/,
-multilayer.<format> and report.md.
+(wpgd.numerics.nn.multistep). Without --steps an L-layer run trains for the step budget derived
+for L layers (wpgd.numerics.nn.multilayer_budget: L·1000 + 3·p_L·256/batch, p_L the L-step class's
+parameters; each row reports steps and steps_rule). Writes multilayer.json, multilayer_config.json,
+runs/, multilayer.<format> and report.md.
 """
 
 HIGHDIM_DESCRIPTION = """\
@@ -382,6 +384,8 @@ def _multilayer(args, train: dict, formats) -> int:
         th = "" if r.get("theory") is None else (f", {r['layers']}-step gated GD++ optimum {r['theory']:.4f} "
                                                  f"(gap {r['gap_theory']:+.2%})")
         print(f"{r['layers']} layer(s): trained {r['risk']:.4f} (1-layer optimum {r['one_layer_optimum']:.4f}{th}{ref})")
+        if r.get("steps_rule"):
+            print(f"  {r['steps_rule']}")
     print(f"multilayer: {len(result['rows'])} runs; {len(failed)} check(s) failed")
     for c in failed:
         print(f"  FAIL L = {c['n']}: {c['check']} ({c['detail']})")
@@ -411,9 +415,8 @@ def _require_runs(cfg, ex) -> None:
         if cfg.panel not in ex.MULTILAYER_PANELS:
             return  # run_multilayer names the unknown panel
         problem = ex.MULTILAYER_PANELS[cfg.panel].problem(cfg.n, cfg.d)
-        for L in cfg.layers:
-            tc = TrainConfig.for_model(cfg.model, **{**cfg.train, "layers": int(L), "progress": False})
-            runs.append((problem, tc.resolved(problem)))
+        for L in cfg.layers:  # the step budget derived for L layers, as run_multilayer uses it
+            runs.append((problem, ex.multilayer_train_config(cfg, problem, int(L)).resolved(problem)))
     require_trainings(runs, parallel=getattr(cfg, "jobs", 1) or 1)
 
 

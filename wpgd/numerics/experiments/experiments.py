@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from wpgd.numerics.core.convergence import convergence_status
@@ -49,6 +49,7 @@ __all__ = [
     "run_figure1",
     "spec_panel",
     "run_multilayer",
+    "multilayer_train_config",
     "feature_write_ablation",
     "theory_curves",
     "ordering_checks",
@@ -379,13 +380,12 @@ def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True, 
     keeps the one-layer class optimum (closed form; the first check for L = 1), the structured
     recursion's fit (6.1) (``multistep_optimum``, labels only) for comparison, and for L ≥ 2 the
     trained model's ablations and weight blocks (:mod:`wpgd.numerics.nn.multilayer_probe`). The runs go to ``scheduler`` as in
-    :func:`run_figure1`.
+    :func:`run_figure1`. Without ``steps`` in ``config.train`` an L-layer run trains for the budget derived
+    for L layers (:func:`multilayer_train_config`); each row records ``steps`` and ``steps_rule``.
 
     Returns:
         The content of ``multilayer.json``.
     """
-    from wpgd.numerics.nn.training import TrainConfig
-
     if config.panel not in MULTILAYER_PANELS:
         raise InvalidProblemError(f"unknown panel {config.panel!r} (one of {', '.join(MULTILAYER_PANELS)})")
     out = Path(out_dir)
@@ -394,7 +394,7 @@ def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True, 
     write_json_atomic(out / "multilayer_config.json", config.to_dict())
     jobs = []
     for L in config.layers:
-        cfg = TrainConfig.for_model(config.model, **{**config.train, "layers": int(L), "progress": False})
+        cfg = multilayer_train_config(config, problem, int(L))
         jobs.append(_job(panel, config.n, config.d, cfg, out / "runs" / f"L{L}-{config.model}"))
     metrics = _run_jobs(jobs, config.jobs, progress, "multilayer runs", scheduler=scheduler)
     primary = MODEL_KINDS[config.model].classes[0]
@@ -402,6 +402,7 @@ def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True, 
     notes, rows, checks = [], [], []
     for L, m, job in zip(config.layers, metrics, jobs):
         row = _multilayer_row(problem, int(L), m, one_layer, config, notes, progress)
+        row["steps"], row["steps_rule"] = job["config"]["steps"], job["config"]["steps_rule"]
         if L >= 2:
             from wpgd.numerics.nn.multilayer_probe import (
                 ablations,
@@ -421,6 +422,20 @@ def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True, 
               "rows": rows, "checks": checks, "notes": sorted(set(notes))}
     write_json_atomic(out / "multilayer.json", result)
     return result
+
+
+def multilayer_train_config(config: MultilayerConfig, problem: Problem, layers: int):
+    """The TrainConfig of the experiment's L-layer run: ``config.train`` over the family defaults,
+    with the step budget derived for L layers
+    (:func:`wpgd.numerics.nn.multilayer_budget.layer_step_budget`) unless ``steps`` is given."""
+    from wpgd.numerics.nn.multilayer_budget import layer_step_budget
+    from wpgd.numerics.nn.training import TrainConfig
+
+    cfg = TrainConfig.for_model(config.model, **{**config.train, "layers": int(layers), "progress": False})
+    if cfg.steps is None:
+        steps, note = layer_step_budget(cfg.model, problem.d, problem.num_segments or 1, cfg.batch_size, int(layers))
+        cfg = replace(cfg, steps=steps, steps_rule=note)
+    return cfg
 
 
 def _multilayer_row(problem: Problem, L: int, m: dict, one_layer: float, config: MultilayerConfig, notes: list,

@@ -14,6 +14,11 @@ prompts, and the held-out risk after each ablation (docs/multilayer.md):
   class's demonstration/delimiter gates);
 * ``off_class``: every block outside the gated GD++ class zeroed (M outside its x-x block, W_v
   outside its x-x block and label entry).
+
+:func:`train_in_class` trains a GLA held inside those blocks (the off-class entries start at
+zero and their gradients are masked), the architecture's own route to the class optimum: at
+L = 3 it lands on the fitted optimum while the unrestricted model goes below it
+(docs/multilayer.md).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["load_run_model", "weight_blocks", "gate_profile", "ablations"]
+__all__ = ["load_run_model", "weight_blocks", "gate_profile", "ablations", "class_masks", "train_in_class"]
 
 
 def load_run_model(run_dir, problem):
@@ -125,21 +130,103 @@ def _freeze_gates(model, sampler, d: int) -> None:
             z = layer(z)
 
 
+def class_masks(model, d: int, label_rescale: bool = False) -> list[dict]:
+    """Per layer, 0/1 masks of ``W_q``, ``W_k``, ``W_v`` that keep only the gated GD++ blocks:
+    queries and keys read the feature channels (M = W_kᵀW_q has only its x-x block), values
+    write the x-x block and the label entry.
+
+    ``label_rescale=True`` also keeps the delimiter's label rescaling: one more key coordinate
+    whose query reads the label channel and whose key reads the delimiter coordinates (M gets a
+    ctx-y block and nothing else), and the value rows writing the label from the delimiter
+    coordinates. Only delimiters carry those coordinates and their feature and label channels
+    are zero, so the head adds ``c·Σ_{δ≤t} Ω_tδ r_t`` to each token's label channel r_t: a
+    gated, per-segment rescaling of the residuals (docs/multilayer.md §3.2). Needs a key width
+    ≥ d + 1.
+    """
+    import torch
+
+    from wpgd.numerics.core.errors import InvalidProblemError
+
+    out = []
+    for layer in model.layers:
+        D = layer.W_q.shape[-1]
+        if label_rescale and layer.W_q.shape[1] < d + 1:
+            raise InvalidProblemError(f"label_rescale needs key width ≥ d + 1 = {d + 1}, got {layer.W_q.shape[1]}")
+        mq, mk = torch.zeros_like(layer.W_q), torch.zeros_like(layer.W_k)
+        mq[:, :, :d] = 1.0
+        mk[:, :, :d] = 1.0
+        mv = torch.zeros_like(layer.W_v)
+        mv[:, :d, :d] = 1.0
+        mv[:, D - 1, D - 1] = 1.0
+        if label_rescale:
+            mq[:, d, :] = 0.0
+            mk[:, d, :] = 0.0
+            mq[:, d, D - 1] = 1.0
+            mk[:, d, d : D - 1] = 1.0
+            mv[:, D - 1, d : D - 1] = 1.0
+        out.append({"W_q": mq, "W_k": mk, "W_v": mv})
+    return out
+
+
 def _off_class(model, d: int) -> None:
     import torch
 
     with torch.no_grad():
-        for layer in model.layers:
-            D = layer.W_q.shape[-1]
-            Wq, Wk = layer.W_q.clone(), layer.W_k.clone()
-            Wq[..., d:] = 0.0
-            Wk[..., d:] = 0.0
-            layer.W_q.copy_(Wq)
-            layer.W_k.copy_(Wk)
-            keep = torch.zeros_like(layer.W_v)
-            keep[:, :d, :d] = layer.W_v[:, :d, :d]
-            keep[:, D - 1, D - 1] = layer.W_v[:, D - 1, D - 1]
-            layer.W_v.copy_(keep)
+        for layer, masks in zip(model.layers, class_masks(model, d)):
+            for name, mask in masks.items():
+                getattr(layer, name).mul_(mask)
+
+
+def train_in_class(problem, config, out_dir=None, *, label_rescale: bool = False):
+    """Train a scalar GLA whose projections stay inside the gated GD++ blocks (:func:`class_masks`).
+
+    The model is ``train_config.build_model``'s initialisation with the off-class entries zeroed;
+    gradient hooks zero their gradients, so with ``weight_decay = 0`` (the default) AdamW never
+    moves them (checked after training). Gates stay data-dependent (a superset of the class's
+    type gates that the ablations show unused). No plateau restarts (the model is the caller's).
+
+    Args:
+        problem: the setting.
+        config: a :class:`wpgd.numerics.nn.train_config.TrainConfig` (model "scalar").
+        out_dir: run folder (as for :func:`wpgd.numerics.nn.training.train`).
+        label_rescale: also allow the delimiter's label rescaling (:func:`class_masks`).
+
+    Returns:
+        The :class:`wpgd.numerics.nn.training.TrainResult`.
+
+    Raises:
+        InvalidProblemError: a model family other than "scalar", weight decay > 0, or an
+            off-class entry that moved.
+    """
+    from dataclasses import replace
+
+    import torch
+
+    from wpgd.numerics.core.errors import InvalidProblemError
+    from wpgd.numerics.nn.prompts import PromptSampler
+    from wpgd.numerics.nn.train_config import build_model, default_key_dim
+    from wpgd.numerics.nn.training import train
+
+    if config.model != "scalar" or config.weight_decay != 0:
+        raise InvalidProblemError("train_in_class needs the scalar family and weight_decay = 0 (decay would "
+                                  "move masked entries)")
+    config = replace(config, restarts=0).resolved(problem)
+    sampler = PromptSampler(problem, config.prompt_format_for(problem), dtype=config.torch_dtype,
+                            device=config.device)
+    model = build_model(config, sampler.token_dim, default_key_dim(config, problem, sampler.token_dim))
+    masks = class_masks(model, problem.d, label_rescale)
+    with torch.no_grad():
+        for layer, lm in zip(model.layers, masks):
+            for name, mask in lm.items():
+                param = getattr(layer, name)
+                param.mul_(mask)
+                param.register_hook(lambda grad, mask=mask: grad * mask)
+    result = train(problem, config, out_dir, model=model)
+    for layer, lm in zip(result.model.layers, masks):
+        for name, mask in lm.items():
+            if bool((getattr(layer, name).detach() * (1 - mask)).abs().max() > 0):
+                raise InvalidProblemError(f"train_in_class: an off-class entry of {name} moved")
+    return result
 
 
 def ablations(run_dir, problem, *, prompts: int = 20_000, seed: int = 12345) -> dict:
