@@ -62,6 +62,20 @@ def test_onehot_on_a_dense_spec_is_refused():
     assert one_line_error(proc) and "segment" in proc.stderr
 
 
+@pytest.mark.parametrize("name", [a for a in ARCHITECTURE_NAMES if a not in WPGD_ARCHITECTURES])
+def test_delta_rule_names_say_why_they_have_no_optimum(name):
+    # not argparse's bare "invalid choice": the line names the reason and where its rows come from
+    proc = wpgd("solve", "--spec", SPEC, "--class", name)
+    assert one_line_error(proc), proc.stderr
+    assert "no WPGD form" in proc.stderr and "wpgd atlas" in proc.stderr
+
+
+def test_unknown_class_is_still_an_invalid_choice():
+    # negative control of the test above: only the delta-rule names get the reason
+    proc = wpgd("solve", "--spec", SPEC, "--class", "deltanett")
+    assert one_line_error(proc) and "invalid choice" in proc.stderr and "no WPGD form" not in proc.stderr
+
+
 def test_delta_rule_names_are_not_solve_choices():
     usage = wpgd("solve", "--help").stdout
     choices = re.search(r"--class \{([^}]*)\}", usage).group(1).split(",")

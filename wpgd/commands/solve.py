@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.spec import load_spec
-from wpgd.numerics.core.vocabulary import ATLAS_CONTEXTS, SOLVE_CLASS_CHOICES, WPGD_ARCHITECTURES
+from wpgd.numerics.core.vocabulary import (
+    ARCHITECTURES,
+    ATLAS_CONTEXTS,
+    SOLVE_CLASS_CHOICES,
+    WPGD_ARCHITECTURES,
+)
 
 from ..flags import SEED, integer
 from ..io import print_json, write_output_set
@@ -54,6 +60,17 @@ examples:
 
 
 
+def solve_class(value: str) -> str:
+    """``--class`` value: a delta-rule architecture is refused with the reason (it has no WPGD form, so there
+    is no class optimum to solve for), not with argparse's bare "invalid choice"."""
+    arch = ARCHITECTURES.get(value)
+    if arch is not None and not arch.wpgd_form:
+        raise argparse.ArgumentTypeError(
+            f"{value} ({arch.label}) has no WPGD form, so it has no class optimum: its rows are trained only "
+            f"(wpgd atlas --spec FILE)")
+    return value
+
+
 def add_arguments(p) -> None:
     p.add_argument("--spec", required=True, metavar="FILE", help="problem spec (TOML), see README")
     p.add_argument("--precision", type=integer(20, MAX_DIGITS), metavar="DIGITS",
@@ -62,7 +79,7 @@ def add_arguments(p) -> None:
     p.add_argument("--backend", default=None, choices=("auto", "arb", "mpmath"),
                    help="exact backend of --certify/--precision, only with one of them (refused without): arb "
                         "(python-flint), mpmath, or auto = arb when python-flint is installed (default auto)")
-    p.add_argument("--class", dest="cls", default="unconstrained", choices=SOLVE_CLASS_CHOICES,
+    p.add_argument("--class", dest="cls", default="unconstrained", choices=SOLVE_CLASS_CHOICES, type=solve_class,
                    help="weight class or architecture to optimise over (default unconstrained)")
     p.add_argument("--context", default="none", choices=ATLAS_CONTEXTS,
                    help=f"prompt context of the architectures ({', '.join(WPGD_ARCHITECTURES)}) and --class all: "
