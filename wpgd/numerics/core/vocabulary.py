@@ -12,6 +12,8 @@ experiments, the L-step reference, the GLA layer) takes its names, labels and al
 * **Model families**: the trainable models of ``wpgd train`` and of the experiments, each with its
   gating, default delimiter and the theory classes it is reported against.
 * **The key-width rule** of the vector-gating construction (docs/theory.md §2.5).
+* **Architectures** of the atlas (docs/theory.md §8, docs/atlas/): published gated recurrences,
+  the five with a WPGD form under the one-layer construction and the two delta-rule models.
 
 This module imports nothing (no NumPy, no torch), so every layer can read it.
 """
@@ -21,6 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ARCHITECTURES",
+    "ARCHITECTURE_NAMES",
+    "ATLAS_CONTEXTS",
+    "Architecture",
     "CLASSES",
     "CLASS_CHOICES",
     "DELIMITER_CODES",
@@ -31,6 +37,7 @@ __all__ = [
     "ModelKind",
     "THEORY_CLASSES",
     "WEIGHT_CLASSES",
+    "WPGD_ARCHITECTURES",
     "WeightClass",
     "canonical_gating",
     "class_label",
@@ -198,3 +205,72 @@ def vector_key_width(d: int, num_segments: int, codes: str = "boundary") -> int:
     if num_segments == 1:
         return d
     return 2 * d if codes == "boundary" else num_segments * d
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A published gated recurrence of the architecture atlas (docs/theory.md §8).
+
+    Attributes:
+        name: the name used by the API and the CLI (``wpgd solve --class``, ``wpgd atlas``).
+        label: the published name.
+        reference: citation, one line (authors, year, arXiv id).
+        wpgd_form: True when the one-layer construction computes a WPGD predictor (False for the
+            delta-rule models, whose state update multiplies by ``I − β k kᵀ``: trained only).
+        gating: what decays: "fixed" (a constant per head), "scalar" (one data-dependent decay per
+            head), "vector" (one per key channel) or "delta" (a delta-rule update).
+    """
+
+    name: str
+    label: str
+    reference: str
+    wpgd_form: bool
+    gating: str
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    a.name: a
+    for a in (
+        Architecture("retnet", "RetNet", "Sun et al. 2023, Retentive Network, arXiv:2307.08621", True, "fixed"),
+        Architecture(
+            "mamba2", "Mamba2 (SSD)", "Dao & Gu 2024, Transformers are SSMs, arXiv:2405.21060", True, "scalar"
+        ),
+        Architecture(
+            "gla",
+            "GLA",
+            "Yang, Wang, Shen, Panda & Kim 2024, Gated Linear Attention Transformers, arXiv:2312.06635",
+            True,
+            "vector",
+        ),
+        Architecture(
+            "rwkv6", "RWKV-6 (Finch)", "Peng et al. 2024, Eagle and Finch (RWKV-5/6), arXiv:2404.05892", True, "vector"
+        ),
+        Architecture("mlstm", "mLSTM (xLSTM)", "Beck et al. 2024, xLSTM, arXiv:2405.04517", True, "scalar"),
+        Architecture(
+            "deltanet",
+            "DeltaNet",
+            "Yang, Wang, Zhang, Shen & Kim 2024, Parallelizing Linear Transformers with the Delta Rule, "
+            "arXiv:2406.06484 (Schlag et al. 2021, arXiv:2102.11174)",
+            False,
+            "delta",
+        ),
+        Architecture(
+            "gated-deltanet",
+            "Gated DeltaNet",
+            "Yang, Kautz & Hatamizadeh 2024, Gated Delta Networks, arXiv:2412.06464",
+            False,
+            "delta",
+        ),
+    )
+}
+"""The architectures of the atlas by name, in display order."""
+
+ARCHITECTURE_NAMES: tuple[str, ...] = tuple(ARCHITECTURES)
+"""Names of the atlas architectures."""
+
+WPGD_ARCHITECTURES: tuple[str, ...] = tuple(a for a in ARCHITECTURE_NAMES if ARCHITECTURES[a].wpgd_form)
+"""The architectures whose one-layer construction computes a WPGD predictor (``wpgd solve --class``)."""
+
+ATLAS_CONTEXTS: tuple[str, ...] = ("none", "onehot")
+"""Prompt contexts of the atlas: the paper's prompt ("none": demonstrations carry no segment tag) or
+every demonstration carrying its segment one-hot ("onehot")."""
