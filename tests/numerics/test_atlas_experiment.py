@@ -65,7 +65,7 @@ def run(tmp_path=None, trainer=None, **cfg):
 
 def test_theory_rows_carry_normalized_risk_under_each_name_and_the_gaps():
     res = run(theory_only=True)
-    names = A._registry()
+    names = A.ARCHITECTURES
     assert res["architectures"] == list(names) and res["references"] == list(A.REFERENCE_ROWS)
     lin, unc = (class_optimum(PROBLEM, c).normalized_risk for c in A.REFERENCE_ROWS)
     for name, row in res["rows"].items():

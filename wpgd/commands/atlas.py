@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.vocabulary import ARCHITECTURE_NAMES, ATLAS_CONTEXTS
 
 from ..flags import TRAIN_SEED, integer, real
 from ..io import print_json
@@ -54,12 +55,12 @@ def add_arguments(p) -> None:
     p.add_argument("--spec", metavar="FILE", help="problem spec (TOML), see README (required unless `plot DIR`)")
     p.add_argument("--theory-only", action="store_true",
                    help="only the class optima, no training (seconds; default: also train every architecture)")
-    p.add_argument("--context", default="none", choices=("none", "onehot"),
+    p.add_argument("--context", default="none", choices=ATLAS_CONTEXTS,
                    help="prompt format: none = the paper's (demonstrations carry no segment tag; delimiter "
                         "tokens carry boundary codes), onehot = every demonstration also carries its segment "
                         "one-hot (default none)")
-    p.add_argument("--architectures", nargs="+", metavar="NAME", default=None,
-                   help="only these rows (default: all, in the registry's order)")
+    p.add_argument("--architectures", nargs="+", metavar="NAME", default=None, choices=ARCHITECTURE_NAMES,
+                   help=f"only these rows, of: {' '.join(ARCHITECTURE_NAMES)} (default: all, in that order)")
     p.add_argument("--steps", type=integer(1, 10**9), default=None,
                    help="optimiser steps of every training run (default: the trainer's budget rule, recorded "
                         "per row as budget_note)")

@@ -42,17 +42,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from wpgd.numerics.core.atlas import REFERENCE_ROWS, architecture_optimum
 from wpgd.numerics.core.classes import class_optimum
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.fileio import SET_MARKER, write_output_set
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.results import json_clean
+from wpgd.numerics.core.vocabulary import ARCHITECTURES, ATLAS_CONTEXTS
 from wpgd.numerics.experiments.figstyle import check_formats
 
 __all__ = [
     "AtlasConfig",
-    "CONTEXTS",
-    "REFERENCE_ROWS",
     "RESULT_FILE",
     "CONFIG_FILE",
     "TRAINED_FILE",
@@ -66,29 +66,11 @@ __all__ = [
     "replot",
 ]
 
-CONTEXTS = ("none", "onehot")
-"""Prompt formats: demonstrations without a segment tag (the paper's), or with their segment one-hot."""
-
-REFERENCE_ROWS = ("linear", "unconstrained")
-"""The weight classes every atlas is compared with: linear attention and unconstrained WPGD."""
 
 RESULT_FILE, CONFIG_FILE, TRAINED_FILE, TABLE_FILE = "atlas.json", "atlas_config.json", "atlas_trained.json", "atlas.txt"
 FIGURE_STEM = "atlas"
 
 TRAINED_ONLY = "no WPGD form (delta-rule state update, data-dependent through x): trained only"
-
-
-def _registry():
-    """The architecture registry (name → Architecture: label, reference, wpgd_form, gating)."""
-    try:
-        from wpgd.numerics.core.vocabulary import ARCHITECTURES  # type: ignore[attr-defined]
-    except ImportError:  # TEMPORARY until issue-15t's registry is merged (atlas_design.md)
-        from types import SimpleNamespace as A
-
-        ARCHITECTURES = {n: A(name=n, label=n, reference="", wpgd_form=g != "delta", gating=g) for n, g in (
-            ("retnet", "fixed"), ("mamba2", "scalar"), ("gla", "vector"), ("rwkv6", "vector"), ("mlstm", "scalar"),
-            ("deltanet", "delta"), ("gated-deltanet", "delta"))}
-    return ARCHITECTURES
 
 
 @dataclass(frozen=True)
@@ -126,13 +108,13 @@ class AtlasConfig:
         Raises:
             InvalidProblemError: an unknown name, an unknown context or a tolerance outside (0, 1).
         """
-        registry = _registry()
+        registry = ARCHITECTURES
         unknown = [a for a in self.architectures if a not in registry]
         if unknown:
             raise InvalidProblemError(f"unknown architecture(s) {', '.join(map(repr, unknown))} "
                                       f"(choose from {', '.join(registry)})")
-        if self.context not in CONTEXTS:
-            raise InvalidProblemError(f"context must be one of {', '.join(CONTEXTS)}, got {self.context!r}")
+        if self.context not in ATLAS_CONTEXTS:
+            raise InvalidProblemError(f"context must be one of {', '.join(ATLAS_CONTEXTS)}, got {self.context!r}")
         if not 0 < self.tolerance < 1:
             raise InvalidProblemError(f"the landing tolerance must be in (0, 1), got {self.tolerance!r}")
         wanted = set(self.architectures) or set(registry)
@@ -178,7 +160,7 @@ def _theory_rows(problem: Problem, names, config: AtlasConfig, theory_fn) -> tup
         refs[cls] = {"name": cls, "kind": "reference", "label": opt.label, "class": cls,
                      "normalized_risk": float(opt.normalized_risk), "risk": float(opt.risk),
                      "status": opt.status}
-    registry = _registry()
+    registry = ARCHITECTURES
     rows = {}
     for name in names:
         arch = registry[name]
@@ -337,8 +319,6 @@ def run_atlas(problem: Problem, config: AtlasConfig, out_dir=None, *, spec: str 
     formats = check_formats(formats)
     say = log or (lambda msg: None)
     if theory_fn is None:
-        from wpgd.numerics.core.atlas import architecture_optimum
-
         theory_fn = architecture_optimum
     theory, refs = _theory_rows(problem, names, config, theory_fn)
     say(f"theory: {len(theory)} architecture rows and {len(refs)} reference rows ({time.perf_counter() - t0:.1f} s)")
