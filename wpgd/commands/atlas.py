@@ -148,7 +148,13 @@ def run(args) -> int:
     def log(msg: str) -> None:
         print(f"wpgd atlas: {msg}", file=sys.stderr, flush=True)
 
-    result = run_atlas(problem, config, out, spec=str(args.spec), formats=formats, progress=not args.json, log=log)
+    try:
+        result = run_atlas(problem, config, out, spec=str(args.spec), formats=formats, progress=not args.json,
+                           log=log)
+    except KeyboardInterrupt:
+        if (out / RESULT_FILE).is_file():
+            log(f"interrupted: the finished rows are kept in {out}; the same command resumes with the rest")
+        raise
     bad = result["not_landed"]
     code = 3 if bad and not args.allow_gap else 0
     warning = None
