@@ -31,6 +31,10 @@ DERIVATIONS = {
     "hadamard", "instances", "quad", "segment_split", "skew_corrected_z", "tr", "with_bias", "wpgd_predictor",
 }
 THEORY_EXPECTATION = {"JointGaussian", "symmetric_matrix", "square_terms", "trace_expectation"}
+ARCH = {"ARCH_MODELS", "ArchModel", "ArchTrainResult", "arch_model", "arch_theory", "arch_train_config",
+        "construct_model", "naive_recurrent_delta_rule", "naive_recurrent_mamba2", "naive_recurrent_mlstm",
+        "naive_recurrent_retnet", "naive_recurrent_rwkv6", "parallel_delta_rule", "parallel_mamba2", "parallel_mlstm",
+        "parallel_retnet", "parallel_rwkv6", "retnet_log_decays", "segment_weights", "train_architecture"}
 SWEEP = {"SweepTask", "SweepOutcome", "task_key", "read_record", "run_tasks", "DISTRIBUTED_HINT", "dask_available"}
 SWEEP_RUN = {"run_sweep", "auto_batch"}
 SWEEP_GRID = {"SweepGrid", "load_grid", "parse_grid", "grid_points", "point_problem", "THEORY_CLASSES", "MAX_TASKS"}
@@ -48,6 +52,7 @@ SWEEP_GRID = {"SweepGrid", "load_grid", "parse_grid", "grid_points", "point_prob
         ("wpgd.numerics.core.results", RESULTS),
         ("wpgd.numerics.core.api", {"RiskReport", "SolveReport", "conditions_report", "risk_report", "solve_problem"}),
         ("wpgd.numerics.core.reports", {"RiskReport", "SolveReport"}),
+        ("wpgd.numerics.nn.arch", ARCH),
         ("wpgd.numerics.experiments.sweep", SWEEP),
         ("wpgd.numerics.experiments.sweep_run", SWEEP_RUN),
         ("wpgd.numerics.experiments.sweep_grid", SWEEP_GRID),

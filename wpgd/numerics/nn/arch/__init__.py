@@ -11,17 +11,23 @@ that are left out: docs/atlas/implementation.md.
 """
 
 from ._base import ArchModel
+from .construct import construct_model, segment_weights
 from .deltanet import naive_recurrent_delta_rule, parallel_delta_rule
 from .mamba2 import naive_recurrent_mamba2, parallel_mamba2
 from .mlstm import naive_recurrent_mlstm, parallel_mlstm
 from .registry import ARCH_MODELS, arch_model
 from .retnet import naive_recurrent_retnet, parallel_retnet, retnet_log_decays
 from .rwkv6 import naive_recurrent_rwkv6, parallel_rwkv6
+from .training import ArchTrainResult, arch_theory, arch_train_config, train_architecture
 
 __all__ = [
     "ARCH_MODELS",
     "ArchModel",
+    "ArchTrainResult",
     "arch_model",
+    "arch_theory",
+    "arch_train_config",
+    "construct_model",
     "naive_recurrent_delta_rule",
     "naive_recurrent_mamba2",
     "naive_recurrent_mlstm",
@@ -33,4 +39,6 @@ __all__ = [
     "parallel_retnet",
     "parallel_rwkv6",
     "retnet_log_decays",
+    "segment_weights",
+    "train_architecture",
 ]
