@@ -107,7 +107,7 @@ def test_theory_only_atlas_equals_the_library_and_writes_one_set(spec, tmp_path)
     assert (out / "atlas.pdf").read_bytes()[:5] == b"%PDF-" and not (out / "atlas.png").exists()
 
 
-@pytest.mark.skip(reason="needs issue-15n's train_architecture (not merged yet)")
+@pytest.mark.skip(reason="needs issue-15t's architecture optima (stub until merged)")
 @pytest.mark.slow
 def test_a_tiny_trained_run_goes_through_the_whole_path_and_resumes(spec, tmp_path):
     out = tmp_path / "atlas"

@@ -34,7 +34,8 @@ the finished rows (nothing is retrained); a run with other settings trains its o
 `wpgd atlas plot DIR` redraws the figure from atlas.json.
 
 exit status: 0 every trained row landed (or --theory-only, or --allow-gap), 3 a trained row did
-not land (a WARNING line names it), 2 bad input, 130 interrupted (finished rows are kept).
+not land (a WARNING line names it), 2 bad input, 130 interrupted (SIGINT), 143 terminated
+(SIGTERM); an interrupted run keeps its finished rows.
 
 examples:
   wpgd atlas --spec examples/two_segments.toml --theory-only
@@ -151,9 +152,14 @@ def run(args) -> int:
     try:
         result = run_atlas(problem, config, out, spec=str(args.spec), formats=formats, progress=not args.json,
                            log=log)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # also the trainer's TrainingInterrupted (SIGINT or SIGTERM)
+        import signal
+
         if (out / RESULT_FILE).is_file():
             log(f"interrupted: the finished rows are kept in {out}; the same command resumes with the rest")
+        if getattr(exc, "signum", None) == signal.SIGTERM:
+            print("wpgd atlas: error: terminated (SIGTERM)", file=sys.stderr)
+            return 143
         raise
     bad = result["not_landed"]
     code = 3 if bad and not args.allow_gap else 0

@@ -153,8 +153,9 @@ def row_key(problem: Problem, name: str, config: AtlasConfig) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
-def _theory_rows(problem: Problem, names, config: AtlasConfig, theory_fn) -> tuple[dict, dict]:
-    refs = {}
+def _theory_rows(problem: Problem, names, config: AtlasConfig, theory_fn) -> tuple[dict, dict, dict]:
+    """(architecture rows, reference rows, name → the ClassOptimum of each WPGD architecture)."""
+    refs, optima = {}, {}
     for cls in REFERENCE_ROWS:
         opt = class_optimum(problem, cls)
         refs[cls] = {"name": cls, "kind": "reference", "label": opt.label, "class": cls,
@@ -167,7 +168,7 @@ def _theory_rows(problem: Problem, names, config: AtlasConfig, theory_fn) -> tup
         row = {"name": name, "kind": "architecture", "label": arch.label, "reference": arch.reference,
                "wpgd_form": bool(arch.wpgd_form), "gating": arch.gating}
         if arch.wpgd_form:
-            opt = theory_fn(problem, name, context=config.context)
+            opt = optima[name] = theory_fn(problem, name, context=config.context)
             details = json_clean(dict(opt.details))
             row.update({"class": details.get("realised_class"), "class_label": opt.label,
                         "closure": details.get("closure"), "normalized_risk": float(opt.normalized_risk),
@@ -176,7 +177,7 @@ def _theory_rows(problem: Problem, names, config: AtlasConfig, theory_fn) -> tup
             row.update({"class": None, "class_label": TRAINED_ONLY, "closure": None, "normalized_risk": None,
                         "risk": None, "status": "no_wpgd_form", "details": {}})
         rows[name] = row
-    return rows, refs
+    return rows, refs, optima
 
 
 def _gap(a, b):
@@ -305,7 +306,8 @@ def run_atlas(problem: Problem, config: AtlasConfig, out_dir=None, *, spec: str 
         theory_fn: ``architecture_optimum(problem, name, *, context)`` (default: the library's;
             tests inject a double).
         trainer: ``train_architecture(problem, name, *, steps, seed, device, context, eval_prompts,
-            progress)`` (default: the library's; tests inject a double).
+            progress, theory)`` (default: the library's; tests inject a double); ``theory`` is the row's
+            class optimum (None without a WPGD form), the trainer's control variate and reference.
 
     Returns:
         The content of ``atlas.json``.
@@ -320,7 +322,7 @@ def run_atlas(problem: Problem, config: AtlasConfig, out_dir=None, *, spec: str 
     say = log or (lambda msg: None)
     if theory_fn is None:
         theory_fn = architecture_optimum
-    theory, refs = _theory_rows(problem, names, config, theory_fn)
+    theory, refs, optima = _theory_rows(problem, names, config, theory_fn)
     say(f"theory: {len(theory)} architecture rows and {len(refs)} reference rows ({time.perf_counter() - t0:.1f} s)")
     keys = {name: row_key(problem, name, config) for name in names}
     out = None if out_dir is None else Path(out_dir)
@@ -351,7 +353,8 @@ def run_atlas(problem: Problem, config: AtlasConfig, out_dir=None, *, spec: str 
             f"seed {config.seed}, {config.device}")
         t1 = time.perf_counter()
         res = trainer(problem, name, steps=config.steps, seed=config.seed, device=config.device,
-                      context=config.context, eval_prompts=config.eval_prompts, progress=progress)
+                      context=config.context, eval_prompts=config.eval_prompts, progress=progress,
+                      theory=optima.get(name))
         trained[keys[name]] = _trained_record(res, keys[name], time.perf_counter() - t1)
         result = snapshot()
         t = result["rows"][name]["trained"]

@@ -45,8 +45,9 @@ def atlas_table(result: dict) -> str:
             if t is None:
                 cells += ["", "", ""] if ref else ["(pending)", "", ""]
             else:
+                plateau = " (plateau)" if t.get("status") == "plateau" else ""  # the trainer's own word
                 cells += [f"{t['normalized_risk']:.4f} [{t['ci'][0]:.4f}, {t['ci'][1]:.4f}]", _pct(t["gap_theory"]),
-                          t["verdict"]]
+                          t["verdict"] + plateau]
         rows.append(cells)
     widths = [max(len(str(c[i])) for c in [head] + rows) for i in range(len(head))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in [head] + rows]
