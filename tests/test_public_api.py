@@ -15,10 +15,14 @@ NUMERICS = {
     # issue 12: the library API the CLI calls, and its report objects
     "ClassComparison", "RiskReport", "SolveReport", "conditions_report", "risk_report", "solve_problem",
     "Curve", "theory_curve",
+    # issue 15: the architecture atlas
+    "AtlasTheory", "architecture_optimum", "atlas_theory",
 }
 VOCABULARY = {"CLASSES", "CLASS_CHOICES", "DELIMITER_CODES", "GATINGS", "GATING_ALIASES", "MODEL_KINDS",
               "MULTISTEP_CLASSES", "ModelKind", "THEORY_CLASSES", "WEIGHT_CLASSES", "WeightClass",
-              "canonical_gating", "class_label", "vector_key_width"}
+              "canonical_gating", "class_label", "vector_key_width",
+              "ARCHITECTURES", "ARCHITECTURE_NAMES", "ATLAS_CONTEXTS", "Architecture", "SOLVE_CLASS_CHOICES",
+              "WPGD_ARCHITECTURES"}
 RESULTS = {"Result", "json_clean"}
 PROOFS_CHECK = {"Check", "CheckResult", "Evidence", "register", "registered_checks", "run_checks",
                 "run_controls"}

@@ -21,6 +21,9 @@ VOCABULARY_SETS = {
     "theory classes": frozenset(voc.THEORY_CLASSES),
     "gatings": frozenset(voc.GATINGS),
     "model families": frozenset(voc.MODEL_KINDS),
+    "architectures": frozenset(voc.ARCHITECTURE_NAMES),
+    "WPGD architectures": frozenset(voc.WPGD_ARCHITECTURES),
+    "solve classes": frozenset(voc.SOLVE_CLASS_CHOICES),
 }
 
 # Known second copies left to their owners, each with its reason; the test fails when one of
@@ -68,6 +71,8 @@ def test_the_scanner_finds_a_copy():
     assert (
         vocabulary_copies('PANEL = ("linear", "scalar", "scalar-nodelim")\n') == []
     )  # a selection, not a copy
+    archs = "A = (" + ", ".join(f'"{a}"' for a in voc.WPGD_ARCHITECTURES) + ")\n"
+    assert vocabulary_copies(archs) == [(1, "WPGD architectures")]
 
 
 def test_no_second_copy_of_the_vocabulary():
@@ -94,7 +99,8 @@ def _subparser_choices(command: str, dest: str):
 
 
 def test_cli_choices_are_the_registry():
-    assert _subparser_choices("solve", "cls") == voc.CLASS_CHOICES
+    assert _subparser_choices("solve", "cls") == voc.SOLVE_CLASS_CHOICES
+    assert _subparser_choices("solve", "context") == voc.ATLAS_CONTEXTS
     assert tuple(_subparser_choices("train", "model")) == tuple(voc.MODEL_KINDS)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.spec import load_spec
-from wpgd.numerics.core.vocabulary import CLASS_CHOICES
+from wpgd.numerics.core.vocabulary import ATLAS_CONTEXTS, SOLVE_CLASS_CHOICES, WPGD_ARCHITECTURES
 
 from ..flags import SEED, integer
 from ..io import print_json, write_output_set
@@ -26,8 +26,12 @@ Segment specs use the structured O(K³ + d³ + n) path (10⁷ tokens are fine).
   --certify       ball/interval proof that the fixed point is unique, or of how many there are
   --backend B     arb (python-flint ball arithmetic, any size), mpmath (d and n/K ≤ 80 unless
                   diagonal), auto = arb when python-flint is installed (default)
-  --class C       optimum over one architecture's weight class (linear, geometric, scalar,
-                  vector, unconstrained) or all of them side by side
+  --class C       optimum over one weight class (linear, geometric, scalar, vector,
+                  unconstrained), over what one published architecture realises under the
+                  one-layer construction (retnet, mamba2, gla, rwkv6, mlstm: the architecture
+                  atlas, docs/theory.md §8), or all of them side by side
+  --context X     the architectures' prompt: none (the paper's: demonstrations carry no
+                  segment tag) or onehot (each demonstration carries its segment one-hot)
   --stationary    list every stationary point family with its Hessian inertia (Theorem 2)
   --steps L       L ≥ 2 with --class scalar: the optimum of the L-step gated GD++ class (what
                   trained L-layer scalar GLAs compute: label and feature writes, per-layer
@@ -41,6 +45,7 @@ examples:
   wpgd solve --spec examples/two_segments.toml
   wpgd solve --spec examples/two_segments.toml --precision 50 --certify --out runs/opt --json
   wpgd solve --spec examples/two_segments.toml --class all
+  wpgd solve --spec examples/reversed_segments.toml --class mamba2 --context onehot
   wpgd solve --spec examples/two_segments.toml --class scalar --steps 2
 """
 
@@ -54,10 +59,14 @@ def add_arguments(p) -> None:
     p.add_argument("--backend", default=None, choices=("auto", "arb", "mpmath"),
                    help="exact backend of --certify/--precision, only with one of them (refused without): arb "
                         "(python-flint), mpmath, or auto = arb when python-flint is installed (default auto)")
-    p.add_argument("--class", dest="cls", default="unconstrained", choices=CLASS_CHOICES,
-                   help="weight class to optimise over (default unconstrained)")
+    p.add_argument("--class", dest="cls", default="unconstrained", choices=SOLVE_CLASS_CHOICES,
+                   help="weight class or architecture to optimise over (default unconstrained)")
+    p.add_argument("--context", default="none", choices=ATLAS_CONTEXTS,
+                   help=f"prompt context of the architectures ({', '.join(WPGD_ARCHITECTURES)}) and --class all: "
+                        "none (the paper's prompt) or onehot (segment one-hot on each demonstration) (default none)")
     p.add_argument("--key-width", type=integer(1, 2**16), metavar="M",
-                   help="key width of the vector-gated layer for --class vector/all (default 2d: reaches the optimum)")
+                   help="key width of the vector-gated layer for --class vector/gla/rwkv6/all (default 2d: reaches "
+                        "the optimum)")
     p.add_argument("--stationary", action="store_true", help="classify every stationary point (Hessian inertia)")
     p.add_argument("--steps", type=integer(1, 8), default=1, metavar="L",
                    help="WPGD steps (layers); L ≥ 2 fits the L-step reference for --class scalar or linear (default 1)")
@@ -83,7 +92,7 @@ def run(args) -> int:
     report = solve_problem(problem, cls=args.cls, precision=args.precision, certify=args.certify,
                            backend=args.backend or "auto", stationary=args.stationary, key_width=args.key_width,
                            steps=args.steps, steps_class=args.steps_class, seed=args.seed,
-                           progress=not args.json)
+                           progress=not args.json, context=args.context)
     out = report.to_dict()
     if args.out:
         write_output_set(Path(args.out), {f"{name}.npy": arr for name, arr in report.arrays().items()},

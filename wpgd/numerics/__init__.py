@@ -19,6 +19,11 @@ if TYPE_CHECKING:  # the same names, for type checkers and readers (resolved laz
         risk_report as risk_report,
         solve_problem as solve_problem,
     )
+    from wpgd.numerics.core.atlas import (
+        AtlasTheory as AtlasTheory,
+        architecture_optimum as architecture_optimum,
+        atlas_theory as atlas_theory,
+    )
     from wpgd.numerics.core.classes import (
         ClassComparison as ClassComparison,
         ClassOptimum as ClassOptimum,
@@ -71,6 +76,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "risk_report": ("wpgd.numerics.core.api", "risk_report"),
     "solve_problem": ("wpgd.numerics.core.api", "solve_problem"),
     "ClassComparison": ("wpgd.numerics.core.classes", "ClassComparison"),
+    "AtlasTheory": ("wpgd.numerics.core.atlas", "AtlasTheory"),
+    "architecture_optimum": ("wpgd.numerics.core.atlas", "architecture_optimum"),
+    "atlas_theory": ("wpgd.numerics.core.atlas", "atlas_theory"),
     "Curve": ("wpgd.numerics.core.curve", "Curve"),
     "theory_curve": ("wpgd.numerics.core.curve", "theory_curve"),
     "Certificate": ("wpgd.numerics.exact.certificate", "Certificate"),
@@ -103,6 +111,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 __all__ = [
+    "AtlasTheory",
     "Certificate",
     "ClassComparison",
     "ClassOptimum",
@@ -120,6 +129,8 @@ __all__ = [
     "SpecError",
     "StationaryPoint",
     "WPGDError",
+    "architecture_optimum",
+    "atlas_theory",
     "certify",
     "check_conditions",
     "class_optima",

@@ -27,6 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from wpgd.numerics.core.atlas import architecture_optimum
 from wpgd.numerics.core.classes import class_optimum, compare_classes, from_optimum
 from wpgd.numerics.core.conditions import ConditionReport, check_conditions
 from wpgd.numerics.core.errors import InvalidProblemError
@@ -40,7 +41,14 @@ from wpgd.numerics.core.safety import relative_error
 from wpgd.numerics.core.solver import SCALE_EXPONENT, Optimum, solve
 from wpgd.numerics.core.stationary import classify
 from wpgd.numerics.core.units import extreme_exponents, map_units, units_note
-from wpgd.numerics.core.vocabulary import CLASS_CHOICES, CLASSES, MULTISTEP_CLASSES
+from wpgd.numerics.core.vocabulary import (
+    ARCHITECTURES,
+    ATLAS_CONTEXTS,
+    CLASSES,
+    MULTISTEP_CLASSES,
+    SOLVE_CLASS_CHOICES,
+    WPGD_ARCHITECTURES,
+)
 
 __all__ = ["RiskReport", "SolveReport", "conditions_report", "risk_report", "solve_problem"]
 
@@ -64,12 +72,16 @@ def solve_problem(
     steps_class: str | None = None,
     seed: int = 0,
     progress: bool = False,
+    context: str = "none",
 ) -> SolveReport:
     """The optimum of ``problem`` over one weight class, or all of them side by side.
 
     Args:
         problem: the setting.
-        cls: a weight class (:data:`wpgd.numerics.core.vocabulary.CLASSES`) or "all".
+        cls: a weight class (:data:`wpgd.numerics.core.vocabulary.CLASSES`), an architecture with
+            a WPGD form (:data:`wpgd.numerics.core.vocabulary.WPGD_ARCHITECTURES`: the optimum of
+            :func:`wpgd.numerics.core.atlas.architecture_optimum`), or "all" (every class, then
+            every architecture).
         precision: also solve with this many digits (≥ 20; Arb balls or mpmath), report the
             float64 errors. Unconstrained (or "all") only.
         certify: also prove (or fail to prove) that the fixed point is unique. Unconstrained
@@ -78,13 +90,16 @@ def solve_problem(
             ``precision``/``certify``.
         stationary: classify every stationary point family (Hessian inertia). Unconstrained
             (or "all") only.
-        key_width: key width of the vector class ("vector" or "all" only).
+        key_width: key width of the vector class and the vector-gated architectures ("vector",
+            "gla", "rwkv6" or "all" only).
         steps: L ≥ 2 fits an L-step class (``cls`` "scalar" or "linear"; needs torch).
         steps_class: the L-step class: "gdpp" (gated GD++, label and feature writes: what trained
             L-layer scalar GLAs compute, docs/multilayer.md; the default for ``cls="scalar"``) or
             "recursion" (the label-only structured recursion (6.1); the only one for "linear").
         seed: seed of the L-step fit.
         progress: show the L-step fit's progress bar.
+        context: prompt context of the architectures ("none", the paper's prompt, or "onehot":
+            demonstrations carry their segment one-hot); architectures or "all" only.
 
     Returns:
         A :class:`SolveReport`.
@@ -96,6 +111,7 @@ def solve_problem(
         SolverError: a solve that cannot be carried out in float64.
     """
     _check_options(cls, precision, certify, stationary, key_width, steps, seed)
+    _check_context(cls, context)
     steps_class = _steps_class(cls, steps, steps_class)
     if precision is not None:
         _require_precision(problem, precision)
@@ -120,9 +136,14 @@ def solve_problem(
             else class_optimum(problem, c, key_width=key_width if c == "vector" else None)
             for c in CLASSES
         }
+        for a in WPGD_ARCHITECTURES:
+            optima[a] = architecture_optimum(problem, a, context=context, key_width=_arch_width(a, key_width))
         return SolveReport(
-            problem, "all", compare_classes(problem, CLASSES, optima=optima), unconstrained=uncon
+            problem, "all", compare_classes(problem, tuple(optima), optima=optima), unconstrained=uncon
         )
+    if cls in WPGD_ARCHITECTURES:
+        return SolveReport(problem, cls, architecture_optimum(problem, cls, context=context,
+                                                              key_width=_arch_width(cls, key_width)))
     return SolveReport(
         problem, cls, class_optimum(problem, cls, key_width=key_width if cls == "vector" else None)
     )
@@ -144,18 +165,31 @@ def _steps_class(cls: str, steps: int, steps_class: str | None) -> str | None:
     return steps_class
 
 
+def _arch_width(name: str, key_width: int | None) -> int | None:
+    return key_width if ARCHITECTURES[name].gating == "vector" else None
+
+
+def _check_context(cls: str, context: str) -> None:
+    if context not in ATLAS_CONTEXTS:
+        raise InvalidProblemError(f"--context must be one of {', '.join(ATLAS_CONTEXTS)}, got {context!r}")
+    if context != "none" and cls not in WPGD_ARCHITECTURES + ("all",):
+        raise InvalidProblemError(f"--context applies to the architectures ({', '.join(WPGD_ARCHITECTURES)}) "
+                                  f"or --class all, not to the weight class {cls!r}")
+
+
 def _check_options(cls, precision, certify, stationary, key_width, steps, seed) -> None:
-    if cls not in CLASS_CHOICES:
-        raise InvalidProblemError(f"class must be one of {', '.join(CLASS_CHOICES)}, got {cls!r}")
+    if cls not in SOLVE_CLASS_CHOICES:
+        raise InvalidProblemError(f"class must be one of {', '.join(SOLVE_CLASS_CHOICES)}, got {cls!r}")
     if precision is not None and precision < MIN_DIGITS:
         raise InvalidProblemError(f"--precision must be at least {MIN_DIGITS} digits, got {precision}")
     if cls not in ("unconstrained", "all") and (precision is not None or certify or stationary):
         raise InvalidProblemError(
             "--precision, --certify and --stationary apply to --class unconstrained (or all)"
         )
-    if key_width is not None and (key_width < 1 or cls not in ("vector", "all")):
+    widths = ("vector", "all") + tuple(a for a in WPGD_ARCHITECTURES if ARCHITECTURES[a].gating == "vector")
+    if key_width is not None and (key_width < 1 or cls not in widths):
         raise InvalidProblemError(
-            "--key-width must be a positive integer and goes with --class vector or all"
+            f"--key-width must be a positive integer and goes with --class {', '.join(widths)}"
         )
     if steps < 1:
         raise InvalidProblemError(f"--steps must be ≥ 1, got {steps}")

@@ -4,16 +4,17 @@
 Under the one-layer construction (key = x, value = −y, every gate map reading the token's
 non-feature coordinates), each architecture realises a set of token weights ω (and
 preconditioners P); :func:`architecture_optimum` is the optimum of the WPGD risk over that set.
-
-Status: interface only (the optima land in the next commit).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from wpgd.numerics.core.classes import ClassOptimum
-from wpgd.numerics.core.errors import InvalidProblemError
+import numpy as np
+
+from wpgd.numerics.core.atlas_params import RETNET_DECAY, token_layout, weights_from_parameters
+from wpgd.numerics.core.classes import ClassOptimum, class_optimum, geometric_weights
+from wpgd.numerics.core.errors import InvalidProblemError, SolverError
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.results import Result, json_clean
 from wpgd.numerics.core.vocabulary import (
@@ -22,6 +23,7 @@ from wpgd.numerics.core.vocabulary import (
     ATLAS_CONTEXTS,
     WPGD_ARCHITECTURES,
 )
+from wpgd.numerics.core.weighting import best_for_weights, cone_optimum
 
 __all__ = ["AtlasTheory", "architecture_optimum", "atlas_theory"]
 
@@ -53,6 +55,23 @@ def architecture_optimum(
     """The optimal WPGD risk over the (P, ω) that architecture ``name`` realises under the one-layer
     construction on the paper's prompt (docs/theory.md §8).
 
+    Realised classes (one head; segment problems, delimiters with one code per boundary):
+
+    ========  =========================================  ===========================================
+    name      context "none"                             context "onehot"
+    ========  =========================================  ===========================================
+    retnet    one fixed ω (γ_0 = 1 − 2^−5): P only        the same
+    mamba2    scalar class (closure)                     non-negative ω (closure, needs A → 0)
+    gla       vector class of key width m (closure)      the same
+    rwkv6     vector class of key width m (closure)      the same
+    mlstm     scalar class (closure)                     non-negative ω (closure, needs f → 1)
+    ========  =========================================  ===========================================
+
+    Dense problems (no segments, no delimiters): retnet one fixed geometric ω; mamba2 and mlstm
+    the geometric class ω_i = r^{n−i}; gla and rwkv6 at most two geometric channel groups
+    (ω = c_1 r_1^{n−i} + c_2 r_2^{n−i}, rank P ≤ ⌊m/2⌋, default m = 2d; or one group with
+    rank P ≤ m): three or more groups of lower rank are not searched (``details["exact"]``).
+
     Args:
         problem: the setting.
         name: one of :data:`~wpgd.numerics.core.vocabulary.WPGD_ARCHITECTURES`.
@@ -70,10 +89,145 @@ def architecture_optimum(
     Raises:
         InvalidProblemError: an unknown name, a name without a WPGD form (deltanet,
             gated-deltanet), an unknown context, or ``key_width`` for an architecture without one.
+
+    >>> import numpy as np
+    >>> pr = Problem.segmented(np.eye(2), [3, 3], [0.2, 0.8], noise=0.1)
+    >>> m2 = architecture_optimum(pr, "mamba2").details["realised_class"]
+    >>> m2_onehot = architecture_optimum(pr, "mamba2", context="onehot").details["realised_class"]
+    >>> m2, m2_onehot
+    ('scalar', 'nonneg')
     """
     _check_name(name)
     _check_context(problem, context)
-    raise NotImplementedError("architecture_optimum: interface stub (issue 15, next commit)")
+    arch = ARCHITECTURES[name]
+    if key_width is not None and arch.gating != "vector":
+        raise InvalidProblemError(f"key_width applies to the vector-gated architectures only, not {name}")
+    if key_width is not None and key_width < 1:
+        raise InvalidProblemError(f"key_width must be ≥ 1, got {key_width}")
+    if name == "retnet":
+        res = _guarded(problem, name, _retnet)
+    elif arch.gating == "scalar":
+        res = _guarded(problem, name, lambda pr: _scalar_decay(pr, name, context))
+    else:
+        res = _guarded(problem, name, lambda pr: _vector_decay(pr, name, context, key_width))
+    details = {"architecture": arch.label, "reference": arch.reference, "context": context, **res.details}
+    return replace(res, cls=name, details=details)
+
+
+def _guarded(problem: Problem, name: str, compute) -> ClassOptimum:
+    """``compute(problem)`` on a rescaled problem when its scales are extreme, with the float64
+    failures turned into :class:`SolverError` (as :func:`~wpgd.numerics.core.classes.class_optimum`)."""
+    from wpgd.numerics.core.solver import SCALE_EXPONENT, _ldexp_checked
+
+    e_s, e_t = problem.scale_exponents()
+    if max(abs(e_s), abs(e_t)) > SCALE_EXPONENT:
+        res = _guarded(problem.rescaled(e_s, e_t), name, compute)
+        return replace(res, risk=_ldexp_checked(res.risk, e_s + e_t, "the risk"),
+                       P=_ldexp_checked(res.P, -e_s, "P*"), details=dict(res.details, rescaled_by=[e_s, e_t]))
+    try:
+        with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+            res = compute(problem)
+    except (FloatingPointError, ValueError, ZeroDivisionError, np.linalg.LinAlgError) as exc:
+        if isinstance(exc, InvalidProblemError):
+            raise
+        raise SolverError(f"the {name} optimum cannot be computed in float64 for this problem "
+                          f"({type(exc).__name__}: {str(exc)[:80]})") from None
+    if not (np.isfinite(res.risk) and np.all(np.isfinite(res.P)) and np.all(np.isfinite(res.omega))):
+        raise SolverError(f"the {name} optimum is not finite in float64 for this problem")
+    return res
+
+
+def _optimum(problem: Problem, fixed, omega, label: str, details: dict) -> ClassOptimum:
+    return ClassOptimum(cls="", risk=float(fixed.risk), normalized_risk=float(fixed.risk / problem.null_risk),
+                        P=np.asarray(fixed.P), omega=np.asarray(omega), label=label, details=details)
+
+
+def _retnet(problem: Problem) -> ClassOptimum:
+    omega = weights_from_parameters("retnet", token_layout(problem), np.zeros(0))
+    fixed = best_for_weights(problem, omega)
+    return _optimum(problem, fixed, omega,
+                    "RetNet, 1 head: one fixed ω_i = γ^(T−t_i), γ = 1 − 2^−5 (delimiters counted); P optimal",
+                    {"realised_class": "fixed-geometric", "closure": False, "decay": RETNET_DECAY,
+                     "gamma": fixed.gamma})
+
+
+def _scalar_decay(problem: Problem, name: str, context: str) -> ClassOptimum:
+    what = "Δ" if name == "mamba2" else "the input gate"
+    if not problem.is_segmented:
+        res = class_optimum(problem, "geometric")
+        g = float(res.details["decay"])
+        return replace(res, label=f"{ARCHITECTURES[name].label}, 1 head, no delimiters: geometric ω_i = r^(n−i), "
+                                  f"r ∈ (0, 1) ({what} is a global scale)",
+                       details=dict(res.details, realised_class="geometric", closure=g in (0.0, 1.0),
+                                    reference_line_not_a_bound=False))
+    if context == "none":
+        res = class_optimum(problem, "scalar")
+        return replace(res, label=f"{ARCHITECTURES[name].label}, 1 head: the scalar class (closure; {what} only "
+                                  "scales ω globally)",
+                       details=dict(res.details, realised_class="scalar", closure=True))
+    fixed, omega, w, mu = cone_optimum(problem, "nonneg")
+    limit = "A → 0" if name == "mamba2" else "forget gates → 1"
+    return _optimum(problem, fixed, omega,
+                    f"{ARCHITECTURES[name].label}, 1 head, segment one-hot: ω ≥ 0 (closure: {what} free per "
+                    f"segment, needs {limit})",
+                    {"realised_class": "nonneg", "closure": True, "gamma": fixed.gamma, "mu": mu,
+                     "segment_weights": np.asarray(w).tolist()})
+
+
+def _vector_decay(problem: Problem, name: str, context: str, key_width: int | None) -> ClassOptimum:
+    label = ARCHITECTURES[name].label
+    if problem.is_segmented:
+        res = class_optimum(problem, "vector", key_width=key_width)
+        return replace(res, label=f"{label}: {res.label} (closure)",
+                       details=dict(res.details, realised_class="vector", closure=True))
+    m = 2 * problem.d if key_width is None else int(key_width)
+    return _two_geometric_groups(problem, label, m)
+
+
+def _geometric_basis(n: int, ratios) -> np.ndarray:
+    return np.stack([geometric_weights(n, float(r)) for r in ratios], axis=1)
+
+
+def _span_optimum(problem: Problem, ratios, rank: int, grid: int = 15):
+    basis = _geometric_basis(problem.n, ratios)
+    m1, m2, r = problem.m1_matrix(), problem.m2_matrix(), np.array(problem.r)
+    system = (basis.T @ m1 @ basis, basis.T @ m2 @ basis, basis.T @ r, lambda c: basis @ np.asarray(c))
+    return cone_optimum(problem, "free", rank, grid=grid, system=system)
+
+
+def _two_geometric_groups(problem: Problem, label: str, m: int) -> ClassOptimum:
+    """Dense prompt, vector gating: every demonstration shares its gates, so a group of channels
+    sharing a gate contributes a geometric ω; at most two groups of rank ⌊m/2⌋ are searched."""
+    from scipy.optimize import minimize
+
+    d, n = problem.d, problem.n
+    one = class_optimum(problem, "geometric") if m >= d else None
+    best = None
+    r2 = min(m // 2, d)
+    if r2 >= 1 and n >= 2:
+        ts = np.linspace(0.0, np.log10(max(n, 2)) + 3.0, 7)
+        grid = np.unique(np.concatenate([1.0 - 10.0 ** (-ts), [0.0, 0.5]]))
+        cands = [(a, b) for i, a in enumerate(grid) for b in grid[i + 1:]]
+        vals = [_span_optimum(problem, c, r2)[0].risk for c in cands]
+        start = np.asarray(cands[int(np.argmin(vals))])
+
+        def value(z):
+            return _span_optimum(problem, 1.0 / (1.0 + np.exp(-z)), r2)[0].risk
+
+        z0 = np.log(np.clip(start, 1e-12, 1 - 1e-15) / np.clip(1 - start, 1e-15, None))
+        res = minimize(value, z0, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-13, "maxiter": 200})
+        ratios = 1.0 / (1.0 + np.exp(-res.x)) if res.fun <= min(vals) else start
+        fixed, omega, c, mu = _span_optimum(problem, ratios, r2)
+        best = _optimum(problem, fixed, omega, "", {"ratios": np.asarray(ratios).tolist(), "coefficients":
+                                                   np.asarray(c).tolist(), "gamma": fixed.gamma, "mu": mu,
+                                                   "rank": fixed.rank, "groups": 2})
+    if best is None or (one is not None and one.risk <= best.risk):
+        assert one is not None
+        best = replace(one, details={"ratios": [one.details["decay"]], "gamma": one.details["gamma"], "groups": 1})
+    det = dict(best.details, realised_class="geometric-groups", closure=True, key_width=m,
+               searched_groups=2, exact=m < 3)
+    return replace(best, label=f"{label}, no delimiters: ω = c_1 r_1^(n−i) + c_2 r_2^(n−i), rank P ≤ ⌊m/2⌋ "
+                               f"(m = {m}; ≥ 3 channel groups of lower rank not searched)", details=det)
 
 
 @dataclass(frozen=True, repr=False)
@@ -126,8 +280,6 @@ class AtlasTheory(Result):
 def atlas_theory(problem: Problem, *, context: str = "none", key_width: int | None = None) -> AtlasTheory:
     """:func:`architecture_optimum` for every WPGD architecture, with the linear-attention and
     unconstrained-WPGD reference rows (:data:`REFERENCE_ROWS`)."""
-    from wpgd.numerics.core.classes import class_optimum
-
     _check_context(problem, context)
     rows = {a: architecture_optimum(problem, a, context=context,
                                     key_width=key_width if ARCHITECTURES[a].gating == "vector" else None)

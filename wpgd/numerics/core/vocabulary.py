@@ -34,6 +34,7 @@ __all__ = [
     "GATING_ALIASES",
     "MODEL_KINDS",
     "MULTISTEP_CLASSES",
+    "SOLVE_CLASS_CHOICES",
     "ModelKind",
     "THEORY_CLASSES",
     "WEIGHT_CLASSES",
@@ -274,3 +275,6 @@ WPGD_ARCHITECTURES: tuple[str, ...] = tuple(a for a in ARCHITECTURE_NAMES if ARC
 ATLAS_CONTEXTS: tuple[str, ...] = ("none", "onehot")
 """Prompt contexts of the atlas: the paper's prompt ("none": demonstrations carry no segment tag) or
 every demonstration carrying its segment one-hot ("onehot")."""
+
+SOLVE_CLASS_CHOICES: tuple[str, ...] = CLASSES + WPGD_ARCHITECTURES + ("all",)
+"""``wpgd solve --class`` choices: every weight class, every architecture with a WPGD form, or all."""

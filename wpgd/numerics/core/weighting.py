@@ -7,12 +7,14 @@ Fixed ω (docs/theory.md §5): with ``s = rᵀω``, ``q1 = ωᵀM1ω``, ``q2 = �
 Restricting P to rank ≤ ρ keeps the ρ largest λ_j (each term λ²/(q1λ + q2) increases with λ,
 and the restricted problem is an Eckart–Young approximation in Σ's eigenbasis).
 
-Cone of weights 𝒞 (a ray, the monotone cone, or all of Rⁿ; both signs, since L(P, ω) = L(−P, −ω)):
+Cone of weights 𝒞 (a ray, the monotone cone, the non-negative orthant, or all of Rⁿ; both
+signs, since L(P, ω) = L(−P, −ω)):
 at the optimum (P*, ω*) the preconditioner is ∝ (Σ_ρ + γ I)⁻¹ and ω* minimises the convex
 quadratic ``ωᵀ(M1 + μ M2)ω − 2 rᵀω`` over 𝒞 with ``μ = c(P*)/b(P*) = φ_Σ(γ)``, which lies in
 ``[Σλ²/Σλ³, ρ/Σλ]`` (the range of the decreasing φ_Σ on γ ∈ [0, ∞]). So the class optimum is a
 one-dimensional search over μ in that interval of ``L(ω_𝒞(μ))``, with ``ω_𝒞(μ)`` a linear solve
-(Rⁿ) or a non-negative least-squares problem on the increments (monotone cone).
+(Rⁿ) or a non-negative least-squares problem on the increments (monotone cone) or on the
+weights themselves (non-negative orthant, the ``nonneg`` class of the architecture atlas).
 
 For segment problems every class here (not the fixed-decay one) is invariant under permuting
 tokens within a segment, and the objective is convex for fixed P, so averaging a minimiser over
@@ -40,7 +42,7 @@ __all__ = [
     "mu_interval",
 ]
 
-CONES = ("ray", "monotone", "free")
+CONES = ("ray", "monotone", "nonneg", "free")
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ def cone_weights(a: np.ndarray, b: np.ndarray, cone: str) -> np.ndarray:
     Args:
         a: PSD matrix, shape (m, m).
         b: shape (m,).
-        cone: "ray" (w ∝ 1), "monotone" (0 ≤ w_1 ≤ … ≤ w_m) or "free" (Rᵐ).
+        cone: "ray" (w ∝ 1), "monotone" (0 ≤ w_1 ≤ … ≤ w_m), "nonneg" (w ≥ 0) or "free" (Rᵐ).
 
     Returns:
         w, shape (m,) (zero if no direction of 𝒞 ∪ −𝒞 decreases the quadratic).
@@ -163,10 +165,11 @@ def cone_weights(a: np.ndarray, b: np.ndarray, cone: str) -> np.ndarray:
     if cone == "ray":
         one = np.ones(m)
         return one * (float(one @ b) / float(one @ a @ one))
-    if cone != "monotone":
+    if cone not in ("monotone", "nonneg"):
         raise InvalidProblemError(f"cone must be one of {CONES}, got {cone!r}")
     f = np.linalg.cholesky(a).T  # A = FᵀF
-    lower = np.tril(np.ones((m, m)))  # w = L δ, δ ≥ 0
+    # w = L δ with δ ≥ 0: L lower-triangular ones (monotone: δ are the increments) or I (nonneg)
+    lower = np.tril(np.ones((m, m))) if cone == "monotone" else np.eye(m)
     rhs = np.linalg.solve(f.T, b)
     best, best_val = np.zeros(m), 0.0
     for sgn in (1.0, -1.0):
@@ -178,17 +181,22 @@ def cone_weights(a: np.ndarray, b: np.ndarray, cone: str) -> np.ndarray:
     return best
 
 
-def cone_optimum(problem: Problem, cone: str, rank: int | None = None, grid: int = 41):
+def cone_optimum(problem: Problem, cone: str, rank: int | None = None, grid: int = 41, system=None):
     """Global optimum of L(P, ω) over ω in a cone (both signs) and P of rank ≤ ``rank``.
 
     One-dimensional search over μ ∈ :func:`mu_interval` (grid, then bounded Brent around the best
     grid point) of the fixed-ω risk of ``ω_𝒞(μ)`` (see the module docstring).
 
+    Args:
+        system: a reduced system ``(A1, A2, b, expand)`` to use instead of
+            :func:`reduced_system` (e.g. ω = B c restricted to the span of a basis B:
+            A1 = BᵀM1B, A2 = BᵀM2B, b = Bᵀr, expand c ↦ Bc).
+
     Returns:
         (fixed, omega, w, mu_search): the :class:`FixedWeightOptimum` at the optimum, the token
         weights ω (n,), the reduced weights (K,) or (n,), and the μ at which they were found.
     """
-    a1, a2, b, expand = reduced_system(problem)
+    a1, a2, b, expand = reduced_system(problem) if system is None else system
     lo, hi = mu_interval(problem, rank)
 
     def weights(mu):
