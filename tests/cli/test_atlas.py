@@ -69,7 +69,6 @@ def test_json_error_is_also_on_stdout(tmp_path):
     assert proc.returncode == 2 and json.loads(proc.stdout)["exit_code"] == 2
 
 
-@pytest.mark.skip(reason="needs issue-15t's architecture optima (stub until merged)")
 def test_theory_only_atlas_equals_the_library_and_writes_one_set(spec, tmp_path):
     from wpgd.numerics.core.atlas import architecture_optimum
     from wpgd.numerics.core.classes import class_optimum
@@ -95,8 +94,7 @@ def test_theory_only_atlas_equals_the_library_and_writes_one_set(spec, tmp_path)
     saved = json.loads((out / "atlas.json").read_text())
     assert saved["rows"] == res["rows"]
     files = set(json.loads((out / ".wpgd-output").read_text())["files"])
-    assert files == {"atlas.json", "atlas_config.json", "atlas.txt", "atlas_trained.json", "atlas.png", "atlas.svg",
-                     ".wpgd-output"}
+    assert files == {"atlas.json", "atlas_config.json", "atlas.txt", "atlas_trained.json", "atlas.png", "atlas.svg"}
     # the text output is the saved table
     text = wpgd("--spec", spec, "--theory-only", "--out", out)
     assert text.returncode == 0, text.stderr
@@ -107,7 +105,6 @@ def test_theory_only_atlas_equals_the_library_and_writes_one_set(spec, tmp_path)
     assert (out / "atlas.pdf").read_bytes()[:5] == b"%PDF-" and not (out / "atlas.png").exists()
 
 
-@pytest.mark.skip(reason="needs issue-15t's architecture optima (stub until merged)")
 @pytest.mark.slow
 def test_a_tiny_trained_run_goes_through_the_whole_path_and_resumes(spec, tmp_path):
     out = tmp_path / "atlas"
