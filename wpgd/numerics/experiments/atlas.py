@@ -42,6 +42,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from wpgd._version import __version__
 from wpgd.numerics.core.atlas import REFERENCE_ROWS, architecture_optimum
 from wpgd.numerics.core.classes import class_optimum
 from wpgd.numerics.core.errors import InvalidProblemError
@@ -145,9 +146,10 @@ def problem_fingerprint(problem: Problem) -> dict:
 
 
 def row_key(problem: Problem, name: str, config: AtlasConfig) -> str:
-    """The hash of everything that determines one trained row (problem, architecture, context,
-    steps, seed, device, evaluation size); the tolerance is not part of it (verdicts are recomputed)."""
-    what = {"problem": problem_fingerprint(problem), "name": name, "context": config.context,
+    """The hash of everything that determines one trained row (the toolkit's version, problem,
+    architecture, context, steps, seed, device, evaluation size); the tolerance is not part of it
+    (verdicts are recomputed). Code changes within one version are not seen: use a new folder."""
+    what = {"version": __version__, "problem": problem_fingerprint(problem), "name": name, "context": config.context,
             "steps": config.steps, "seed": config.seed, "device": config.device,
             "eval_prompts": config.eval_prompts}
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode("utf-8")).hexdigest()[:16]
@@ -323,7 +325,9 @@ def run_atlas(problem: Problem, config: AtlasConfig, out_dir=None, *, spec: str 
     if theory_fn is None:
         theory_fn = architecture_optimum
     theory, refs, optima = _theory_rows(problem, names, config, theory_fn)
-    say(f"theory: {len(theory)} architecture rows and {len(refs)} reference rows ({time.perf_counter() - t0:.1f} s)")
+    if not config.theory_only:
+        say(f"theory: {len(theory)} architecture rows and {len(refs)} reference rows "
+            f"({time.perf_counter() - t0:.1f} s)")
     keys = {name: row_key(problem, name, config) for name in names}
     out = None if out_dir is None else Path(out_dir)
     trained = {} if out is None else _load_trained(out)

@@ -53,9 +53,11 @@ def atlas_table(result: dict) -> str:
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip() for cells in [head] + rows]
     lines.append("")
     for name in result["architectures"]:
-        r = result["rows"][name]
-        closure = " (an infimum: approached, not attained, by finite parameters)" if r.get("closure") else ""
-        lines.append(f"{name}: {r['label']}: {r['class_label']}{closure}")
+        lines.append(f"{name}: {result['rows'][name]['class_label']}")
+    closures = [n for n in result["architectures"] if result["rows"][n].get("closure")]
+    if closures:
+        lines.append(f"closure ({', '.join(closures)}): the optimum is an infimum, approached but not attained by "
+                     "finite parameters")
     if trained:
         lines.append(f"verdict: landed iff |trained / optimum − 1| ≤ {result['tolerance']:.0%}; below class = the "
                      "trained model beat its class optimum by more than that (a finding: it computes something "
