@@ -3,7 +3,7 @@ whatever order the check modules happen to be imported in."""
 
 from wpgd.proofs_check.runner import registered_checks
 
-FAMILIES = ["risk", "stationarity", "gating", "multilayer", "optimum"]
+FAMILIES = ["risk", "stationarity", "gating", "multilayer", "atlas", "optimum"]
 
 
 def _grouped_in_order(names: list[str]) -> bool:

@@ -4,6 +4,7 @@ solvers), whatever order the imports happen to run in."""
 
 from . import (
     arb_checks,  # noqa: F401
+    atlas_checks,  # noqa: F401
     atlas_torch_checks,  # noqa: F401
     gating_checks,  # noqa: F401
     gating_class_checks,  # noqa: F401
@@ -20,6 +21,7 @@ MODULE_ORDER = (
     "gating_checks",
     "gating_class_checks",
     "multilayer_checks",
+    "atlas_checks",
     "atlas_torch_checks",
     "optimum_checks",
     "solver_checks",

@@ -146,7 +146,7 @@ def _retnet(problem: Problem) -> ClassOptimum:
     omega = weights_from_parameters("retnet", token_layout(problem), np.zeros(0))
     fixed = best_for_weights(problem, omega)
     return _optimum(problem, fixed, omega,
-                    "RetNet, 1 head: one fixed ω_i = γ^(T−t_i), γ = 1 − 2^−5 (delimiters counted); P optimal",
+                    "RetNet, 1 head: fixed ω_i = γ^(T−t_i), γ = 1 − 2^−5, delimiters counted; P optimal",
                     {"realised_class": "fixed-geometric", "closure": False, "decay": RETNET_DECAY,
                      "gamma": fixed.gamma})
 
