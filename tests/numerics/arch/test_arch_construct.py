@@ -116,3 +116,20 @@ def test_check_skips_without_torch(monkeypatch):
     monkeypatch.setattr(atlas_torch_checks, "_torch", lambda: None)
     (res,) = run_checks(quick=True, select=["atlas.torch_construction"])
     assert res.status == "SKIP" and "torch is not installed" in res.evidence
+
+
+@pytest.mark.parametrize("context", ["none", "onehot"])
+@pytest.mark.parametrize("name", ["retnet", "mamba2", "gla", "rwkv6", "mlstm"])
+def test_the_theory_optimum_is_constructed_exactly(name, context):
+    # the two sides of issue 15 agree: core.atlas's optimum lies in the set the torch construction realises
+    from wpgd.numerics.core.atlas import architecture_optimum
+
+    fmt = PromptFormat(delimiter="boundary", context=context, label_scale=0.3, feature_scale=1.7)
+    opt = architecture_optimum(PROBLEM, name, context=context)
+    model = construct_model(name, opt, PROBLEM, fmt, aggregation="mean")
+    sampler = PromptSampler(PROBLEM, fmt, dtype=torch.float64)
+    batch = sampler.sample(64, make_generator(2))
+    with torch.no_grad():
+        out = sampler.predict(model, batch.tokens)
+    ref = batch.wpgd_predict(torch.as_tensor(opt.P), torch.as_tensor(opt.omega))
+    assert float((out - ref).abs().max() / ref.abs().max()) < TOL

@@ -163,3 +163,19 @@ def test_bad_input_is_refused():
         parallel_mamba2(q, k, v, dt, -A)
     with pytest.raises(ValueError, match="v must be"):
         parallel_retnet(q, k, v[:, :3])
+
+
+@pytest.mark.parametrize("name", [n for n in ARCH_MODELS if n != "retnet"])
+def test_restricted_gates_read_only_the_kept_coordinates(name):
+    torch.manual_seed(6)
+    model = arch_model(name, 5)
+    z = torch.randn(2, 6, 5, dtype=torch.float64)
+    z2 = z.clone()
+    z2[..., :3] += 1.0  # change the "features"
+    z2[..., -1] -= 2.0  # and the label
+    changed = [not torch.equal(a, b) for a, b in zip(model.gates(z).values(), model.gates(z2).values())
+               if isinstance(a, torch.Tensor) and a.ndim >= 3]
+    assert any(changed)  # negative control: published gates read the whole token
+    model.restrict_gates([0, 0, 0, 1, 0])
+    g1, g2 = model.gates(model.gate_input(z)), model.gates(model.gate_input(z2))
+    assert all(torch.equal(g1[key], g2[key]) for key in g1 if isinstance(g1[key], torch.Tensor))

@@ -83,6 +83,19 @@ class ArchModel(nn.Module):
         self.W_k = nn.Parameter(torch.randn(qk_heads, self.head_key_dim, d, **kw) / math.sqrt(d))
         self.W_v = nn.Parameter(torch.randn(heads, d, d, **kw) / d)
         self._init_gates(kw)
+        self.register_buffer("gate_mask", None)
+
+    def restrict_gates(self, keep) -> None:
+        """Let every gate/decay/Δ/input-gate map read only the token coordinates where ``keep`` is
+        true (shape (D,); None = the whole token, as published). With the context and delimiter
+        coordinates only, the gates take one value per token type, as under the WPGD construction:
+        a diagnostic for whether a trained model gains from gates that read features or labels."""
+        self.gate_mask = None if keep is None else torch.as_tensor(keep, dtype=self.W_q.dtype,
+                                                                   device=self.W_q.device).reshape(self.token_dim)
+
+    def gate_input(self, z):
+        """The tokens as the gate maps see them (:meth:`restrict_gates`)."""
+        return z if self.gate_mask is None else z * self.gate_mask
 
     @property
     def decay(self) -> str:
@@ -143,14 +156,14 @@ class ArchModel(nn.Module):
         """The residual stream after the layer: tokens [B, T, D] → [B, T, D]."""
         self._check_tokens(tokens)
         q, k, v = self.projections(tokens)
-        o = self.mix(q, k, v, self.gates(tokens)).sum(dim=2)
+        o = self.mix(q, k, v, self.gates(self.gate_input(tokens))).sum(dim=2)
         return tokens + self.output_scale(tokens.shape[1]) * o
 
     def predict(self, tokens):
         """Prediction at the query (final) position, ``−(z_T + a·Σ_h o_{T,h})_D``, shape [B]."""
         self._check_tokens(tokens)
         q, k, v = self.projections(tokens, label_only=True)
-        g = self.gates(tokens)
+        g = self.gates(self.gate_input(tokens))
         o = (self.mix(q, k, v, g)[:, -1] if self.mode == "recurrent" else self.mix_last(q, k, v, g)).sum(dim=1)
         return -(tokens[:, -1, -1] + self.output_scale(tokens.shape[1]) * o[:, 0])
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from wpgd.numerics.core.atlas import architecture_optimum
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.results import Result, json_clean
@@ -33,7 +34,7 @@ from wpgd.numerics.nn.train_loop import RunState, make_optimiser, run_loop
 
 from .registry import arch_model
 
-__all__ = ["ArchTrainResult", "DEFAULT_TOLERANCE", "arch_theory", "arch_train_config", "train_architecture"]
+__all__ = ["ArchTrainResult", "DEFAULT_TOLERANCE", "GATES_READ", "arch_theory", "arch_train_config", "train_architecture"]
 
 DEFAULT_TOLERANCE = 0.03
 """A run has landed when its held-out risk is at most 3% above the architecture's class optimum."""
@@ -162,45 +163,16 @@ def arch_theory(problem: Problem, name: str, *, context: str = "none", key_width
     None for an architecture without a WPGD form."""
     if not ARCHITECTURES[name].wpgd_form:
         return None
-    from wpgd.numerics.core.atlas import architecture_optimum
-
     vector = ARCHITECTURES[name].gating == "vector"
-    try:
-        return architecture_optimum(problem, name, context=context, key_width=key_width if vector else None)
-    except NotImplementedError:  # the theory interface before its optima landed (issue 15)
-        return _working_hypothesis(problem, name, context, key_width)
+    return architecture_optimum(problem, name, context=context, key_width=key_width if vector else None)
 
 
-@dataclass(frozen=True)
-class _Reference:
-    P: np.ndarray
-    omega: np.ndarray
-    risk: float
-    label: str
+GATES_READ = ("token", "structure")
+"""What the trained gate maps read: the whole token (as published) or only the context and delimiter
+coordinates (as under the construction; a diagnostic)."""
 
 
-def _working_hypothesis(problem: Problem, name: str, context: str, key_width: int | None):
-    """The class each architecture was expected to realise (docs/atlas/implementation.md), used only
-    while ``architecture_optimum`` is a stub: RetNet's fixed profile with its best P, the scalar
-    class (Mamba2, mLSTM), the vector class (GLA, RWKV-6); context "onehot" is not covered."""
-    from wpgd.numerics.core.classes import class_optimum
-
-    if context != "none":
-        raise InvalidProblemError(f"no class optimum for {name} with context {context!r} before architecture_optimum")
-    if name == "retnet":
-        sampler = PromptSampler(problem, arch_train_config(problem, name).prompt_format)
-        from .retnet import retnet_log_decays
-
-        log_g = float(retnet_log_decays(1)[0])
-        omega = np.exp(log_g * (sampler.seq_len - 1 - sampler.demo_positions.numpy()))
-        ctrl = make_control(problem, omega)
-        return _Reference(ctrl.P, ctrl.omega, ctrl.risk, "RetNet fixed decay γ_0 (best P)")
-    cls = "vector" if ARCHITECTURES[name].gating == "vector" else "scalar"
-    opt = class_optimum(problem, cls, key_width=key_width if cls == "vector" else None)
-    return _Reference(opt.P, opt.omega, opt.risk, f"{cls} class optimum")
-
-
-def _factory(name: str, config: TrainConfig, token_dim: int, key_dim: int, seq_len: int):
+def _factory(name: str, config: TrainConfig, token_dim: int, key_dim: int, seq_len: int, keep=None):
     """``attempt -> (model, params, optimiser, scheduler)`` with a fresh initialisation per attempt."""
     log_decay = -GATE_DECAY["vector" if ARCHITECTURES[name].gating == "vector" else "scalar"] / seq_len
 
@@ -209,6 +181,7 @@ def _factory(name: str, config: TrainConfig, token_dim: int, key_dim: int, seq_l
         model = arch_model(name, token_dim, key_dim=key_dim, dtype=config.torch_dtype, device=config.device,
                            aggregation=config.aggregation)
         model.init_decay(log_decay)
+        model.restrict_gates(keep)
         with torch.no_grad():
             model.W_v.mul_(config.init_value_scale)
         if config.init_tied_qk:
@@ -221,7 +194,7 @@ def _factory(name: str, config: TrainConfig, token_dim: int, key_dim: int, seq_l
 def train_architecture(problem: Problem, name: str, *, steps: int | None = None, seed: int = 0,
                        device: str = "cpu", context: str = "none", eval_prompts: int | None = None,
                        progress: bool = False, tolerance: float = DEFAULT_TOLERANCE, config: TrainConfig | None = None,
-                       theory=None) -> ArchTrainResult:
+                       theory=None, gates_read: str = "token") -> ArchTrainResult:
     """Train one layer of ``name`` on fresh prompts of ``problem`` and evaluate it against its class optimum.
 
     Args:
@@ -237,6 +210,9 @@ def train_architecture(problem: Problem, name: str, *, steps: int | None = None,
         config: a ready config (from :func:`arch_train_config`) instead of the keyword settings.
         theory: the class optimum to compare with (anything with ``P``, ``omega``, ``risk``,
             ``label``), instead of :func:`arch_theory`.
+        gates_read: "token" (the gate maps read the whole token, as published) or "structure"
+            (only the context and delimiter coordinates, as under the construction: a diagnostic
+            of what data-dependent gates add; :meth:`ArchModel.restrict_gates`).
 
     Returns:
         An :class:`ArchTrainResult`.
@@ -254,7 +230,12 @@ def train_architecture(problem: Problem, name: str, *, steps: int | None = None,
     key_dim = arch_key_dim(name, problem, sampler.token_dim)
     if theory is None:
         theory = arch_theory(problem, name, context=config.context, key_width=key_dim)
-    fresh = _factory(name, config, sampler.token_dim, key_dim, sampler.seq_len)
+    if gates_read not in GATES_READ:
+        raise InvalidProblemError(f"gates_read must be one of {', '.join(GATES_READ)}, got {gates_read!r}")
+    keep = None
+    if gates_read == "structure":
+        keep = [0.0] * problem.d + [1.0] * (sampler.token_dim - problem.d - 1) + [0.0]
+    fresh = _factory(name, config, sampler.token_dim, key_dim, sampler.seq_len, keep)
     run = RunState(*fresh(0), gen=make_generator(config.data_seed, config.device))
     run.probe = int(round(config.restart_at * config.steps)) if config.restarts else 0
     t0 = time.perf_counter()
