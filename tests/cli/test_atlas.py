@@ -4,6 +4,7 @@ result set, `plot DIR`, and a tiny trained run through the whole path."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,28 @@ def test_a_tiny_trained_run_goes_through_the_whole_path_and_resumes(spec, tmp_pa
     assert res2["rows"]["mamba2"]["trained"]["normalized_risk"] == m["normalized_risk"]
     assert again.returncode == (3 if res2["not_landed"] else 0)
     assert ("WARNING" in again.stderr) is bool(res2["not_landed"])
+
+
+DOCS_ATLAS = Path(__file__).resolve().parents[2] / "docs" / "figures" / "atlas"
+
+
+def test_the_committed_docs_atlas_matches_the_current_theory_and_its_table():
+    """docs/atlas/index.md shows a trained atlas run once and committed (docs/figures/atlas/): its
+    theory rows must still be what the library computes, and its table what atlas_table prints."""
+    from wpgd.numerics.core.atlas import architecture_optimum
+    from wpgd.numerics.core.spec import load_spec
+    from wpgd.numerics.experiments.atlas_plot import atlas_table
+
+    result = json.loads((DOCS_ATLAS / "atlas.json").read_text())
+    problem = load_spec(DOCS_ATLAS / "reversed_d4.toml")
+    assert result["problem"] == problem.describe() and not result["theory_only"] and result["complete"]
+    for name in result["architectures"]:
+        row = result["rows"][name]
+        if ARCHITECTURES[name].wpgd_form:
+            opt = architecture_optimum(problem, name, context=result["context"])
+            assert row["normalized_risk"] == pytest.approx(opt.normalized_risk, rel=1e-9), name
+            t = row["trained"]
+            assert t["gap_theory"] == pytest.approx(t["normalized_risk"] / opt.normalized_risk - 1, rel=1e-9)
+    assert (DOCS_ATLAS / "atlas.txt").read_text().strip() == atlas_table(result).strip()
+    page = (DOCS_ATLAS.parents[1] / "atlas" / "index.md").read_text()
+    assert atlas_table(result).splitlines()[1] in page  # the page shows this run's table
