@@ -66,3 +66,12 @@ def test_delta_rule_names_are_not_solve_choices():
     usage = wpgd("solve", "--help").stdout
     choices = re.search(r"--class \{([^}]*)\}", usage).group(1).split(",")
     assert [a for a in ARCHITECTURE_NAMES if a in choices] == list(WPGD_ARCHITECTURES)
+
+
+def test_heads_flag():
+    proc = wpgd("solve", "--spec", SPEC, "--class", "retnet", "--heads", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    ref = architecture_optimum(load_spec(SPEC), "retnet", heads=2)
+    assert out["normalized_risk"] == pytest.approx(ref.normalized_risk, rel=1e-12) and out["details"]["heads"] == 2
+    assert one_line_error(wpgd("solve", "--spec", SPEC, "--class", "scalar", "--heads", "2"))

@@ -32,6 +32,9 @@ Segment specs use the structured O(K³ + d³ + n) path (10⁷ tokens are fine).
                   atlas, docs/theory.md §8), or all of them side by side
   --context X     the architectures' prompt: none (the paper's: demonstrations carry no
                   segment tag) or onehot (each demonstration carries its segment one-hot)
+  --heads H       the architectures with H heads sharing one preconditioner (read out as a
+                  sum): RetNet's H fixed decays span ω; two Mamba2/mLSTM heads reach
+                  unconstrained WPGD on segment prompts
   --stationary    list every stationary point family with its Hessian inertia (Theorem 2)
   --steps L       L ≥ 2 with --class scalar: the optimum of the L-step gated GD++ class (what
                   trained L-layer scalar GLAs compute: label and feature writes, per-layer
@@ -64,6 +67,8 @@ def add_arguments(p) -> None:
     p.add_argument("--context", default="none", choices=ATLAS_CONTEXTS,
                    help=f"prompt context of the architectures ({', '.join(WPGD_ARCHITECTURES)}) and --class all: "
                         "none (the paper's prompt) or onehot (segment one-hot on each demonstration) (default none)")
+    p.add_argument("--heads", type=integer(1, 64), default=1, metavar="H",
+                   help="heads of the architectures (and --class all) sharing one preconditioner, 1..64 (default 1)")
     p.add_argument("--key-width", type=integer(1, 2**16), metavar="M",
                    help="key width of the vector-gated layer for --class vector/gla/rwkv6/all (default 2d: reaches "
                         "the optimum)")
@@ -92,7 +97,8 @@ def run(args) -> int:
     report = solve_problem(problem, cls=args.cls, precision=args.precision, certify=args.certify,
                            backend=args.backend or "auto", stationary=args.stationary, key_width=args.key_width,
                            steps=args.steps, steps_class=args.steps_class, seed=args.seed,
-                           progress=not args.json, context=args.context)
+                           progress=not args.json, context=args.context,
+                           heads=args.heads)
     out = report.to_dict()
     if args.out:
         write_output_set(Path(args.out), {f"{name}.npy": arr for name, arr in report.arrays().items()},

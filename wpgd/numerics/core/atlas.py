@@ -12,8 +12,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from wpgd.numerics.core.atlas_params import RETNET_DECAY, token_layout, weights_from_parameters
-from wpgd.numerics.core.classes import ClassOptimum, class_optimum, geometric_weights
+from wpgd.numerics.core.atlas_params import RETNET_DECAY, head_weights, token_layout, weights_from_parameters
+from wpgd.numerics.core.atlas_span import geometric_groups_optimum, span_optimum
+from wpgd.numerics.core.classes import ClassOptimum, class_optimum
 from wpgd.numerics.core.errors import InvalidProblemError, SolverError
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.results import Result, json_clean
@@ -50,7 +51,7 @@ def _check_context(problem: Problem, context: str) -> None:
 
 
 def architecture_optimum(
-    problem: Problem, name: str, *, context: str = "none", key_width: int | None = None
+    problem: Problem, name: str, *, context: str = "none", key_width: int | None = None, heads: int = 1
 ) -> ClassOptimum:
     """The optimal WPGD risk over the (P, ω) that architecture ``name`` realises under the one-layer
     construction on the paper's prompt (docs/theory.md §8).
@@ -80,6 +81,10 @@ def architecture_optimum(
             one-hot; needs a segment problem).
         key_width: key width m of the vector-gated architectures (gla, rwkv6); default the width
             that realises every ω (2d for K ≥ 2 segments).
+        heads: H heads whose key and query maps agree up to scale (one P), read out as a sum
+            (docs/theory.md §8.3): retnet the span of the H fixed decays; mamba2 and mlstm with
+            H ≥ 2 unconstrained WPGD on segment prompts (closure), two geometric heads on dense
+            ones; gla and rwkv6 unchanged (heads split the key width m).
 
     Returns:
         A :class:`~wpgd.numerics.core.classes.ClassOptimum` with ``cls == name``,
@@ -88,7 +93,9 @@ def architecture_optimum(
 
     Raises:
         InvalidProblemError: an unknown name, a name without a WPGD form (deltanet,
-            gated-deltanet), an unknown context, or ``key_width`` for an architecture without one.
+            gated-deltanet), an unknown context, ``key_width`` for an architecture without one,
+            or ``heads`` outside [1, 64].
+        SolverError: an optimum that cannot be computed in float64.
 
     >>> import numpy as np
     >>> pr = Problem.segmented(np.eye(2), [3, 3], [0.2, 0.8], noise=0.1)
@@ -104,13 +111,17 @@ def architecture_optimum(
         raise InvalidProblemError(f"key_width applies to the vector-gated architectures only, not {name}")
     if key_width is not None and key_width < 1:
         raise InvalidProblemError(f"key_width must be ≥ 1, got {key_width}")
+    if isinstance(heads, bool) or not isinstance(heads, (int, np.integer)) or not 1 <= heads <= 64:
+        raise InvalidProblemError(f"heads must be an integer in [1, 64], got {heads!r}")
+    heads = int(heads)
     if name == "retnet":
-        res = _guarded(problem, name, _retnet)
+        res = _guarded(problem, name, lambda pr: _retnet(pr, heads))
     elif arch.gating == "scalar":
-        res = _guarded(problem, name, lambda pr: _scalar_decay(pr, name, context))
+        res = _guarded(problem, name, lambda pr: _scalar_decay(pr, name, context, heads))
     else:
         res = _guarded(problem, name, lambda pr: _vector_decay(pr, name, context, key_width))
-    details = {"architecture": arch.label, "reference": arch.reference, "context": context, **res.details}
+    details = {"architecture": arch.label, "reference": arch.reference, "context": context, "heads": heads,
+               **res.details}
     return replace(res, cls=name, details=details)
 
 
@@ -142,17 +153,37 @@ def _optimum(problem: Problem, fixed, omega, label: str, details: dict) -> Class
                         P=np.asarray(fixed.P), omega=np.asarray(omega), label=label, details=details)
 
 
-def _retnet(problem: Problem) -> ClassOptimum:
-    omega = weights_from_parameters("retnet", token_layout(problem), np.zeros(0))
-    fixed = best_for_weights(problem, omega)
+def _retnet(problem: Problem, heads: int) -> ClassOptimum:
+    layout = token_layout(problem)
+    if heads == 1:
+        omega = weights_from_parameters("retnet", layout, np.zeros(0))
+        fixed = best_for_weights(problem, omega)
+        return _optimum(problem, fixed, omega,
+                        "RetNet, 1 head: fixed ω_i = γ^(T−t_i), γ = 1 − 2^−5, delimiters counted; P optimal",
+                        {"realised_class": "fixed-geometric", "closure": False, "decay": RETNET_DECAY,
+                         "gamma": fixed.gamma})
+    basis = np.stack([head_weights("retnet", layout, np.zeros(0), h) for h in range(heads)], axis=1)
+    fixed, omega, c, mu = span_optimum(problem, basis)
     return _optimum(problem, fixed, omega,
-                    "RetNet, 1 head: fixed ω_i = γ^(T−t_i), γ = 1 − 2^−5, delimiters counted; P optimal",
-                    {"realised_class": "fixed-geometric", "closure": False, "decay": RETNET_DECAY,
-                     "gamma": fixed.gamma})
+                    f"RetNet, {heads} heads sharing P: ω in the span of γ_h^(T−t_i), γ_h = 1 − 2^(−5−h)",
+                    {"realised_class": "fixed-span", "closure": False,
+                     "decays": [1.0 - 2.0 ** (-5 - h) for h in range(heads)],
+                     "coefficients": np.asarray(c).tolist(), "gamma": fixed.gamma, "mu": mu})
 
 
-def _scalar_decay(problem: Problem, name: str, context: str) -> ClassOptimum:
+def _scalar_decay(problem: Problem, name: str, context: str, heads: int) -> ClassOptimum:
     what = "Δ" if name == "mamba2" else "the input gate"
+    label = ARCHITECTURES[name].label
+    if heads > 1:
+        if problem.is_segmented:  # ω = u − v with u, v monotone: every piecewise-constant ω (§8.3)
+            res = class_optimum(problem, "unconstrained")
+            return replace(res, label=f"{label}, {heads} heads sharing P: unconstrained WPGD (closure; ω = Σ_h c_h "
+                                      "ω^(h), two monotone heads give any ω)",
+                           details=dict(res.details, realised_class="unconstrained", closure=True))
+        res = geometric_groups_optimum(problem, problem.d, problem.d)
+        return replace(res, label=f"{label}, {heads} heads sharing P, no delimiters: ω = c_1 r_1^(n−i) + "
+                                  f"c_2 r_2^(n−i){'' if heads == 2 else ' (more heads not searched)'}",
+                       details=dict(res.details, exact=heads == 2))
     if not problem.is_segmented:
         res = class_optimum(problem, "geometric")
         g = float(res.details["decay"])
@@ -181,53 +212,10 @@ def _vector_decay(problem: Problem, name: str, context: str, key_width: int | No
         return replace(res, label=f"{label}: {res.label} (closure)",
                        details=dict(res.details, realised_class="vector", closure=True))
     m = 2 * problem.d if key_width is None else int(key_width)
-    return _two_geometric_groups(problem, label, m)
-
-
-def _geometric_basis(n: int, ratios) -> np.ndarray:
-    return np.stack([geometric_weights(n, float(r)) for r in ratios], axis=1)
-
-
-def _span_optimum(problem: Problem, ratios, rank: int, grid: int = 15):
-    basis = _geometric_basis(problem.n, ratios)
-    m1, m2, r = problem.m1_matrix(), problem.m2_matrix(), np.array(problem.r)
-    system = (basis.T @ m1 @ basis, basis.T @ m2 @ basis, basis.T @ r, lambda c: basis @ np.asarray(c))
-    return cone_optimum(problem, "free", rank, grid=grid, system=system)
-
-
-def _two_geometric_groups(problem: Problem, label: str, m: int) -> ClassOptimum:
-    """Dense prompt, vector gating: every demonstration shares its gates, so a group of channels
-    sharing a gate contributes a geometric ω; at most two groups of rank ⌊m/2⌋ are searched."""
-    from scipy.optimize import minimize
-
-    d, n = problem.d, problem.n
-    one = class_optimum(problem, "geometric") if m >= d else None
-    best = None
-    r2 = min(m // 2, d)
-    if r2 >= 1 and n >= 2:
-        ts = np.linspace(0.0, np.log10(max(n, 2)) + 3.0, 7)
-        grid = np.unique(np.concatenate([1.0 - 10.0 ** (-ts), [0.0, 0.5]]))
-        cands = [(a, b) for i, a in enumerate(grid) for b in grid[i + 1:]]
-        vals = [_span_optimum(problem, c, r2)[0].risk for c in cands]
-        start = np.asarray(cands[int(np.argmin(vals))])
-
-        def value(z):
-            return _span_optimum(problem, 1.0 / (1.0 + np.exp(-z)), r2)[0].risk
-
-        z0 = np.log(np.clip(start, 1e-12, 1 - 1e-15) / np.clip(1 - start, 1e-15, None))
-        res = minimize(value, z0, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-13, "maxiter": 200})
-        ratios = 1.0 / (1.0 + np.exp(-res.x)) if res.fun <= min(vals) else start
-        fixed, omega, c, mu = _span_optimum(problem, ratios, r2)
-        best = _optimum(problem, fixed, omega, "", {"ratios": np.asarray(ratios).tolist(), "coefficients":
-                                                   np.asarray(c).tolist(), "gamma": fixed.gamma, "mu": mu,
-                                                   "rank": fixed.rank, "groups": 2})
-    if best is None or (one is not None and one.risk <= best.risk):
-        assert one is not None
-        best = replace(one, details={"ratios": [one.details["decay"]], "gamma": one.details["gamma"], "groups": 1})
-    det = dict(best.details, realised_class="geometric-groups", closure=True, key_width=m,
-               searched_groups=2, exact=m < 3)
-    return replace(best, label=f"{label}, no delimiters: ω = c_1 r_1^(n−i) + c_2 r_2^(n−i), rank P ≤ ⌊m/2⌋ "
-                               f"(m = {m}; ≥ 3 channel groups of lower rank not searched)", details=det)
+    res = geometric_groups_optimum(problem, min(m, problem.d), min(m // 2, problem.d))
+    return replace(res, label=f"{label}, no delimiters: ω = c_1 r_1^(n−i) + c_2 r_2^(n−i), rank P ≤ ⌊m/2⌋ "
+                              f"(m = {m}; ≥ 3 channel groups of lower rank not searched)",
+                   details=dict(res.details, key_width=m, exact=m < 3))
 
 
 @dataclass(frozen=True, repr=False)
@@ -277,11 +265,13 @@ class AtlasTheory(Result):
         return "\n".join(lines)
 
 
-def atlas_theory(problem: Problem, *, context: str = "none", key_width: int | None = None) -> AtlasTheory:
-    """:func:`architecture_optimum` for every WPGD architecture, with the linear-attention and
-    unconstrained-WPGD reference rows (:data:`REFERENCE_ROWS`)."""
+def atlas_theory(problem: Problem, *, context: str = "none", key_width: int | None = None,
+                 heads: int = 1) -> AtlasTheory:
+    """:func:`architecture_optimum` for every WPGD architecture (same ``context``, ``heads``; the
+    ``key_width`` for gla and rwkv6), with the linear-attention and unconstrained-WPGD reference
+    rows (:data:`REFERENCE_ROWS`)."""
     _check_context(problem, context)
-    rows = {a: architecture_optimum(problem, a, context=context,
+    rows = {a: architecture_optimum(problem, a, context=context, heads=heads,
                                     key_width=key_width if ARCHITECTURES[a].gating == "vector" else None)
             for a in WPGD_ARCHITECTURES}
     for c in REFERENCE_ROWS:

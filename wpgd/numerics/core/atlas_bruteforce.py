@@ -60,7 +60,8 @@ def brute_force_optimum(problem: Problem, name: str, *, context: str = "none", g
         problem: a small problem (dense ones form n×n matrices).
         name: a WPGD architecture.
         context: "none" or "onehot".
-        groups: channel groups of the vector-gated architectures (default 2: key width 2d).
+        groups: channel groups of the vector-gated architectures (default 2: key width 2d), or
+            heads sharing P (default 1) of the others.
         starts: local searches (bounded L-BFGS-B), started from the best of the samples.
         samples: random parameter vectors evaluated first (half N(0, 4²), half uniform in
             [−12, 12], within the bounds).
@@ -86,10 +87,12 @@ def brute_force_optimum(problem: Problem, name: str, *, context: str = "none", g
         r = value(theta)
         return BruteForce(r, r / problem.null_risk, theta, weights_from_parameters(name, layout, theta), 1)
     bounds = [(-BOUND, BOUND)] * k
+    t = layout.num_types
     if name == "rwkv6":
-        bounds[:groups * layout.num_types] = [(-BOUND, EXP_BOUND)] * (groups * layout.num_types)
+        bounds[:groups * t] = [(-BOUND, EXP_BOUND)] * (groups * t)
     if name == "mamba2":
-        bounds[-1] = (-BOUND, EXP_BOUND)
+        for h in range(groups):
+            bounds[h * (t + 1) + t] = (-BOUND, EXP_BOUND)
     lo, hi = np.array(bounds).T
     rng = np.random.default_rng(seed)
     # global phase: many random points (half N(0, 4²), half uniform in [−12, 12]), then a local

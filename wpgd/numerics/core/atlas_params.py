@@ -36,7 +36,7 @@ from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.vocabulary import ARCHITECTURES, ATLAS_CONTEXTS, WPGD_ARCHITECTURES
 
-__all__ = ["RETNET_DECAY", "TokenLayout", "token_layout", "num_parameters", "weights_from_parameters"]
+__all__ = ["RETNET_DECAY", "TokenLayout", "head_weights", "num_parameters", "token_layout", "weights_from_parameters"]
 
 RETNET_DECAY = 1.0 - 2.0**-5
 """RetNet's decay of head 0, γ_h = 1 − 2^(−5−h) (Sun et al. 2023)."""
@@ -79,14 +79,20 @@ def token_layout(problem: Problem, context: str = "none") -> TokenLayout:
     return TokenLayout(np.asarray(types), np.asarray(demo))
 
 
-def num_parameters(name: str, layout: TokenLayout, groups: int = 1) -> int:
-    """Length of the parameter vector of :func:`weights_from_parameters`."""
+def _block(name: str, layout: TokenLayout) -> int:
+    """Parameters of one head / channel group."""
     t, gating = layout.num_types, ARCHITECTURES[_known(name)].gating
     if gating == "fixed":
         return 0
     if gating == "vector":
-        return groups * t + groups - 1
+        return t
     return t + 1 if name == "mamba2" else 2 * t
+
+
+def num_parameters(name: str, layout: TokenLayout, groups: int = 1) -> int:
+    """Length of the parameter vector of :func:`weights_from_parameters`: ``groups`` blocks of
+    per-head (per channel group) parameters, then the read-out coefficients c_2..c_G."""
+    return groups * _block(name, layout) + groups - 1
 
 
 def _known(name: str) -> str:
@@ -120,9 +126,11 @@ def weights_from_parameters(name: str, layout: TokenLayout, theta, groups: int =
     Args:
         name: a WPGD architecture.
         layout: :func:`token_layout` of the prompt.
-        theta: shape (:func:`num_parameters`,): mamba2 ``[a_τ (types), A_log]``; gla/rwkv6
-            ``[a_{τ,h} (groups × types, group-major), c_2..c_G]``; mlstm ``[f_τ (types), ĩ_τ (types)]``.
-        groups: channel groups of the vector-gated architectures (read-out coefficients c_1 = 1).
+        theta: shape (:func:`num_parameters`,): per head / channel group h (block-major) mamba2
+            ``[a_τ (types), A_log]``, gla/rwkv6 ``[a_τ (types)]``, mlstm ``[f_τ (types), ĩ_τ (types)]``,
+            retnet none (head h has γ_h = 1 − 2^(−5−h)); then the read-out coefficients
+            c_2..c_G (c_1 = 1): ω = Σ_h c_h ω^{(h)} (heads or channel groups sharing P).
+        groups: heads (scalar and fixed decays) or channel groups (vector gating).
 
     Returns:
         ω, shape (n,).
@@ -130,22 +138,32 @@ def weights_from_parameters(name: str, layout: TokenLayout, theta, groups: int =
     theta = np.asarray(theta, dtype=np.float64)
     if theta.shape != (num_parameters(name, layout, groups),):
         raise InvalidProblemError(f"{name} takes {num_parameters(name, layout, groups)} parameters, got {theta.shape}")
+    b = _block(name, layout)
+    coeffs = np.concatenate([[1.0], theta[groups * b:]])
+    out = np.zeros(int(layout.is_demo.sum()))
+    for h in range(groups):
+        out += coeffs[h] * _one_head(name, layout, theta[h * b:(h + 1) * b], h)
+    return out
+
+
+def head_weights(name: str, layout: TokenLayout, theta, head: int = 0) -> np.ndarray:
+    """ω of one head (one channel group) from its own block of parameters (RetNet: none; head h
+    has γ_h = 1 − 2^(−5−h)), normalised to max 1."""
+    return _one_head(name, layout, np.asarray(theta, dtype=np.float64), head)
+
+
+def _one_head(name: str, layout: TokenLayout, theta: np.ndarray, head: int) -> np.ndarray:
     t, types = layout.num_types, layout.types
     zero = np.zeros(types.size)
     if name == "retnet":
-        return _suffix_weights(layout, np.full(types.size, np.log(RETNET_DECAY)), zero)
+        return _suffix_weights(layout, np.full(types.size, np.log1p(-(2.0 ** (-5 - head)))), zero)
     if name == "mamba2":
         delta = _softplus(theta[:t])[types]
         a = -np.exp(theta[t])
         return _suffix_weights(layout, a * delta, np.log(delta))
     if name == "mlstm":
         return _suffix_weights(layout, _logsigmoid(theta[:t])[types], theta[t:][types])
-    coeffs = np.concatenate([[1.0], theta[groups * t:]])
-    out = np.zeros(int(layout.is_demo.sum()))
-    for h in range(groups):
-        a = theta[h * t:(h + 1) * t][types]
-        if name == "gla":
-            out += coeffs[h] * _suffix_weights(layout, _logsigmoid(a) / 16.0, zero)
-        else:
-            out += coeffs[h] * _suffix_weights(layout, -np.exp(a), zero, include_query=False)
-    return out
+    a = theta[types]
+    if name == "gla":
+        return _suffix_weights(layout, _logsigmoid(a) / 16.0, zero)
+    return _suffix_weights(layout, -np.exp(a), zero, include_query=False)

@@ -50,7 +50,8 @@ class ClassOptimum(Result):
     solver's status ("converged", "not_converged", "degenerate").
 
     Attributes:
-        cls: class name (one of :data:`CLASSES`).
+        cls: class name (one of :data:`CLASSES`), or the architecture's name for an atlas row
+            (:func:`wpgd.numerics.core.atlas.architecture_optimum`).
         risk: optimal population risk, raw units of y².
         normalized_risk: risk / (r_q tr Σ + σ²).
         P: optimal preconditioner, shape (d, d) (paired with ``omega``; the pair is unique only

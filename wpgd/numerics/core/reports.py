@@ -33,7 +33,8 @@ class SolveReport(Result):
 
     Attributes:
         problem: the problem solved.
-        cls: the class asked for (one of :data:`wpgd.numerics.core.vocabulary.CLASS_CHOICES`).
+        cls: the class asked for (one of :data:`wpgd.numerics.core.vocabulary.SOLVE_CLASS_CHOICES`:
+            a weight class, an atlas architecture, or "all").
         result: an :class:`~wpgd.numerics.core.solver.Optimum` (``cls="unconstrained"``), a
             :class:`~wpgd.numerics.core.classes.ClassOptimum`, a :class:`~wpgd.numerics.core.classes.ClassComparison`
             (``cls="all"``) or a :class:`~wpgd.numerics.nn.multistep.MultistepOptimum` (``steps > 1``).

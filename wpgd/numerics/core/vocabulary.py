@@ -122,7 +122,8 @@ CLASSES: tuple[str, ...] = tuple(WEIGHT_CLASSES)
 """Names of the weight classes."""
 
 CLASS_CHOICES: tuple[str, ...] = CLASSES + ("all",)
-"""``wpgd solve --class`` choices: every class, or all of them side by side."""
+"""The weight classes or all of them side by side (``wpgd solve --class`` also takes the atlas
+architectures: :data:`SOLVE_CLASS_CHOICES`)."""
 
 THEORY_CLASSES: tuple[str, ...] = tuple(c for c in CLASSES if WEIGHT_CLASSES[c].theory_curve)
 """Classes drawn as dashed theory curves (the vector optimum depends on the key width: markers only)."""
