@@ -1,4 +1,4 @@
-"""`wpgd verify` lists its checks grouped by claim (risk, stationarity, gating, multi-layer, optimum),
+"""`wpgd verify` lists its checks grouped by claim (risk, stationarity, gating, multi-layer, the architecture atlas, optimum),
 whatever order the check modules happen to be imported in."""
 
 from wpgd.proofs_check.runner import registered_checks

@@ -1,5 +1,5 @@
 """Imports every check module so that their checks register; :data:`MODULE_ORDER` is the verify
-table's order (by claim: the risk, its stationarity, gating, multi-layer, then the optimum and its
+table's order (by claim: the risk, its stationarity, gating, multi-layer, the architecture atlas, then the optimum and its
 solvers), whatever order the imports happen to run in."""
 
 from . import (

@@ -9,6 +9,7 @@ import torch
 
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.core.vocabulary import WPGD_ARCHITECTURES
 from wpgd.numerics.nn.arch import construct_model, retnet_log_decays
 from wpgd.numerics.nn.prompts import PromptFormat, PromptSampler, make_generator
 
@@ -119,7 +120,7 @@ def test_check_skips_without_torch(monkeypatch):
 
 
 @pytest.mark.parametrize("context", ["none", "onehot"])
-@pytest.mark.parametrize("name", ["retnet", "mamba2", "gla", "rwkv6", "mlstm"])
+@pytest.mark.parametrize("name", WPGD_ARCHITECTURES)
 def test_the_theory_optimum_is_constructed_exactly(name, context):
     # the two sides of issue 15 agree: core.atlas's optimum lies in the set the torch construction realises
     from wpgd.numerics.core.atlas import architecture_optimum
@@ -133,3 +134,11 @@ def test_the_theory_optimum_is_constructed_exactly(name, context):
         out = sampler.predict(model, batch.tokens)
     ref = batch.wpgd_predict(torch.as_tensor(opt.P), torch.as_tensor(opt.omega))
     assert float((out - ref).abs().max() / ref.abs().max()) < TOL
+
+
+def test_registered_check_passes():
+    from wpgd.proofs_check.runner import run_checks
+
+    (res,) = run_checks(quick=True, select=["atlas.torch_construction"])
+    assert res.status == "PASS", res.evidence
+    assert res.data["max_rel_err"] < TOL and res.data["cases"] == 7
