@@ -53,6 +53,7 @@ def one_error_line(proc, *needles):
     (("--spec", "{spec}", "--theory-only", "--steps", "5"), ("--steps", "--theory-only")),
     (("--spec", "{spec}", "--theory-only", "--allow-gap"), ("--allow-gap",)),
     (("--spec", "{spec}", "--steps", "0"), ("--steps",)),
+    (("--spec", "{spec}", "--heads", "2"), ("heads = 2", "--theory-only")),
     (("--spec", "{spec}", "--tolerance", "1.5"), ("--tolerance",)),
     (("--spec", "{spec}", "--theory-only", "--format", "jpg"), ("--format",)),
     (("draw", "x"), ("unknown action 'draw'",)),

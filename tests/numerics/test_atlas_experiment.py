@@ -19,9 +19,10 @@ PROBLEM = Problem.segmented(np.eye(2), [3, 3], query_correlation=[0.3, 0.9], noi
 STAND_IN = {"retnet": "linear", "mamba2": "scalar", "gla": "vector", "rwkv6": "vector", "mlstm": "geometric"}
 
 
-def theory_double(problem, name, *, context="none"):
-    opt = class_optimum(problem, STAND_IN[name])
-    return replace(opt, cls=name, details={"realised_class": STAND_IN[name], "closure": name == "mamba2"})
+def theory_double(problem, name, *, context="none", heads=1):
+    cls = STAND_IN[name] if heads == 1 else "unconstrained"
+    opt = class_optimum(problem, cls)
+    return replace(opt, cls=name, details={"realised_class": cls, "closure": name == "mamba2"})
 
 
 @dataclass
@@ -182,3 +183,10 @@ def test_replot_redraws_from_the_result_file_only(tmp_path):
     assert {k: v for k, v in after.items() if k != "run_id"} == {k: v for k, v in before.items() if k != "run_id"}
     with pytest.raises(InvalidProblemError, match="holds no atlas.json"):
         A.replot(tmp_path)
+
+
+def test_heads_reach_the_theory_rows_only():
+    res = run(theory_only=True, heads=2, architectures=("retnet", "mamba2"))
+    assert res["heads"] == 2 and {res["rows"][n]["class"] for n in ("retnet", "mamba2")} == {"unconstrained"}
+    with pytest.raises(InvalidProblemError, match="one-head"):  # trained models are one-head layers
+        run(heads=2, architectures=("retnet",))

@@ -62,6 +62,9 @@ def add_arguments(p) -> None:
                         "one-hot (default none)")
     p.add_argument("--architectures", nargs="+", metavar="NAME", default=None, choices=ARCHITECTURE_NAMES,
                    help=f"only these rows, of: {' '.join(ARCHITECTURE_NAMES)} (default: all, in that order)")
+    p.add_argument("--heads", type=integer(1, 64), default=None,
+                   help="heads of the theory rows (sharing one P, summed read-out; docs/theory.md §8.3); only with "
+                        "--theory-only, the trained models are one-head layers (default 1)")
     p.add_argument("--steps", type=integer(1, 10**9), default=None,
                    help="optimiser steps of every training run (default: the trainer's budget rule, recorded "
                         "per row as budget_note)")
@@ -86,7 +89,7 @@ def _plot(args) -> int:
 
     if len(args.action) != 2:
         raise InvalidProblemError("usage: wpgd atlas plot DIR (one results folder)")
-    given = [f"--{k.replace('_', '-')}" for k in ("spec", "architectures", "out", *TRAINING_FLAGS)
+    given = [f"--{k.replace('_', '-')}" for k in ("spec", "architectures", "out", "heads", *TRAINING_FLAGS)
              if getattr(args, k) not in (None, False)] + (["--theory-only"] if args.theory_only else [])
     if given:
         raise InvalidProblemError(f"wpgd atlas plot redraws from the folder's atlas.json: {', '.join(given)} "
@@ -141,7 +144,8 @@ def run(args) -> int:
     config = AtlasConfig(context=args.context, theory_only=args.theory_only,
                          architectures=tuple(args.architectures or ()), steps=args.steps,
                          seed=0 if args.seed is None else args.seed, device=device, eval_prompts=args.eval_prompts,
-                         tolerance=0.03 if args.tolerance is None else args.tolerance)
+                         tolerance=0.03 if args.tolerance is None else args.tolerance,
+                         heads=1 if args.heads is None else args.heads)
     config.names()  # bad names or settings: refused before anything is computed
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(args.spec).stem)
     out = Path(args.out) if args.out else Path("results") / "atlas" / f"{stem}-{args.context}"
@@ -175,7 +179,8 @@ def run(args) -> int:
         if warning:
             print(warning, file=sys.stderr)
         return code
-    print(f"normalised risk (1 = predicting zero); d = {problem.d}, n = {problem.n}, context {args.context}")
+    heads = "" if config.heads == 1 else f", {config.heads} heads"
+    print(f"normalised risk (1 = predicting zero); d = {problem.d}, n = {problem.n}, context {args.context}{heads}")
     print(atlas_table(result))
     files = [RESULT_FILE, CONFIG_FILE, TABLE_FILE, TRAINED_FILE] + [f"atlas.{f}" for f in formats]
     print(f"wrote {out}: {', '.join(files)}")

@@ -88,6 +88,8 @@ class AtlasConfig:
         device: torch device of the training runs ("cpu" or "cuda"; resolved by the caller).
         eval_prompts: fresh prompts of each final evaluation (None: the trainer's default).
         tolerance: the two-sided landing tolerance on gap_theory.
+        heads: heads of the theory rows (docs/theory.md §8.3: one P, summed read-out); the trained
+            models are one-head layers, so ``heads > 1`` needs ``theory_only``.
     """
 
     context: str = "none"
@@ -98,6 +100,7 @@ class AtlasConfig:
     device: str = "cpu"
     eval_prompts: int | None = None
     tolerance: float = 0.03
+    heads: int = 1
 
     def to_dict(self) -> dict:
         """JSON-serialisable dict."""
@@ -118,6 +121,9 @@ class AtlasConfig:
             raise InvalidProblemError(f"context must be one of {', '.join(ATLAS_CONTEXTS)}, got {self.context!r}")
         if not 0 < self.tolerance < 1:
             raise InvalidProblemError(f"the landing tolerance must be in (0, 1), got {self.tolerance!r}")
+        if self.heads != 1 and not self.theory_only:
+            raise InvalidProblemError(f"heads = {self.heads} applies to the theory rows only (the trained models are "
+                                      "one-head layers): add --theory-only, or drop --heads")
         wanted = set(self.architectures) or set(registry)
         return tuple(a for a in registry if a in wanted)
 
@@ -170,7 +176,8 @@ def _theory_rows(problem: Problem, names, config: AtlasConfig, theory_fn) -> tup
         row = {"name": name, "kind": "architecture", "label": arch.label, "reference": arch.reference,
                "wpgd_form": bool(arch.wpgd_form), "gating": arch.gating}
         if arch.wpgd_form:
-            opt = optima[name] = theory_fn(problem, name, context=config.context)
+            extra = {} if config.heads == 1 else {"heads": config.heads}
+            opt = optima[name] = theory_fn(problem, name, context=config.context, **extra)
             details = json_clean(dict(opt.details))
             row.update({"class": details.get("realised_class"), "class_label": opt.label,
                         "closure": details.get("closure"), "normalized_risk": float(opt.normalized_risk),
@@ -225,6 +232,7 @@ def assemble(theory: dict, references: dict, trained: dict, *, problem: Problem,
         "spec": spec,
         "problem": problem.describe(),
         "context": config.context,
+        "heads": config.heads,
         "theory_only": config.theory_only,
         "tolerance": config.tolerance,
         "architectures": list(theory),

@@ -139,7 +139,8 @@ _MARKERS = {"landed": ("o", "k", True), "above class": ("^", "C3", False), "belo
 def _title(result: dict) -> str:
     p = result["problem"]
     where = f"{PurePath(result['spec']).name}: " if result.get("spec") else ""
-    return f"{where}d = {p['d']}, n = {p['n']}, context {result['context']}"
+    heads = f", {result['heads']} heads" if result.get("heads", 1) != 1 else ""
+    return f"{where}d = {p['d']}, n = {p['n']}, context {result['context']}{heads}"
 
 
 def figure_files(result: dict, formats) -> dict[str, bytes]:
