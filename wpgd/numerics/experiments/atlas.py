@@ -50,6 +50,7 @@ from wpgd.numerics.core.fileio import SET_MARKER, write_output_set
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.results import json_clean
 from wpgd.numerics.core.vocabulary import ARCHITECTURES, ATLAS_CONTEXTS
+from wpgd.numerics.experiments.atlas_plot import atlas_table, figure_files
 from wpgd.numerics.experiments.figstyle import check_formats
 
 __all__ = [
@@ -283,8 +284,6 @@ def _load_trained(folder: Path) -> dict:
 
 
 def _write(out: Path, result: dict, config_dump: dict, trained: dict, formats) -> None:
-    from wpgd.numerics.experiments.atlas_plot import atlas_table, figure_files
-
     raw = figure_files(result, formats)
     raw[TABLE_FILE] = (atlas_table(result) + "\n").encode("utf-8")
     write_output_set(out, jsons={RESULT_FILE: result, CONFIG_FILE: config_dump,
@@ -392,8 +391,6 @@ def replot(folder, formats=("png",)) -> list[str]:
             jsons[name] = json.loads((folder / name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raise InvalidProblemError(f"{str(folder)!r} is not a complete atlas set ({name} unreadable)") from None
-    from wpgd.numerics.experiments.atlas_plot import atlas_table, figure_files
-
     raw = figure_files(result, formats)
     raw[TABLE_FILE] = (atlas_table(result) + "\n").encode("utf-8")
     write_output_set(folder, jsons={RESULT_FILE: result, **jsons}, raw=raw)
