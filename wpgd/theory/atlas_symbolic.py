@@ -31,7 +31,7 @@ import sympy as sp
 
 from wpgd.theory.gla_symbolic import SymbolicProof, prompt_symbols
 
-__all__ = ["ATLAS_RULES", "atlas_identity", "token_types"]
+__all__ = ["ATLAS_RULES", "atlas_identity", "monotone_weights", "token_types"]
 
 ATLAS_RULES = ("derived", "no_input_scale", "query_decay", "own_gate")
 """Weight rules: the derived one (8.1) and three wrong ones (negative controls): the input scale
@@ -67,13 +67,13 @@ def _gates(name: str, types, d: int):
     elif name == "mlstm":
         for t in names:
             f = sp.Symbol(f"f_{t}", real=True)
-            logdec[t] = [sp.log(1 / (1 + sp.exp(-f)))] * d
+            logdec[t] = [-sp.log(1 + sp.exp(-f))] * d  # logsigmoid
             scale[t] = sp.exp(sp.Symbol(f"i_{t}", real=True))
     else:
         for t in names:
             a = [sp.Symbol(f"a_{t}_{c + 1}", real=True) for c in range(d)]
             if name == "gla":
-                logdec[t] = [sp.log(1 / (1 + sp.exp(-ac))) / 16 for ac in a]
+                logdec[t] = [-sp.log(1 + sp.exp(-ac)) / 16 for ac in a]  # logsigmoid / 16
             else:
                 logdec[t] = [-sp.exp(ac) for ac in a]
             scale[t] = sp.Integer(1)
@@ -169,4 +169,31 @@ def atlas_identity(name: str, context: str = "none", sizes=(2, 1), d: int = 2,
         ratio = sp.expand(nq / eps)
         proved = proved and not ratio.has(eps) and nq != 0
     return SymbolicProof(claim=claim, residual=res, proved=bool(proved),
+                         sizes={"sizes": list(sizes), "d": d, "context": context})
+
+
+def monotone_weights(name: str, context: str = "none", sizes=(2, 2), d: int = 1) -> SymbolicProof:
+    """Decide with SymPy's assumptions whether (8.1) makes every channel's weights non-decreasing
+    toward the query for **all** real gate parameters: ``log(ω_i/ω_{i+1}) ≤ 0`` for consecutive
+    demonstrations (across delimiters too).
+
+    Returns:
+        A :class:`~wpgd.theory.gla_symbolic.SymbolicProof` whose ``residual`` is the tuple of the
+        log-ratios SymPy cannot show to be ≤ 0 (proved: none left). With context "onehot",
+        Mamba2's and mLSTM's input scales differ between segments and the cross-segment ratio is
+        left undecided — it takes both signs (the ``nonneg`` class, docs/theory.md §8.2).
+    """
+    types = token_types(sizes, context)
+    logdec, scale = _gates(name, types, d)
+    demos = [i for i, (kind, _) in enumerate(types) if kind == "demo"]
+    undecided = []
+    for i, j in zip(demos, demos[1:]):
+        for c in range(d):
+            # ω_i / ω_j = (s_i / s_j) · exp(−Σ_{i<k≤j} L_k): its log
+            log_ratio = sp.log(scale[types[i][1]]) - sp.log(scale[types[j][1]]) + sum(
+                (logdec[types[k][1]][c] for k in range(i + 1, j + 1)), sp.Integer(0))
+            if log_ratio.is_nonpositive is not True:
+                undecided.append(log_ratio)
+    return SymbolicProof(claim=f"{name} ({context}): ω_i ≤ ω_(i+1) per channel for all gate parameters",
+                         residual=sp.Tuple(*undecided), proved=not undecided,
                          sizes={"sizes": list(sizes), "d": d, "context": context})

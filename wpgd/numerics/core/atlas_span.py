@@ -28,14 +28,16 @@ def span_system(problem: Problem, basis: np.ndarray):
     """The reduced system ``(BᵀM1B, BᵀM2B, Bᵀr, c ↦ Bc)`` of ω = B c (``basis``: shape (n, G))."""
     basis = np.asarray(basis, dtype=np.float64)
     g = basis.shape[1]
-    pairs = np.stack([basis[:, i] + basis[:, j] for i in range(g) for j in range(g)])
-    singles = basis.T
 
-    def gram(quad):
-        q1, q2 = quad(singles), quad(pairs).reshape(g, g)
-        return 0.5 * (q2 - q1[:, None] - q1[None, :])
+    def gram(quad):  # one O(n) form per pair: never more than two n-vectors at a time
+        diag = np.array([float(quad(basis[:, i])) for i in range(g)])
+        out = np.diag(diag)
+        for i in range(g):
+            for j in range(i + 1, g):
+                out[i, j] = out[j, i] = 0.5 * (float(quad(basis[:, i] + basis[:, j])) - diag[i] - diag[j])
+        return out
 
-    return (gram(problem.quad_m1), gram(problem.quad_m2), problem.r_dot(singles),
+    return (gram(problem.quad_m1), gram(problem.quad_m2), problem.r_dot(basis.T),
             lambda c: basis @ np.asarray(c, dtype=np.float64))
 
 
