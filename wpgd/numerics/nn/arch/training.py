@@ -151,6 +151,8 @@ def arch_train_config(problem: Problem, name: str, *, steps: int | None = None, 
         raise InvalidProblemError(f"architecture must be one of {', '.join(ARCHITECTURE_NAMES)}, got {name!r}")
     if context not in ATLAS_CONTEXTS:
         raise InvalidProblemError(f"context must be one of {', '.join(ATLAS_CONTEXTS)}, got {context!r}")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     fields_ = {"model": _family(name), "delimiter": "boundary" if problem.is_segmented else "none",
                "context": context, "seed": seed, "device": device, "progress": progress, **overrides}
     if steps is not None:
@@ -205,7 +207,7 @@ def train_architecture(problem: Problem, name: str, *, steps: int | None = None,
         steps: optimiser steps; None = the trainer's derived budget (×5 for data-dependent gates:
             every architecture but RetNet).
         seed: model-initialisation seed (restarts use seed + 1000·attempt).
-        device: "cpu" or "cuda".
+        device: "cpu", "cuda" or "auto" (CUDA when available).
         context: "none" (the paper's prompt) or "onehot" (each demonstration carries its segment one-hot).
         eval_prompts: fresh prompts of the final evaluation (default the trainer's 100 000).
         progress: progress bars on stderr.
