@@ -2,6 +2,7 @@
 result set, `plot DIR`, and a tiny trained run through the whole path."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,9 +25,9 @@ variance = 0.1
 """
 
 
-def wpgd(*args, cwd=None):
+def wpgd(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "wpgd", "atlas", *map(str, args)], capture_output=True,
-                          text=True, timeout=600, cwd=cwd)
+                          text=True, timeout=600, cwd=cwd, env=None if env is None else {**os.environ, **env})
 
 
 @pytest.fixture
@@ -64,6 +65,12 @@ def one_error_line(proc, *needles):
 def test_bad_input_is_one_line_and_exit_2(args, needles, spec, tmp_path):
     args = [a.format(spec=spec, tmp=tmp_path) for a in args]
     one_error_line(wpgd(*args, cwd=tmp_path), *needles)
+
+
+def test_training_over_the_time_limit_is_refused_before_anything_is_written(spec, tmp_path):
+    proc = wpgd("--spec", spec, "--out", tmp_path / "atlas", env={"WPGD_MAX_SECONDS": "1"})
+    one_error_line(proc, "7 training runs", "WPGD_MAX_SECONDS")
+    assert not (tmp_path / "atlas").exists()
 
 
 def test_json_error_is_also_on_stdout(tmp_path):

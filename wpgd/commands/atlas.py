@@ -106,6 +106,18 @@ def _plot(args) -> int:
     return 0
 
 
+def _require_runs(problem, config, names) -> None:
+    """Refuse, before anything is trained, training runs that together exceed the memory or time
+    limits (wpgd.numerics.core.limits.require_trainings; the estimate is the trainer's, made for a
+    GLA layer of the same widths and steps: an approximation for the other recurrences)."""
+    from wpgd.numerics.core.limits import require_trainings
+    from wpgd.numerics.nn.arch import arch_train_config
+
+    require_trainings([(problem, arch_train_config(problem, n, steps=config.steps, seed=config.seed,
+                                                   device=config.device, context=config.context,
+                                                   eval_prompts=config.eval_prompts)) for n in names])
+
+
 def run(args) -> int:
     import sys
 
@@ -146,7 +158,9 @@ def run(args) -> int:
                          seed=0 if args.seed is None else args.seed, device=device, eval_prompts=args.eval_prompts,
                          tolerance=0.03 if args.tolerance is None else args.tolerance,
                          heads=1 if args.heads is None else args.heads)
-    config.names()  # bad names or settings: refused before anything is computed
+    names = config.names()  # bad names or settings: refused before anything is computed
+    if not args.theory_only:
+        _require_runs(problem, config, names)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(args.spec).stem)
     out = Path(args.out) if args.out else Path("results") / "atlas" / f"{stem}-{args.context}"
 
