@@ -9,7 +9,8 @@ Exit statuses and error output (README, "Errors and exit codes"):
   (one line naming the exception and asking for a report; never a raw traceback);
   2 — bad input or a refusal: a usage error, an invalid problem or flag, an unreadable file,
   a resource limit (:mod:`wpgd.numerics.core.limits`), a numerical failure; 3 — ``wpgd train`` did not
-  converge; 130 — interrupted (Ctrl-C, also while the modules are still being imported).
+  converge, or a trained row of ``wpgd atlas`` did not land; 130 — interrupted (Ctrl-C, also while
+  the modules are still being imported).
 * Every error is ONE line on stderr, ``wpgd <command>: error: <what>``. With ``--json`` the
   same error is also printed on stdout as ``{"error": ..., "exit_code": ..., "command": ...}``.
 * Messages are sanitised to one printable line and never quote the contents of a user file.
@@ -43,7 +44,8 @@ def build_parser():
             "Gated linear attention as weighted preconditioned gradient descent (WPGD): "
             "risks, optima, checks and experiments for a problem spec (TOML). Exit status: "
             "0 ok, 1 failed check or internal error, 2 bad input or refusal, 3 training not "
-            "converged, 130 interrupted. Resource limits: WPGD_MAX_MEMORY_GB, WPGD_MAX_SECONDS. "
+            "converged (train) or not landed (atlas), 130 interrupted. Resource limits: "
+            "WPGD_MAX_MEMORY_GB, WPGD_MAX_SECONDS. "
             "Progress bars go to stderr on a terminal; WPGD_PROGRESS=1 shows them in logs and pipes "
             "too, WPGD_PROGRESS=0 hides them."
         ),
