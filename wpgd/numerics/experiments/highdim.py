@@ -112,7 +112,8 @@ def estimated_seconds(config: HighdimConfig, measure=None) -> float:
 def require_highdim(config: HighdimConfig, measure=None, log=None) -> None:
     """Refuse a grid over the memory limit (the guard's upper-bound model) or whose *measured* run
     time (:func:`estimated_seconds`) exceeds ``WPGD_MAX_SECONDS`` (the flop model of
-    ``wpgd.numerics.core.limits`` is a bound that over-estimated this grid's CPU time ~65×).
+    ``wpgd.numerics.core.limits`` is a fixed-rate bound, recorded at ~65× this grid's CPU time on
+    an idle machine; the measurement follows the machine's actual speed and load).
     ``log`` gets a line before the (seconds-long) measurement.
 
     Raises:

@@ -1,8 +1,8 @@
 """Measured run-time estimates of training runs: time a few real optimiser steps.
 
-The resource guard's flop model (``wpgd.numerics.core.limits.require_trainings``) is an upper bound
-meant to catch orders of magnitude; at d = 100 it over-estimates the CPU time of the highdim grid
-many times over, so a budget that fits was refused. :func:`measure_step_seconds` builds the run's
+The resource guard's flop model (``wpgd.numerics.core.limits.require_trainings``) assumes a fixed
+rate and is meant to catch orders of magnitude; on an idle CPU it put the highdim grid at d = 100
+at ~65× its time, so grids that fit were refused. :func:`measure_step_seconds` builds the run's
 own model, sampler and optimiser and times the exact training step of
 :mod:`wpgd.numerics.nn.train_loop` (prompt sampling, forward, backward, clipping, AdamW) and one
 evaluation forward pass, after one untimed warm-up step. :func:`run_seconds` turns that into the
