@@ -309,16 +309,10 @@ def _figure1(args, train: dict, formats) -> int:
     panels = {"all": cfg.panels, "none": ()}.get(args.panel, (args.panel,))
     if args.spec is not None:
         from wpgd.numerics.core.spec import load_spec
-        from wpgd.numerics.nn.gla import default_key_width
 
         problem = load_spec(args.spec)
         panel = ex.spec_panel(problem, f"your spec: {Path(args.spec).name}")
-        cfg = replace(
-            cfg,
-            d=problem.d,
-            custom_panels=(panel,),
-            vector_key_width=default_key_width(problem.d, problem.num_segments),
-        )
+        cfg = replace(cfg, d=problem.d, custom_panels=(panel,))  # vector key width: the family's, from the spec
         panels = panels + (panel.name,)
         if args.panel not in ("none",) and problem.d != ex.Figure1Config.d:
             raise InvalidProblemError(

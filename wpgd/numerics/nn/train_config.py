@@ -59,7 +59,7 @@ the initial score form ``Q₁ᵀQ₁ − ½Q₂ᵀQ₂`` is ½I when each group 
 definite, and with no feature × label cross term (a key that reads the label is the rank-one
 trap of docs/training.md)."""
 
-STEP_BUDGET = {"base": 1000, "per_param": 3.0, "vector_factor": 5.0, "round": 500}
+STEP_BUDGET = {"base": 1000, "per_param": 3.0, "vector_factor": 10.0, "round": 500}
 """Constants of :func:`step_budget` (docs/training.md, "Step budget")."""
 
 LR_RULE = {"base": 0.01, "ref_width": 12}
