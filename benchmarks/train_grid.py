@@ -12,6 +12,7 @@ Usage::
     python benchmarks/train_grid.py --specs 6 --seed 0                 # linear, scalar, vector
     python benchmarks/train_grid.py --specs 6 --models vector --json out.json
     python benchmarks/train_grid.py --specs 6 --set lr=0.01            # an ablation (any TrainConfig field)
+    python benchmarks/train_grid.py --spec docs/training_grid/d3_diag_reversed.toml --models vector
 
 Timings are wall-clock of a possibly shared machine; they are not a benchmark.
 """
@@ -29,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wpgd.numerics.core.problem import Problem  # noqa: E402
+from wpgd.numerics.core.spec import load_spec  # noqa: E402
 from wpgd.numerics.nn.training import TrainConfig, train  # noqa: E402
 
 TOL = {"linear": 0.02, "scalar": 0.02, "vector": 0.03}
@@ -77,6 +79,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the spec draw (default 0)")
     ap.add_argument("--d-max", type=int, default=6, help="largest feature dimension drawn (default 6)")
     ap.add_argument("--models", nargs="+", default=["linear", "scalar", "vector"], help="model families")
+    ap.add_argument("--spec", nargs="+", default=None, metavar="TOML",
+                    help="train these spec files instead of a random draw")
     ap.add_argument("--only", type=int, nargs="+", default=None, help="indices of the specs to run")
     ap.add_argument("--final-prompts", type=int, default=20000, help="final held-out prompts (default 20000)")
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
@@ -86,7 +90,10 @@ def main(argv=None) -> int:
     overrides = dict(kv.split("=", 1) for kv in args.set)
     overrides = {k: _value(v) for k, v in overrides.items()}
     rng = np.random.default_rng(args.seed)
-    specs = [draw_spec(rng, args.d_max) for _ in range(args.specs)]
+    if args.spec:
+        specs = [(load_spec(path), Path(path).stem) for path in args.spec]
+    else:
+        specs = [draw_spec(rng, args.d_max) for _ in range(args.specs)]
     rows = []
     print("| # | spec | model | trained | class optimum | gap | tol | steps | s |")
     print("|---|---|---|---|---|---|---|---|---|")

@@ -142,7 +142,11 @@ def test_family_defaults_then_explicit_settings():
     assert TrainConfig.for_model("scalar").restarts == TrainConfig().restarts > 0
     cfg = Figure1Config(d=7)
     vec = TrainConfig(**cfg.run_overrides("vector"))
-    assert vec.restarts == 0 and vec.key_dim == 14  # the construction's 2d
+    assert vec.restarts == 0 and vec.key_dim is None  # the family's width, derived from the problem:
+    from wpgd.numerics.nn.train_config import default_key_dim
+
+    assert default_key_dim(vec, PANELS["a"].problem(20, 7), 9) == 28  # twice the construction's 2d
+    assert Figure1Config(d=7, vector_key_width=14).run_overrides("vector")["key_dim"] == 14
     # the step budget is derived from the problem (train_config.step_budget): vector trains longer
     pr = PANELS["a"].problem(7, 20)
     assert vec.resolved(pr).steps > TrainConfig(**cfg.run_overrides("linear")).resolved(pr).steps

@@ -71,3 +71,57 @@ def test_highdim_refuses_other_models_and_tiny_n(tmp_path):
         run_highdim(HighdimConfig(d=3, n_values=(4,), models=("vector",)), tmp_path)
     with pytest.raises(InvalidProblemError, match="n values"):
         run_highdim(HighdimConfig(d=3, n_values=(1,)), tmp_path)
+
+
+def test_measured_step_time_excludes_the_warmup_and_takes_the_median():
+    """``measure_step_seconds`` with a clock that advances 1 s per reading: every timed interval is
+    exactly 1 s (the warm-up step is not counted); a clock whose warm-up interval is 100 s would
+    show through if it were (negative control: the first interval differs)."""
+    pytest.importorskip("torch")
+    from wpgd.numerics.nn.step_timing import measure_step_seconds
+    from wpgd.numerics.nn.train_config import TrainConfig
+
+    ticks = iter(range(10**6))
+    cfg = TrainConfig.for_model("scalar", batch_size=8, threads=1)
+    t = measure_step_seconds(HIGHDIM_PANEL.problem(4, 2), cfg, steps=3, clock=lambda: float(next(ticks)))
+    assert (t.step, t.forward, t.batch) == (1.0, 1.0, 8)
+    readings = iter([0.0, 100.0, 101.0] + [200.0 + k for k in range(100)])  # slow warm-up step only
+    t = measure_step_seconds(HIGHDIM_PANEL.problem(4, 2), cfg, steps=3, clock=lambda: next(readings))
+    assert (t.step, t.forward) == (1.0, 1.0)
+
+
+def test_the_highdim_guard_uses_the_measured_time(monkeypatch):
+    """The default grid (d = 100, n ∈ {100, 200, 400, 1000}) with a stubbed measurement of 0.5 s per
+    step and 0.1 s per evaluation pass at n = 100: the estimate is the step budgets times the
+    measured times scaled by T = n + 3, the guard passes just above it and refuses just below; the
+    flop model alone (negative control) refuses the same grid at that limit."""
+    from wpgd.numerics.core.errors import ResourceLimitError
+    from wpgd.numerics.core.limits import require_trainings
+    from wpgd.numerics.experiments.highdim import estimated_seconds, require_highdim, train_config_for
+    from wpgd.numerics.nn.step_timing import StepTiming
+
+    cfg = HighdimConfig()
+    seen = []
+
+    def measure(problem, tc):
+        seen.append((problem.n, tc.model))
+        return StepTiming(step=0.5, forward=0.1, batch=256)
+
+    est = estimated_seconds(cfg, measure)
+    assert seen == [(100, "linear"), (100, "scalar")]  # measured once per model, at the smallest n
+    expected = 0.0
+    for m in cfg.models:
+        for n in cfg.n_values:
+            tc = train_config_for(cfg, m, n).resolved(HIGHDIM_PANEL.problem(n, 100))
+            prompts = tc.eval_prompts * (tc.steps // tc.eval_every + 1) + tc.final_prompts
+            expected += (n + 3) / 103 * (0.5 * tc.steps + 0.1 * prompts / 256)
+    assert est == pytest.approx(expected, rel=1e-12)
+    monkeypatch.setenv("WPGD_MAX_SECONDS", str(est * 1.01))
+    require_highdim(cfg, measure)
+    runs = [(HIGHDIM_PANEL.problem(n, 100), train_config_for(cfg, m, n).resolved(HIGHDIM_PANEL.problem(n, 100)))
+            for n in cfg.n_values for m in cfg.models]
+    with pytest.raises(ResourceLimitError, match="WPGD_MAX_SECONDS"):
+        require_trainings(runs)  # the flop model: refused at the same limit
+    monkeypatch.setenv("WPGD_MAX_SECONDS", str(est * 0.99))
+    with pytest.raises(ResourceLimitError, match="WPGD_MAX_SECONDS"):
+        require_highdim(cfg, measure)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from wpgd.numerics.core.errors import InvalidProblemError
@@ -310,16 +311,10 @@ def _figure1(args, train: dict, formats) -> int:
     panels = {"all": cfg.panels, "none": ()}.get(args.panel, (args.panel,))
     if args.spec is not None:
         from wpgd.numerics.core.spec import load_spec
-        from wpgd.numerics.nn.gla import default_key_width
 
         problem = load_spec(args.spec)
         panel = ex.spec_panel(problem, f"your spec: {Path(args.spec).name}")
-        cfg = replace(
-            cfg,
-            d=problem.d,
-            custom_panels=(panel,),
-            vector_key_width=default_key_width(problem.d, problem.num_segments),
-        )
+        cfg = replace(cfg, d=problem.d, custom_panels=(panel,))  # vector key width: the family's, from the spec
         panels = panels + (panel.name,)
         if args.panel not in ("none",) and problem.d != ex.Figure1Config.d:
             raise InvalidProblemError(
@@ -420,22 +415,11 @@ def _require_runs(cfg, ex) -> None:
     require_trainings(runs, parallel=getattr(cfg, "jobs", 1) or 1)
 
 
-def _require_highdim_runs(cfg) -> None:
-    """The highdim runs (as wpgd.numerics.experiments.highdim.run_highdim builds them) against the limits."""
-    from wpgd.numerics.core.limits import require_trainings
-    from wpgd.numerics.experiments.highdim import HIGHDIM_PANEL, eval_batch_for
-    from wpgd.numerics.nn.training import TrainConfig
+def _require_highdim_runs(cfg, quiet: bool = False) -> None:
+    """The highdim grid against the limits, its time measured (wpgd.numerics.experiments.highdim.require_highdim)."""
+    from wpgd.numerics.experiments.highdim import require_highdim
 
-    if not cfg.n_values or min(cfg.n_values) < 2 or set(cfg.models) - {"linear", "scalar"}:
-        return  # run_highdim says what is wrong
-    runs = []
-    for n in cfg.n_values:
-        problem = HIGHDIM_PANEL.problem(n, cfg.d)
-        for m in cfg.models:
-            over = {"eval_batch": eval_batch_for(cfg.device, n, cfg.d), **cfg.train, "device": cfg.device,
-                    "progress": False}
-            runs.append((problem, TrainConfig.for_model(m, **over).resolved(problem)))
-    require_trainings(runs, parallel=cfg.jobs)
+    require_highdim(cfg, log=None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True)))
 
 
 def _highdim(args, train: dict, formats) -> int:
@@ -456,7 +440,7 @@ def _highdim(args, train: dict, formats) -> int:
         cfg = HighdimConfig(**{**cfg.to_dict(), "n_values": tuple(sorted(set(args.n)))})
     if args.models:
         cfg = HighdimConfig(**{**cfg.to_dict(), "models": tuple(dict.fromkeys(args.models))})
-    _require_highdim_runs(cfg)
+    _require_highdim_runs(cfg, quiet=args.quiet or args.json)
     result = run_highdim(cfg, args.out, progress=not (args.quiet or args.json))
     paths = render_all(args.out, formats)
     bad = [r for r in result["rows"] if r["status"] != "converged"]

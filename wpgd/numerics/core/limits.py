@@ -248,11 +248,13 @@ def require_training(problem, config) -> None:
     require_trainings([(problem, config)])
 
 
-def require_trainings(runs, parallel: int = 1) -> None:
+def require_trainings(runs, parallel: int = 1, seconds: float | None = None) -> None:
     """Refuse a set of training runs (``(problem, config)`` pairs, e.g. an experiment's), ``parallel``
     at a time, when one run's memory (× ``parallel``) or the total estimated time (÷ ``parallel``)
     exceeds the limits; a CUDA run's memory is held against the device's memory instead of
-    ``WPGD_MAX_MEMORY_GB``. Time at :func:`training_flops_per_second` of each run's device.
+    ``WPGD_MAX_MEMORY_GB``. Time at :func:`training_flops_per_second` of each run's device, or
+    ``seconds`` when given: a measured wall-clock estimate of the whole set (already divided by
+    ``parallel``; ``wpgd.numerics.experiments.highdim.estimated_seconds``), which replaces the flop model.
 
     Raises:
         ResourceLimitError: with the estimate, the limit and how to raise it.
@@ -261,11 +263,11 @@ def require_trainings(runs, parallel: int = 1) -> None:
     if not runs:
         return
     par = min(max(1, int(parallel)), len(runs))
-    seconds, host_bytes, longest = 0.0, 0.0, (-1.0, "")
+    total, host_bytes, longest = 0.0, 0.0, (-1.0, "")
     for problem, config in runs:
         nbytes, flops, what = _training_estimate(problem, config)
         device = str(getattr(config, "device", "cpu"))
-        seconds += flops / training_flops_per_second(device)
+        total += flops / training_flops_per_second(device)
         longest = max(longest, (flops, what))
         dev_mem = _device_memory(device)
         if dev_mem is None:
@@ -275,4 +277,4 @@ def require_trainings(runs, parallel: int = 1) -> None:
                                      f"the {format_bytes(dev_mem)} that {device} holds")
     label = longest[1] if len(runs) == 1 else f"{len(runs)} training runs, {par} at a time (longest: {longest[1]})"
     require_memory(label, host_bytes * par)
-    require_seconds(label, seconds / par)
+    require_seconds(label, total / par if seconds is None else float(seconds))

@@ -116,17 +116,18 @@ class Figure1Config:
         theory_n: n grid of the dashed theory curves (from, to, step).
         models: model families for every panel; None = each panel's own list: linear, scalar
             and scalar-nodelim everywhere, vector in panels a (where its optimum equals the
-            scalar one) and d (where it is the point); 56 runs. Vector runs take 6000 steps and
-            cost about half of the CPU time, so panels b and c leave them out to keep the default
+            scalar one) and d (where it is the point); 56 runs. Vector runs take the longest
+            (step budget ×10) and most of the CPU time, so panels b and c leave them out to keep the default
             figure under 10 minutes on two CPU cores (``--models`` trains any list everywhere).
         layers: GLA layers.
         train: overrides of :class:`~wpgd.numerics.nn.training.TrainConfig` fields for every run.
         jobs: training runs in parallel (worker processes, one torch thread each).
-        vector_key_width: key width of the vector-gated runs; None = the construction's width
-            2d (``gla.default_key_width``), the smallest width whose class contains every WPGD
-            predictor of a two-segment prompt (docs/gating.md §4).
+        vector_key_width: key width of the vector-gated runs; None = the vector family's default
+            (``train_config.default_key_dim``: twice the construction's 2d, the smallest width
+            whose class contains every WPGD predictor of a segmented prompt, docs/gating.md §4;
+            the class optimum is the same at both widths, docs/training.md "Vector models").
         vector_train: extra TrainConfig overrides for the vector-gated runs, applied last. The
-            vector family's own defaults (6000 steps, gate bias 3.0, no restarts:
+            vector family's own defaults (signed key groups, key width 4d, no restarts:
             ``train_config.FAMILY_DEFAULTS``) apply before ``train``, so ``--steps`` changes
             every family.
     """
@@ -155,10 +156,9 @@ class Figure1Config:
         out = {**FAMILY_DEFAULTS.get(model, {}), **self.train, "model": model, "layers": self.layers,
                "progress": False}
         if model == "vector":
-            from wpgd.numerics.nn.gla import default_key_width
-
             out.update(self.vector_train)
-            out["key_dim"] = self.vector_key_width or default_key_width(self.d, 2)
+            if self.vector_key_width is not None:
+                out["key_dim"] = self.vector_key_width
         return out
 
 

@@ -30,7 +30,8 @@ from wpgd.numerics.core.fileio import write_json_atomic
 from wpgd.numerics.core.references import class_risk
 from wpgd.numerics.experiments.experiments import PanelSpec, _job, _row, _run_jobs
 
-__all__ = ["HIGHDIM_PANEL", "HighdimConfig", "eval_batch_for", "run_highdim"]
+__all__ = ["HIGHDIM_PANEL", "HighdimConfig", "estimated_seconds", "eval_batch_for", "require_highdim", "run_highdim",
+           "train_config_for"]
 
 HIGHDIM_PANEL = PanelSpec("highdim", "Σ = I, two equal segments, c = (0.2, 0.8), σ² = 0",
                           query_correlation=(0.2, 0.8), noise=0.0, models=("linear", "scalar"))
@@ -76,6 +77,62 @@ class HighdimConfig:
         return asdict(self)
 
 
+def train_config_for(config: HighdimConfig, model: str, n: int):
+    """The (unresolved) ``TrainConfig`` of the run of ``model`` at ``n``: the family defaults, the
+    device's evaluation batch, then ``config.train``."""
+    from wpgd.numerics.nn.train_config import TrainConfig
+
+    over = {"eval_batch": eval_batch_for(config.device, n, config.d), **config.train, "device": config.device,
+            "progress": False}
+    if config.amp != "off":
+        over["amp"] = config.amp
+    return TrainConfig.for_model(model, **over)
+
+
+def estimated_seconds(config: HighdimConfig, measure=None) -> float:
+    """Wall-clock estimate of the whole grid, measured: for each model, a few real training steps and
+    evaluation passes at the smallest n (``wpgd.numerics.nn.step_timing.measure_step_seconds``, or
+    ``measure(problem, config)``), scaled to the other n by the prompt length T = n + 3 (a one-layer
+    step is linear in T: the last layer is evaluated at the query only), summed over the runs'
+    step budgets and evaluations, divided by ``config.jobs``."""
+    from wpgd.numerics.nn.step_timing import measure_step_seconds, run_seconds
+
+    measure = measure or measure_step_seconds
+    n0 = min(config.n_values)
+    total = 0.0
+    for m in config.models:
+        problem0 = HIGHDIM_PANEL.problem(n0, config.d)
+        timing = measure(problem0, train_config_for(config, m, n0).resolved(problem0))
+        for n in config.n_values:
+            problem = HIGHDIM_PANEL.problem(n, config.d)
+            total += run_seconds(train_config_for(config, m, n).resolved(problem), timing, scale=(n + 3) / (n0 + 3))
+    return total / max(1, int(config.jobs))
+
+
+def require_highdim(config: HighdimConfig, measure=None, log=None) -> None:
+    """Refuse a grid over the memory limit (the guard's upper-bound model) or whose *measured* run
+    time (:func:`estimated_seconds`) exceeds ``WPGD_MAX_SECONDS`` (the flop model of
+    ``wpgd.numerics.core.limits`` is a fixed-rate bound, recorded at ~65× this grid's CPU time on
+    an idle machine; the measurement follows the machine's actual speed and load).
+    ``log`` gets a line before the (seconds-long) measurement.
+
+    Raises:
+        ResourceLimitError: with the estimate, the limit and how to raise it.
+    """
+    from wpgd.numerics.core.limits import require_trainings
+
+    if not config.n_values or min(config.n_values) < 2 or set(config.models) - {"linear", "scalar"}:
+        return  # run_highdim says what is wrong
+    runs = []
+    for n in config.n_values:
+        problem = HIGHDIM_PANEL.problem(n, config.d)
+        runs += [(problem, train_config_for(config, m, n).resolved(problem)) for m in config.models]
+    require_trainings(runs, parallel=config.jobs, seconds=0.0)  # memory only
+    if log is not None:
+        log(f"highdim: estimating the run time (timing a few training steps per model at n = {min(config.n_values)})")
+    require_trainings(runs, parallel=config.jobs, seconds=estimated_seconds(config, measure))
+
+
 def run_highdim(config: HighdimConfig, out_dir, *, progress: bool = True) -> dict:
     """Train every model at every n, compare with theory; write ``highdim.json``.
 
@@ -86,8 +143,6 @@ def run_highdim(config: HighdimConfig, out_dir, *, progress: bool = True) -> dic
         row has the trained normalised risk, its CI, the class optimum, the gap, the status and
         seconds per training step.
     """
-    from wpgd.numerics.nn.train_config import TrainConfig
-
     bad = sorted(set(config.models) - {"linear", "scalar"})
     if bad:
         raise InvalidProblemError(f"highdim trains linear and scalar models, not {', '.join(bad)}")
@@ -99,11 +154,7 @@ def run_highdim(config: HighdimConfig, out_dir, *, progress: bool = True) -> dic
     jobs, keys = [], []
     for n in config.n_values:
         for m in config.models:
-            over = {"eval_batch": eval_batch_for(config.device, n, config.d), **config.train, "device": config.device,
-                    "progress": False}
-            if config.amp != "off":
-                over["amp"] = config.amp
-            cfg = TrainConfig.for_model(m, **over)
+            cfg = train_config_for(config, m, n)
             jobs.append(_job(HIGHDIM_PANEL, n, config.d, cfg, out / "runs" / f"n{n}-{m}"))
             keys.append(("highdim", n, m))
     metrics = _run_jobs(jobs, config.jobs, progress, "highdim runs")

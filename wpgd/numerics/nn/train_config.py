@@ -21,6 +21,7 @@ __all__ = [
     "FAMILY_DEFAULTS",
     "GATE_DECAY",
     "LR_RULE",
+    "SIGNED_GROUP_SCALE",
     "STEP_BUDGET",
     "TrainConfig",
     "build_model",
@@ -35,16 +36,16 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _SCHEDULES = ("cosine", "constant")
 
 FAMILY_DEFAULTS = {
-    "vector": {"restarts": 0, "aggregation": "sum", "lr": 0.01, "gate_lr_mult": 1.0, "init_tied_qk": False,
-               "init_value_scale": 0.1, "init_gate_bias": None, "normalize_features": False},
+    "vector": {"restarts": 0, "init_signed_groups": True, "key_width_factor": 2},
 }
 """Per-family departures from the :class:`TrainConfig` defaults, applied by
-:meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models keep the
-recipe they were validated with at d = 10 (sum aggregation, lr 0.01, Gaussian W_q/W_k, value
-init 0.1, the module's gate bias 3, no plateau restarts: a restart at 30% cut off runs that
-were escaping); only their step budget is derived (:func:`step_budget`, ×5). The derived
-recipe of the other families has not been validated for vector gating: the one small vector
-setting tried with it (d = 3, reversed segments) missed its tolerance (docs/training.md)."""
+:meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models use the
+derived recipe of the other families plus two initialisation choices that give the two channel
+groups of ω = u − v a start (docs/training.md, "Vector models"): the key channels start as two
+groups of opposite sign (``init_signed_groups``), and the key width is twice the construction's
+2d (``key_width_factor``: two channels per direction of each group, so a channel that closes its
+gate or changes sign early does not leave a group rank-deficient). No plateau restarts: a
+restart at 30% cut off runs that were escaping."""
 
 GATE_DECAY = {"scalar": 0.2, "vector": 2.0}
 """Total initial log-decay across the prompt, ``−Σ_t log g_t ≈ T e^{−b}``, that
@@ -52,7 +53,13 @@ GATE_DECAY = {"scalar": 0.2, "vector": 2.0}
 weighted ≥ e^{−0.2} ≈ 0.82); vector gates start with key channels at different,
 data-dependent decays (e^{−2} across the prompt; the module's bias 3 at T ≈ 40)."""
 
-STEP_BUDGET = {"base": 1000, "per_param": 3.0, "vector_factor": 5.0, "round": 500}
+SIGNED_GROUP_SCALE = 2 ** -0.5
+"""``init_signed_groups``: the second key group starts with ``W_q = −W_k = Q₂/√2`` (Q₂ orthogonal), so
+the initial score form ``Q₁ᵀQ₁ − ½Q₂ᵀQ₂`` is ½I when each group spans the token space: positive
+definite, and with no feature × label cross term (a key that reads the label is the rank-one
+trap of docs/training.md)."""
+
+STEP_BUDGET = {"base": 1000, "per_param": 3.0, "vector_factor": 10.0, "round": 500}
 """Constants of :func:`step_budget` (docs/training.md, "Step budget")."""
 
 LR_RULE = {"base": 0.01, "ref_width": 12}
@@ -143,6 +150,15 @@ class TrainConfig:
             preconditioners. From independent Gaussian draws it starts with no preferred sign
             and an off-diagonal part as large as its diagonal, and for d ≳ 50 the model stays at
             the zero predictor (docs/training.md). False = ``GLAModel``'s Gaussian draws.
+        init_signed_groups: with ``init_tied_qk``, start the key channels as two equal groups of
+            opposite sign: each group's ``W_q`` its own random (semi-)orthogonal matrix, ``W_k = W_q``
+            in the first and ``W_k = −W_q`` (both scaled by :data:`SIGNED_GROUP_SCALE`) in the
+            second. They are the u and v groups of the
+            vector-gating construction ω = u − v (``wpgd.numerics.nn.construct.vector_segment_groups``).
+            From the all-positive tied start every channel learns the same monotone weights and
+            the model settles at the scalar optimum (docs/training.md, "Vector models").
+        key_width_factor: multiplies the family's default key width (:func:`default_key_dim`;
+            ignored when ``key_dim`` is given).
         init_gate_bias: initial gate bias ``b_g``: a number, None (``GLAModel``'s 3.0) or
             "auto" (default): :func:`gate_bias_rule`, ``log(T/ρ)`` so that the initial decay
             across the whole prompt is the same for every prompt length T.
@@ -204,6 +220,8 @@ class TrainConfig:
     normalize_features: bool = True
     init_value_scale: float = 1.0
     init_tied_qk: bool = True
+    init_signed_groups: bool = False
+    key_width_factor: int = 1
     init_gate_bias: float | str | None = "auto"
     gate_lr_mult: float | None = None
     restarts: int = 4
@@ -247,7 +265,7 @@ class TrainConfig:
             if isinstance(val, float) and not math.isfinite(val):
                 raise InvalidProblemError(f"{f.name} must be finite, got {val}")
         for name in ("layers", "steps", "batch_size", "eval_every", "eval_batch", "num_heads", "eval_prompts",
-                     "final_prompts", "train_pool", "checkpoint_every", "restarts"):
+                     "final_prompts", "train_pool", "checkpoint_every", "restarts", "key_width_factor"):
             val = getattr(self, name)
             if name == "steps" and val is None:  # derived from the problem by resolved()
                 continue
@@ -273,7 +291,7 @@ class TrainConfig:
             raise InvalidProblemError(f"init_gate_bias must be a number, None or 'auto', got {self.init_gate_bias!r}")
         if isinstance(self.init_gate_bias, (int, float)) and not math.isfinite(self.init_gate_bias):
             raise InvalidProblemError(f"init_gate_bias must be finite, got {self.init_gate_bias}")
-        for name in ("layers", "batch_size", "eval_every", "eval_batch", "num_heads"):
+        for name in ("layers", "batch_size", "eval_every", "eval_batch", "num_heads", "key_width_factor"):
             if getattr(self, name) < 1:
                 raise InvalidProblemError(f"{name} must be ≥ 1, got {getattr(self, name)}")
         for name in ("eval_prompts", "final_prompts"):
@@ -372,15 +390,19 @@ class TrainConfig:
 
 
 def default_key_dim(config: TrainConfig, problem: Problem, token_dim: int) -> int:
-    """Key width: the vector-gating construction's width for ``vector`` (``gla.default_key_width``),
-    the token width otherwise (linear and scalar WPGD need only the d feature channels)."""
+    """Key width: ``config.key_dim`` if given, else ``key_width_factor`` times the vector-gating
+    construction's width for ``vector`` (``gla.default_key_width``: 2d) or the token width
+    otherwise (linear and scalar WPGD need only the d feature channels). A vector model wider
+    than 2d has the same class optimum (every ω with a rank-d P is reachable at 2d)."""
     if config.key_dim is not None:
         return int(config.key_dim)
     if MODEL_KINDS[config.model].gating == "vector":
         from wpgd.numerics.nn.gla import default_key_width
 
-        return int(default_key_width(problem.d, problem.num_segments or 1))
-    return int(token_dim)
+        base = int(default_key_width(problem.d, problem.num_segments or 1))
+    else:
+        base = int(token_dim)
+    return base * int(config.key_width_factor)
 
 
 def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.Module:
@@ -415,9 +437,17 @@ def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.M
             if config.init_value_scale != 1.0:
                 layer.W_v.mul_(config.init_value_scale)
             if config.init_tied_qk:
+                half = layer.W_q.shape[1] // 2 if config.init_signed_groups else 0
                 for h in range(layer.W_q.shape[0]):
-                    torch.nn.init.orthogonal_(layer.W_q[h])
+                    if half:  # each group its own orthogonal start; the second at −½ (see the docstring)
+                        torch.nn.init.orthogonal_(layer.W_q[h, :half])
+                        torch.nn.init.orthogonal_(layer.W_q[h, half:])
+                    else:
+                        torch.nn.init.orthogonal_(layer.W_q[h])
                 layer.W_k.copy_(layer.W_q)
+                if half:
+                    layer.W_q[:, half:].mul_(SIGNED_GROUP_SCALE)
+                    layer.W_k[:, half:].mul_(-SIGNED_GROUP_SCALE)
     return model
 
 
