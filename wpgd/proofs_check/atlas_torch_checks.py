@@ -13,24 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import gating_checks as g
 from .registry import Evidence, any_passed, register
 
 __all__: list[str] = []
 
 GROUP = "atlas"
 _TOL = 1e-12
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    return torch
-
-
-def _skip(what: str) -> Evidence:
-    return Evidence(False, f"skipped: torch is not installed ({what} needs it)", skipped=True)
 
 
 class _Pair:
@@ -104,9 +93,9 @@ def _criterion(worst: float, cases: int) -> Evidence:
 
 
 def _control(quick: bool) -> Evidence:
-    torch = _torch()
+    torch = g._torch()
     if torch is None:
-        return _skip("the control of the constructions")
+        return g._skip("the control of the constructions")
 
     def query_off(model):  # the query map off by a relative 1e-10
         with torch.no_grad():
@@ -128,7 +117,7 @@ def _control(quick: bool) -> Evidence:
     control=_control,
 )
 def _torch_construction(quick: bool) -> Evidence:
-    torch = _torch()
+    torch = g._torch()
     if torch is None:
-        return _skip("the architecture models")
+        return g._skip("the architecture models")
     return _criterion(*_errors(quick))
