@@ -50,3 +50,29 @@ def test_budget_and_bad_input():
         train_architecture(PROBLEM, "lstm", steps=5)
     with pytest.raises(InvalidProblemError, match="context"):
         arch_train_config(PROBLEM, "gla", context="position")
+
+
+SIGN_CHANGE = Problem.segmented(np.eye(3), [8, 8], query_correlation=[-0.6, 0.7], noise=0.1)
+"""The far segment's task is anti-correlated with the query's: the vector optimum needs weights of
+both signs (ω = u − v; vector optimum 0.456 against the scalar 0.686)."""
+
+
+def test_the_signed_start_is_opt_in():
+    for name in ("gla", "rwkv6", "mamba2", "retnet"):
+        cfg = arch_train_config(SIGN_CHANGE, name)
+        assert not cfg.init_signed_groups and cfg.key_width_factor == 1
+    cfg = arch_train_config(SIGN_CHANGE, "gla", init_signed_groups=True, key_width_factor=2)
+    assert cfg.init_signed_groups and cfg.key_width_factor == 2
+
+
+@pytest.mark.slow
+def test_the_signed_start_finds_weights_of_both_signs():
+    # Opted in (wpgd train's vector-family start: two signed key-channel groups at width 4d), GLA lands
+    # on the vector optimum (tolerance 3%, two-sided); the control, the default start (one group,
+    # width 2d), stays on the scalar side, more than 10% above it.
+    signed = arch_train_config(SIGN_CHANGE, "gla", steps=1500, eval_prompts=8192, init_signed_groups=True,
+                               key_width_factor=2)
+    res = train_architecture(SIGN_CHANGE, "gla", config=signed)
+    assert -0.03 <= res.gap <= 0.03, res.message
+    control = train_architecture(SIGN_CHANGE, "gla", steps=1500, eval_prompts=8192)
+    assert control.gap > 0.10, control.message

@@ -23,6 +23,7 @@ from torch import nn
 
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.vocabulary import ARCHITECTURES
+from wpgd.numerics.nn.train_config import SIGNED_GROUP_SCALE
 
 __all__ = ["AGGREGATIONS", "MODES", "ArchModel"]
 
@@ -167,10 +168,23 @@ class ArchModel(nn.Module):
         o = (self.mix(q, k, v, g)[:, -1] if self.mode == "recurrent" else self.mix_last(q, k, v, g)).sum(dim=1)
         return -(tokens[:, -1, -1] + self.output_scale(tokens.shape[1]) * o[:, 0])
 
-    def tie_qk(self) -> None:
+    def tie_qk(self, signed_groups: bool = False) -> None:
         """Start ``W_q`` as a random (semi-)orthogonal matrix per head and ``W_k`` equal to it (the
-        trainer's ``init_tied_qk``: the score form starts at the identity on the token space)."""
+        trainer's ``init_tied_qk``: the score form starts at the identity on the token space).
+
+        ``signed_groups``: the trainer's ``init_signed_groups`` for per-channel decays — the key
+        channels of each head start as two groups, each its own (semi-)orthogonal matrix, the second
+        with ``W_q = −W_k`` scaled by ``SIGNED_GROUP_SCALE`` (the u and v groups of ω = u − v; why:
+        docs/training.md, "Vector models")."""
+        half = self.W_q.shape[1] // 2 if signed_groups else 0
         with torch.no_grad():
             for h in range(self.W_q.shape[0]):
-                nn.init.orthogonal_(self.W_q[h])
+                if half:
+                    nn.init.orthogonal_(self.W_q[h, :half])
+                    nn.init.orthogonal_(self.W_q[h, half:])
+                else:
+                    nn.init.orthogonal_(self.W_q[h])
             self.W_k.copy_(self.W_q)
+            if half:
+                self.W_q[:, half:].mul_(SIGNED_GROUP_SCALE)
+                self.W_k[:, half:].mul_(-SIGNED_GROUP_SCALE)

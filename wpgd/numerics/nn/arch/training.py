@@ -135,11 +135,12 @@ def _family(name: str) -> str:
     return "scalar" if ARCHITECTURES[name].gating == "fixed" else "vector"
 
 
-def arch_key_dim(name: str, problem: Problem, token_dim: int) -> int:
-    """The key width trained: the vector construction's 2d (d for one segment) for per-channel
-    decays, the token width otherwise (as ``wpgd train``)."""
+def arch_key_dim(name: str, problem: Problem, token_dim: int, factor: int = 1) -> int:
+    """The key width trained: ``factor`` times the vector construction's 2d (d for one segment) for
+    per-channel decays (``wpgd train``'s vector family trains at factor 2: 4d), the token width
+    otherwise (as ``wpgd train``)."""
     if ARCHITECTURES[name].gating == "vector":
-        return vector_key_width(problem.d, problem.num_segments or 1)
+        return int(factor) * vector_key_width(problem.d, problem.num_segments or 1)
     return token_dim
 
 
@@ -154,8 +155,12 @@ def arch_train_config(problem: Problem, name: str, *, steps: int | None = None, 
         raise InvalidProblemError(f"context must be one of {', '.join(ATLAS_CONTEXTS)}, got {context!r}")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    # the vector family's signed start (init_signed_groups, key_width_factor 2) is opt-in through
+    # overrides, not the default: it lands GLA/RWKV-6 on prompts that need weights of both signs but
+    # traps a d = 2 prompt that the plain start solves (docs/atlas/implementation.md)
     fields_ = {"model": _family(name), "delimiter": "boundary" if problem.is_segmented else "none",
-               "context": context, "seed": seed, "device": device, "progress": progress, **overrides}
+               "context": context, "seed": seed, "device": device, "progress": progress,
+               "init_signed_groups": False, "key_width_factor": 1, **overrides}
     if steps is not None:
         fields_["steps"] = steps
     if eval_prompts is not None:
@@ -190,7 +195,7 @@ def _factory(name: str, config: TrainConfig, token_dim: int, key_dim: int, seq_l
         with torch.no_grad():
             model.W_v.mul_(config.init_value_scale)
         if config.init_tied_qk:
-            model.tie_qk()
+            model.tie_qk(signed_groups=config.init_signed_groups)
         return (model, *make_optimiser(config, model))
 
     return fresh
@@ -233,7 +238,7 @@ def train_architecture(problem: Problem, name: str, *, steps: int | None = None,
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     sampler = PromptSampler(problem, config.prompt_format_for(problem), dtype=config.torch_dtype, device=config.device)
-    key_dim = arch_key_dim(name, problem, sampler.token_dim)
+    key_dim = arch_key_dim(name, problem, sampler.token_dim, config.key_width_factor)
     if theory is None:
         theory = arch_theory(problem, name, context=config.context, key_width=key_dim)
     if gates_read not in GATES_READ:
