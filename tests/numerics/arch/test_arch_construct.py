@@ -114,7 +114,7 @@ def test_check_skips_without_torch(monkeypatch):
     from wpgd.proofs_check import atlas_torch_checks
     from wpgd.proofs_check.runner import run_checks
 
-    monkeypatch.setattr(atlas_torch_checks, "_torch", lambda: None)
+    monkeypatch.setattr(atlas_torch_checks.g, "_torch", lambda: None)  # the shared probe of gating_checks
     (res,) = run_checks(quick=True, select=["atlas.torch_construction"])
     assert res.status == "SKIP" and "torch is not installed" in res.evidence
 
