@@ -29,6 +29,7 @@ __all__ = [
     "gate_bias_rule",
     "lr_rule",
     "step_budget",
+    "tie_qk_",
     "with_overrides",
 ]
 
@@ -437,18 +438,28 @@ def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.M
             if config.init_value_scale != 1.0:
                 layer.W_v.mul_(config.init_value_scale)
             if config.init_tied_qk:
-                half = layer.W_q.shape[1] // 2 if config.init_signed_groups else 0
-                for h in range(layer.W_q.shape[0]):
-                    if half:  # each group its own orthogonal start; the second at −½ (see the docstring)
-                        torch.nn.init.orthogonal_(layer.W_q[h, :half])
-                        torch.nn.init.orthogonal_(layer.W_q[h, half:])
-                    else:
-                        torch.nn.init.orthogonal_(layer.W_q[h])
-                layer.W_k.copy_(layer.W_q)
-                if half:
-                    layer.W_q[:, half:].mul_(SIGNED_GROUP_SCALE)
-                    layer.W_k[:, half:].mul_(-SIGNED_GROUP_SCALE)
+                tie_qk_(layer.W_q, layer.W_k, signed_groups=config.init_signed_groups)
     return model
+
+
+def tie_qk_(W_q: torch.Tensor, W_k: torch.Tensor, *, signed_groups: bool = False) -> None:
+    """In place, without autograd: ``W_q`` (shape [heads, key, token]) a random (semi-)orthogonal
+    matrix per head and ``W_k`` equal to it (``init_tied_qk``: the score form starts at the identity
+    on the token space). ``signed_groups`` (``init_signed_groups``): the key channels of each head
+    start as two groups, each its own orthogonal matrix, the second with ``W_q = −W_k`` scaled by
+    :data:`SIGNED_GROUP_SCALE` (the u and v groups of ω = u − v)."""
+    half = W_q.shape[1] // 2 if signed_groups else 0
+    with torch.no_grad():
+        for h in range(W_q.shape[0]):
+            if half:
+                torch.nn.init.orthogonal_(W_q[h, :half])
+                torch.nn.init.orthogonal_(W_q[h, half:])
+            else:
+                torch.nn.init.orthogonal_(W_q[h])
+        W_k.copy_(W_q)
+        if half:
+            W_q[:, half:].mul_(SIGNED_GROUP_SCALE)
+            W_k[:, half:].mul_(-SIGNED_GROUP_SCALE)
 
 
 def with_overrides(config: TrainConfig, **overrides) -> TrainConfig:

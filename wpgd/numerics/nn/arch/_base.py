@@ -23,7 +23,7 @@ from torch import nn
 
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.vocabulary import ARCHITECTURES
-from wpgd.numerics.nn.train_config import SIGNED_GROUP_SCALE
+from wpgd.numerics.nn.train_config import tie_qk_
 
 __all__ = ["AGGREGATIONS", "MODES", "ArchModel"]
 
@@ -176,15 +176,4 @@ class ArchModel(nn.Module):
         channels of each head start as two groups, each its own (semi-)orthogonal matrix, the second
         with ``W_q = −W_k`` scaled by ``SIGNED_GROUP_SCALE`` (the u and v groups of ω = u − v; why:
         docs/training.md, "Vector models")."""
-        half = self.W_q.shape[1] // 2 if signed_groups else 0
-        with torch.no_grad():
-            for h in range(self.W_q.shape[0]):
-                if half:
-                    nn.init.orthogonal_(self.W_q[h, :half])
-                    nn.init.orthogonal_(self.W_q[h, half:])
-                else:
-                    nn.init.orthogonal_(self.W_q[h])
-            self.W_k.copy_(self.W_q)
-            if half:
-                self.W_q[:, half:].mul_(SIGNED_GROUP_SCALE)
-                self.W_k[:, half:].mul_(-SIGNED_GROUP_SCALE)
+        tie_qk_(self.W_q, self.W_k, signed_groups=signed_groups)
