@@ -45,3 +45,16 @@ def test_the_experiment_uses_the_layer_budget_and_reports_it():
     # an explicit --steps wins and says so
     fixed = multilayer_train_config(MultilayerConfig(train={"steps": 700}), problem, 3).resolved(problem)
     assert fixed.steps == 700 and "explicitly" in fixed.steps_rule
+
+
+def test_wpgd_train_layers_gets_the_layer_budget():
+    """``TrainConfig.resolved`` (what ``wpgd train --layers L`` runs) applies the L-layer rule, not the one-layer one."""
+    from wpgd.numerics.nn.training import TrainConfig
+
+    problem = MULTILAYER_PANELS["a"].problem(20, 10)
+    for L in (1, 2, 3):
+        cfg = TrainConfig.for_model("scalar", layers=L).resolved(problem)
+        assert cfg.steps == layer_step_budget("scalar", 10, 2, 256, L)[0]
+        assert ("L = " in cfg.steps_rule) == (L > 1)
+    # negative control: at L = 3 the one-layer budget (what `wpgd train --layers 3` used before) is fewer steps
+    assert TrainConfig.for_model("scalar", layers=3).resolved(problem).steps > step_budget("scalar", 10, 2, 256)[0]

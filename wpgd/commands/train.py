@@ -59,7 +59,7 @@ def add_arguments(p) -> None:
     p.add_argument("--spec", required=True, metavar="FILE", help="problem spec (TOML)")
     p.add_argument("--model", required=True, choices=list(MODEL_KINDS), help="model family")
     p.add_argument("--layers", type=integer(1, 64), default=1, help="GLA layers (default 1)")
-    p.add_argument("--steps", type=integer(1, 10**9), default=None, help="optimiser steps (default: derived from d, K and the batch, and printed first; see docs/training.md)")
+    p.add_argument("--steps", type=integer(1, 10**9), default=None, help="optimiser steps (default: derived from d, K, the batch and --layers, and printed first; see docs/training.md and, for L > 1, docs/multilayer.md)")
     p.add_argument("--batch-size", type=integer(1, 2**20), default=None, help="fresh prompts per step (default 256)")
     p.add_argument("--lr", type=real(0, 1e3, lo_open=True), default=None, help="peak AdamW learning rate (default 0.12/D for token width D; vector 0.01)")
     p.add_argument("--weight-decay", type=real(0, 1e3), default=None, help="AdamW weight decay (default 0)")

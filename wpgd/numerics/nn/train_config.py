@@ -29,6 +29,7 @@ __all__ = [
     "gate_bias_rule",
     "lr_rule",
     "step_budget",
+    "layer_class_params",
     "tie_qk_",
     "with_overrides",
 ]
@@ -94,30 +95,59 @@ def gate_bias_rule(gating: str, seq_len: int) -> float:
     return math.log(seq_len / GATE_DECAY["vector" if gating == "vector" else "scalar"])
 
 
-def step_budget(model: str, d: int, num_segments: int, batch_size: int) -> tuple[int, str]:
+def layer_class_params(d: int, num_segments: int, layers: int = 1) -> int:
+    """``p_L``: free parameters of the class optimum that training must pin down.
+
+    One layer: ``d(d+1)/2 + K`` (a symmetric preconditioner and one weight per segment). L
+    layers (the L-step gated GD++ class, docs/multilayer.md "Step budget for L layers"): every
+    layer a symmetric label preconditioner and K segment weights, every layer below the last
+    also a symmetric feature write, ``p_L = L·(d(d+1)/2 + K) + (L − 1)·d(d+1)/2``.
+    """
+    if layers < 1 or d < 1:
+        raise InvalidProblemError(f"need layers ≥ 1 and d ≥ 1, got layers = {layers}, d = {d}")
+    sym = d * (d + 1) // 2
+    k = max(1, int(num_segments or 1))
+    return layers * (sym + k) + (layers - 1) * sym
+
+
+def step_budget(model: str, d: int, num_segments: int, batch_size: int, layers: int = 1) -> tuple[int, str]:
     """Default number of optimiser steps, and one line saying how it was chosen.
 
-    ``steps = base + per_param·p·(256 / batch)``, rounded up to a multiple of 500, with
-    ``p = d(d + 1)/2 + K`` the number of free parameters of the class optimum that SGD must
-    pin down (a symmetric preconditioner and one weight per segment; vector gating ×
+    ``steps = L·base + per_param·p_L·(256 / batch)``, rounded up to a multiple of 500, with
+    ``p_L`` (:func:`layer_class_params`; ``d(d + 1)/2 + K`` at one layer) the number of free
+    parameters of the class optimum that SGD must pin down (vector gating ×
     ``vector_factor``). One-pass SGD with an annealed step reaches a relative excess risk of
     about ``c·p / (steps·batch)`` (the statistical rate of fresh-sample training), so the
     steps needed for a fixed tolerance grow linearly in ``p`` and inversely in the batch; the
     constant ``base`` covers the initial transient (leaving the zero predictor, moving the
-    gates), which with the ``"mean"`` parametrisation does not grow with n or d. The constants
-    are in :data:`STEP_BUDGET`; docs/training.md has the measurements behind them.
+    gates), which with the ``"mean"`` parametrisation does not grow with n or d, and is paid
+    once per layer (a layer's update only changes the loss once the layers above read it: the
+    stage-wise learning of deep linear models, Saxe et al. 2014). The constants are in
+    :data:`STEP_BUDGET`; docs/training.md and docs/multilayer.md have the measurements behind them.
+
+    Raises:
+        InvalidProblemError: an unknown model, or L, d or the batch < 1.
     """
+    if model not in MODEL_KINDS:
+        raise InvalidProblemError(f"unknown model {model!r}")
+    if batch_size < 1:
+        raise InvalidProblemError(f"batch_size must be ≥ 1, got {batch_size}")
     gating = MODEL_KINDS[model].gating
     k = max(1, int(num_segments or 1))
-    p = d * (d + 1) / 2 + k
-    raw = STEP_BUDGET["base"] + STEP_BUDGET["per_param"] * p * 256 / batch_size
+    p = layer_class_params(d, k, layers)
+    raw = layers * STEP_BUDGET["base"] + STEP_BUDGET["per_param"] * p * 256 / batch_size
     if gating == "vector":
         raw *= STEP_BUDGET["vector_factor"]
     r = STEP_BUDGET["round"]
     steps = int(math.ceil(raw / r) * r)
     factor = f" × {STEP_BUDGET['vector_factor']:g} (vector gating)" if gating == "vector" else ""
-    note = (f"step budget {steps}: derived, ({STEP_BUDGET['base']} + {STEP_BUDGET['per_param']:g}·p·256/batch)"
-            f"{factor} with p = d(d+1)/2 + K = {p:g} (d = {d}, K = {k}, batch {batch_size}), "
+    if layers == 1:
+        rule, p_def = f"({STEP_BUDGET['base']} + ", "p = d(d+1)/2 + K"
+    else:
+        rule = f"derived for L = {layers} layers, (L·{STEP_BUDGET['base']} + "
+        p_def = "p_L = L(d(d+1)/2 + K) + (L−1)d(d+1)/2"
+    note = (f"step budget {steps}: derived, {rule}{STEP_BUDGET['per_param']:g}·p·256/batch)"
+            f"{factor} with {p_def} = {p:g} (d = {d}, K = {k}, batch {batch_size}), "
             f"rounded up to {r}; --steps overrides")
     return steps, note
 
@@ -357,7 +387,7 @@ class TrainConfig:
         if out.gate_lr_mult is None:
             out = replace(out, gate_lr_mult=max(1.0, width / LR_RULE["ref_width"]))
         if out.steps is None:
-            steps, note = step_budget(out.model, problem.d, problem.num_segments or 1, out.batch_size)
+            steps, note = step_budget(out.model, problem.d, problem.num_segments or 1, out.batch_size, out.layers)
             out = replace(out, steps=steps, steps_rule=note)
         elif out.steps_rule is None:
             out = replace(out, steps_rule=f"step budget {out.steps}: set explicitly")
