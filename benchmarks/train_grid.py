@@ -13,6 +13,11 @@ Usage::
     python benchmarks/train_grid.py --specs 6 --models vector --json out.json
     python benchmarks/train_grid.py --specs 6 --set lr=0.01            # an ablation (any TrainConfig field)
     python benchmarks/train_grid.py --spec docs/training_grid/d3_diag_reversed.toml --models vector
+    python benchmarks/train_grid.py --edges --models linear scalar  # the edges of the supported range
+
+``--edges`` trains the specs of ``docs/training_grid/edges/`` (d = 1 and 2, n = 1000, eight short or
+long segments, κ = 10³ with a Toeplitz or file Σ at d = 8, σ² = 0 and 2, task correlations near ±1;
+docs/training.md, "Edges of the range").
 
 Timings are wall-clock of a possibly shared machine; they are not a benchmark.
 """
@@ -33,7 +38,8 @@ from wpgd.numerics.core.problem import Problem  # noqa: E402
 from wpgd.numerics.core.spec import load_spec  # noqa: E402
 from wpgd.numerics.nn.training import TrainConfig, train  # noqa: E402
 
-TOL = {"linear": 0.02, "scalar": 0.02, "vector": 0.03}
+TOL = {"linear": 0.02, "scalar": 0.02, "scalar-nodelim": 0.02, "vector": 0.03}
+EDGES = Path(__file__).resolve().parents[1] / "docs" / "training_grid" / "edges"
 
 
 def draw_spec(rng: np.random.Generator, d_max: int = 6) -> tuple[Problem, str]:
@@ -81,6 +87,8 @@ def main(argv=None) -> int:
     ap.add_argument("--models", nargs="+", default=["linear", "scalar", "vector"], help="model families")
     ap.add_argument("--spec", nargs="+", default=None, metavar="TOML",
                     help="train these spec files instead of a random draw")
+    ap.add_argument("--edges", action="store_true",
+                    help=f"train the edge-of-range specs in {EDGES.relative_to(EDGES.parents[2])}/ instead of a random draw")
     ap.add_argument("--only", type=int, nargs="+", default=None, help="indices of the specs to run")
     ap.add_argument("--final-prompts", type=int, default=20000, help="final held-out prompts (default 20000)")
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
@@ -90,13 +98,15 @@ def main(argv=None) -> int:
     overrides = dict(kv.split("=", 1) for kv in args.set)
     overrides = {k: _value(v) for k, v in overrides.items()}
     rng = np.random.default_rng(args.seed)
+    if args.edges:
+        args.spec = [str(p) for p in sorted(EDGES.glob("*.toml"))]
     if args.spec:
         specs = [(load_spec(path), Path(path).stem) for path in args.spec]
     else:
         specs = [draw_spec(rng, args.d_max) for _ in range(args.specs)]
     rows = []
-    print("| # | spec | model | trained | class optimum | gap | tol | steps | s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| # | spec | model | trained | class optimum | gap | tol | steps | attempts | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for i, (problem, desc) in enumerate(specs):
         if args.only is not None and i not in args.only:
             continue
@@ -111,12 +121,14 @@ def main(argv=None) -> int:
             ok = "ok" if gap <= TOL[model] else "MISS"
             rows.append({"index": i, "spec": desc, "model": model, "normalized_risk": m["normalized_risk"],
                          "optimum": ref["normalized_risk"], "gap": gap, "steps": m["steps"],
-                         "attempts": m["attempts"], "seconds": sec, "overrides": overrides})
+                         "attempts": m["attempts"], "status": m.get("status"), "seconds": sec, "overrides": overrides,
+                         "curve": [[h["step"], h.get("attempt"), round(h["heldout_risk"], 5)] for h in res.history
+                                   if "heldout_risk" in h and not h.get("restart")]})
             print(f"| {i} | {desc} | {model} | {m['normalized_risk']:.5f} | {ref['normalized_risk']:.5f} | "
-                  f"{100 * gap:+.2f}% {ok} | {100 * TOL[model]:.0f}% | {m['steps']} | {sec:.0f} |",
+                  f"{100 * gap:+.2f}% {ok} | {100 * TOL[model]:.0f}% | {m['steps']} | {m['attempts']} | {sec:.0f} |",
                   flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+            if args.json:  # after every run, so a long grid can be inspected while it runs
+                Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
 
 

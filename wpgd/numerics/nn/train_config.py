@@ -203,7 +203,8 @@ class TrainConfig:
         restart_threshold: the run counts as stuck when its held-out normalised risk at the probe
             is more than this fraction of the way from the linear-attention optimum ``L_lin``
             (reachable by every model family) up to 1 (predicting zero):
-            ``(risk − L_lin)/(1 − L_lin) > restart_threshold``.
+            ``(risk − L_lin)/(1 − L_lin) > restart_threshold``, with ``risk`` the lower end of the
+            held-out 95% interval (so that held-out noise alone never restarts a run).
         delimiter: "none", "flag", "boundary" or "label"; None = the family's default.
         delimiter_value: value written in the delimiter slot.
         context: "none" or "onehot" (per-segment context features).
