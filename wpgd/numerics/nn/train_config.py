@@ -205,8 +205,8 @@ class TrainConfig:
             (reachable by every model family) up to 1 (predicting zero):
             ``(risk − L_lin)/(1 − L_lin) > restart_threshold``, with ``risk`` the lower end of the
             held-out 95% interval (so that held-out noise alone never restarts a run). 0.2: the
-            rank-one label trap at small d sits 0.45 of the way up (d = 4, docs/training.md "Edges
-            of the range"), above the old 0.5 it went unnoticed; healthy runs are within 0.03 of
+            rank-one label trap at small d sits 0.41–0.45 of the way up (d = 2, 4: docs/training.md "Edges
+            of the range"), below the old 0.5, so it went unnoticed; healthy runs are within 0.03 of
             ``L_lin`` or below it at the probe.
         delimiter: "none", "flag", "boundary" or "label"; None = the family's default.
         delimiter_value: value written in the delimiter slot.
