@@ -13,6 +13,12 @@ Usage::
     python benchmarks/train_grid.py --specs 6 --models vector --json out.json
     python benchmarks/train_grid.py --specs 6 --set lr=0.01            # an ablation (any TrainConfig field)
     python benchmarks/train_grid.py --spec docs/training_grid/d3_diag_reversed.toml --models vector
+    python benchmarks/train_grid.py --edges --models linear scalar  # the edges of the supported range
+    python benchmarks/train_grid.py --draw edges --specs 8 --seed 1 --models linear scalar
+
+``--edges`` trains the specs of ``docs/training_grid/edges/`` (d = 1 and 2, n = 1000, eight short or
+long segments, κ = 10³ with a Toeplitz or file Σ at d = 8, σ² = 0 and 2, task correlations near ±1;
+docs/training.md, "Edges of the range").
 
 Timings are wall-clock of a possibly shared machine; they are not a benchmark.
 """
@@ -29,11 +35,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from wpgd.numerics.core.convergence import tolerance_for  # noqa: E402
 from wpgd.numerics.core.problem import Problem  # noqa: E402
 from wpgd.numerics.core.spec import load_spec  # noqa: E402
 from wpgd.numerics.nn.training import TrainConfig, train  # noqa: E402
 
-TOL = {"linear": 0.02, "scalar": 0.02, "vector": 0.03}
+EDGES = Path(__file__).resolve().parents[1] / "docs" / "training_grid" / "edges"
 
 
 def draw_spec(rng: np.random.Generator, d_max: int = 6) -> tuple[Problem, str]:
@@ -64,6 +71,48 @@ def draw_spec(rng: np.random.Generator, d_max: int = 6) -> tuple[Problem, str]:
     return problem, desc
 
 
+def draw_edge_spec(rng: np.random.Generator, n_max: int = 1000) -> tuple[Problem, str]:
+    """One random spec at the edges of the supported range: d ∈ {1, 2, 3}; Σ identity, diagonal or
+    a random rotation of a geometric spectrum (κ up to 10³, as a file Σ would be), or Toeplitz up to
+    ρ = 0.95; 1–8 segments, either short (2–5 demonstrations) or long (n up to ``n_max``); a random
+    joint task correlation pulled toward a random sign pattern (entries near ±1) with probability
+    ½; σ² ∈ {0, 2} or uniform in [0, 2]."""
+    d = int(rng.integers(1, 4))
+    kind = str(rng.choice(["identity", "diagonal", "rotated", "toeplitz"]))
+    kappa = float(10 ** rng.uniform(1, 3))
+    if kind == "identity":
+        sigma, sdesc = np.eye(d), "I"
+    elif kind == "toeplitz":
+        rho = float(rng.uniform(0.5, 0.95))
+        idx = np.arange(d)
+        sigma, sdesc = rho ** np.abs(idx[:, None] - idx[None, :]), f"toep {rho:.2f}"
+    else:
+        spectrum = kappa ** -np.linspace(0, 1, d)
+        q = np.linalg.qr(rng.normal(size=(d, d)))[0] if kind == "rotated" else np.eye(d)
+        sigma = (q * spectrum) @ q.T
+        sigma, sdesc = (sigma + sigma.T) / 2, (f"{kind} κ={kappa:.0f}" if d > 1 else "1")
+    k = int(rng.integers(1, 9))
+    if rng.random() < 0.5:
+        sizes = [int(s) for s in rng.integers(2, 6, size=k)]
+    else:
+        per = max(2, n_max // k)
+        sizes = [int(s) for s in rng.integers(max(2, per // 4), per + 1, size=k)]
+    a = rng.normal(size=(k + 1, k + 1 + int(rng.integers(0, 3))))
+    joint = a @ a.T
+    dd = np.sqrt(np.diag(joint))
+    joint = joint / dd[:, None] / dd[None, :]
+    if rng.random() < 0.5:  # near-±1 correlations: a convex mix with a rank-one sign pattern
+        signs = rng.choice([-1.0, 1.0], size=k + 1)
+        lam = float(rng.uniform(0.8, 0.99))
+        joint = lam * np.outer(signs, signs) + (1 - lam) * joint
+    cmat, cvec = joint[:k, :k], joint[:k, k]
+    noise = float(rng.choice([0.0, 2.0, rng.uniform(0, 2)]))
+    problem = Problem.segmented(sigma, sizes, cvec, correlation=cmat, noise=noise)
+    desc = (f"d={d} Σ={sdesc} seg={sizes if k <= 4 else f'{k}×~{int(np.mean(sizes))} (n={sum(sizes)})'} "
+            f"c=({', '.join(f'{x:+.2f}' for x in cvec)}) σ²={noise:.2f}")
+    return problem, desc
+
+
 def _value(text: str):
     for conv in (int, float):
         try:
@@ -78,9 +127,16 @@ def main(argv=None) -> int:
     ap.add_argument("--specs", type=int, default=6, help="number of random specs (default 6)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the spec draw (default 0)")
     ap.add_argument("--d-max", type=int, default=6, help="largest feature dimension drawn (default 6)")
+    ap.add_argument("--draw", choices=["small", "edges"], default="small",
+                    help="what the random specs are drawn from: 'small' (d ≤ --d-max, 1–4 segments of 3–10; "
+                         "default) or 'edges' (d ≤ 3, 1–8 short or long segments up to n = --n-max, κ up to 10³, "
+                         "correlations near ±1, σ² 0 or 2)")
+    ap.add_argument("--n-max", type=int, default=1000, help="largest n of --draw edges (default 1000)")
     ap.add_argument("--models", nargs="+", default=["linear", "scalar", "vector"], help="model families")
     ap.add_argument("--spec", nargs="+", default=None, metavar="TOML",
                     help="train these spec files instead of a random draw")
+    ap.add_argument("--edges", action="store_true",
+                    help=f"train the edge-of-range specs in {EDGES.relative_to(EDGES.parents[2])}/ instead of a random draw")
     ap.add_argument("--only", type=int, nargs="+", default=None, help="indices of the specs to run")
     ap.add_argument("--final-prompts", type=int, default=20000, help="final held-out prompts (default 20000)")
     ap.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
@@ -90,13 +146,16 @@ def main(argv=None) -> int:
     overrides = dict(kv.split("=", 1) for kv in args.set)
     overrides = {k: _value(v) for k, v in overrides.items()}
     rng = np.random.default_rng(args.seed)
+    if args.edges:
+        args.spec = [str(p) for p in sorted(EDGES.glob("*.toml"))]
     if args.spec:
         specs = [(load_spec(path), Path(path).stem) for path in args.spec]
     else:
-        specs = [draw_spec(rng, args.d_max) for _ in range(args.specs)]
+        specs = [draw_spec(rng, args.d_max) if args.draw == "small" else draw_edge_spec(rng, args.n_max)
+                 for _ in range(args.specs)]
     rows = []
-    print("| # | spec | model | trained | class optimum | gap | tol | steps | s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| # | spec | model | trained | class optimum | gap | tol | steps | attempts | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for i, (problem, desc) in enumerate(specs):
         if args.only is not None and i not in args.only:
             continue
@@ -108,15 +167,18 @@ def main(argv=None) -> int:
             m = res.metrics
             ref = m["references"][0]
             gap = ref["gap"]
-            ok = "ok" if gap <= TOL[model] else "MISS"
+            ok = "ok" if gap <= tolerance_for(model) else "MISS"
             rows.append({"index": i, "spec": desc, "model": model, "normalized_risk": m["normalized_risk"],
+                         "ci": m.get("normalized_ci"),
                          "optimum": ref["normalized_risk"], "gap": gap, "steps": m["steps"],
-                         "attempts": m["attempts"], "seconds": sec, "overrides": overrides})
+                         "attempts": m["attempts"], "status": m.get("status"), "seconds": sec, "overrides": overrides,
+                         "curve": [[h["step"], h.get("attempt"), round(h["heldout_risk"], 5)] for h in res.history
+                                   if "heldout_risk" in h and not h.get("restart")]})
             print(f"| {i} | {desc} | {model} | {m['normalized_risk']:.5f} | {ref['normalized_risk']:.5f} | "
-                  f"{100 * gap:+.2f}% {ok} | {100 * TOL[model]:.0f}% | {m['steps']} | {sec:.0f} |",
+                  f"{100 * gap:+.2f}% {ok} | {100 * tolerance_for(model):.0f}% | {m['steps']} | {m['attempts']} | {sec:.0f} |",
                   flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
+            if args.json:  # after every run, so a long grid can be inspected while it runs
+                Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
 
 

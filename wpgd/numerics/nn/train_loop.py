@@ -197,7 +197,10 @@ def run_loop(run: RunState, problem, config, sampler, last, fresh, save, ckpt_pa
                 run.model.eval()
                 est, _ = evaluate(run.model, heldout, resamples=200, seed=config.eval_seed)
                 lin = make_control(problem).risk / nr  # the linear-attention optimum
-                if (est.normalized - lin) > config.restart_threshold * max(1.0 - lin, 0.0):
+                # Stuck only if the whole held-out interval is above the threshold: where the
+                # linear optimum is close to 1 the threshold is smaller than the held-out noise,
+                # and the point estimate alone restarted healthy runs (docs/training.md, "Edges").
+                if (est.ci_low / nr - lin) > config.restart_threshold * max(1.0 - lin, 0.0):
                     # Still on the plateau near risk 1: start again from a fresh initialisation.
                     run.history.append({"step": run.step, "attempt": run.attempt, "restart": True,
                                         "heldout_risk": est.normalized})

@@ -1,0 +1,48 @@
+"""Edges of the supported range of default ``wpgd train`` (issue 9; docs/training.md, "Edges of the range").
+
+Each test trains a d ≤ 3 setting at an edge of the range in seconds and states a tolerance; each has a
+negative control that was run once against the code before its fix (recorded in the docstrings).
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from wpgd.numerics.core.problem import Problem  # noqa: E402
+from wpgd.numerics.nn.training import TrainConfig, train  # noqa: E402
+
+
+def _run(problem, model, **kw):
+    base = dict(final_prompts=20_000, eval_every=100, checkpoint_every=0, progress=False)
+    m = train(problem, TrainConfig.for_model(model, **{**base, **kw})).metrics
+    return m, {r["class"]: r for r in m["references"]}
+
+
+def test_held_out_noise_does_not_restart_a_run_on_the_linear_optimum():
+    """d = 1, two segments with task correlations of opposite sign (−0.7, 0.6): linear attention's
+    optimum is 0.996, so the plateau threshold ``0.5·(1 − L_lin)`` = 0.002 is below the noise of the
+    4096-prompt held-out estimate. The plateau test reads the lower end of the interval, so a run
+    that sits on the linear optimum is not restarted (one attempt) and lands within 2%. Before
+    that rule the point estimate restarted it at every probe (5 attempts of 5: the negative
+    control, seen once with the old rule)."""
+    pr = Problem.segmented(np.eye(1), [10, 10], [-0.7, 0.6], noise=0.1)
+    m, refs = _run(pr, "linear", steps=300)
+    assert m["attempts"] == 1, m["attempts"]
+    assert abs(refs["linear"]["gap"]) < 0.02, refs["linear"]
+
+
+@pytest.mark.slow
+def test_a_run_in_the_label_trap_is_restarted():
+    """d = 2, Σ = I, one segment of 16, c = 0.9, σ² = 0.3, linear attention, seed 1 (2 of seeds
+    0–7 do this): the first initialisation falls into the rank-one label trap (the keys read the
+    label, the value reads x) and stays near 0.655 against the linear optimum 0.416, 0.41 of the
+    way up to 1 (the control below, ``restarts=0``: more than 20% above). The old threshold 0.5
+    did not catch it (one attempt, +50.2%: seen once); the default 0.2 on the lower end of the
+    held-out interval restarts it, and the second initialisation lands within 2%."""
+    pr = Problem.segmented(np.eye(2), [16], [0.9], noise=0.3)
+    trapped, refs = _run(pr, "linear", restarts=0, seed=1)
+    assert refs["linear"]["gap"] > 0.20, refs["linear"]
+    m, refs = _run(pr, "linear", seed=1)
+    assert m["attempts"] == 2, m["attempts"]
+    assert abs(refs["linear"]["gap"]) < 0.02, refs["linear"]
