@@ -38,16 +38,19 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _SCHEDULES = ("cosine", "constant")
 
 FAMILY_DEFAULTS = {
-    "vector": {"restarts": 0, "init_signed_groups": True, "key_width_factor": 2},
+    "vector": {"restarts": 0, "init_signed_groups": True, "init_label_split": True, "key_width_factor": 2},
 }
 """Per-family departures from the :class:`TrainConfig` defaults, applied by
 :meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models use the
 derived recipe of the other families plus two initialisation choices that give the two channel
 groups of ω = u − v a start (docs/training.md, "Vector models"): the key channels start as two
-groups of opposite sign (``init_signed_groups``), and the key width is twice the construction's
+groups of opposite sign (``init_signed_groups``), the key width is twice the construction's
 2d (``key_width_factor``: two channels per direction of each group, so a channel that closes its
-gate or changes sign early does not leave a group rank-deficient). No plateau restarts: a
-restart at 30% cut off runs that were escaping."""
+gate or changes sign early does not leave a group rank-deficient), and the label channel starts
+on the value side only (``init_label_split``: no key reads the label, the value's read-out reads
+only the label, so the rank-one factorisation "key reads y, value reads x" has no start; it
+trapped d = 2 and the tutorial's spec). No plateau restarts: a restart at 30% cut off runs that
+were escaping."""
 
 GATE_DECAY = {"scalar": 0.2, "vector": 2.0}
 """Total initial log-decay across the prompt, ``−Σ_t log g_t ≈ T e^{−b}``, that
@@ -188,6 +191,13 @@ class TrainConfig:
             vector-gating construction ω = u − v (``wpgd.numerics.nn.construct.vector_segment_groups``).
             From the all-positive tied start every channel learns the same monotone weights and
             the model settles at the scalar optimum (docs/training.md, "Vector models").
+        init_label_split: start the label channel on the value side only: the label column of
+            ``W_q`` and ``W_k`` is 0 (with ``init_tied_qk`` the orthogonal start spans the other
+            coordinates), and the label row of ``W_v`` (the prediction's read-out) reads only the
+            label. Every entry stays free. The terms ``x_s y_s`` that a WPGD predictor needs have
+            two factorisations: the key reads x and the value reads y (the construction, any rank
+            of P), or the key reads y and the value reads x (P of rank one: the label trap of
+            docs/training.md); this start has only the first.
         key_width_factor: multiplies the family's default key width (:func:`default_key_dim`;
             ignored when ``key_dim`` is given).
         init_gate_bias: initial gate bias ``b_g``: a number, None (``GLAModel``'s 3.0) or
@@ -252,6 +262,7 @@ class TrainConfig:
     init_value_scale: float = 1.0
     init_tied_qk: bool = True
     init_signed_groups: bool = False
+    init_label_split: bool = False
     key_width_factor: int = 1
     init_gate_bias: float | str | None = "auto"
     gate_lr_mult: float | None = None
@@ -468,24 +479,34 @@ def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.M
             if config.init_value_scale != 1.0:
                 layer.W_v.mul_(config.init_value_scale)
             if config.init_tied_qk:
-                tie_qk_(layer.W_q, layer.W_k, signed_groups=config.init_signed_groups)
+                tie_qk_(layer.W_q, layer.W_k, signed_groups=config.init_signed_groups,
+                        label_free=config.init_label_split)
+            if config.init_label_split:
+                layer.W_q[:, :, -1] = 0
+                layer.W_k[:, :, -1] = 0
+                layer.W_v[:, -1, :-1] = 0
     return model
 
 
-def tie_qk_(W_q: torch.Tensor, W_k: torch.Tensor, *, signed_groups: bool = False) -> None:
+def tie_qk_(W_q: torch.Tensor, W_k: torch.Tensor, *, signed_groups: bool = False,
+            label_free: bool = False) -> None:
     """In place, without autograd: ``W_q`` (shape [heads, key, token]) a random (semi-)orthogonal
     matrix per head and ``W_k`` equal to it (``init_tied_qk``: the score form starts at the identity
     on the token space). ``signed_groups`` (``init_signed_groups``): the key channels of each head
     start as two groups, each its own orthogonal matrix, the second with ``W_q = −W_k`` scaled by
-    :data:`SIGNED_GROUP_SCALE` (the u and v groups of ω = u − v)."""
+    :data:`SIGNED_GROUP_SCALE` (the u and v groups of ω = u − v). ``label_free``
+    (``init_label_split``): the orthogonal matrices span the token coordinates before the label
+    (the last), whose column starts at 0, so no key reads the label at initialisation."""
     half = W_q.shape[1] // 2 if signed_groups else 0
+    cols = W_q.shape[2] - 1 if label_free and W_q.shape[2] > 1 else W_q.shape[2]
     with torch.no_grad():
         for h in range(W_q.shape[0]):
             if half:
-                torch.nn.init.orthogonal_(W_q[h, :half])
-                torch.nn.init.orthogonal_(W_q[h, half:])
+                torch.nn.init.orthogonal_(W_q[h, :half, :cols])
+                torch.nn.init.orthogonal_(W_q[h, half:, :cols])
             else:
-                torch.nn.init.orthogonal_(W_q[h])
+                torch.nn.init.orthogonal_(W_q[h, :, :cols])
+        W_q[:, :, cols:] = 0
         W_k.copy_(W_q)
         if half:
             W_q[:, half:].mul_(SIGNED_GROUP_SCALE)
