@@ -38,7 +38,7 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _SCHEDULES = ("cosine", "constant")
 
 FAMILY_DEFAULTS = {
-    "vector": {"restarts": 0, "init_signed_groups": True, "init_label_split": True, "key_width_factor": 2},
+    "vector": {"restarts": 0, "init_signed_groups": True, "key_width_factor": 2},
 }
 """Per-family departures from the :class:`TrainConfig` defaults, applied by
 :meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models use the
@@ -46,11 +46,11 @@ derived recipe of the other families plus two initialisation choices that give t
 groups of ω = u − v a start (docs/training.md, "Vector models"): the key channels start as two
 groups of opposite sign (``init_signed_groups``), the key width is twice the construction's
 2d (``key_width_factor``: two channels per direction of each group, so a channel that closes its
-gate or changes sign early does not leave a group rank-deficient), and the label channel starts
-on the value side only (``init_label_split``: no key reads the label, the value's read-out reads
-only the label, so the rank-one factorisation "key reads y, value reads x" has no start; it
-trapped d = 2 and the tutorial's spec). No plateau restarts: a restart at 30% cut off runs that
-were escaping."""
+gate or changes sign early does not leave a group rank-deficient). No plateau restarts: a
+restart at 30% cut off runs that were escaping. ``init_label_split`` (the label channel on the
+value side only) is not a default: it lands the d = 2 and tutorial specs that this start traps
+in the rank-one label trap, but delays the escape from the scalar optimum on ``d10_id_4seg_neg``
+(docs/training.md, "The rank-one label trap")."""
 
 GATE_DECAY = {"scalar": 0.2, "vector": 2.0}
 """Total initial log-decay across the prompt, ``−Σ_t log g_t ≈ T e^{−b}``, that
@@ -197,7 +197,8 @@ class TrainConfig:
             label. Every entry stays free. The terms ``x_s y_s`` that a WPGD predictor needs have
             two factorisations: the key reads x and the value reads y (the construction, any rank
             of P), or the key reads y and the value reads x (P of rank one: the label trap of
-            docs/training.md); this start has only the first.
+            docs/training.md); this start has only the first. Off by default: it fixes that trap
+            but slowed the sign-changing d = 10 spec of docs/training.md ("The rank-one label trap").
         key_width_factor: multiplies the family's default key width (:func:`default_key_dim`;
             ignored when ``key_dim`` is given).
         init_gate_bias: initial gate bias ``b_g``: a number, None (``GLAModel``'s 3.0) or
