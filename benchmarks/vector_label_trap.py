@@ -4,7 +4,7 @@ A WPGD predictor needs the terms ``x_s·y_s`` of every demonstration. A one-laye
 two ways: the key reads the features and the value's read-out reads the label (the construction;
 any rank of the preconditioner P), or the key reads the label and the value reads the features
 (``P = a·w_xᵀ``: rank one, the "label trap" of docs/training.md). This script trains the vector
-family's default recipe with the label channel started four ways and prints, per run, the gap to
+family's default recipe with the label channel started in several ways and prints, per run, the gap to
 the vector optimum, the value's label weight ``w_y`` and the norm of its feature weights ``w_x``
 (``--channels`` adds, per key channel, the score sign on the features, the key's label weight and
 the mean weight each segment gets from that channel's gates at the query):
@@ -14,7 +14,9 @@ the mean weight each segment gets from that channel's gates at the query):
 * ``keys``: only the label column of W_q/W_k started at 0;
 * ``value``: only the value's read-out started on the label (its other entries 0);
 * ``split``: both (as the opt-in ``init_label_split``, but zeroing the default draw rather than
-  drawing the orthogonal start on the non-label coordinates, so numbers differ at the same seed).
+  drawing the orthogonal start on the non-label coordinates, so numbers differ at the same seed);
+* ``features``: as ``split``, but only the value's feature entries start at 0 (its delimiter
+  entries stay random).
 
 Usage::
 
@@ -43,7 +45,7 @@ from wpgd.numerics.core.spec import load_spec  # noqa: E402
 from wpgd.numerics.nn.prompts import PromptSampler, make_generator  # noqa: E402
 from wpgd.numerics.nn.training import TrainConfig, train  # noqa: E402
 
-VARIANTS = ("default", "keys", "value", "split")
+VARIANTS = ("default", "keys", "value", "split", "features")
 
 
 def _toeplitz(d: int, rho: float) -> np.ndarray:
@@ -57,7 +59,7 @@ NAMED = {
 }
 
 
-def _start(variant: str):
+def _start(variant: str, d: int):
     """A ``build_model`` for ``variant``: the recipe without ``init_label_split``, then the
     variant's zero entries (``split`` gives the same start as the default)."""
     base = training.build_model
@@ -66,11 +68,13 @@ def _start(variant: str):
         model = base(config, token_dim, key_dim)
         with torch.no_grad():
             for layer in model.layers:
-                if variant in ("keys", "split"):
+                if variant in ("keys", "split", "features"):
                     layer.W_q[:, :, -1] = 0
                     layer.W_k[:, :, -1] = 0
                 if variant in ("value", "split"):
                     layer.W_v[:, -1, :-1] = 0
+                if variant == "features":
+                    layer.W_v[:, -1, :d] = 0
         return model
 
     return build
@@ -99,7 +103,7 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=1500, help="optimiser steps (default 1500)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="initialisation seeds (default 0)")
     ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
-                    help="label-channel starts to train (default all four)")
+                    help="label-channel starts to train (default all)")
     ap.add_argument("--final-prompts", type=int, default=20000, help="final held-out prompts (default 20000)")
     ap.add_argument("--channels", action="store_true", help="print the per-channel diagnostics")
     args = ap.parse_args(argv)
@@ -112,7 +116,7 @@ def main(argv=None) -> int:
             cfg = TrainConfig.for_model("vector", init_label_split=False, steps=args.steps, seed=seed,
                                         final_prompts=args.final_prompts, eval_every=500, checkpoint_every=0,
                                         progress=False, threads=1)
-            training.build_model = _start(variant)
+            training.build_model = _start(variant, problem.d)
             try:
                 t0 = time.perf_counter()
                 res = train(problem, cfg)
