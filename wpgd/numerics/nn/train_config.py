@@ -44,7 +44,7 @@ FAMILY_DEFAULTS = {
 :meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models use the
 derived recipe of the other families plus two initialisation choices that give the two channel
 groups of ω = u − v a start (docs/training.md, "Vector models"): the key channels start as two
-groups of opposite sign (``init_signed_groups``), the key width is twice the construction's
+groups of opposite sign (``init_signed_groups``), and the key width is twice the construction's
 2d (``key_width_factor``: two channels per direction of each group, so a channel that closes its
 gate or changes sign early does not leave a group rank-deficient). No plateau restarts: a
 restart at 30% cut off runs that were escaping. ``init_label_split`` (the label channel on the
