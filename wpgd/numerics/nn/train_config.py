@@ -47,7 +47,10 @@ groups of ω = u − v a start (docs/training.md, "Vector models"): the key chan
 groups of opposite sign (``init_signed_groups``), and the key width is twice the construction's
 2d (``key_width_factor``: two channels per direction of each group, so a channel that closes its
 gate or changes sign early does not leave a group rank-deficient). No plateau restarts: a
-restart at 30% cut off runs that were escaping."""
+restart at 30% cut off runs that were escaping. ``init_label_split`` (the label channel on the
+value side only) is not a default: it lands the d = 2 and tutorial specs that this start traps
+in the rank-one label trap, but delays the escape from the scalar optimum on ``d10_id_4seg_neg``
+(docs/training.md, "The rank-one label trap")."""
 
 GATE_DECAY = {"scalar": 0.2, "vector": 2.0}
 """Total initial log-decay across the prompt, ``−Σ_t log g_t ≈ T e^{−b}``, that
@@ -188,6 +191,14 @@ class TrainConfig:
             vector-gating construction ω = u − v (``wpgd.numerics.nn.construct.vector_segment_groups``).
             From the all-positive tied start every channel learns the same monotone weights and
             the model settles at the scalar optimum (docs/training.md, "Vector models").
+        init_label_split: start the label channel on the value side only: the label column of
+            ``W_q`` and ``W_k`` is 0 (with ``init_tied_qk`` the orthogonal start spans the other
+            coordinates), and the label row of ``W_v`` (the prediction's read-out) reads only the
+            label. Every entry stays free. The terms ``x_s y_s`` that a WPGD predictor needs have
+            two factorisations: the key reads x and the value reads y (the construction, any rank
+            of P), or the key reads y and the value reads x (P of rank one: the label trap of
+            docs/training.md); this start has only the first. Off by default: it fixes that trap
+            but slowed the sign-changing d = 10 spec of docs/training.md ("The rank-one label trap").
         key_width_factor: multiplies the family's default key width (:func:`default_key_dim`;
             ignored when ``key_dim`` is given).
         init_gate_bias: initial gate bias ``b_g``: a number, None (``GLAModel``'s 3.0) or
@@ -257,6 +268,7 @@ class TrainConfig:
     init_value_scale: float = 1.0
     init_tied_qk: bool = True
     init_signed_groups: bool = False
+    init_label_split: bool = False
     key_width_factor: int = 1
     init_gate_bias: float | str | None = "auto"
     gate_lr_mult: float | None = None
@@ -473,24 +485,34 @@ def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.M
             if config.init_value_scale != 1.0:
                 layer.W_v.mul_(config.init_value_scale)
             if config.init_tied_qk:
-                tie_qk_(layer.W_q, layer.W_k, signed_groups=config.init_signed_groups)
+                tie_qk_(layer.W_q, layer.W_k, signed_groups=config.init_signed_groups,
+                        label_free=config.init_label_split)
+            if config.init_label_split:
+                layer.W_q[:, :, -1] = 0
+                layer.W_k[:, :, -1] = 0
+                layer.W_v[:, -1, :-1] = 0
     return model
 
 
-def tie_qk_(W_q: torch.Tensor, W_k: torch.Tensor, *, signed_groups: bool = False) -> None:
+def tie_qk_(W_q: torch.Tensor, W_k: torch.Tensor, *, signed_groups: bool = False,
+            label_free: bool = False) -> None:
     """In place, without autograd: ``W_q`` (shape [heads, key, token]) a random (semi-)orthogonal
     matrix per head and ``W_k`` equal to it (``init_tied_qk``: the score form starts at the identity
     on the token space). ``signed_groups`` (``init_signed_groups``): the key channels of each head
     start as two groups, each its own orthogonal matrix, the second with ``W_q = −W_k`` scaled by
-    :data:`SIGNED_GROUP_SCALE` (the u and v groups of ω = u − v)."""
+    :data:`SIGNED_GROUP_SCALE` (the u and v groups of ω = u − v). ``label_free``
+    (``init_label_split``): the orthogonal matrices span the token coordinates before the label
+    (the last), whose column starts at 0, so no key reads the label at initialisation."""
     half = W_q.shape[1] // 2 if signed_groups else 0
+    cols = W_q.shape[2] - 1 if label_free and W_q.shape[2] > 1 else W_q.shape[2]
     with torch.no_grad():
         for h in range(W_q.shape[0]):
             if half:
-                torch.nn.init.orthogonal_(W_q[h, :half])
-                torch.nn.init.orthogonal_(W_q[h, half:])
+                torch.nn.init.orthogonal_(W_q[h, :half, :cols])
+                torch.nn.init.orthogonal_(W_q[h, half:, :cols])
             else:
-                torch.nn.init.orthogonal_(W_q[h])
+                torch.nn.init.orthogonal_(W_q[h, :, :cols])
+        W_q[:, :, cols:] = 0
         W_k.copy_(W_q)
         if half:
             W_q[:, half:].mul_(SIGNED_GROUP_SCALE)
