@@ -123,3 +123,13 @@ def test_small_fit_reports_the_class_and_its_coefficients():
     assert all(len(p["rescale"]) == 2 and len(p["gates"]["delimiter"]) == 2 for p in res["params"])
     plain = gdpp_optimum(s3, 2, label_rescale=False, train_prompts=512, eval_prompts=4000, restarts=1)
     assert plain["class"] == GDPP_CLASS and all("rescale" not in p for p in plain["params"])
+
+
+def test_verify_check_passes_and_its_control_fails():
+    from wpgd.proofs_check.runner import run_checks, run_controls
+
+    (res,) = run_checks(quick=True, select=["multilayer.gdpp_rescale"])
+    assert res.status == "PASS", res.evidence
+    (ctl,) = [r for r in run_controls(quick=True, select=["multilayer.gdpp_rescale"])
+              if r.name == "multilayer.gdpp_rescale"]
+    assert ctl.status == "FAIL", ctl.evidence

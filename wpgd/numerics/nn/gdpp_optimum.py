@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.vocabulary import DELIMITER_CODES
 from wpgd.numerics.nn.feature_recursion import gdpp_torch
 from wpgd.numerics.nn.multistep import _gate_masks, _omega_torch, _one_layer, _spectral_clusters
 from wpgd.numerics.nn.multistep_fit import (
@@ -50,7 +51,7 @@ GDPP_RESCALE_CLASS = (
 )
 """The name the experiment's checks and ``wpgd solve --steps`` give the class (the default)."""
 
-CODES = ("boundary", "flag")
+CODES = DELIMITER_CODES
 """Delimiter encodings: one code per boundary (a delimiter gate and a rescaling coefficient per
 boundary and layer; the scalar family's training prompts) or one shared flag (one of each per layer)."""
 
