@@ -116,12 +116,13 @@ def test_rescaling_parameters_and_names():
         gdpp_optimum(s3, 2, codes="bogus")
 
 
+@pytest.mark.slow
 def test_small_fit_reports_the_class_and_its_coefficients():
     s3 = MULTILAYER_PANELS["s3"].problem(6, 2)
-    res = gdpp_optimum(s3, 2, train_prompts=512, eval_prompts=4000, restarts=1)
+    res = gdpp_optimum(s3, 2, train_prompts=512, eval_prompts=4000, restarts=1, max_iter=40)
     assert res["class"] == GDPP_RESCALE_CLASS and res["codes"] == "boundary"
     assert all(len(p["rescale"]) == 2 and len(p["gates"]["delimiter"]) == 2 for p in res["params"])
-    plain = gdpp_optimum(s3, 2, label_rescale=False, train_prompts=512, eval_prompts=4000, restarts=1)
+    plain = gdpp_optimum(s3, 2, label_rescale=False, train_prompts=512, eval_prompts=4000, restarts=1, max_iter=40)
     assert plain["class"] == GDPP_CLASS and all("rescale" not in p for p in plain["params"])
 
 
