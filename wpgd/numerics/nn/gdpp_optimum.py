@@ -113,7 +113,7 @@ class _Param:
         return lg, rescale_profile(_omega_torch(lg), self.positions, coeffs, [blk[0]] * len(self.positions))
 
     def layers(self, theta) -> list:
-        """θ ↦ [(Q, A, B, log_gates, m)] with diagonal (d,) matrices (torch; m None without rescaling)."""
+        """θ ↦ [(Q, A, B, log_gates)] (plus the rescaling profile m with label rescaling), diagonal (d,) matrices (torch)."""
         out, nc = [], self.nc
         for j in range(self.steps - 1):
             blk = theta[j * self.lower : (j + 1) * self.lower]
