@@ -22,7 +22,8 @@ VOCABULARY = {"CLASSES", "CLASS_CHOICES", "DELIMITER_CODES", "GATINGS", "GATING_
               "MULTISTEP_CLASSES", "ModelKind", "THEORY_CLASSES", "WEIGHT_CLASSES", "WeightClass",
               "canonical_gating", "class_label", "vector_key_width",
               "ARCHITECTURES", "ARCHITECTURE_NAMES", "ATLAS_CONTEXTS", "Architecture", "SOLVE_CLASS_CHOICES",
-              "WPGD_ARCHITECTURES"}
+              "WPGD_ARCHITECTURES",
+              "STEPS_CLASSES", "GDPP_STEPS_CLASSES"}  # issue 17: the L-step classes of wpgd solve --steps
 RESULTS = {"Result", "json_clean"}
 PROOFS_CHECK = {"Check", "CheckResult", "Evidence", "register", "registered_checks", "run_checks",
                 "run_controls"}

@@ -130,8 +130,13 @@ def test_steps_fits_the_multistep_reference(tmp_path):
     assert out["steps"] == 2 and lo <= out["normalized_risk"] <= hi < one["normalized_risk"]
     assert out["one_layer_normalized_risk"] == pytest.approx(one["normalized_risk"], rel=1e-9)
     assert np.load(tmp_path / "o" / "Q2.npy").shape == (2, 2)
-    assert out["steps_class"] == "gdpp" and np.load(tmp_path / "o" / "A1.npy").shape == (2, 2)
-    # the label-only recursion stays available under its own name
+    assert out["steps_class"] == "gdpp-rescale" and np.load(tmp_path / "o" / "A1.npy").shape == (2, 2)
+    assert "label rescaling" in out["class"] and len(out["params"][0]["rescale"]) == 1
+    # the gated GD++ class without the rescaling and the label-only recursion stay available under their names
+    plain = json.loads(wpgd("solve", "--spec", spec, "--class", "scalar", "--steps", "2", "--steps-class", "gdpp",
+                            "--json").stdout)
+    assert plain["steps_class"] == "gdpp" and "label rescaling" not in plain["class"]
+    assert "rescale" not in plain["params"][0]
     rec = json.loads(wpgd("solve", "--spec", spec, "--class", "scalar", "--steps", "2", "--steps-class", "recursion",
                           "--json").stdout)
     assert rec["steps_class"] == "recursion" and rec["normalized_ci"][1] < one["normalized_risk"]

@@ -90,8 +90,12 @@ def test_tiny_figure1_and_multilayer_render_from_files(tmp_path):
         assert row["gap_theory"] == pytest.approx(row["risk"] / row["theory"] - 1, rel=1e-12)
     # the 1-step class optimum is the closed-form one-layer optimum (SAA excess of a 2048-prompt fit ≤ 2%)
     assert multi["rows"][0]["theory"] == pytest.approx(multi["rows"][0]["one_layer_optimum"], rel=0.02)
-    theory_checks = [c for c in multi["checks"] if "gated GD++" in c["check"]]
+    theory_checks = [c for c in multi["checks"] if "gated GD++ with label rescaling" in c["check"]]
     assert [c["n"] for c in theory_checks] == [1, 2] and len(multi["checks"]) == 4
+    # the gated GD++ optimum without the rescaling stays beside it as a column (L ≥ 2)
+    assert multi["rows"][0]["gdpp_optimum"] is None and "label rescaling" not in multi["rows"][1]["gdpp_class"]
+    glo, ghi = multi["rows"][1]["gdpp_ci"]
+    assert glo <= multi["rows"][1]["gdpp_optimum"] <= ghi
     assert set(multi["rows"][1]["ablations"]) >= {"trained", "feature_write", "gates_by_type", "off_class"}
     abl = multi["rows"][1]["feature_write_ablation"]
     assert "feature_write_ablation" not in multi["rows"][0]
@@ -99,6 +103,7 @@ def test_tiny_figure1_and_multilayer_render_from_files(tmp_path):
     paths = render_all(out)
     names = {p.name for p in paths}
     assert {"figure1.png", "figure1.pdf", "multilayer.png", "report.md"} <= names
+    assert "gated GD++ without rescaling" in (out / "report.md").read_text(encoding="utf-8")
     # both experiments share the folder; each dumps its own config beside its results
     assert json.loads((out / "figure1_config.json").read_text())["panels"] == ["d"]
     assert json.loads((out / "multilayer_config.json").read_text())["layers"] == [1, 2]

@@ -81,7 +81,8 @@ def test_three_segment_panel():
 def test_verify_check_passes_and_its_control_fails():
     from wpgd.proofs_check.runner import run_checks, run_controls
 
-    (res,) = run_checks(quick=True, select=["multilayer.gdpp"])
+    # select is a name prefix: multilayer.gdpp_rescale matches too
+    (res,) = [r for r in run_checks(quick=True, select=["multilayer.gdpp"]) if r.name == "multilayer.gdpp"]
     assert res.status == "PASS", res.evidence
     (ctl,) = [r for r in run_controls(quick=True, select=["multilayer.gdpp"]) if r.name == "multilayer.gdpp"]
     assert ctl.status == "FAIL", ctl.evidence

@@ -11,6 +11,7 @@ from wpgd.numerics.core.vocabulary import (
     ARCHITECTURES,
     ATLAS_CONTEXTS,
     SOLVE_CLASS_CHOICES,
+    STEPS_CLASSES,
     WPGD_ARCHITECTURES,
 )
 
@@ -42,13 +43,16 @@ Segment specs use the structured O(K³ + d³ + n) path (10⁷ tokens are fine).
                   sum): RetNet's H fixed decays span ω; two Mamba2/mLSTM heads reach
                   unconstrained WPGD on segment prompts
   --stationary    list every stationary point family with its Hessian inertia (Theorem 2)
-  --steps L       L ≥ 2 with --class scalar: the optimum of the L-step gated GD++ class (what
-                  trained L-layer scalar GLAs compute: label and feature writes, per-layer
-                  spectral matrices, demonstration/delimiter gates), fitted on sampled prompts
-                  and scored on fresh ones with a 95% CI; no closed form exists
-                  (docs/multilayer.md). Needs PyTorch; minutes at d = 10, n = 40
-  --steps-class C gdpp (default, with --class scalar) or recursion: the structured label-only
-                  recursion (6.1) with type gates (the only one for --class linear)
+  --steps L       L ≥ 2 with --class scalar: the optimum of the L-step gated GD++ class with
+                  label rescaling (what trained L-layer scalar GLAs compute: label and feature
+                  writes, the delimiter's gated label rescaling, per-layer spectral matrices,
+                  demonstration/delimiter gates, one delimiter gate and coefficient per
+                  boundary), fitted on sampled prompts and scored on fresh ones with a 95% CI;
+                  no closed form exists (docs/multilayer.md). Needs PyTorch; minutes at d = 10
+  --steps-class C gdpp-rescale (default, with --class scalar); gdpp: gated GD++ without the
+                  rescaling and with one shared delimiter gate (the earlier class); recursion:
+                  the structured label-only recursion (6.1) with type gates (the only one for
+                  --class linear)
 
 examples:
   wpgd solve --spec examples/two_segments.toml
@@ -92,10 +96,10 @@ def add_arguments(p) -> None:
     p.add_argument("--stationary", action="store_true", help="classify every stationary point (Hessian inertia)")
     p.add_argument("--steps", type=integer(1, 8), default=1, metavar="L",
                    help="WPGD steps (layers); L ≥ 2 fits the L-step reference for --class scalar or linear (default 1)")
-    p.add_argument("--steps-class", dest="steps_class", default=None, choices=("gdpp", "recursion"),
-                   help="class of --steps L ≥ 2: gdpp (gated GD++, label and feature writes; default for --class "
-                        "scalar) or recursion (labels only, the structured recursion (6.1); the only one for "
-                        "--class linear)")
+    p.add_argument("--steps-class", dest="steps_class", default=None, choices=STEPS_CLASSES,
+                   help="class of --steps L ≥ 2: gdpp-rescale (gated GD++ with the delimiter's label rescaling; "
+                        "default for --class scalar), gdpp (gated GD++ without it, one shared delimiter gate) or "
+                        "recursion (labels only, the structured recursion (6.1); the only one for --class linear)")
     p.add_argument("--seed", type=SEED, default=0,
                    help="seed of the L-step fit's prompt samples and starts, 0..2^32-1 (default 0)")
     p.add_argument("--out", metavar="DIR",

@@ -45,8 +45,10 @@ from wpgd.numerics.core.vocabulary import (
     ARCHITECTURES,
     ATLAS_CONTEXTS,
     CLASSES,
+    GDPP_STEPS_CLASSES,
     MULTISTEP_CLASSES,
     SOLVE_CLASS_CHOICES,
+    STEPS_CLASSES,
     WPGD_ARCHITECTURES,
 )
 
@@ -94,9 +96,12 @@ def solve_problem(
         key_width: key width of the vector class and the vector-gated architectures ("vector",
             "gla", "rwkv6" or "all" only).
         steps: L ≥ 2 fits an L-step class (``cls`` "scalar" or "linear"; needs torch).
-        steps_class: the L-step class: "gdpp" (gated GD++, label and feature writes: what trained
-            L-layer scalar GLAs compute, docs/multilayer.md; the default for ``cls="scalar"``) or
-            "recursion" (the label-only structured recursion (6.1); the only one for "linear").
+        steps_class: the L-step class: "gdpp-rescale" (gated GD++ with label rescaling: label
+            and feature writes plus the delimiter's gated label rescaling, what trained L-layer
+            scalar GLAs compute, docs/multilayer.md; the default for ``cls="scalar"``), "gdpp"
+            (gated GD++ without the rescaling, one shared delimiter gate per layer: the class
+            before issue 17's L = 3 finding) or "recursion" (the label-only structured recursion
+            (6.1); the only one for "linear").
         seed: seed of the L-step fit.
         progress: show the L-step fit's progress bar.
         context: prompt context of the architectures ("none", the paper's prompt, or "onehot":
@@ -121,11 +126,12 @@ def solve_problem(
     if precision is not None:
         _require_precision(problem, precision)
     _refuse_extreme_scales(problem, precision, certify, stationary, steps)
-    if steps_class == "gdpp":
+    if steps_class in GDPP_STEPS_CLASSES:
         from wpgd.numerics.nn.gdpp_optimum import gdpp_optimum
 
-        res = gdpp_optimum(problem, steps, seed=seed, progress=progress)
-        return SolveReport(problem, cls, res, steps=steps, steps_class="gdpp")
+        plain = dict(label_rescale=False, codes="flag") if steps_class == "gdpp" else {}
+        res = gdpp_optimum(problem, steps, seed=seed, progress=progress, **plain)
+        return SolveReport(problem, cls, res, steps=steps, steps_class=steps_class)
     if steps > 1:
         from wpgd.numerics.nn.multistep import multistep_optimum
 
@@ -157,17 +163,17 @@ def solve_problem(
 
 def _steps_class(cls: str, steps: int, steps_class: str | None) -> str | None:
     """The L-step class to fit (None for one step); refuses the combinations that do not apply."""
-    if steps_class is not None and steps_class not in ("gdpp", "recursion"):
-        raise InvalidProblemError(f"--steps-class must be gdpp or recursion, got {steps_class!r}")
+    if steps_class is not None and steps_class not in STEPS_CLASSES:
+        raise InvalidProblemError(f"--steps-class must be one of {', '.join(STEPS_CLASSES)}, got {steps_class!r}")
     if steps == 1:
         if steps_class is not None:
             raise InvalidProblemError("--steps-class goes with --steps L ≥ 2")
         return None
     if steps_class is None:
-        return "gdpp" if cls == "scalar" else "recursion"
-    if steps_class == "gdpp" and cls != "scalar":
-        raise InvalidProblemError("--steps-class gdpp goes with --class scalar (use --steps-class recursion for "
-                                  "--class linear)")
+        return STEPS_CLASSES[0] if cls == "scalar" else "recursion"
+    if steps_class in GDPP_STEPS_CLASSES and cls != "scalar":
+        raise InvalidProblemError(f"--steps-class {steps_class} goes with --class scalar (use --steps-class "
+                                  "recursion for --class linear)")
     return steps_class
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.results import Result, json_clean
+from wpgd.numerics.core.vocabulary import GDPP_STEPS_CLASSES
 
 __all__ = ["RiskReport", "SolveReport"]
 
@@ -39,7 +40,8 @@ class SolveReport(Result):
             :class:`~wpgd.numerics.core.classes.ClassOptimum`, a :class:`~wpgd.numerics.core.classes.ClassComparison`
             (``cls="all"``) or a :class:`~wpgd.numerics.nn.multistep.MultistepOptimum` (``steps > 1``).
         steps: L (1 = one layer).
-        steps_class: for ``steps > 1``: "gdpp" (the gated GD++ class, ``result`` is the dict of
+        steps_class: for ``steps > 1``: "gdpp-rescale" or "gdpp" (the gated GD++ class with or
+            without the label rescaling, ``result`` is the dict of
             :func:`wpgd.numerics.nn.gdpp_optimum.gdpp_optimum`) or "recursion" (the label-only recursion
             (6.1), a :class:`~wpgd.numerics.nn.multistep.MultistepOptimum`); None for one step.
         certificate: the uniqueness certificate (``certify=True``), or None.
@@ -64,7 +66,7 @@ class SolveReport(Result):
 
     @property
     def _gdpp(self) -> bool:
-        return self.steps_class == "gdpp"
+        return self.steps_class in GDPP_STEPS_CLASSES
 
     @property
     def status(self) -> str:
@@ -122,7 +124,7 @@ class SolveReport(Result):
             return every
         out: dict = {"problem": self.problem.describe(), "class": self.cls}
         if self._gdpp:
-            out.update({"steps_class": "gdpp", **self.result, "status": self.status})
+            out.update({"steps_class": self.steps_class, **self.result, "status": self.status})
             return json_clean(out)
         if self.steps > 1:
             out["steps"] = self.steps
@@ -205,11 +207,19 @@ def _certificate_line(c: dict) -> str:
     )
 
 
+def _fmt(v) -> str:
+    """A gate or coefficient, or a list of them (one per delimiter code)."""
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(f"{float(x):.4g}" for x in v) + "]"
+    return f"{float(v):.4g}"
+
+
 def _multistep_lines(res, cls: str, steps: int, steps_class: str | None) -> list[str]:
-    if steps_class == "gdpp":
+    if steps_class in GDPP_STEPS_CLASSES:
         r = res
-        what = f"{steps}-step gated GD++ (label and feature writes)"
-        layers = [prm["gates"] for prm in r["params"]]
+        what = f"{steps}-step {r['class']}"
+        layers = [{**prm["gates"], **({"rescale": prm["rescale"]} if "rescale" in prm else {})}
+                  for prm in r["params"]]
     else:
         r = res.to_dict()
         what = f"{steps}-step causal WPGD recursion (labels only)"
@@ -224,7 +234,7 @@ def _multistep_lines(res, cls: str, steps: int, steps_class: str | None) -> list
         f"one step         {r['one_layer_normalized_risk']:.6f}   (closed-form {cls} optimum)",
     ]
     for layer, gates in enumerate(layers, 1):
-        desc = ", ".join(f"{k} {v:.4g}" for k, v in gates.items()) or "none (linear)"
+        desc = ", ".join(f"{k} {_fmt(v)}" for k, v in gates.items()) or "none (linear)"
         lines.append(f"layer {layer:<10} gates: {desc}")
     lines.append(
         f"fit              {'converged' if r['converged'] else 'NOT converged'}: {r['message']} "

@@ -35,6 +35,8 @@ __all__ = [
     "MODEL_KINDS",
     "MULTISTEP_CLASSES",
     "SOLVE_CLASS_CHOICES",
+    "STEPS_CLASSES",
+    "GDPP_STEPS_CLASSES",
     "ModelKind",
     "THEORY_CLASSES",
     "WEIGHT_CLASSES",
@@ -130,6 +132,13 @@ THEORY_CLASSES: tuple[str, ...] = tuple(c for c in CLASSES if WEIGHT_CLASSES[c].
 
 MULTISTEP_CLASSES: tuple[str, ...] = tuple(c for c in CLASSES if WEIGHT_CLASSES[c].multistep)
 """Classes with an L-step WPGD reference (scalar gates by token type, or none)."""
+
+STEPS_CLASSES: tuple[str, ...] = ("gdpp-rescale", "gdpp", "recursion")
+"""L-step classes of ``wpgd solve --steps L`` (``--steps-class``), the default first: gated GD++
+with label rescaling, gated GD++ without it, the label-only recursion (6.1) (docs/multilayer.md)."""
+
+GDPP_STEPS_CLASSES: tuple[str, ...] = STEPS_CLASSES[:2]
+"""The L-step classes fitted by :func:`wpgd.numerics.nn.gdpp_optimum.gdpp_optimum` (scalar gating only)."""
 
 GATINGS: tuple[str, ...] = ("scalar", "vector", "none")
 """Gatings of a GLA layer: scalar, vector (one gate per key channel) or none (linear attention)."""

@@ -182,6 +182,8 @@ class MultilayerConfig:
         theory_prompts: N, the SAA sample of the class fit.
         theory_restarts: starts of the class fit.
         recursion_reference: also fit the structured recursion (6.1) (labels only), for comparison.
+        gdpp_reference: also fit the gated GD++ class without the label rescaling (one shared
+            delimiter gate per layer: the class before issue 17's L = 3 finding), for comparison.
     """
 
     panel: str = "a"
@@ -196,6 +198,7 @@ class MultilayerConfig:
     theory_prompts: int = 8192
     theory_restarts: int = 3
     recursion_reference: bool = True
+    gdpp_reference: bool = True
 
     def to_dict(self) -> dict:
         """JSON-serialisable dict."""
@@ -373,11 +376,13 @@ def ordering_checks(panel: dict, tol: float = 0.03) -> list[dict]:
 def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True, scheduler: str = "local") -> dict:
     """Train 1..L-layer models on one problem and compare them with the L-step class optimum.
 
-    The theory for every L is the optimum of the gated GD++ class
-    (:func:`wpgd.numerics.nn.gdpp_optimum.gdpp_optimum`: label and feature writes, the class one GLA head
-    realises with type gates; docs/multilayer.md), an out-of-sample estimate with a 95% CI. The
+    The theory for every L is the optimum of the gated GD++ class with label rescaling
+    (:func:`wpgd.numerics.nn.gdpp_optimum.gdpp_optimum`: label and feature writes and the delimiter's gated
+    label rescaling, the class one GLA head realises with type gates, one delimiter gate and
+    coefficient per boundary; docs/multilayer.md), an out-of-sample estimate with a 95% CI. The
     check is two-sided: ``|gap_theory| = |trained / theory − 1| ≤ tol``. Beside it each row
-    keeps the one-layer class optimum (closed form; the first check for L = 1), the structured
+    keeps the one-layer class optimum (closed form; the first check for L = 1), the gated GD++
+    optimum without the rescaling (``gdpp_optimum``, ``gap_gdpp``), the structured
     recursion's fit (6.1) (``multistep_optimum``, labels only) for comparison, and for L ≥ 2 the
     trained model's ablations and weight blocks (:mod:`wpgd.numerics.nn.multilayer_probe`). The runs go to ``scheduler`` as in
     :func:`run_figure1`. Without ``steps`` in ``config.train`` an L-layer run trains for the budget derived
@@ -444,10 +449,13 @@ def _multilayer_row(problem: Problem, L: int, m: dict, one_layer: float, config:
     from wpgd.numerics.nn.gdpp_optimum import gdpp_optimum
 
     risk = m["normalized_risk"]
-    theory = None
+    theory = gdpp = None
     if config.model == "scalar":
-        theory = gdpp_optimum(problem, L, train_prompts=config.theory_prompts, restarts=config.theory_restarts,
-                              seed=config.reference_seed, progress=progress)
+        fit = dict(train_prompts=config.theory_prompts, restarts=config.theory_restarts, seed=config.reference_seed,
+                   progress=progress)
+        theory = gdpp_optimum(problem, L, **fit)
+        if config.gdpp_reference and L >= 2:
+            gdpp = gdpp_optimum(problem, L, label_rescale=False, codes="flag", **fit)
     else:
         notes.append(f"no gated GD++ class fit for {config.model!r} models (the class is the scalar GLA with "
                      "delimiter-flag gates)")
@@ -461,6 +469,11 @@ def _multilayer_row(problem: Problem, L: int, m: dict, one_layer: float, config:
         "theory_class": None if theory is None else theory["class"],
         "gap_theory": None if theory is None else risk / theory["normalized_risk"] - 1,
         "theory_fit": theory,
+        "gdpp_optimum": None if gdpp is None else gdpp["normalized_risk"],
+        "gdpp_ci": None if gdpp is None else gdpp["normalized_ci"],
+        "gdpp_class": None if gdpp is None else gdpp["class"],
+        "gap_gdpp": None if gdpp is None else risk / gdpp["normalized_risk"] - 1,
+        "gdpp_fit": gdpp,
         "multistep_optimum": None if multi is None else multi["normalized_risk"],
         "multistep_ci": None if multi is None else multi["normalized_ci"],
         "multistep": multi,

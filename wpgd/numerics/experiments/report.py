@@ -83,21 +83,31 @@ def _ablation(row: dict) -> str:
     return f"{a['ablated_risk']:.4f} (vs {a['risk']:.4f}, {a['prompts']} prompts)"
 
 
+def _with_ci(value, ci) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.4f}" + (f" [{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "")
+
+
 def _multilayer_table(multi: dict) -> str:
     lines = [
-        "| layers | trained risk (95% CI) | 1-layer optimum | gap | L-step WPGD reference (95% CI) | gap "
+        "| layers | trained risk (95% CI) | 1-layer optimum | gap | class optimum (95% CI) | gap_theory "
+        "| gated GD++ without rescaling (95% CI) | gap | L-step WPGD reference (95% CI) | gap "
         "| trained, feature writes of lower layers zeroed |",
-        "|---:|---|---:|---:|---:|---:|---:|",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in multi["rows"]:
-        ms = "—" if r["multistep_optimum"] is None else f"{r['multistep_optimum']:.4f}"
-        if r.get("multistep_ci"):
-            ms += f" [{r['multistep_ci'][0]:.4f}, {r['multistep_ci'][1]:.4f}]"
         lines.append(
             f"| {r['layers']} | {r['risk']:.4f} [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}] | "
-            f"{r['one_layer_optimum']:.4f} | "
-            f"{_fmt_gap(r['gap_one_layer'])} | {ms} | {_fmt_gap(r['gap_multistep'])} | {_ablation(r)} |"
+            f"{r['one_layer_optimum']:.4f} | {_fmt_gap(r['gap_one_layer'])} | "
+            f"{_with_ci(r.get('theory'), r.get('theory_ci'))} | {_fmt_gap(r.get('gap_theory'))} | "
+            f"{_with_ci(r.get('gdpp_optimum'), r.get('gdpp_ci'))} | {_fmt_gap(r.get('gap_gdpp'))} | "
+            f"{_with_ci(r['multistep_optimum'], r.get('multistep_ci'))} | {_fmt_gap(r['gap_multistep'])} | "
+            f"{_ablation(r)} |"
         )
+    classes = sorted({r["theory_class"] for r in multi["rows"] if r.get("theory_class")})
+    if classes:
+        lines += ["", "Class optimum: " + "; ".join(classes) + " (out of sample, an upper-bound estimate)."]
     return "\n".join(lines)
 
 
