@@ -133,16 +133,28 @@ def _has_torch() -> bool:
     return True
 
 
+def _near(X, y, layers) -> float:
+    """A recursion shifted by 1e-11 (relative): the controls' "almost right" predictor."""
+    from wpgd.numerics.nn.feature_recursion import gdpp_recursion_predict
+
+    ref = gdpp_recursion_predict(X, y, layers)
+    return ref + 1e-11 * max(1.0, abs(ref))
+
+
+def _symbolic_only(sym_ok: bool, sizes) -> Evidence:
+    """The verdict without torch: FAIL if the symbolic part failed, else SKIP (never PASS)."""
+    status = "0" if sym_ok else "NONZERO"
+    if not sym_ok:
+        return Evidence(False, f"symbolic (n,d,L) in {sizes}: {status}; torch part skipped")
+    return Evidence(False, f"symbolic (n,d,L) in {sizes}: {status}; torch part skipped (not installed)", skipped=True)
+
+
 def _control(quick: bool) -> Evidence:
     from wpgd.numerics.nn.feature_recursion import gdpp_recursion_predict
     from wpgd.theory.gdpp_symbolic import gdpp_equivalence
 
     def labels_only(X, y, layers):
         return gdpp_recursion_predict(X, y, [(Q, 0 * A, B, lg) for Q, A, B, lg in layers])
-
-    def near(X, y, layers):
-        ref = gdpp_recursion_predict(X, y, layers)
-        return ref + 1e-11 * max(1.0, abs(ref))
 
     sym_wrong = gdpp_equivalence(2, 1, 2, drop_feature_write=True).proved
     if not _has_torch():
@@ -152,7 +164,7 @@ def _control(quick: bool) -> Evidence:
     return any_passed(
         _criterion(sym_wrong, [(2, 1, 2)], 0.0, 0),
         _criterion(True, [], *_torch_error(True, labels_only)),
-        _criterion(True, [], *_torch_error(True, near)),
+        _criterion(True, [], *_torch_error(True, _near)),
     )
 
 
@@ -170,12 +182,7 @@ def _gdpp(quick: bool) -> Evidence:
     sizes = [(2, 1, 2)] if quick else [(2, 1, 2), (3, 1, 2)]
     sym_ok = all(gdpp_equivalence(n, d, L).proved for n, d, L in sizes)
     if not _has_torch():
-        status = "0" if sym_ok else "NONZERO"
-        if not sym_ok:
-            return Evidence(False, f"symbolic (n,d,L) in {sizes}: {status}; torch part skipped")
-        return Evidence(
-            False, f"symbolic (n,d,L) in {sizes}: {status}; torch part skipped (not installed)", skipped=True
-        )
+        return _symbolic_only(sym_ok, sizes)
     return _criterion(sym_ok, sizes, *_torch_error(quick, gdpp_recursion_predict))
 
 
@@ -200,10 +207,6 @@ def _rescale_control(quick: bool) -> Evidence:
     def no_rescale(X, y, layers):
         return gdpp_recursion_predict(X, y, [layer[:4] for layer in layers])
 
-    def near(X, y, layers):
-        ref = gdpp_recursion_predict(X, y, layers)
-        return ref + 1e-11 * max(1.0, abs(ref))
-
     sym_wrong = gdpp_equivalence(2, 1, 2, rescale=True, drop_rescale=True).proved
     if not _has_torch():
         return Evidence(
@@ -212,7 +215,7 @@ def _rescale_control(quick: bool) -> Evidence:
     return any_passed(
         _rescale_criterion(sym_wrong, [(2, 1, 2)], 0.0, 0),
         _rescale_criterion(True, [], *_rescale_error(True, no_rescale)),
-        _rescale_criterion(True, [], *_rescale_error(True, near)),
+        _rescale_criterion(True, [], *_rescale_error(True, _near)),
     )
 
 
@@ -231,10 +234,5 @@ def _gdpp_rescale(quick: bool) -> Evidence:
     sizes = _rescale_sizes(quick)
     sym_ok = all(gdpp_equivalence(n, d, L, rescale=True).proved for n, d, L in sizes)
     if not _has_torch():
-        status = "0" if sym_ok else "NONZERO"
-        if not sym_ok:
-            return Evidence(False, f"symbolic (n,d,L) in {sizes}: {status}; torch part skipped")
-        return Evidence(
-            False, f"symbolic (n,d,L) in {sizes}: {status}; torch part skipped (not installed)", skipped=True
-        )
+        return _symbolic_only(sym_ok, sizes)
     return _rescale_criterion(sym_ok, sizes, *_rescale_error(quick, gdpp_recursion_predict))
