@@ -93,7 +93,8 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     on_stack: set[str] = set()
     out: list[list[str]] = []
     counter = [0]
-    sys.setrecursionlimit(max(10000, sys.getrecursionlimit()))
+    old_limit = sys.getrecursionlimit()  # put back below: a raised limit lets other tests' parsers
+    sys.setrecursionlimit(max(10000, old_limit))  # recurse where they must refuse (spec "deep nesting")
 
     def strong(v: str) -> None:
         index[v] = low[v] = counter[0]
@@ -117,9 +118,12 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
             if len(comp) > 1:
                 out.append(sorted(comp))
 
-    for v in sorted(graph):
-        if v not in index:
-            strong(v)
+    try:
+        for v in sorted(graph):
+            if v not in index:
+                strong(v)
+    finally:
+        sys.setrecursionlimit(old_limit)
     return out
 
 
