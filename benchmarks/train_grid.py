@@ -122,6 +122,19 @@ def _value(text: str):
     return {"true": True, "false": False, "none": None}.get(text.lower(), text)
 
 
+def _probe_shares(history: list, cfg: TrainConfig) -> list:
+    """The label-trap share of each attempt at its probe step (restart records carry it; for the
+    last attempt, the periodic evaluation at the probe step)."""
+    probe = int(round(cfg.restart_at * cfg.steps))
+    out = [h.get("label_trap_share") for h in history if h.get("restart")]
+    last = [h for h in history if not h.get("restart") and h.get("step") == probe]
+    return out + ([last[-1].get("label_trap_share")] if last else [])
+
+
+def _fmt(values: list) -> str:
+    return " ".join("–" if v is None else f"{v:.3f}" for v in values) or "–"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--specs", type=int, default=6, help="number of random specs (default 6)")
@@ -154,8 +167,9 @@ def main(argv=None) -> int:
         specs = [draw_spec(rng, args.d_max) if args.draw == "small" else draw_edge_spec(rng, args.n_max)
                  for _ in range(args.specs)]
     rows = []
-    print("| # | spec | model | trained | class optimum | gap | tol | steps | attempts | s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| # | spec | model | trained | class optimum | gap | tol | steps | attempts (restart reasons) | "
+          "label-trap share at the probe / end | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for i, (problem, desc) in enumerate(specs):
         if args.only is not None and i not in args.only:
             continue
@@ -166,17 +180,21 @@ def main(argv=None) -> int:
             sec = time.perf_counter() - t0
             m = res.metrics
             ref = m["references"][0]
+            probe_shares = _probe_shares(res.history, cfg.resolved(problem))
             gap = ref["gap"]
             ok = "ok" if gap <= tolerance_for(model) else "MISS"
             rows.append({"index": i, "spec": desc, "model": model, "normalized_risk": m["normalized_risk"],
                          "ci": m.get("normalized_ci"),
                          "optimum": ref["normalized_risk"], "gap": gap, "steps": m["steps"],
                          "attempts": m["attempts"], "status": m.get("status"), "seconds": sec, "overrides": overrides,
-                         "curve": [[h["step"], h.get("attempt"), round(h["heldout_risk"], 5)] for h in res.history
-                                   if "heldout_risk" in h and not h.get("restart")]})
+                         "restart_reasons": m.get("restart_reasons"), "label_trap_share": m.get("label_trap_share"),
+                         "probe_shares": probe_shares,
+                         "curve": [[h["step"], h.get("attempt"), round(h["heldout_risk"], 5), h.get("label_trap_share")]
+                                   for h in res.history if "heldout_risk" in h and not h.get("restart")]})
+            reasons = f" ({', '.join(m['restart_reasons'])})" if m.get("restart_reasons") else ""
             print(f"| {i} | {desc} | {model} | {m['normalized_risk']:.5f} | {ref['normalized_risk']:.5f} | "
-                  f"{100 * gap:+.2f}% {ok} | {100 * tolerance_for(model):.0f}% | {m['steps']} | {m['attempts']} | {sec:.0f} |",
-                  flush=True)
+                  f"{100 * gap:+.2f}% {ok} | {100 * tolerance_for(model):.0f}% | {m['steps']} | {m['attempts']}{reasons} | "
+                  f"{_fmt(probe_shares)} / {_fmt([m.get('label_trap_share')])} | {sec:.0f} |", flush=True)
             if args.json:  # after every run, so a long grid can be inspected while it runs
                 Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0

@@ -37,12 +37,17 @@ def test_a_run_in_the_label_trap_is_restarted():
     """d = 2, Σ = I, one segment of 16, c = 0.9, σ² = 0.3, linear attention, seed 1 (2 of seeds
     0–7 do this): the first initialisation falls into the rank-one label trap (the keys read the
     label, the value reads x) and stays near 0.655 against the linear optimum 0.416, 0.41 of the
-    way up to 1 (the control below, ``restarts=0``: more than 20% above). The old threshold 0.5
-    did not catch it (one attempt, +50.2%: seen once); the default 0.2 on the lower end of the
-    held-out interval restarts it, and the second initialisation lands within 2%."""
+    way up to 1 (the control below, ``restarts=0``: more than 20% above). The probe finds it twice
+    over: the label-trap test reads the weights (share 0.6–0.7, threshold 0.5) and the plateau test
+    (threshold 0.2 on the lower end of the held-out interval; the old 0.5 did not catch it: one
+    attempt, +50.2%, seen once) the risk. The reason recorded is the trap, the second start is the
+    label-split start, and it lands within 2%. With the trap test off the plateau test alone still
+    restarts it (the safety net for traps that cost a lot)."""
     pr = Problem.segmented(np.eye(2), [16], [0.9], noise=0.3)
     trapped, refs = _run(pr, "linear", restarts=0, seed=1)
-    assert refs["linear"]["gap"] > 0.20, refs["linear"]
+    assert refs["linear"]["gap"] > 0.20 and trapped["label_trap_share"] > 0.5, (refs["linear"], trapped)
     m, refs = _run(pr, "linear", seed=1)
-    assert m["attempts"] == 2, m["attempts"]
-    assert abs(refs["linear"]["gap"]) < 0.02, refs["linear"]
+    assert m["attempts"] == 2 and m["restart_reasons"] == ["label trap"] and m["label_split_start"], m
+    assert abs(refs["linear"]["gap"]) < 0.02 and m["label_trap_share"] < 0.1, (refs["linear"], m)
+    m, refs = _run(pr, "linear", seed=1, trap_threshold=None)
+    assert m["attempts"] == 2 and m["restart_reasons"] == ["plateau"] and not m["label_split_start"], m

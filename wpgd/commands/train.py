@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+from wpgd.numerics.core.convergence import in_label_trap
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.references import MODEL_KINDS
 from wpgd.numerics.core.spec import load_spec
@@ -82,7 +83,13 @@ def add_arguments(p) -> None:
                    help="scale of the value projections at initialisation (default 1.0; vector 0.1; docs/training.md)")
     p.add_argument("--init-gate-bias", type=_bias, default=None, metavar="B|none",
                    help="initial gate bias (default log(T/0.2) for prompt length T; vector: none; 'none' keeps GLAModel's 3)")
-    p.add_argument("--restarts", type=integer(0, 100), default=None, help="plateau restarts (default 4, vector 0; 0 = off)")
+    p.add_argument("--restarts", type=integer(0, 100), default=None,
+                   help="restarts of a run that the probe at 30%% of the steps finds stuck: on the plateau near "
+                        "risk 1 (not tested for vector) or in the rank-one label trap (then from the label-split "
+                        "start); default 4, vector 1; 0 = off")
+    p.add_argument("--init-label-split", action="store_true",
+                   help="start with no key reading the label and the value's read-out reading only the label "
+                        "(the start a run caught in the label trap restarts from; default off: docs/training.md)")
     p.add_argument("--seed", type=TRAIN_SEED, default=0, help="seed of the initialisation; data/eval seeds are seed+1..+3")
     p.add_argument("--eval-prompts", type=integer(2, 10**8), default=None, help="periodic held-out set size (default 4096)")
     p.add_argument("--final-prompts", type=integer(2, 10**9), default=None, help="final held-out prompts (default 100000)")
@@ -120,12 +127,18 @@ def _command_line(args, out: Path) -> str:
 
 
 def _warning(m: dict, cfg) -> str:
-    """The closing ``WARNING:`` line of a run that ended outside its tolerance."""
+    """The closing ``WARNING:`` line of a run that ended outside its tolerance, with what to try
+    for the failure at hand: a run in the label trap needs a new start, not more steps."""
     attempts = m.get("attempts", 1)
-    hint = [f"more steps (--steps {2 * cfg.steps} continues this run from its checkpoint)",
-            "another --seed"]
-    if attempts > 1:
-        hint.append(f"a smaller --lr (the run restarted {attempts - 1} time(s) from the plateau near risk 1)")
+    if in_label_trap(m):
+        hint = ["another --seed"]
+        if not m.get("label_split_start"):
+            hint.append("--init-label-split (no key reads the label at the start)")
+        hint.append("--no-resume with either (more steps do not leave the trap)")
+    else:
+        hint = [f"more steps (--steps {2 * cfg.steps} continues this run from its checkpoint)", "another --seed"]
+        if "plateau" in m.get("restart_reasons", []):
+            hint.append(f"a smaller --lr (the run restarted {attempts - 1} time(s), from the plateau near risk 1)")
     return (f"WARNING: not converged: {m['reason']}. Try {', '.join(hint)}; see docs/training.md and "
             "docs/training-runs.md (exit status 3; --allow-gap keeps 0)")
 
@@ -148,6 +161,7 @@ def run(args) -> int:
         schedule=args.schedule, clip=args.clip, key_dim=args.key_dim, num_heads=args.heads,
         delimiter=args.delimiter, context=args.context, train_pool=args.train_pool, dtype=args.dtype,
         mode=args.mode, init_value_scale=args.init_value_scale, eval_prompts=args.eval_prompts, final_prompts=args.final_prompts,
+        init_label_split=True if args.init_label_split else None,
     )
     if args.init_gate_bias is not None:
         cfg = replace(cfg, init_gate_bias=None if args.init_gate_bias == _NONE else args.init_gate_bias)
@@ -193,6 +207,11 @@ def run(args) -> int:
         print(f"theory           {r['normalized_risk']:.5f}  {r['label']}   gap {r['gap']:+.2%}")
     for note in m["reference_notes"]:
         print(f"note             {note}")
+    restarts = [h for h in res.history if h.get("restart")]
+    if restarts:
+        said = "; ".join(f"{h.get('reason', 'plateau')} at step {h['step']} of attempt {h['attempt'] + 1}"
+                         for h in restarts)
+        print(f"restarts         {len(restarts)}: {said}")
     if m["status"] == "not_converged":
         print(_warning(m, cfg))
     elif m["status"] == "converged":

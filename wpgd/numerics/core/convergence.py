@@ -19,7 +19,7 @@ Pure Python (no torch): experiments and sweeps read the status of finished runs 
 
 from __future__ import annotations
 
-__all__ = ["TOLERANCES", "DEFAULT_TOLERANCE", "convergence_status", "tolerance_for"]
+__all__ = ["TOLERANCES", "DEFAULT_TOLERANCE", "convergence_status", "in_label_trap", "tolerance_for"]
 
 DEFAULT_TOLERANCE = 0.02
 """Allowed relative gap to the class optimum (issue 9: within 2% of the class's optimum)."""
@@ -35,6 +35,14 @@ def tolerance_for(model: str) -> float:
     return TOLERANCES.get(model, DEFAULT_TOLERANCE)
 
 
+def in_label_trap(metrics: dict) -> bool:
+    """Whether a run's final weights are in the rank-one label trap: its ``label_trap_share``
+    exceeds its ``label_trap_threshold`` (both written by the trainer; False when either is
+    missing or None: the trap test was off, or the model has no such trap)."""
+    share, threshold = metrics.get("label_trap_share"), metrics.get("label_trap_threshold")
+    return share is not None and threshold is not None and float(share) > float(threshold)
+
+
 def convergence_status(metrics: dict, tolerance: float | None = None) -> dict:
     """The verdict of a finished run from its metrics (the content of ``metrics.json``).
 
@@ -48,7 +56,9 @@ def convergence_status(metrics: dict, tolerance: float | None = None) -> dict:
         {"status": "converged" | "not_converged", "reason": str, "tolerance": float,
         "target": class label, "gap": relative gap of the point estimate, "gap_ci": [low, high]}.
         ``status`` is "not_converged" when any check fails; ``reason`` names every failed check
-        (or, when converged, the gap that passed).
+        (or, when converged, the gap that passed), and for a failed run whose ``label_trap_share``
+        exceeds its ``label_trap_threshold`` (:func:`in_label_trap`) also says that the weights are in the
+        rank-one label trap (``wpgd.numerics.nn.label_trap``).
     """
     model = metrics["model"]
     tol = tolerance_for(model) if tolerance is None else float(tolerance)
@@ -81,6 +91,11 @@ def convergence_status(metrics: dict, tolerance: float | None = None) -> dict:
                             f"(tolerance {tol:.0%})")
         if gap is None:
             gap, gap_ci, target = gap_lin, [lo / lin - 1, hi / lin - 1], "linear-attention optimum"
+    if failures and in_label_trap(metrics):
+        failures.append(f"the weights are in the rank-one label trap (label-trap share "
+                        f"{metrics['label_trap_share']:.2f}: the keys read "
+                        "the label and the value the features, so the preconditioner has rank one; more steps do "
+                        "not leave it, a new initialisation does)")
     if gap is None:
         return {"status": "unknown", "reason": "no theory reference to compare with", "tolerance": tol,
                 "target": None, "gap": None, "gap_ci": None}

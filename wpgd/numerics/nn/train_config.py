@@ -15,6 +15,7 @@ import torch
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.references import MODEL_KINDS
+from wpgd.numerics.nn.label_trap import LABEL_TRAP_THRESHOLD
 from wpgd.numerics.nn.prompts import PromptFormat, delimiter_dim
 
 __all__ = [
@@ -38,7 +39,7 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _SCHEDULES = ("cosine", "constant")
 
 FAMILY_DEFAULTS = {
-    "vector": {"restarts": 0, "init_signed_groups": True, "key_width_factor": 2},
+    "vector": {"restart_threshold": None, "restarts": 1, "init_signed_groups": True, "key_width_factor": 2},
 }
 """Per-family departures from the :class:`TrainConfig` defaults, applied by
 :meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models use the
@@ -46,11 +47,13 @@ derived recipe of the other families plus two initialisation choices that give t
 groups of ω = u − v a start (docs/training.md, "Vector models"): the key channels start as two
 groups of opposite sign (``init_signed_groups``), and the key width is twice the construction's
 2d (``key_width_factor``: two channels per direction of each group, so a channel that closes its
-gate or changes sign early does not leave a group rank-deficient). No plateau restarts: a
-restart at 30% cut off runs that were escaping. ``init_label_split`` (the label channel on the
-value side only) is not a default: it lands the d = 2 and tutorial specs that this start traps
-in the rank-one label trap, but delays the escape from the scalar optimum on ``d10_id_4seg_neg``
-(docs/training.md, "The rank-one label trap")."""
+gate or changes sign early does not leave a group rank-deficient). No plateau test
+(``restart_threshold`` None): a restart at 30% cut off runs that were escaping. One restart for
+the label-trap test (``trap_threshold``): a run that the probe finds in the rank-one label trap
+starts again from the label-split start (``init_label_split``), which lands the d = 2 and
+tutorial specs the default start traps; the split start is not the first start because it delays
+the escape from the scalar optimum on ``d10_id_4seg_neg`` (docs/training.md, "The rank-one label
+trap")."""
 
 GATE_DECAY = {"scalar": 0.2, "vector": 2.0}
 """Total initial log-decay across the prompt, ``−Σ_t log g_t ≈ T e^{−b}``, that
@@ -197,8 +200,9 @@ class TrainConfig:
             label. Every entry stays free. The terms ``x_s y_s`` that a WPGD predictor needs have
             two factorisations: the key reads x and the value reads y (the construction, any rank
             of P), or the key reads y and the value reads x (P of rank one: the label trap of
-            docs/training.md); this start has only the first. Off by default: it fixes that trap
-            but slowed the sign-changing d = 10 spec of docs/training.md ("The rank-one label trap").
+            docs/training.md); this start has only the first. Off for the first start (it slowed the
+            sign-changing d = 10 spec of docs/training.md, "The rank-one label trap"); a run that
+            the label-trap test (``trap_threshold``) catches restarts from it.
         key_width_factor: multiplies the family's default key width (:func:`default_key_dim`;
             ignored when ``key_dim`` is given).
         init_gate_bias: initial gate bias ``b_g``: a number, None (``GLAModel``'s 3.0) or
@@ -208,10 +212,10 @@ class TrainConfig:
             None (default) = ``D/ref_width`` of :data:`LR_RULE`, which gives the gates the
             width-independent rate ``LR_RULE["base"]``: a gate logit must move by O(log T)
             whatever the width (its bias has fan-in 1), while ``lr_rule`` shrinks with D.
-        restarts: how many times a run still on the plateau is restarted from a fresh
-            initialisation (seed + 1000·attempt); 0 = never.
-        restart_at: when the plateau test is made, as a fraction of ``steps``.
-        restart_threshold: the run counts as stuck when its held-out normalised risk at the probe
+        restarts: how many times a run that the probe finds stuck (on the plateau, or in the
+            label trap) is restarted from a fresh initialisation (seed + 1000·attempt); 0 = never.
+        restart_at: when the probe (plateau and label-trap tests) is made, as a fraction of ``steps``.
+        restart_threshold: None = no plateau test. Otherwise the run counts as stuck when its held-out normalised risk at the probe
             is more than this fraction of the way from the linear-attention optimum ``L_lin``
             (reachable by every model family) up to 1 (predicting zero):
             ``(risk − L_lin)/(1 − L_lin) > restart_threshold``, with ``risk`` the lower end of the
@@ -220,6 +224,12 @@ class TrainConfig:
             of the range"), below the old 0.5, so it went unnoticed; runs that trained were at most
             0.17 of the way at step 400 (point estimate), most within 0.03 or below ``L_lin``, and
             restarting a slow run costs time, not accuracy.
+        trap_threshold: None = no label-trap test. Otherwise the run counts as caught in the
+            rank-one label trap when :func:`wpgd.numerics.nn.label_trap.label_trap_share` of its
+            weights at the probe exceeds this (default 0.25, ``LABEL_TRAP_THRESHOLD``: runs in
+            the trap read 0.59–0.99, runs that land at most 0.007 from step 400 on, docs/training.md). A trapped run restarts from the
+            label-split start (``init_label_split``), and so does every later attempt. Read
+            only for one-layer GLA models with d ≥ 2 (the trap needs both).
         delimiter: "none", "flag", "boundary" or "label"; None = the family's default.
         delimiter_value: value written in the delimiter slot.
         context: "none" or "onehot" (per-segment context features).
@@ -274,7 +284,8 @@ class TrainConfig:
     gate_lr_mult: float | None = None
     restarts: int = 4
     restart_at: float = 0.3
-    restart_threshold: float = 0.2
+    restart_threshold: float | None = 0.2
+    trap_threshold: float | None = LABEL_TRAP_THRESHOLD
     delimiter: str | None = None
     delimiter_value: float = 1.0
     context: str = "none"
@@ -355,6 +366,10 @@ class TrainConfig:
             raise InvalidProblemError("need 0 ≤ warmup < 1, 0 ≤ min_lr_frac ≤ 1, clip ≥ 0, weight_decay ≥ 0")
         if self.restarts < 0 or not 0 < self.restart_at < 1:
             raise InvalidProblemError("need restarts ≥ 0 and 0 < restart_at < 1")
+        for name, (lo, hi) in (("restart_threshold", (-math.inf, math.inf)), ("trap_threshold", (0.0, 1.0))):
+            val = getattr(self, name)
+            if val is not None and (isinstance(val, bool) or not isinstance(val, (int, float)) or not lo <= val <= hi):
+                raise InvalidProblemError(f"{name} must be None or a number in [{lo:g}, {hi:g}], got {val!r}")
         if self.train_pool < 0 or self.checkpoint_every < 0:
             raise InvalidProblemError("train_pool and checkpoint_every must be ≥ 0")
         if self.gate_lr_mult is not None and not (self.gate_lr_mult > 0 and math.isfinite(self.gate_lr_mult)):

@@ -18,11 +18,12 @@ import torch
 from wpgd.numerics.core.errors import SolverError
 from wpgd.numerics.core.fileio import progress_bar, write_json_atomic
 from wpgd.numerics.nn.evaluation import HeldOutSet, evaluate, make_control
+from wpgd.numerics.nn.label_trap import label_trap_share
 from wpgd.numerics.nn.prompts import PromptSampler, make_generator
 from wpgd.numerics.nn.train_config import TrainConfig
 
 __all__ = ["TrainingDivergedError", "TrainingInterrupted", "RunState", "make_optimiser", "forward_backward",
-           "update", "run_loop", "lr_factor", "interrupt_handlers", "restore_handlers"]
+           "update", "probe_verdict", "run_loop", "lr_factor", "interrupt_handlers", "restore_handlers"]
 
 
 class TrainingDivergedError(SolverError):
@@ -76,13 +77,14 @@ class RunState:
     attempt: int = 0
     probe: int = 0
     segments: list = field(default_factory=list)
+    label_split: bool = False
 
     def state(self, config: TrainConfig, fingerprint: dict) -> dict:
         return {
             "config": config.to_dict(), "problem": fingerprint, "step": self.step,
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
             "generator": self.gen.get_state(), "history": self.history, "ema": self.ema, "attempt": self.attempt,
-            "probe": self.probe, "segments": self.segments,
+            "probe": self.probe, "segments": self.segments, "label_split": self.label_split,
         }
 
 
@@ -155,6 +157,32 @@ def update(run: RunState) -> None:
     run.sched.step()
 
 
+def probe_verdict(run: RunState, problem, config: TrainConfig, heldout: HeldOutSet) -> tuple[str | None, dict]:
+    """The probe's two tests of a run at ``restart_at·steps``; returns (reason to restart or None,
+    the figures of the probe for the history).
+
+    * **label trap** (``trap_threshold``): the weights carry the x·y pathway mostly through the
+      rank-one factorisation (:func:`~wpgd.numerics.nn.label_trap.label_trap_share`). Read off the
+      weights, so it sees traps whose cost no risk threshold can tell from slow training.
+    * **plateau** (``restart_threshold``): the whole held-out 95% interval is more than the
+      threshold of the way from the linear-attention optimum up to 1 (predicting zero). The
+      interval, not the point estimate: where the linear optimum is close to 1 the threshold is
+      smaller than the held-out noise (docs/training.md, "Edges").
+    """
+    nr = problem.null_risk
+    run.model.eval()
+    est, _ = evaluate(run.model, heldout, resamples=200, seed=config.eval_seed)
+    share = label_trap_share(run.model, problem.d) if config.trap_threshold is not None else None
+    record = {"heldout_risk": est.normalized, "label_trap_share": share}
+    if share is not None and share > config.trap_threshold:
+        return "label trap", record
+    if config.restart_threshold is not None:
+        lin = make_control(problem).risk / nr  # the linear-attention optimum
+        if (est.ci_low / nr - lin) > config.restart_threshold * max(1.0 - lin, 0.0):
+            return "plateau", record
+    return None, record
+
+
 def run_loop(run: RunState, problem, config, sampler, last, fresh, save, ckpt_path, out, saved_step=None) -> None:
     """The optimisation loop from ``run.step`` to ``last``, with periodic evaluation, plateau restarts,
     checkpoints and signal handling (SIGINT/SIGTERM → checkpoint, then :class:`TrainingInterrupted`)."""
@@ -190,22 +218,19 @@ def run_loop(run: RunState, problem, config, sampler, last, fresh, save, ckpt_pa
                     "step": run.step, "attempt": run.attempt, "train_risk_ema": run.ema,
                     "heldout_risk": est.normalized, "heldout_ci": [est.ci_low / nr, est.ci_high / nr],
                     "lr": run.sched.get_last_lr()[0], "grad_norm": None if gnorm is None else float(gnorm),
+                    "label_trap_share": label_trap_share(run.model, problem.d),
                 })
                 if out is not None:
                     write_json_atomic(out / "history.json", run.history)
             if run.step == run.probe and run.attempt < config.restarts:
-                run.model.eval()
-                est, _ = evaluate(run.model, heldout, resamples=200, seed=config.eval_seed)
-                lin = make_control(problem).risk / nr  # the linear-attention optimum
-                # Stuck only if the whole held-out interval is above the threshold: where the
-                # linear optimum is close to 1 the threshold is smaller than the held-out noise,
-                # and the point estimate alone restarted healthy runs (docs/training.md, "Edges").
-                if (est.ci_low / nr - lin) > config.restart_threshold * max(1.0 - lin, 0.0):
-                    # Still on the plateau near risk 1: start again from a fresh initialisation.
+                reason, record = probe_verdict(run, problem, config, heldout)
+                if reason is not None:
                     run.history.append({"step": run.step, "attempt": run.attempt, "restart": True,
-                                        "heldout_risk": est.normalized})
+                                        "reason": reason, **record})
                     run.attempt += 1
-                    run.model, run.params, run.opt, run.sched = fresh(run.attempt)
+                    run.label_split = run.label_split or reason == "label trap"
+                    run.model, run.params, run.opt, run.sched = (
+                        fresh(run.attempt, label_split=True) if run.label_split else fresh(run.attempt))
                     run.step, run.ema = 0, None
                     bar.reset()
             gen_state = run.gen.get_state()

@@ -1,0 +1,114 @@
+"""The label-trap test of training (``wpgd.numerics.nn.label_trap``, ``train_loop.probe_verdict``).
+
+A one-layer GLA forms the x·y products of a WPGD predictor either with keys that read x and a value
+that reads y (any rank of P) or with keys that read y and a value that reads x (rank one: the trap).
+These tests build both by hand and check that the share tells them apart, that it does not depend
+on the units of x and y, where it is undefined, and that the probe restarts a trapped run for the
+trap even when its risk is below any plateau threshold.
+"""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from wpgd.numerics.core.problem import Problem  # noqa: E402
+from wpgd.numerics.nn.evaluation import HeldOutSet, make_control  # noqa: E402
+from wpgd.numerics.nn.gla import GLAModel  # noqa: E402
+from wpgd.numerics.nn.label_trap import LABEL_TRAP_THRESHOLD, label_trap_share  # noqa: E402
+from wpgd.numerics.nn.prompts import PromptSampler  # noqa: E402
+from wpgd.numerics.nn.train_config import TrainConfig  # noqa: E402
+from wpgd.numerics.nn.train_loop import RunState, make_optimiser, probe_verdict  # noqa: E402
+
+D = 3
+
+
+def _model(P=None, a=None, w=None, layers=1, d=D, scale=1.0):
+    """A linear-attention model on tokens [x (d) | y] (mean aggregation) that predicts
+    ``xᵀ(P + a wᵀ)·mean_s x_s y_s``: P through the construction's factorisation (keys read x,
+    the value's read-out reads y), ``a wᵀ`` through the trap's (keys read y, value reads x). The
+    value rows carry a minus sign: ``GLAModel.predict`` is −(the label channel)."""
+    m = GLAModel(token_dim=d + 1, key_dim=d + 1, num_layers=layers, gating="none", dtype=torch.float64,
+                 aggregation="mean")
+    with torch.no_grad():
+        for layer in m.layers:
+            for t in (layer.W_q, layer.W_k, layer.W_v):
+                t.zero_()
+            layer.W_q[0, :d, :d] = torch.eye(d)
+            if P is not None:
+                layer.W_k[0, :d, :d] = torch.as_tensor(P).T
+                layer.W_v[0, -1, -1] = -scale
+            if a is not None:
+                layer.W_q[0, d, :d] = torch.as_tensor(a)
+                layer.W_k[0, d, -1] = 1.0
+                layer.W_v[0, -1, :d] = -torch.as_tensor(w)
+    return m
+
+
+def test_the_share_separates_the_two_factorisations():
+    """The construction reads 0, the trap reads 1, a mix in between, monotone in the trap's weight.
+    Negative control: swapping which factorisation carries the rank-one term moves it to the other end."""
+    rng = np.random.default_rng(0)
+    P = rng.standard_normal((D, D))
+    a, w = rng.standard_normal(D), rng.standard_normal(D)
+    assert label_trap_share(_model(P=P), D) == pytest.approx(0.0, abs=1e-15)
+    assert label_trap_share(_model(a=a, w=w), D) == pytest.approx(1.0, abs=1e-15)
+    mixes = [label_trap_share(_model(P=P, a=t * a, w=w), D) for t in (0.1, 1.0, 10.0)]
+    assert 0 < mixes[0] < mixes[1] < mixes[2] < 1, mixes
+    assert label_trap_share(_model(P=np.outer(a, w)), D) < LABEL_TRAP_THRESHOLD < label_trap_share(
+        _model(a=a, w=w), D)
+
+
+def test_the_share_does_not_depend_on_the_units_of_x_and_y():
+    """Every term is a product of one feature weight and one label weight: scaling the feature
+    columns by 1/c (x in units c times larger) and the label column by 1/s leaves it unchanged to 1e-12.
+    Control: scaling only the trap's label weight changes it."""
+    rng = np.random.default_rng(1)
+    m = _model(P=rng.standard_normal((D, D)), a=rng.standard_normal(D), w=rng.standard_normal(D))
+    before = label_trap_share(m, D)
+    layer = m.layers[0]
+    with torch.no_grad():
+        for t in (layer.W_q, layer.W_k, layer.W_v):
+            t[..., :D] /= 7.0
+            t[..., -1] /= 0.3
+    assert label_trap_share(m, D) == pytest.approx(before, abs=1e-12)
+    with torch.no_grad():
+        layer.W_k[0, D, -1] *= 5.0
+    assert abs(label_trap_share(m, D) - before) > 0.05
+
+
+def test_the_share_is_undefined_where_the_trap_is_not_a_trap():
+    """d = 1 (a rank-one P is every P), two layers, and a model with no x·y pathway give None."""
+    assert label_trap_share(_model(P=np.eye(1), a=np.ones(1), w=np.ones(1), d=1), 1) is None
+    assert label_trap_share(_model(P=np.eye(D), layers=2), D) is None
+    assert label_trap_share(_model(), D) is None
+    assert label_trap_share(torch.nn.Linear(2, 2), D) is None
+
+
+def _probe(model, problem, **kw):
+    cfg = TrainConfig.for_model("linear", normalize_features=False, normalize_labels=False, eval_prompts=4096,
+                                dtype="float64", **kw).resolved(problem)
+    sampler = PromptSampler(problem, cfg.prompt_format_for(problem), dtype=torch.float64)
+    run = RunState(model, *make_optimiser(cfg, model), gen=torch.Generator())
+    return probe_verdict(run, problem, cfg, HeldOutSet(sampler, 4096, 5))
+
+
+def test_the_probe_restarts_a_cheap_trap_that_no_plateau_threshold_sees():
+    """d = 2, Σ = diag(1, 0.02) (almost rank one), one segment of 20, noise 0.1. The trap model
+    realises the rank-one ``P = e₁e₁ᵀ/(1 + 2.1/20)``, whose risk (0.190) is 1% above the linear optimum
+    (0.188): the plateau test (threshold 0.2) passes it, the trap test restarts it.
+    Controls: the same weights in the construction's factorisation pass both tests, and with the
+    trap test off the trapped model is not restarted."""
+    pr = Problem.segmented(np.diag([1.0, 0.02]), [20], [1.0], noise=0.1)
+    scale = 1.0 / (1.0 + (1.0 + 0.1 + 1.0) / 20)  # ≈ the optimal step along e₁ (Σ₁₁ = 1, n = 20)
+    trap = _model(a=np.array([scale, 0.0]), w=np.array([1.0, 0.0]), d=2)
+    honest = _model(P=np.diag([scale, 0.0]), d=2)
+    reason, rec = _probe(trap, pr)
+    assert reason == "label trap" and rec["label_trap_share"] > 0.99, (reason, rec)
+    lin = make_control(pr).risk / pr.null_risk  # 0.188
+    assert rec["heldout_risk"] < 1.05 * lin, (rec, lin)  # measured 0.190: a cheap trap, no plateau
+    assert _probe(trap, pr, trap_threshold=None) == (None, {"heldout_risk": rec["heldout_risk"],
+                                                            "label_trap_share": None})
+    reason, rec2 = _probe(honest, pr)
+    assert reason is None and rec2["label_trap_share"] == 0.0, (reason, rec2)
+    assert rec2["heldout_risk"] == pytest.approx(rec["heldout_risk"], rel=1e-9)  # the same predictor
