@@ -123,12 +123,13 @@ def _value(text: str):
 
 
 def _probe_shares(history: list, cfg: TrainConfig) -> list:
-    """The label-trap share of each attempt at its probe step (restart records carry it; for the
-    last attempt, the periodic evaluation at the probe step)."""
+    """The label-trap share of each attempt at its probe (restart records carry it; for the last
+    attempt, the first periodic evaluation at or after the probe step)."""
     probe = int(round(cfg.restart_at * cfg.steps))
     out = [h.get("label_trap_share") for h in history if h.get("restart")]
-    last = [h for h in history if not h.get("restart") and h.get("step") == probe]
-    return out + ([last[-1].get("label_trap_share")] if last else [])
+    final = max((h.get("attempt", 0) for h in history), default=0)
+    last = [h for h in history if not h.get("restart") and h.get("attempt", 0) == final and h.get("step", 0) >= probe]
+    return out + ([last[0].get("label_trap_share")] if last else [])
 
 
 def _fmt(values: list) -> str:
@@ -168,7 +169,7 @@ def main(argv=None) -> int:
                  for _ in range(args.specs)]
     rows = []
     print("| # | spec | model | trained | class optimum | gap | tol | steps | attempts (restart reasons) | "
-          "label-trap share at the probe / end | s |")
+          "label-trap share at the probe (per attempt) / end | s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for i, (problem, desc) in enumerate(specs):
         if args.only is not None and i not in args.only:

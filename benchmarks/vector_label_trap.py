@@ -1,4 +1,4 @@
-"""The rank-one label trap of vector-gated training: an ablation of the start of the label channel.
+"""The rank-one label trap of GLA training: an ablation of the start of the label channel, and the recipe's trap test.
 
 A WPGD predictor needs the terms ``x_s·y_s`` of every demonstration. A one-layer GLA can form them
 two ways: the key reads the features and the value's read-out reads the label (the construction;
@@ -16,13 +16,21 @@ the mean weight each segment gets from that channel's gates at the query):
 * ``split``: both (as the opt-in ``init_label_split``, but zeroing the default draw rather than
   drawing the orthogonal start on the non-label coordinates, so numbers differ at the same seed);
 * ``features``: as ``split``, but only the value's feature entries start at 0 (its delimiter
-  entries stay random).
+  entries stay random);
+* ``recipe``: ``TrainConfig.for_model(--model)`` unchanged, with its restarts: the probe's
+  label-trap test restarts a trapped run from the label-split start (docs/training.md, "The
+  label-trap test").
+
+The starts other than ``recipe`` run without restarts, so that each row shows where its start
+ends. ``--model linear`` (or scalar) trains another family with the same starts.
 
 Usage::
 
     python benchmarks/vector_label_trap.py --spec d2 --steps 1500
     python benchmarks/vector_label_trap.py --spec tutorial --steps 2000 --variants default split
     python benchmarks/vector_label_trap.py --spec docs/training_grid/d3_diag_reversed.toml --channels
+    python benchmarks/vector_label_trap.py --spec d2 --variants recipe --steps 0 --seeds 0 4 --final-prompts 100000
+    python benchmarks/vector_label_trap.py --spec d2-linear --model linear --variants default recipe --steps 0 --seeds 1 7
 
 One thread; seconds are wall-clock of a possibly shared machine, not a benchmark.
 """
@@ -45,7 +53,7 @@ from wpgd.numerics.core.spec import load_spec  # noqa: E402
 from wpgd.numerics.nn.prompts import PromptSampler, make_generator  # noqa: E402
 from wpgd.numerics.nn.training import TrainConfig, train  # noqa: E402
 
-VARIANTS = ("default", "keys", "value", "split", "features")
+VARIANTS = ("default", "keys", "value", "split", "features", "recipe")
 
 
 def _toeplitz(d: int, rho: float) -> np.ndarray:
@@ -56,6 +64,7 @@ def _toeplitz(d: int, rho: float) -> np.ndarray:
 NAMED = {
     "d2": lambda: Problem.segmented(np.eye(2), [6, 6], [-0.6, 0.7], noise=0.1),
     "tutorial": lambda: Problem.segmented(_toeplitz(6, 0.7), [8, 8, 8], [0.8, 0.2, 0.4], noise=0.2),
+    "d2-linear": lambda: Problem.segmented(np.eye(2), [16], [0.9], noise=0.3),
 }
 
 
@@ -100,7 +109,8 @@ def _channels(model, problem: Problem, config: TrainConfig) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spec", default="d2", help="d2, tutorial, or a spec TOML (default d2)")
-    ap.add_argument("--steps", type=int, default=1500, help="optimiser steps (default 1500)")
+    ap.add_argument("--steps", type=int, default=1500, help="optimiser steps, 0 = the derived budget (default 1500)")
+    ap.add_argument("--model", default="vector", help="model family (default vector)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="initialisation seeds (default 0)")
     ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
                     help="label-channel starts to train (default all)")
@@ -109,24 +119,34 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     problem = NAMED[args.spec]() if args.spec in NAMED else load_spec(args.spec)
     original = training.build_model
-    print("| spec | start | seed | trained | vector optimum | gap | value w_y | ‖value w_x‖ | s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"| spec | start | seed | trained | {args.model} optimum | gap | value w_y | ‖value w_x‖ | "
+          "label-trap share | restarts | steps | s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for variant in args.variants:
         for seed in args.seeds:
-            cfg = TrainConfig.for_model("vector", init_label_split=False, steps=args.steps, seed=seed,
-                                        final_prompts=args.final_prompts, eval_every=500, checkpoint_every=0,
-                                        progress=False, threads=1)
-            training.build_model = _start(variant, problem.d)
+            kw = dict(seed=seed, final_prompts=args.final_prompts, checkpoint_every=0, progress=False, threads=1)
+            if args.steps:
+                kw["steps"] = args.steps
+            if variant != "recipe":
+                kw.update(init_label_split=False, restarts=0, eval_every=500)
+                training.build_model = _start(variant, problem.d)
+            cfg = TrainConfig.for_model(args.model, **kw)
             try:
                 t0 = time.perf_counter()
                 res = train(problem, cfg)
             finally:
                 training.build_model = original
-            ref = next(r for r in res.metrics["references"] if r["class"] == "vector")
+            m = res.metrics
+            ref = m["references"][0]
             row = res.model.layers[0].W_v[0, -1].detach()
-            print(f"| {args.spec} | {variant} | {seed} | {res.metrics['normalized_risk']:.5f} | "
+            restarts = "; ".join(f"{h['reason']} at step {h['step']} (share {h['label_trap_share']:.3f})"
+                                 if h.get("label_trap_share") is not None else f"{h.get('reason')} at step {h['step']}"
+                                 for h in res.history if h.get("restart")) or "none"
+            share = m.get("label_trap_share")
+            print(f"| {args.spec} | {variant} | {seed} | {m['normalized_risk']:.5f} | "
                   f"{ref['normalized_risk']:.5f} | {100 * ref['gap']:+.2f}% | {float(row[-1]):+.3f} | "
-                  f"{float(row[:problem.d].norm()):.3f} | {time.perf_counter() - t0:.0f} |", flush=True)
+                  f"{float(row[:problem.d].norm()):.3f} | {'–' if share is None else f'{share:.3f}'} | {restarts} | "
+                  f"{m['steps']} | {time.perf_counter() - t0:.0f} |", flush=True)
             if args.channels:
                 _channels(res.model, problem, cfg.resolved(problem))
     return 0

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 from wpgd.numerics.core.problem import Problem  # noqa: E402
 from wpgd.numerics.nn.evaluation import HeldOutSet, make_control  # noqa: E402
 from wpgd.numerics.nn.gla import GLAModel  # noqa: E402
-from wpgd.numerics.nn.label_trap import LABEL_TRAP_THRESHOLD, label_trap_share  # noqa: E402
+from wpgd.numerics.nn.label_trap import LABEL_TRAP_THRESHOLD, TRAP_MIN_STEP, label_trap_share  # noqa: E402
 from wpgd.numerics.nn.prompts import PromptSampler  # noqa: E402
 from wpgd.numerics.nn.train_config import TrainConfig  # noqa: E402
 from wpgd.numerics.nn.train_loop import RunState, make_optimiser, probe_verdict  # noqa: E402
@@ -85,11 +85,11 @@ def test_the_share_is_undefined_where_the_trap_is_not_a_trap():
     assert label_trap_share(torch.nn.Linear(2, 2), D) is None
 
 
-def _probe(model, problem, **kw):
+def _probe(model, problem, step=TRAP_MIN_STEP, **kw):
     cfg = TrainConfig.for_model("linear", normalize_features=False, normalize_labels=False, eval_prompts=4096,
                                 dtype="float64", **kw).resolved(problem)
     sampler = PromptSampler(problem, cfg.prompt_format_for(problem), dtype=torch.float64)
-    run = RunState(model, *make_optimiser(cfg, model), gen=torch.Generator())
+    run = RunState(model, *make_optimiser(cfg, model), gen=torch.Generator(), step=step)
     return probe_verdict(run, problem, cfg, HeldOutSet(sampler, 4096, 5))
 
 
@@ -98,7 +98,8 @@ def test_the_probe_restarts_a_cheap_trap_that_no_plateau_threshold_sees():
     realises the rank-one ``P = e₁e₁ᵀ/(1 + 2.1/20)``, whose risk (0.190) is 1% above the linear optimum
     (0.188): the plateau test (threshold 0.2) passes it, the trap test restarts it.
     Controls: the same weights in the construction's factorisation pass both tests, and with the
-    trap test off the trapped model is not restarted."""
+    trap test off, or at a probe before step ``TRAP_MIN_STEP`` (where the share would read the
+    initialisation), the trapped model is not restarted."""
     pr = Problem.segmented(np.diag([1.0, 0.02]), [20], [1.0], noise=0.1)
     scale = 1.0 / (1.0 + (1.0 + 0.1 + 1.0) / 20)  # ≈ the optimal step along e₁ (Σ₁₁ = 1, n = 20)
     trap = _model(a=np.array([scale, 0.0]), w=np.array([1.0, 0.0]), d=2)
@@ -109,6 +110,40 @@ def test_the_probe_restarts_a_cheap_trap_that_no_plateau_threshold_sees():
     assert rec["heldout_risk"] < 1.05 * lin, (rec, lin)  # measured 0.190: a cheap trap, no plateau
     assert _probe(trap, pr, trap_threshold=None) == (None, {"heldout_risk": rec["heldout_risk"],
                                                             "label_trap_share": None})
+    assert _probe(trap, pr, step=TRAP_MIN_STEP - 1)[0] is None
     reason, rec2 = _probe(honest, pr)
     assert reason is None and rec2["label_trap_share"] == 0.0, (reason, rec2)
     assert rec2["heldout_risk"] == pytest.approx(rec["heldout_risk"], rel=1e-9)  # the same predictor
+
+
+def _failed(share, threshold=LABEL_TRAP_THRESHOLD, **kw):
+    from wpgd.numerics.core.convergence import convergence_status
+
+    m = {"model": "linear", "risk": 0.66, "ci": [0.65, 0.67], "null_risk": 1.0, "label_trap_share": share,
+         "label_trap_threshold": threshold, "attempts": 1, "restart_reasons": [],
+         "references": [{"class": "linear", "label": "linear attention optimum", "risk": 0.44,
+                         "normalized_risk": 0.44}], **kw}
+    return {**m, **convergence_status(m)}
+
+
+def test_a_trapped_failure_says_so_and_the_warning_suggests_a_new_start():
+    """A failed run whose final share is above its threshold: the reason names the trap, and
+    ``wpgd train``'s WARNING suggests another seed or the split start instead of more steps.
+    Controls: the same failure with the share below the threshold, or with the trap test off
+    (threshold None), gets the "more steps" advice and no trap sentence; a converged run in the
+    trap's weights is not called trapped (the verdict only explains failures)."""
+    from types import SimpleNamespace
+
+    from wpgd.commands.train import _warning
+
+    cfg = SimpleNamespace(steps=1500)
+    trapped = _failed(0.9)
+    assert trapped["status"] == "not_converged" and "rank-one label trap" in trapped["reason"]
+    text = _warning(trapped, cfg)
+    assert "--init-label-split" in text and "more steps do not leave the trap" in text and "--steps 3000" not in text
+    assert "--init-label-split" not in _warning(_failed(0.9, label_split_start=True), cfg)
+    for control in (_failed(0.1), _failed(0.9, threshold=None)):
+        assert "label trap" not in control["reason"], control["reason"]
+        assert "--steps 3000 continues this run" in _warning(control, cfg)
+    fine = _failed(0.9, risk=0.441, ci=[0.44, 0.442])
+    assert fine["status"] == "converged" and "trap" not in fine["reason"]

@@ -79,9 +79,7 @@ def test_cli_short_run_warns_and_exits_3_and_allow_gap_exits_0(tmp_path, capsys)
     spec = tmp_path / "p.toml"
     spec.write_text(SPEC)
     argv = ["train", "--spec", str(spec), "--model", "scalar", "--steps", "5", "--batch-size", "32",
-            "--final-prompts", "500", "--eval-prompts", "64", "--restarts", "0", "--out", str(tmp_path / "run")]
-    # --restarts 0: a restart at the probe (step 2 of 5) would start from a fresh draw or the
-    # label-split start, a WPGD predictor already, and a lucky draw can land inside the tolerance
+            "--final-prompts", "500", "--eval-prompts", "64", "--out", str(tmp_path / "run")]
     assert main(argv) == 3
     out = capsys.readouterr()
     assert out.out.rstrip().splitlines()[-1].startswith("WARNING: not converged: ")

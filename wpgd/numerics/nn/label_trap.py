@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["LABEL_TRAP_THRESHOLD", "label_trap_share"]
+__all__ = ["LABEL_TRAP_THRESHOLD", "TRAP_MIN_STEP", "label_trap_share"]
 
 LABEL_TRAP_THRESHOLD = 0.25
 """Default ``TrainConfig.trap_threshold``: a run whose :func:`label_trap_share` exceeds it at the
@@ -40,6 +40,13 @@ probe is restarted from the label-split start. Runs measured in the trap read 0.
 first evaluation (step 200) on, runs that land at most 0.007 from step 400 on (docs/training.md,
 "The rank-one label trap"); 0.25 leaves room on both sides, and a false alarm costs a restart
 (time), while a missed trap costs the result."""
+
+
+TRAP_MIN_STEP = 200
+"""The trap test is made only at a probe at or after this step. At a random start the two sums
+are of the same size (the share is about ½ on average), and the shares measured had separated by
+step 200 (traps ≥ 0.59, runs that land ≤ 0.13); a probe earlier than that (a run of fewer than
+about 700 steps) would read the initialisation."""
 
 
 def label_trap_share(model, d: int) -> float | None:

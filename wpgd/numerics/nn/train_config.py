@@ -229,7 +229,8 @@ class TrainConfig:
             weights at the probe exceeds this (default 0.25, ``LABEL_TRAP_THRESHOLD``: runs in
             the trap read 0.59–0.99, runs that land at most 0.007 from step 400 on, docs/training.md). A trapped run restarts from the
             label-split start (``init_label_split``), and so does every later attempt. Read
-            only for one-layer GLA models with d ≥ 2 (the trap needs both).
+            only for one-layer GLA models with d ≥ 2 (the trap needs both), and only when the
+            probe is at step 200 or later (``label_trap.TRAP_MIN_STEP``).
         delimiter: "none", "flag", "boundary" or "label"; None = the family's default.
         delimiter_value: value written in the delimiter slot.
         context: "none" or "onehot" (per-segment context features).

@@ -18,7 +18,7 @@ import torch
 from wpgd.numerics.core.errors import SolverError
 from wpgd.numerics.core.fileio import progress_bar, write_json_atomic
 from wpgd.numerics.nn.evaluation import HeldOutSet, evaluate, make_control
-from wpgd.numerics.nn.label_trap import label_trap_share
+from wpgd.numerics.nn.label_trap import TRAP_MIN_STEP, label_trap_share
 from wpgd.numerics.nn.prompts import PromptSampler, make_generator
 from wpgd.numerics.nn.train_config import TrainConfig
 
@@ -163,7 +163,8 @@ def probe_verdict(run: RunState, problem, config: TrainConfig, heldout: HeldOutS
 
     * **label trap** (``trap_threshold``): the weights carry the x·y pathway mostly through the
       rank-one factorisation (:func:`~wpgd.numerics.nn.label_trap.label_trap_share`). Read off the
-      weights, so it sees traps whose cost no risk threshold can tell from slow training.
+      weights, so it sees traps whose cost no risk threshold can tell from slow training. Made
+      only from step ``TRAP_MIN_STEP`` (200) on: earlier the share reads the initialisation.
     * **plateau** (``restart_threshold``): the whole held-out 95% interval is more than the
       threshold of the way from the linear-attention optimum up to 1 (predicting zero). The
       interval, not the point estimate: where the linear optimum is close to 1 the threshold is
@@ -172,7 +173,8 @@ def probe_verdict(run: RunState, problem, config: TrainConfig, heldout: HeldOutS
     nr = problem.null_risk
     run.model.eval()
     est, _ = evaluate(run.model, heldout, resamples=200, seed=config.eval_seed)
-    share = label_trap_share(run.model, problem.d) if config.trap_threshold is not None else None
+    tested = config.trap_threshold is not None and run.step >= TRAP_MIN_STEP
+    share = label_trap_share(run.model, problem.d) if tested else None
     record = {"heldout_risk": est.normalized, "label_trap_share": share}
     if share is not None and share > config.trap_threshold:
         return "label trap", record

@@ -47,7 +47,7 @@ from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.references import theory_references
 from wpgd.numerics.nn.checkpoint import CheckpointError, load_checkpoint as _load, restore, save_checkpoint
 from wpgd.numerics.nn.evaluation import HeldOutSet, evaluate, make_control
-from wpgd.numerics.nn.label_trap import label_trap_share
+from wpgd.numerics.nn.label_trap import TRAP_MIN_STEP, label_trap_share
 from wpgd.numerics.nn.prompts import PromptSampler, make_generator
 from wpgd.numerics.nn.train_config import TrainConfig, build_model, default_key_dim, with_overrides
 from wpgd.numerics.nn.train_loop import (
@@ -225,7 +225,8 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
                    segments=run.segments, final_heldout=run.history[-1] if run.history else None,
                    restart_reasons=[h.get("reason", "plateau") for h in run.history if h.get("restart")],
                    label_split_start=bool(config.init_label_split or run.label_split),
-                   label_trap_share=label_trap_share(run.model, problem.d), label_trap_threshold=config.trap_threshold)
+                   label_trap_share=label_trap_share(run.model, problem.d) if run.step >= TRAP_MIN_STEP else None,
+                   label_trap_threshold=config.trap_threshold)
     metrics.update(convergence_status(metrics))
     if out is not None:
 
