@@ -100,6 +100,47 @@ def test_plateau_restart_is_recorded_and_resumes_exactly(tmp_path):
     assert straight.history == resumed.history
 
 
+def test_label_trap_restart_uses_the_split_start_and_resumes_exactly(tmp_path):
+    """A run the trap test catches restarts from the label-split start (no key reads the label,
+    the value's read-out reads only the label), and every later attempt does too; the checkpoint
+    carries that, and a run resumed before the restarts ends bit-identical. Forced:
+    ``trap_threshold=0`` counts any share as trapped; the probe at step 210 is past
+    ``TRAP_MIN_STEP``. Control: the first attempt's start reads the label in its keys (it is the
+    default start)."""
+    from wpgd.numerics.nn.checkpoint import load_checkpoint
+    from wpgd.numerics.nn.label_trap import TRAP_MIN_STEP
+
+    pr = _tiny_problem(d=3, n=6)
+    cfg = _quick(model="linear", steps=700, eval_every=350, restarts=2, restart_at=0.3, trap_threshold=0.0,
+                 restart_threshold=None)
+    assert int(round(cfg.restart_at * cfg.steps)) >= TRAP_MIN_STEP
+    starts = []
+    import wpgd.numerics.nn.training as training
+
+    original = training.build_model
+
+    def spy(config, token_dim, key_dim):
+        m = original(config, token_dim, key_dim)
+        starts.append((config.init_label_split, float(m.layers[0].W_k.detach()[..., -1].abs().max())))
+        return m
+
+    training.build_model = spy
+    try:
+        straight = train(pr, cfg, tmp_path / "a")
+        assert [s[0] for s in starts] == [False, True, True], starts
+        train(pr, cfg, tmp_path / "b", stop_after=100)  # before the first restart
+        resumed = train(pr, cfg, tmp_path / "b")
+    finally:
+        training.build_model = original
+    assert straight.metrics["restart_reasons"] == ["label trap", "label trap"], straight.metrics["restart_reasons"]
+    assert straight.metrics["label_split_start"] and resumed.metrics["label_split_start"]
+    assert starts[0][1] > 0.05 and starts[1][1] == starts[2][1] == 0.0, starts  # keys read the label, then not
+    assert load_checkpoint(tmp_path / "a" / "checkpoint.pt")["label_split"] is True
+    a, b = _params(straight.model), _params(resumed.model)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert straight.history == resumed.history
+
+
 class _Interrupting(torch.nn.Module):
     """Wraps a model and raises KeyboardInterrupt on the given forward call (Ctrl-C stand-in)."""
 
