@@ -215,22 +215,24 @@ class TrainConfig:
         restarts: how many times a run that the probe finds stuck (on the plateau, or in the
             label trap) is restarted from a fresh initialisation (seed + 1000·attempt); 0 = never.
         restart_at: when the probe (plateau and label-trap tests) is made, as a fraction of ``steps``.
-        restart_threshold: None = no plateau test. Otherwise the run counts as stuck when its held-out normalised risk at the probe
-            is more than this fraction of the way from the linear-attention optimum ``L_lin``
-            (reachable by every model family) up to 1 (predicting zero):
-            ``(risk − L_lin)/(1 − L_lin) > restart_threshold``, with ``risk`` the lower end of the
-            held-out 95% interval (so that held-out noise alone never restarts a run). 0.2: the
-            rank-one label trap at small d sits 0.41–0.45 of the way up (d = 2, 4: docs/training.md "Edges
-            of the range"), below the old 0.5, so it went unnoticed; runs that trained were at most
-            0.17 of the way at step 400 (point estimate), most within 0.03 or below ``L_lin``, and
-            restarting a slow run costs time, not accuracy.
+        restart_threshold: None = no plateau test. Otherwise the run counts as stuck when its
+            held-out normalised risk at the probe is more than this fraction of the way from the
+            linear-attention optimum ``L_lin`` (reachable by every model family) up to 1
+            (predicting zero): ``(risk − L_lin)/(1 − L_lin) > restart_threshold``, with ``risk``
+            the lower end of the held-out 95% interval (so that held-out noise alone never
+            restarts a run). 0.2: the rank-one label trap at small d sits 0.41–0.45 of the way up
+            (d = 2, 4: docs/training.md "Edges of the range"), below the old 0.5, so it went
+            unnoticed; runs that trained were at most 0.17 of the way at step 400 (point
+            estimate), most within 0.03 or below ``L_lin``, and restarting a slow run costs time,
+            not accuracy.
         trap_threshold: None = no label-trap test. Otherwise the run counts as caught in the
             rank-one label trap when :func:`wpgd.numerics.nn.label_trap.label_trap_share` of its
             weights at the probe exceeds this (default 0.25, ``LABEL_TRAP_THRESHOLD``: runs in
-            the trap read 0.59–0.99, runs that land at most 0.007 from step 400 on, docs/training.md). A trapped run restarts from the
-            label-split start (``init_label_split``), and so does every later attempt. Read
-            only for one-layer GLA models with d ≥ 2 (the trap needs both), and only when the
-            probe is at step 200 or later (``label_trap.TRAP_MIN_STEP``).
+            the trap read 0.59–0.99, runs that land at most 0.007 from step 400 on,
+            docs/training.md). A trapped run restarts from the label-split start
+            (``init_label_split``), and so does every later attempt. Read only for one-layer GLA
+            models with d ≥ 2 (the trap needs both), and only when the probe is at step 200 or
+            later (``label_trap.TRAP_MIN_STEP``).
         delimiter: "none", "flag", "boundary" or "label"; None = the family's default.
         delimiter_value: value written in the delimiter slot.
         context: "none" or "onehot" (per-segment context features).
