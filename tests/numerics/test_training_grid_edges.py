@@ -33,7 +33,7 @@ def test_held_out_noise_does_not_restart_a_run_on_the_linear_optimum():
 
 
 @pytest.mark.slow
-def test_a_run_in_the_label_trap_is_restarted():
+def test_a_run_in_the_label_trap_is_restarted(tmp_path, capsys):
     """d = 2, Σ = I, one segment of 16, c = 0.9, σ² = 0.3, linear attention, seed 1 (2 of seeds
     0–7 do this): the first initialisation falls into the rank-one label trap (the keys read the
     label, the value reads x) and stays near 0.655 against the linear optimum 0.416, 0.41 of the
@@ -46,8 +46,21 @@ def test_a_run_in_the_label_trap_is_restarted():
     pr = Problem.segmented(np.eye(2), [16], [0.9], noise=0.3)
     trapped, refs = _run(pr, "linear", restarts=0, seed=1)
     assert refs["linear"]["gap"] > 0.20 and trapped["label_trap_share"] > 0.5, (refs["linear"], trapped)
-    m, refs = _run(pr, "linear", seed=1)
+    import json
+
+    from wpgd.cli import main
+
+    spec = tmp_path / "trap.toml"
+    spec.write_text('[features]\ndim = 2\ncovariance = "identity"\n[tasks]\nsegments = [16]\n'
+                    'query_correlation = [0.9]\n[noise]\nvariance = 0.3\n')
+    argv = ["train", "--spec", str(spec), "--model", "linear", "--seed", "1", "--final-prompts", "20000",
+            "--out", str(tmp_path / "run")]
+    assert main(argv + ["--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    refs = {r["class"]: r for r in m["references"]}
     assert m["attempts"] == 2 and m["restart_reasons"] == ["label trap"] and m["label_split_start"], m
     assert abs(refs["linear"]["gap"]) < 0.02 and m["label_trap_share"] < 0.1, (refs["linear"], m)
+    assert main(argv) == 0  # the finished run's saved result, as text
+    assert "restarts         1: label trap at step 450 of attempt 1" in capsys.readouterr().out
     m, refs = _run(pr, "linear", seed=1, trap_threshold=None)
     assert m["attempts"] == 2 and m["restart_reasons"] == ["plateau"] and not m["label_split_start"], m
