@@ -104,14 +104,14 @@ def test_label_trap_restart_uses_the_split_start_and_resumes_exactly(tmp_path):
     """A run the trap test catches restarts from the label-split start (no key reads the label,
     the value's read-out reads only the label), and every later attempt does too; the checkpoint
     carries that, and a run resumed before the restarts ends bit-identical. Forced:
-    ``trap_threshold=0`` counts any share as trapped; the probe at step 210 is past
+    ``trap_threshold=0`` counts any share as trapped; the probe at step 420 is past
     ``TRAP_MIN_STEP``. Control: the first attempt's start reads the label in its keys (it is the
     default start)."""
     from wpgd.numerics.nn.checkpoint import load_checkpoint
     from wpgd.numerics.nn.label_trap import TRAP_MIN_STEP
 
     pr = _tiny_problem(d=3, n=6)
-    cfg = _quick(model="linear", steps=700, eval_every=350, restarts=2, restart_at=0.3, trap_threshold=0.0,
+    cfg = _quick(model="linear", steps=700, eval_every=350, restarts=2, restart_at=0.6, trap_threshold=0.0,
                  restart_threshold=None)
     assert int(round(cfg.restart_at * cfg.steps)) >= TRAP_MIN_STEP
     starts = []

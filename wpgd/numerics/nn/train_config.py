@@ -227,11 +227,11 @@ class TrainConfig:
             not accuracy.
         trap_threshold: None = no label-trap test. Otherwise the run counts as caught in the
             rank-one label trap when :func:`wpgd.numerics.nn.label_trap.label_trap_share` of its
-            weights at the probe exceeds this (default 0.25, ``LABEL_TRAP_THRESHOLD``: runs in
-            the trap read 0.59–0.99, runs that land at most 0.007 from step 400 on,
+            weights at the probe exceeds this (default 0.4, ``LABEL_TRAP_THRESHOLD``: from step
+            400 on runs in the trap read at least 0.59, runs that land at most 0.34,
             docs/training.md). A trapped run restarts from the label-split start
             (``init_label_split``), and so does every later attempt. Read only for one-layer GLA
-            models with d ≥ 2 (the trap needs both), and only when the probe is at step 200 or
+            models with d ≥ 2 (the trap needs both), and only when the probe is at step 400 or
             later (``label_trap.TRAP_MIN_STEP``).
         delimiter: "none", "flag", "boundary" or "label"; None = the family's default.
         delimiter_value: value written in the delimiter slot.

@@ -164,7 +164,7 @@ def probe_verdict(run: RunState, problem, config: TrainConfig, heldout: HeldOutS
     * **label trap** (``trap_threshold``): the weights carry the x·y pathway mostly through the
       rank-one factorisation (:func:`~wpgd.numerics.nn.label_trap.label_trap_share`). Read off the
       weights, so it sees traps whose cost no risk threshold can tell from slow training. Made
-      only from step ``TRAP_MIN_STEP`` (200) on: earlier the share reads the initialisation.
+      only from step ``TRAP_MIN_STEP`` (400) on: earlier the share reads the initialisation.
     * **plateau** (``restart_threshold``): the whole held-out 95% interval is more than the
       threshold of the way from the linear-attention optimum up to 1 (predicting zero). The
       interval, not the point estimate: where the linear optimum is close to 1 the threshold is
