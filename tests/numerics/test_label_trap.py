@@ -15,7 +15,12 @@ torch = pytest.importorskip("torch")
 from wpgd.numerics.core.problem import Problem  # noqa: E402
 from wpgd.numerics.nn.evaluation import HeldOutSet, make_control  # noqa: E402
 from wpgd.numerics.nn.gla import GLAModel  # noqa: E402
-from wpgd.numerics.nn.label_trap import LABEL_TRAP_THRESHOLD, TRAP_MIN_STEP, label_trap_share  # noqa: E402
+from wpgd.numerics.nn.label_trap import (  # noqa: E402
+    LABEL_TRAP_THRESHOLD,
+    TRAP_MIN_STEP,
+    label_trap_share,
+    leave_label_trap_,
+)
 from wpgd.numerics.nn.prompts import PromptSampler  # noqa: E402
 from wpgd.numerics.nn.train_config import TrainConfig  # noqa: E402
 from wpgd.numerics.nn.train_loop import RunState, make_optimiser, probe_verdict  # noqa: E402
@@ -85,6 +90,55 @@ def test_the_share_is_undefined_where_the_trap_is_not_a_trap():
     assert label_trap_share(torch.nn.Linear(2, 2), D) is None
 
 
+def _tokens(d, batch=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(batch, 9, d + 1, generator=g, dtype=torch.float64)
+    z[:, -1, -1] = 0.0  # the query's label slot
+    return z
+
+
+def test_leaving_the_trap_keeps_the_predictor_and_frees_the_rank():
+    """``leave_label_trap_`` on a trap model (keys read y, value reads x; no other terms) gives the
+    same predictions to 1e-12 with a share of 0 and the rank-one P now in the keys' feature
+    weights; on a two-head model with both factorisations it keeps every x·y coefficient: the part
+    of the prediction that is odd in the labels is unchanged to 1e-12 (the dropped terms are even
+    in them). Negative control: switching the trap off without moving it into the keys (the naive
+    fix) changes the predictions."""
+    rng = np.random.default_rng(2)
+    a, w = rng.standard_normal(D), rng.standard_normal(D)
+    z = _tokens(D)
+    trap = _model(a=a, w=w)
+    before = trap.predict(z).detach().clone()
+    assert leave_label_trap_(trap, D) is True
+    assert label_trap_share(trap, D) == 0.0
+    assert torch.allclose(trap.predict(z).detach(), before, rtol=0, atol=1e-12)
+    naive = _model(a=a, w=w)
+    with torch.no_grad():
+        naive.layers[0].W_k[..., -1] = 0.0
+        naive.layers[0].W_v[:, -1, :D] = 0.0
+    assert float((naive.predict(z).detach() - before).abs().max()) > 1e-2
+    # two heads: both factorisations in one head, the trap alone in the other. Their (k_x·x)(v_x·x)
+    # and k_y·v_y·y² terms are dropped; the part of the prediction odd in the labels is the x·y part.
+    mixed, other = _model(P=rng.standard_normal((D, D)), a=a, w=w), _model(a=-w, w=a)
+    two = GLAModel(token_dim=D + 1, key_dim=2 * (D + 1), num_layers=1, gating="none", num_heads=2,
+                   dtype=torch.float64, aggregation="mean")
+    with torch.no_grad():
+        for name in ("W_q", "W_k", "W_v"):
+            getattr(two.layers[0], name)[0] = getattr(mixed.layers[0], name)[0]
+            getattr(two.layers[0], name)[1] = getattr(other.layers[0], name)[0]
+    flipped = z.clone()
+    flipped[..., -1] *= -1
+
+    def odd(m):
+        return (m.predict(z) - m.predict(flipped)).detach() / 2
+
+    before = odd(two)
+    leave_label_trap_(two, D)
+    assert torch.allclose(odd(two), before, rtol=0, atol=1e-12)
+    assert label_trap_share(two, D) == 0.0
+    assert leave_label_trap_(_model(P=np.eye(1), d=1), 1) is False
+
+
 def _probe(model, problem, step=TRAP_MIN_STEP, **kw):
     cfg = TrainConfig.for_model("linear", normalize_features=False, normalize_labels=False, eval_prompts=4096,
                                 dtype="float64", **kw).resolved(problem)
@@ -128,7 +182,8 @@ def _failed(share, threshold=LABEL_TRAP_THRESHOLD, **kw):
 
 def test_a_trapped_failure_says_so_and_the_warning_suggests_a_new_start():
     """A failed run whose final share is above its threshold: the reason names the trap, and
-    ``wpgd train``'s WARNING suggests another seed or the split start instead of more steps.
+    ``wpgd train``'s WARNING suggests another seed or the split start (unless the run had it)
+    instead of more steps.
     Controls: the same failure with the share below the threshold, or with the trap test off
     (threshold None), gets the "more steps" advice and no trap sentence; a converged run in the
     trap's weights is not called trapped (the verdict only explains failures)."""
@@ -136,12 +191,12 @@ def test_a_trapped_failure_says_so_and_the_warning_suggests_a_new_start():
 
     from wpgd.commands.train import _warning
 
-    cfg = SimpleNamespace(steps=1500)
+    cfg = SimpleNamespace(steps=1500, init_label_split=False)
     trapped = _failed(0.9)
     assert trapped["status"] == "not_converged" and "rank-one label trap" in trapped["reason"]
     text = _warning(trapped, cfg)
     assert "--init-label-split" in text and "more steps do not leave the trap" in text and "--steps 3000" not in text
-    assert "--init-label-split" not in _warning(_failed(0.9, label_split_start=True), cfg)
+    assert "--init-label-split" not in _warning(trapped, SimpleNamespace(steps=1500, init_label_split=True))
     for control in (_failed(0.1), _failed(0.9, threshold=None)):
         assert "label trap" not in control["reason"], control["reason"]
         assert "--steps 3000 continues this run" in _warning(control, cfg)

@@ -1,6 +1,7 @@
 """Tests of the trainer: it lands on theory in a tiny setting, and resumes bit-for-bit."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -100,45 +101,31 @@ def test_plateau_restart_is_recorded_and_resumes_exactly(tmp_path):
     assert straight.history == resumed.history
 
 
-def test_label_trap_restart_uses_the_split_start_and_resumes_exactly(tmp_path):
-    """A run the trap test catches restarts from the label-split start (no key reads the label,
-    the value's read-out reads only the label), and every later attempt does too; the checkpoint
-    carries that, and a run resumed before the restarts ends bit-identical. Forced:
+def test_label_trap_repair_is_recorded_and_resumes_exactly(tmp_path):
+    """A run the trap test catches at the probe is rewritten out of the trap (no restart: one
+    attempt, the step count goes on), the history and the metrics record it with the share
+    before (and 0 after), and a run resumed from before the probe ends bit-identical. Forced:
     ``trap_threshold=0`` counts any share as trapped; the probe at step 420 is past
-    ``TRAP_MIN_STEP``. Control: the first attempt's start reads the label in its keys (it is the
-    default start)."""
-    from wpgd.numerics.nn.checkpoint import load_checkpoint
+    ``TRAP_MIN_STEP``. Control: with the trap test off nothing is repaired and the final weights
+    differ."""
     from wpgd.numerics.nn.label_trap import TRAP_MIN_STEP
 
     pr = _tiny_problem(d=3, n=6)
-    cfg = _quick(model="linear", steps=700, eval_every=350, restarts=2, restart_at=0.6, trap_threshold=0.0,
-                 restart_threshold=None)
-    assert int(round(cfg.restart_at * cfg.steps)) >= TRAP_MIN_STEP
-    starts = []
-    import wpgd.numerics.nn.training as training
-
-    original = training.build_model
-
-    def spy(config, token_dim, key_dim):
-        m = original(config, token_dim, key_dim)
-        starts.append((config.init_label_split, float(m.layers[0].W_k.detach()[..., -1].abs().max())))
-        return m
-
-    training.build_model = spy
-    try:
-        straight = train(pr, cfg, tmp_path / "a")
-        assert [s[0] for s in starts] == [False, True, True], starts
-        train(pr, cfg, tmp_path / "b", stop_after=100)  # before the first restart
-        resumed = train(pr, cfg, tmp_path / "b")
-    finally:
-        training.build_model = original
-    assert straight.metrics["restart_reasons"] == ["label trap", "label trap"], straight.metrics["restart_reasons"]
-    assert straight.metrics["label_split_start"] and resumed.metrics["label_split_start"]
-    assert starts[0][1] > 0.05 and starts[1][1] == starts[2][1] == 0.0, starts  # keys read the label, then not
-    assert load_checkpoint(tmp_path / "a" / "checkpoint.pt")["label_split"] is True
+    cfg = _quick(model="linear", steps=700, eval_every=350, restart_at=0.6, trap_threshold=0.0)
+    assert int(round(cfg.restart_at * cfg.steps)) >= TRAP_MIN_STEP and cfg.restarts == 0
+    straight = train(pr, cfg, tmp_path / "a")
+    repairs = [h for h in straight.history if h.get("repair")]
+    assert [(h["step"], h["attempt"]) for h in repairs] == [(420, 0)] and straight.metrics["attempts"] == 1
+    assert repairs[0]["label_trap_share"] > 0 and repairs[0]["label_trap_share_after"] == 0.0
+    assert [r["step"] for r in straight.metrics["label_trap_repairs"]] == [420]
+    train(pr, cfg, tmp_path / "b", stop_after=100)  # before the probe
+    resumed = train(pr, cfg, tmp_path / "b")
     a, b = _params(straight.model), _params(resumed.model)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert straight.history == resumed.history
+    off = train(pr, replace(cfg, trap_threshold=None))
+    assert off.metrics["label_trap_repairs"] == [] and not all(
+        torch.equal(a[k], v) for k, v in _params(off.model).items())
 
 
 class _Interrupting(torch.nn.Module):

@@ -168,10 +168,11 @@ def test_vector_label_split_avoids_the_rank_one_label_trap():
     docs/training.md, "The rank-one label trap"). With ``init_label_split`` (no key reads the label,
     the value's read-out reads only the label) a 1500-step run must land within 3% of the vector
     optimum with a value label weight of order one. Negative control: the default vector start
-    without restarts (label channel inside the random orthogonal start of W_q/W_k, value row random;
-    seed 0) ends in the trap, more than 10% above, its value label weight near 0 and its label-trap
-    share above 0.5. With the default restarts the probe at 30% sees the trap in the weights and
-    restarts from the split start, which lands within 3%."""
+    with the label-trap test off (label channel inside the random orthogonal start of W_q/W_k,
+    value row random; seed 0) ends in the trap, more than 10% above, its value label weight near 0
+    and its label-trap share above 0.5. With the defaults the probe at 30% sees the trap in the
+    weights and rewrites it into the construction's factorisation, and the run converges (at most
+    3% above the optimum; it ends 3.9% below it, which a GLA's label-reading gates allow)."""
     pr = Problem.segmented(np.eye(2), [6, 6], [-0.6, 0.7], noise=0.1)
     base = dict(final_prompts=20_000, eval_prompts=1024, eval_every=500, checkpoint_every=0, progress=False,
                 steps=1500, seed=0)
@@ -179,10 +180,12 @@ def test_vector_label_split_avoids_the_rank_one_label_trap():
     gap = {r["class"]: r["gap"] for r in res.metrics["references"]}["vector"]
     w_y = float(res.model.layers[0].W_v[0, -1, -1].detach())
     assert abs(gap) < 0.03 and abs(w_y) > 0.2, (gap, w_y)
-    trap = train(pr, TrainConfig.for_model("vector", restarts=0, **base))
+    trap = train(pr, TrainConfig.for_model("vector", trap_threshold=None, **base))
     gap = {r["class"]: r["gap"] for r in trap.metrics["references"]}["vector"]
     w_y = float(trap.model.layers[0].W_v[0, -1, -1].detach())
     assert gap > 0.10 and abs(w_y) < 0.05 and trap.metrics["label_trap_share"] > 0.5, (gap, w_y, trap.metrics)
     default = train(pr, TrainConfig.for_model("vector", **base)).metrics
     gap = {r["class"]: r["gap"] for r in default["references"]}["vector"]
-    assert default["restart_reasons"] == ["label trap"] and abs(gap) < 0.03, (gap, default)
+    # converged (at most 3% above); below the optimum is allowed (the gates read the labels: a larger
+    # class than WPGD's fixed weights), measured −3.9% here
+    assert len(default["label_trap_repairs"]) == 1 and default["status"] == "converged" and gap > -0.10, (gap, default)

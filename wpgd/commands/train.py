@@ -84,12 +84,13 @@ def add_arguments(p) -> None:
     p.add_argument("--init-gate-bias", type=_bias, default=None, metavar="B|none",
                    help="initial gate bias (default log(T/0.2) for prompt length T; vector: none; 'none' keeps GLAModel's 3)")
     p.add_argument("--restarts", type=integer(0, 100), default=None,
-                   help="restarts of a run that the probe at 30%% of the steps finds stuck: on the plateau near "
-                        "risk 1 (not tested for vector) or in the rank-one label trap (then from the label-split "
-                        "start); default 4, vector 1; 0 = off")
+                   help="restarts from a new initialisation of a run that the probe at 30%% of the steps finds "
+                        "on the plateau near risk 1 (default 4, vector 0; 0 = off). The same probe moves a run "
+                        "whose weights are in the rank-one label trap out of it, without a restart")
     p.add_argument("--init-label-split", action="store_true",
                    help="start with no key reading the label and the value's read-out reading only the label "
-                        "(the start a run caught in the label trap restarts from; default off: docs/training.md)")
+                        "(avoids the rank-one label trap from the start; default off: it slows some vector runs, "
+                        "docs/training.md)")
     p.add_argument("--seed", type=TRAIN_SEED, default=0, help="seed of the initialisation; data/eval seeds are seed+1..+3")
     p.add_argument("--eval-prompts", type=integer(2, 10**8), default=None, help="periodic held-out set size (default 4096)")
     p.add_argument("--final-prompts", type=integer(2, 10**9), default=None, help="final held-out prompts (default 100000)")
@@ -132,7 +133,7 @@ def _warning(m: dict, cfg) -> str:
     attempts = m.get("attempts", 1)
     if in_label_trap(m):
         hint = ["another --seed"]
-        if not m.get("label_split_start"):
+        if not cfg.init_label_split:
             hint.append("--init-label-split (no key reads the label at the start)")
         hint.append("--no-resume with either (more steps do not leave the trap)")
     else:
@@ -207,11 +208,12 @@ def run(args) -> int:
         print(f"theory           {r['normalized_risk']:.5f}  {r['label']}   gap {r['gap']:+.2%}")
     for note in m["reference_notes"]:
         print(f"note             {note}")
-    restarts = [h for h in res.history if h.get("restart")]
+    restarts = [h["step"] for h in res.history if h.get("restart")]
     if restarts:
-        said = "; ".join(f"{h.get('reason', 'plateau')} at step {h['step']} of attempt {h['attempt'] + 1}"
-                         for h in restarts)
-        print(f"restarts         {len(restarts)}: {said}")
+        print(f"restarts         {len(restarts)} from the plateau near risk 1 (the probe at step {restarts[0]})")
+    for h in m.get("label_trap_repairs", []):
+        print(f"label trap       moved out of the rank-one label trap at step {h['step']} of attempt {h['attempt'] + 1} "
+              f"(label-trap share {h['label_trap_share']:.2f})")
     if m["status"] == "not_converged":
         print(_warning(m, cfg))
     elif m["status"] == "converged":

@@ -15,6 +15,17 @@ trapped keys already serve, and the run settles at the best rank-one preconditio
 rank one) to half the way to the zero predictor, so no test of the risk sees every instance;
 the weights show it directly.
 
+:func:`leave_label_trap_` moves a trapped model out of the trap without losing what it learned:
+per head it rewrites the x·y products of the trap's factorisation into the construction's,
+
+    k_{c,x} ← (k_{c,x}·v_y + k_{c,y}·v_x) / s,   k_{c,y} ← 0,   q_{c,y} ← 0,   v_x ← 0,   v_y ← s,
+
+with ``s = ±max(|v_y|, ‖v_x‖)`` (the sign of ``v_y``), so that every channel's coefficient of
+``y_s x_s`` is unchanged, gates, queries and delimiter weights untouched. Dropped are only the
+terms that do not carry ``x_s y_s``: ``(k_{c,x}·x_s)(v_x·x_s)`` and ``k_{c,y} v_y y_s²``. The
+trap's pair of factors (the key's label weights, the value's feature weights) is then at (0, 0), a
+saddle of its bilinear term, and the preconditioner ``Σ_c q_{c,x} k_{c,x}ᵀ v_y`` can take any rank.
+
 :func:`label_trap_share` is the part of the x·y pathway carried by the trap factorisation,
 channel by channel in absolute value (so that the opposite-signed channel groups of vector gating
 do not cancel), with the gates left out (they weight both factorisations of a channel alike)::
@@ -33,14 +44,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["LABEL_TRAP_THRESHOLD", "TRAP_MIN_STEP", "label_trap_share"]
+__all__ = ["LABEL_TRAP_THRESHOLD", "TRAP_MIN_STEP", "label_trap_share", "leave_label_trap_"]
 
 LABEL_TRAP_THRESHOLD = 0.4
 """Default ``TrainConfig.trap_threshold``: a run whose :func:`label_trap_share` exceeds it at the
-probe is restarted from the label-split start. From step 400 on the runs measured in the trap read
+probe is moved out of the trap (:func:`leave_label_trap_`) and trains on. From step 400 on the runs measured in the trap read
 at least 0.59 and the runs that land at most 0.34 (docs/training.md, "The label-trap test"); 0.4
-sits between them, nearer the landing runs because a false alarm costs a restart (time) while a
-missed trap costs the result."""
+sits between them, nearer the landing runs because a false alarm costs little (the rewrite keeps
+the x·y products) while a missed trap costs the result."""
 
 
 TRAP_MIN_STEP = 400
@@ -84,3 +95,32 @@ def label_trap_share(model, d: int) -> float | None:
     if not total > 0:
         return None
     return trap / total
+
+
+def leave_label_trap_(model, d: int) -> bool:
+    """Rewrite a one-layer GLA model's x·y pathway from the trap's factorisation into the
+    construction's, in place (the formula in the module docstring); returns False (and changes
+    nothing) where :func:`label_trap_share` is None.
+
+    The coefficient of every ``y_s x_s`` term, channel by channel, is unchanged, so the model
+    keeps its gates, its query and key directions and the rank-one preconditioner it has learned;
+    only the terms without ``x_s y_s`` (``(k_x·x_s)(v_x·x_s)`` and ``k_y v_y y_s²``) are dropped.
+    """
+    if label_trap_share(model, d) is None:
+        return False
+    layer = model.layers[0]
+    with torch.no_grad():
+        wq, wk, wv = layer.W_q, layer.W_k, layer.W_v
+        for h in range(wk.shape[0]):
+            v_x, v_y = wv[h, -1, :d].clone(), wv[h, -1, -1].clone()
+            k_y = wk[h, :, -1].clone()
+            s = max(float(v_y.abs()), float(v_x.norm()))
+            if s == 0.0:
+                continue
+            s = -s if float(v_y) < 0 else s
+            wk[h, :, :d] = (wk[h, :, :d] * v_y + k_y[:, None] * v_x[None, :]) / s
+            wk[h, :, -1] = 0.0
+            wq[h, :, -1] = 0.0
+            wv[h, -1, :d] = 0.0
+            wv[h, -1, -1] = s
+    return True

@@ -18,7 +18,7 @@ import torch
 from wpgd.numerics.core.errors import SolverError
 from wpgd.numerics.core.fileio import progress_bar, write_json_atomic
 from wpgd.numerics.nn.evaluation import HeldOutSet, evaluate, make_control
-from wpgd.numerics.nn.label_trap import TRAP_MIN_STEP, label_trap_share
+from wpgd.numerics.nn.label_trap import TRAP_MIN_STEP, label_trap_share, leave_label_trap_
 from wpgd.numerics.nn.prompts import PromptSampler, make_generator
 from wpgd.numerics.nn.train_config import TrainConfig
 
@@ -77,14 +77,13 @@ class RunState:
     attempt: int = 0
     probe: int = 0
     segments: list = field(default_factory=list)
-    label_split: bool = False
 
     def state(self, config: TrainConfig, fingerprint: dict) -> dict:
         return {
             "config": config.to_dict(), "problem": fingerprint, "step": self.step,
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
             "generator": self.gen.get_state(), "history": self.history, "ema": self.ema, "attempt": self.attempt,
-            "probe": self.probe, "segments": self.segments, "label_split": self.label_split,
+            "probe": self.probe, "segments": self.segments,
         }
 
 
@@ -158,8 +157,8 @@ def update(run: RunState) -> None:
 
 
 def probe_verdict(run: RunState, problem, config: TrainConfig, heldout: HeldOutSet) -> tuple[str | None, dict]:
-    """The probe's two tests of a run at ``restart_at·steps``; returns (reason to restart or None,
-    the figures of the probe for the history).
+    """The probe's two tests of a run at ``restart_at·steps``; returns ("label trap", "plateau" or
+    None, the figures of the probe for the history).
 
     * **label trap** (``trap_threshold``): the weights carry the x·y pathway mostly through the
       rank-one factorisation (:func:`~wpgd.numerics.nn.label_trap.label_trap_share`). Read off the
@@ -224,15 +223,20 @@ def run_loop(run: RunState, problem, config, sampler, last, fresh, save, ckpt_pa
                 })
                 if out is not None:
                     write_json_atomic(out / "history.json", run.history)
-            if run.step == run.probe and run.attempt < config.restarts:
+            if run.step == run.probe:
                 reason, record = probe_verdict(run, problem, config, heldout)
-                if reason is not None:
+                if reason == "label trap":
+                    # Rewrite the trap's x·y products into the construction's factorisation and
+                    # train on (label_trap.leave_label_trap_); the optimiser state is kept.
+                    leave_label_trap_(run.model, problem.d)
+                    run.history.append({"step": run.step, "attempt": run.attempt, "repair": True, "reason": reason,
+                                        **record, "label_trap_share_after": label_trap_share(run.model, problem.d)})
+                elif reason == "plateau" and run.attempt < config.restarts:
+                    # Still on the plateau near risk 1: start again from a fresh initialisation.
                     run.history.append({"step": run.step, "attempt": run.attempt, "restart": True,
                                         "reason": reason, **record})
                     run.attempt += 1
-                    run.label_split = run.label_split or reason == "label trap"
-                    run.model, run.params, run.opt, run.sched = (
-                        fresh(run.attempt, label_split=True) if run.label_split else fresh(run.attempt))
+                    run.model, run.params, run.opt, run.sched = fresh(run.attempt)
                     run.step, run.ema = 0, None
                     bar.reset()
             gen_state = run.gen.get_state()
