@@ -17,12 +17,11 @@ the mean weight each segment gets from that channel's gates at the query):
   drawing the orthogonal start on the non-label coordinates, so numbers differ at the same seed);
 * ``features``: as ``split``, but only the value's feature entries start at 0 (its delimiter
   entries stay random);
-* ``recipe``: ``TrainConfig.for_model(--model)`` unchanged, with its restarts: the probe's
-  label-trap test restarts a trapped run from the label-split start (docs/training.md, "The
-  label-trap test").
+* ``recipe``: ``TrainConfig.for_model(--model)`` unchanged: the probe's label-trap test rewrites a
+  trapped run out of the trap (docs/training.md, "The label-trap test").
 
-The starts other than ``recipe`` run without restarts, so that each row shows where its start
-ends. ``--model linear`` (or scalar) trains another family with the same starts.
+The starts other than ``recipe`` run without restarts and without the label-trap test, so that
+each row shows where its start ends. ``--model linear`` (or scalar) trains another family with the same starts.
 
 Usage::
 
@@ -120,7 +119,7 @@ def main(argv=None) -> int:
     problem = NAMED[args.spec]() if args.spec in NAMED else load_spec(args.spec)
     original = training.build_model
     print(f"| spec | start | seed | trained | {args.model} optimum | gap | value w_y | ‖value w_x‖ | "
-          "label-trap share | restarts | steps | s |")
+          "label-trap share | probe action | steps | s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for variant in args.variants:
         for seed in args.seeds:
@@ -128,7 +127,7 @@ def main(argv=None) -> int:
             if args.steps:
                 kw["steps"] = args.steps
             if variant != "recipe":
-                kw.update(init_label_split=False, restarts=0, eval_every=500)
+                kw.update(init_label_split=False, restarts=0, trap_threshold=None, eval_every=500)
                 training.build_model = _start(variant, problem.d)
             cfg = TrainConfig.for_model(args.model, **kw)
             try:
@@ -139,9 +138,10 @@ def main(argv=None) -> int:
             m = res.metrics
             ref = m["references"][0]
             row = res.model.layers[0].W_v[0, -1].detach()
-            restarts = "; ".join(f"{h['reason']} at step {h['step']} (share {h['label_trap_share']:.3f})"
+            restarts = "; ".join(f"{h['reason']} at step {h['step']} (share {h['label_trap_share']:.3f}"
+                                 f"{', repaired' if h.get('repair') else ', restarted'})"
                                  if h.get("label_trap_share") is not None else f"{h.get('reason')} at step {h['step']}"
-                                 for h in res.history if h.get("restart")) or "none"
+                                 for h in res.history if h.get("restart") or h.get("repair")) or "none"
             share = m.get("label_trap_share")
             print(f"| {args.spec} | {variant} | {seed} | {m['normalized_risk']:.5f} | "
                   f"{ref['normalized_risk']:.5f} | {100 * ref['gap']:+.2f}% | {float(row[-1]):+.3f} | "
