@@ -102,8 +102,9 @@ def test_plateau_restart_is_recorded_and_resumes_exactly(tmp_path):
 
 
 def test_label_trap_repair_is_recorded_and_resumes_exactly(tmp_path):
-    """A run the trap test catches at the probe is rewritten out of the trap (no restart: one
-    attempt, the step count goes on), the history and the metrics record it with the share
+    """A run the trap test catches at the probe with no restart left (``restarts=0``; the vector
+    family's ``trap_action`` "rewrite" does the same with restarts) is rewritten out of the trap
+    (one attempt, the step count goes on), the history and the metrics record it with the share
     before (and 0 after), and a run resumed from before the probe ends bit-identical. Forced:
     ``trap_threshold=0`` counts any share as trapped; the probe at step 420 is past
     ``TRAP_MIN_STEP``. Control: with the trap test off nothing is repaired and the final weights

@@ -33,16 +33,17 @@ def test_held_out_noise_does_not_restart_a_run_on_the_linear_optimum():
 
 
 @pytest.mark.slow
-def test_a_run_in_the_label_trap_is_moved_out_of_it(tmp_path, capsys):
+def test_a_run_in_the_label_trap_is_restarted_or_rewritten(tmp_path, capsys):
     """d = 2, Σ = I, one segment of 16, c = 0.9, σ² = 0.3, linear attention, seed 1 (2 of seeds
     0–7 do this): the first initialisation falls into the rank-one label trap (the keys read the
     label, the value reads x) and stays near 0.655 against the linear optimum 0.416 (the control,
     with the probe's tests off: more than 20% above, its final label-trap share above 0.5). With
-    the defaults, through ``wpgd train``, the label-trap test at the probe (step 450) rewrites the
-    trap's x·y products into the construction's factorisation and the same run (one attempt) lands
-    within 2%; the text output says so. With the trap test off the plateau test (threshold 0.2 on
-    the lower end of the held-out interval; the old 0.5 did not catch it) restarts it instead: the
-    safety net for traps that cost a lot."""
+    the defaults, through ``wpgd train``, the label-trap test at the probe (step 450) restarts it
+    from the label-split start and the second attempt lands within 2%; the text output says so.
+    With ``--trap-action rewrite`` the trap's x·y products are rewritten into the construction's
+    factorisation instead and the same attempt trains on (here it lands within 2% too). With the
+    trap test off the plateau test (threshold 0.2 on the lower end of the held-out interval; the
+    old 0.5 did not catch it) restarts it: the safety net for traps that cost a lot."""
     import json
 
     from wpgd.cli import main
@@ -58,9 +59,13 @@ def test_a_run_in_the_label_trap_is_moved_out_of_it(tmp_path, capsys):
     assert main(argv + ["--json"]) == 0
     m = json.loads(capsys.readouterr().out)
     refs = {r["class"]: r for r in m["references"]}
-    assert m["attempts"] == 1 and [r["step"] for r in m["label_trap_repairs"]] == [450], m
+    assert m["attempts"] == 2 and m["restart_reasons"] == ["label trap"] and m["label_split_start"], m
     assert abs(refs["linear"]["gap"]) < 0.02 and m["label_trap_share"] < 0.1, (refs["linear"], m)
     assert main(argv) == 0  # the finished run's saved result, as text
-    assert "label trap       moved out of the rank-one label trap at step 450 of attempt 1" in capsys.readouterr().out
+    assert "restarts         1: 1 from the label trap" in capsys.readouterr().out
+    rewrite = argv[:-2] + ["--trap-action", "rewrite", "--out", str(tmp_path / "rewrite")]
+    assert main(rewrite) == 0
+    out = capsys.readouterr().out
+    assert "label trap       moved out of the rank-one label trap at step 450 of attempt 1" in out, out
     m, refs = _run(pr, "linear", seed=1, trap_threshold=None)
     assert m["attempts"] == 2 and m["restart_reasons"] == ["plateau"] and m["label_trap_repairs"] == [], m

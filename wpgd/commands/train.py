@@ -85,8 +85,12 @@ def add_arguments(p) -> None:
                    help="initial gate bias (default log(T/0.2) for prompt length T; vector: none; 'none' keeps GLAModel's 3)")
     p.add_argument("--restarts", type=integer(0, 100), default=None,
                    help="restarts from a new initialisation of a run that the probe at 30%% of the steps finds "
-                        "on the plateau near risk 1 (default 4, vector 0; 0 = off). The same probe moves a run "
-                        "whose weights are in the rank-one label trap out of it, without a restart")
+                        "on the plateau near risk 1 or (with --trap-action restart) in the rank-one label trap "
+                        "(default 4, vector 0; 0 = off)")
+    p.add_argument("--trap-action", choices=["restart", "rewrite"], default=None,
+                   help="what the probe does with a run whose weights are in the rank-one label trap: restart "
+                        "it from the label-split start (default; uses a restart, rewrite when none is left) or "
+                        "rewrite its weights out of the trap and train on (default for vector)")
     p.add_argument("--init-label-split", action="store_true",
                    help="start with no key reading the label and the value's read-out reading only the label "
                         "(avoids the rank-one label trap from the start; default off: it slows some vector runs, "
@@ -162,7 +166,7 @@ def run(args) -> int:
         schedule=args.schedule, clip=args.clip, key_dim=args.key_dim, num_heads=args.heads,
         delimiter=args.delimiter, context=args.context, train_pool=args.train_pool, dtype=args.dtype,
         mode=args.mode, init_value_scale=args.init_value_scale, eval_prompts=args.eval_prompts, final_prompts=args.final_prompts,
-        init_label_split=True if args.init_label_split else None,
+        init_label_split=True if args.init_label_split else None, trap_action=args.trap_action,
     )
     if args.init_gate_bias is not None:
         cfg = replace(cfg, init_gate_bias=None if args.init_gate_bias == _NONE else args.init_gate_bias)
@@ -208,9 +212,13 @@ def run(args) -> int:
         print(f"theory           {r['normalized_risk']:.5f}  {r['label']}   gap {r['gap']:+.2%}")
     for note in m["reference_notes"]:
         print(f"note             {note}")
-    restarts = [h["step"] for h in res.history if h.get("restart")]
+    restarts = [h for h in res.history if h.get("restart")]
     if restarts:
-        print(f"restarts         {len(restarts)} from the plateau near risk 1 (the probe at step {restarts[0]})")
+        reasons = ", ".join(f"{sum(h.get('reason', 'plateau') == r for h in restarts)} {what}"
+                            for r, what in (("plateau", "from the plateau near risk 1"),
+                                            ("label trap", "from the label trap (then from the label-split start)"))
+                            if any(h.get("reason", "plateau") == r for h in restarts))
+        print(f"restarts         {len(restarts)}: {reasons} (the probe at step {restarts[0]['step']})")
     for h in m.get("label_trap_repairs", []):
         print(f"label trap       moved out of the rank-one label trap at step {h['step']} of attempt {h['attempt'] + 1} "
               f"(label-trap share {h['label_trap_share']:.2f})")

@@ -48,10 +48,11 @@ __all__ = ["LABEL_TRAP_THRESHOLD", "TRAP_MIN_STEP", "label_trap_share", "leave_l
 
 LABEL_TRAP_THRESHOLD = 0.4
 """Default ``TrainConfig.trap_threshold``: a run whose :func:`label_trap_share` exceeds it at the
-probe is moved out of the trap (:func:`leave_label_trap_`) and trains on. From step 400 on the runs measured in the trap read
+probe is restarted from the label-split start or rewritten out of the trap
+(:func:`leave_label_trap_`), as ``TrainConfig.trap_action`` says. From step 400 on the runs measured in the trap read
 at least 0.59 and the runs that land at most 0.34 (docs/training.md, "The label-trap test"); 0.4
-sits between them, nearer the landing runs because a false alarm costs little (the rewrite keeps
-the x·y products) while a missed trap costs the result."""
+sits between them, nearer the landing runs because a false alarm costs time while a missed trap
+costs the result."""
 
 
 TRAP_MIN_STEP = 400

@@ -39,7 +39,7 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _SCHEDULES = ("cosine", "constant")
 
 FAMILY_DEFAULTS = {
-    "vector": {"restarts": 0, "init_signed_groups": True, "key_width_factor": 2},
+    "vector": {"restarts": 0, "trap_action": "rewrite", "init_signed_groups": True, "key_width_factor": 2},
 }
 """Per-family departures from the :class:`TrainConfig` defaults, applied by
 :meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models use the
@@ -48,9 +48,10 @@ groups of ω = u − v a start (docs/training.md, "Vector models"): the key chan
 groups of opposite sign (``init_signed_groups``), and the key width is twice the construction's
 2d (``key_width_factor``: two channels per direction of each group, so a channel that closes its
 gate or changes sign early does not leave a group rank-deficient). No plateau restarts: a
-restart at 30% cut off runs that were escaping. The label-trap test (``trap_threshold``) applies
-as to every family: a run that the probe finds in the rank-one label trap is rewritten out of it
-and trains on (docs/training.md, "The label-trap test"). ``init_label_split`` (no key reads the
+restart at 30% cut off runs that were escaping. A run that the probe finds in the rank-one label
+trap is rewritten out of it and trains on (``trap_action`` "rewrite"): restarting it from the
+label-split start lost what its gates had learned and ended +14% at d = 16 (docs/training.md,
+"The label-trap test"). ``init_label_split`` (no key reads the
 label at the start) is not a default: it avoids the trap but delays the escape from the scalar
 optimum on ``d10_id_4seg_neg`` (docs/training.md, "The rank-one label trap")."""
 
@@ -199,9 +200,9 @@ class TrainConfig:
             label. Every entry stays free. The terms ``x_s y_s`` that a WPGD predictor needs have
             two factorisations: the key reads x and the value reads y (the construction, any rank
             of P), or the key reads y and the value reads x (P of rank one: the label trap of
-            docs/training.md); this start has only the first. Off by default: it slowed the
-            sign-changing d = 10 spec of docs/training.md ("The rank-one label trap"), and the
-            label-trap test (``trap_threshold``) moves a trapped run out of the trap instead.
+            docs/training.md); this start has only the first. Off for the first start (it slowed the
+            sign-changing d = 10 spec of docs/training.md, "The rank-one label trap"); a run that
+            the label-trap test catches restarts from it (``trap_action`` "restart").
         key_width_factor: multiplies the family's default key width (:func:`default_key_dim`;
             ignored when ``key_dim`` is given).
         init_gate_bias: initial gate bias ``b_g``: a number, None (``GLAModel``'s 3.0) or
@@ -211,8 +212,9 @@ class TrainConfig:
             None (default) = ``D/ref_width`` of :data:`LR_RULE`, which gives the gates the
             width-independent rate ``LR_RULE["base"]``: a gate logit must move by O(log T)
             whatever the width (its bias has fan-in 1), while ``lr_rule`` shrinks with D.
-        restarts: how many times a run that the probe finds on the plateau is restarted from a
-            fresh initialisation (seed + 1000·attempt); 0 = never.
+        restarts: how many times a run that the probe finds stuck (on the plateau, or in the label
+            trap with ``trap_action`` "restart") is restarted from a fresh initialisation
+            (seed + 1000·attempt); 0 = never.
         restart_at: when the probe (plateau and label-trap tests) is made, as a fraction of ``steps``.
         restart_threshold: None = no plateau test. Otherwise the run counts as stuck when its
             held-out normalised risk at the probe is more than this fraction of the way from the
@@ -228,11 +230,18 @@ class TrainConfig:
             rank-one label trap when :func:`wpgd.numerics.nn.label_trap.label_trap_share` of its
             weights at the probe exceeds this (default 0.4, ``LABEL_TRAP_THRESHOLD``: from step
             400 on runs in the trap read at least 0.59, runs that land at most 0.34,
-            docs/training.md). A trapped run is rewritten out of the trap
-            (:func:`wpgd.numerics.nn.label_trap.leave_label_trap_`: the x·y products move into
-            the construction's factorisation, nothing else learned is lost) and trains on; not a
-            restart. Read only for one-layer GLA models with d ≥ 2 (the trap needs both), and
-            only when the probe is at step 400 or later (``label_trap.TRAP_MIN_STEP``).
+            docs/training.md). What happens to a trapped run is ``trap_action``. Read only for
+            one-layer GLA models with d ≥ 2 (the trap needs both), and only when the probe is at
+            step 400 or later (``label_trap.TRAP_MIN_STEP``).
+        trap_action: "restart" (default): a trapped run restarts from the label-split start
+            (``init_label_split``), as does every later attempt; it uses one of ``restarts``, and
+            with none left it is rewritten instead. "rewrite" (vector family): the run is
+            rewritten out of the trap (:func:`wpgd.numerics.nn.label_trap.leave_label_trap_`: the
+            x·y products move into the construction's factorisation, the gates and everything
+            else learned are kept) and trains on in the same attempt. Restarting is the surer
+            of the two where a budget is short (a rewritten d = 2 linear run ended +3.6%), the
+            rewrite where the gates take long to learn (a restarted d = 16 vector run ended
+            +14%; docs/training.md, "The label-trap test").
         delimiter: "none", "flag", "boundary" or "label"; None = the family's default.
         delimiter_value: value written in the delimiter slot.
         context: "none" or "onehot" (per-segment context features).
@@ -289,6 +298,7 @@ class TrainConfig:
     restart_at: float = 0.3
     restart_threshold: float | None = 0.2
     trap_threshold: float | None = LABEL_TRAP_THRESHOLD
+    trap_action: str = "restart"
     delimiter: str | None = None
     delimiter_value: float = 1.0
     context: str = "none"
@@ -373,6 +383,8 @@ class TrainConfig:
             val = getattr(self, name)
             if val is not None and (isinstance(val, bool) or not isinstance(val, (int, float)) or not lo <= val <= hi):
                 raise InvalidProblemError(f"{name} must be None or a number in [{lo:g}, {hi:g}], got {val!r}")
+        if self.trap_action not in ("restart", "rewrite"):
+            raise InvalidProblemError(f"trap_action must be restart or rewrite, got {self.trap_action!r}")
         if self.train_pool < 0 or self.checkpoint_every < 0:
             raise InvalidProblemError("train_pool and checkpoint_every must be ≥ 0")
         if self.gate_lr_mult is not None and not (self.gate_lr_mult > 0 and math.isfinite(self.gate_lr_mult)):

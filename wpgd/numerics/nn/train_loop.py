@@ -77,13 +77,14 @@ class RunState:
     attempt: int = 0
     probe: int = 0
     segments: list = field(default_factory=list)
+    label_split: bool = False
 
     def state(self, config: TrainConfig, fingerprint: dict) -> dict:
         return {
             "config": config.to_dict(), "problem": fingerprint, "step": self.step,
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
             "generator": self.gen.get_state(), "history": self.history, "ema": self.ema, "attempt": self.attempt,
-            "probe": self.probe, "segments": self.segments,
+            "probe": self.probe, "segments": self.segments, "label_split": self.label_split,
         }
 
 
@@ -225,18 +226,23 @@ def run_loop(run: RunState, problem, config, sampler, last, fresh, save, ckpt_pa
                     write_json_atomic(out / "history.json", run.history)
             if run.step == run.probe:
                 reason, record = probe_verdict(run, problem, config, heldout)
-                if reason == "label trap":
+                can_restart = run.attempt < config.restarts
+                if reason == "label trap" and (config.trap_action == "rewrite" or not can_restart):
                     # Rewrite the trap's x·y products into the construction's factorisation and
                     # train on (label_trap.leave_label_trap_); the optimiser state is kept.
                     leave_label_trap_(run.model, problem.d)
                     run.history.append({"step": run.step, "attempt": run.attempt, "repair": True, "reason": reason,
                                         **record, "label_trap_share_after": label_trap_share(run.model, problem.d)})
-                elif reason == "plateau" and run.attempt < config.restarts:
-                    # Still on the plateau near risk 1: start again from a fresh initialisation.
+                elif reason is not None and can_restart:
+                    # On the plateau near risk 1, or in the trap with trap_action "restart": start
+                    # again from a fresh initialisation (after the trap, and from then on, from the
+                    # label-split start).
                     run.history.append({"step": run.step, "attempt": run.attempt, "restart": True,
                                         "reason": reason, **record})
                     run.attempt += 1
-                    run.model, run.params, run.opt, run.sched = fresh(run.attempt)
+                    run.label_split = run.label_split or reason == "label trap"
+                    run.model, run.params, run.opt, run.sched = (
+                        fresh(run.attempt, label_split=True) if run.label_split else fresh(run.attempt))
                     run.step, run.ema = 0, None
                     bar.reset()
             gen_state = run.gen.get_state()

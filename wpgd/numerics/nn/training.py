@@ -224,6 +224,7 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
     metrics.update(train_seconds=train_seconds, attempts=run.attempt + 1, steps=config.steps,
                    segments=run.segments, final_heldout=run.history[-1] if run.history else None,
                    restart_reasons=[h.get("reason", "plateau") for h in run.history if h.get("restart")],
+                   label_split_start=bool(config.init_label_split or run.label_split),
                    label_trap_repairs=[{k: h[k] for k in ("step", "attempt", "label_trap_share", "heldout_risk")}
                                        for h in run.history if h.get("repair")],
                    label_trap_share=label_trap_share(run.model, problem.d) if run.step >= TRAP_MIN_STEP else None,
@@ -236,12 +237,14 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
 
 
 def _fresh_factory(config: TrainConfig, token_dim: int, key_dim: int, given=None):
-    """``attempt -> (model, params, optimiser, scheduler)``: a new initialisation (seed
-    ``seed + 1000·attempt``) and its optimiser, or the caller's ``given`` model."""
+    """``(attempt, label_split=False) -> (model, params, optimiser, scheduler)``: a new
+    initialisation (seed ``seed + 1000·attempt``; the label-split start when ``label_split``, after
+    the probe found the label trap) and its optimiser, or the caller's ``given`` model."""
 
-    def fresh(attempt: int):
-        m = given if given is not None else build_model(
-            replace(config, seed=config.seed + _RESTART_SEED_STRIDE * attempt), token_dim, key_dim)
+    def fresh(attempt: int, label_split: bool = False):
+        cfg = replace(config, seed=config.seed + _RESTART_SEED_STRIDE * attempt,
+                      init_label_split=config.init_label_split or label_split)
+        m = given if given is not None else build_model(cfg, token_dim, key_dim)
         return (m, *make_optimiser(config, m))
 
     return fresh
@@ -267,6 +270,7 @@ def _continue_run(run: RunState, state: dict, ckpt_path, config: TrainConfig, ou
     """
     restore(ckpt_path, state, run.model, run.opt, run.sched, run.gen)
     run.step, run.history, run.ema = int(state["step"]), list(state["history"]), state["ema"]
+    run.label_split = bool(state.get("label_split", False))
     planned = int(state["config"]["steps"])
     run.probe = int(state.get("probe", run.probe if config.steps == planned else 0))
     run.segments = [int(s) for s in state.get("segments", [planned])]
