@@ -1,8 +1,8 @@
 """Seconds per training step and peak memory of the high-dimensional experiment (d = 100), per n.
 
 For each n of ``wpgd experiment highdim`` and each model family, a fresh subprocess builds the
-run exactly as the experiment does (``TrainConfig.for_model`` family defaults, the experiment's
-problem and evaluation batch) and times a few steps of the training loop's step
+run exactly as the experiment does (``wpgd.numerics.experiments.highdim.train_config_for``,
+resolved against the experiment's problem: family defaults, step budget, evaluation batch) and times a few steps of the training loop's step
 (``wpgd.numerics.nn.train_loop.forward_backward`` + ``update``), then one evaluation forward pass of
 ``eval_batch_for`` prompts. Peak memory is the subprocess's maximum resident set size
 (``resource.getrusage``), reported beside the resident size after imports and setup, so the
@@ -38,14 +38,14 @@ def _rss_mib() -> float:
 def _one(model: str, n: int, d: int, steps: int, device: str, threads: int) -> dict:
     import torch
 
-    from wpgd.numerics.experiments.highdim import HIGHDIM_PANEL, eval_batch_for
+    from wpgd.numerics.experiments.highdim import HIGHDIM_PANEL, HighdimConfig, train_config_for
     from wpgd.numerics.nn import train_loop as tl, training as tr
     from wpgd.numerics.nn.evaluation import HeldOutSet
-    from wpgd.numerics.nn.train_config import TrainConfig
 
     torch.set_num_threads(threads)
     problem = HIGHDIM_PANEL.problem(n, d)
-    cfg = TrainConfig.for_model(model, device=device, progress=False, eval_batch=eval_batch_for(device, n, d))
+    # the experiment's own run config (one place: a drift here once broke this benchmark)
+    cfg = train_config_for(HighdimConfig(d=d, n_values=(n,), models=(model,), device=device), model, n).resolved(problem)
     sampler = tr.PromptSampler(problem, cfg.prompt_format_for(problem), dtype=cfg.torch_dtype, device=device)
     key_dim = tr.default_key_dim(cfg, problem, sampler.token_dim)
     m = tr.build_model(cfg, sampler.token_dim, key_dim)

@@ -125,3 +125,24 @@ def test_the_highdim_guard_uses_the_measured_time(monkeypatch):
     monkeypatch.setenv("WPGD_MAX_SECONDS", str(est * 0.99))
     with pytest.raises(ResourceLimitError, match="WPGD_MAX_SECONDS"):
         require_highdim(cfg, measure)
+
+
+def test_bench_highdim_times_the_experiments_own_run():
+    """``benchmarks/bench_highdim.py`` builds each timed run from the experiment's config (it once
+    built an unresolved one and failed on every row): at d = 3, n = 6 its row must carry the
+    experiment's step budget (``step_budget`` for d = 3, two segments, batch 256), the device's
+    evaluation batch, and positive, finite times."""
+    import importlib.util
+    import math
+    from pathlib import Path
+
+    from wpgd.numerics.nn.train_config import step_budget
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_highdim.py"
+    spec = importlib.util.spec_from_file_location("bench_highdim", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    row = bench._one("scalar", 6, 3, 1, "cpu", 1)
+    assert row["default_steps"] == step_budget("scalar", 3, 2, 256)[0]
+    assert row["eval_batch"] == eval_batch_for("cpu", 6, 3)
+    assert 0 < row["s_per_step"] < math.inf and row["peak_rss_mib"] >= row["rss_setup_mib"] > 0
