@@ -172,19 +172,19 @@ def run(args) -> int:
         cfg = replace(cfg, init_gate_bias=None if args.init_gate_bias == _NONE else args.init_gate_bias)
     if args.restarts is not None:
         cfg = replace(cfg, restarts=args.restarts)
-    from wpgd.numerics.core.limits import require_training
+    from wpgd.numerics.nn.step_timing import require_run
+
+    def log(msg: str) -> None:
+        print(f"wpgd train: {msg}", file=sys.stderr, flush=True)
 
     cfg = cfg.resolved(problem)  # derived defaults (step budget, lr, gate bias): train_config
-    require_training(problem, cfg)
+    require_run(problem, cfg, log=log)  # the flop model, then a measurement where it refuses
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(args.spec).stem)
     out = Path(args.out) if args.out else Path("results") / "train" / f"{stem}-{args.model}-L{args.layers}-s{args.seed}"
     if args.no_resume and (out / "checkpoint.pt").exists():
         (out / "checkpoint.pt").unlink()
     if not args.json:
         print(cfg.steps_rule)  # how the step budget was chosen (train_config.step_budget)
-
-    def log(msg: str) -> None:
-        print(f"wpgd train: {msg}", file=sys.stderr, flush=True)
 
     try:
         res = train(problem, cfg, out, resume=not args.no_resume, extra_config={"spec": str(args.spec)}, log=log)

@@ -34,6 +34,8 @@ __all__ = [
     "require_seconds",
     "require_training",
     "require_trainings",
+    "training_seconds",
+    "TRAINING_RUN_SECONDS",
     "require_eigh",
     "training_flops_per_second",
     "format_bytes",
@@ -45,6 +47,11 @@ FLOPS = 2e9
 """Assumed floating-point operations per second of a time estimate."""
 
 _DEFAULT_SECONDS = 3600.0
+TRAINING_RUN_SECONDS = 4 * 3600.0
+"""Default time limit of one ``wpgd train`` run (measured, ``wpgd.numerics.nn.step_timing.require_run``):
+it shows its progress and checkpoints, and Ctrl-C keeps the work, so the derived step budgets of
+the supported range up to d = 128 (scalar: about 40 min on one idle CPU core) run without
+``WPGD_MAX_SECONDS``."""
 
 
 def _physical_memory() -> float | None:
@@ -77,10 +84,11 @@ def memory_limit() -> float:
     return min(default, 0.7 * phys) if phys else default
 
 
-def time_limit() -> float:
-    """The time limit in seconds (``WPGD_MAX_SECONDS``, default 3600)."""
+def time_limit(default: float = _DEFAULT_SECONDS) -> float:
+    """The time limit in seconds (``WPGD_MAX_SECONDS``, else ``default``: 3600, or
+    :data:`TRAINING_RUN_SECONDS` for one checkpointed training run)."""
     val = _env_float(SECONDS_ENV)
-    return _DEFAULT_SECONDS if val is None else val
+    return default if val is None else val
 
 
 def format_bytes(n: float) -> str:
@@ -128,13 +136,14 @@ def require_time(what: str, flops: float) -> None:
     require_seconds(what, flops / FLOPS)
 
 
-def require_seconds(what: str, seconds: float) -> None:
-    """Refuse when the estimated run time ``seconds`` of ``what`` exceeds :func:`time_limit`.
+def require_seconds(what: str, seconds: float, default_limit: float = _DEFAULT_SECONDS) -> None:
+    """Refuse when the estimated run time ``seconds`` of ``what`` exceeds :func:`time_limit`
+    (``default_limit`` when ``WPGD_MAX_SECONDS`` is unset).
 
     Raises:
         ResourceLimitError: with the estimate, the limit and how to raise it.
     """
-    limit = time_limit()
+    limit = time_limit(default_limit)
     if not seconds <= limit:
         raise ResourceLimitError(
             f"{what} would take about {_format_seconds(seconds)} (estimate), over the limit of "
@@ -234,6 +243,12 @@ def _training_estimate(problem, config) -> tuple[float, float, str]:
     return itemsize * batch * per_prompt, total, what
 
 
+def training_seconds(problem, config) -> float:
+    """The flop model's run time of one training run (seconds at :func:`training_flops_per_second`
+    of ``config.device``; the estimate :func:`require_training` holds against the limit)."""
+    return _training_estimate(problem, config)[1] / training_flops_per_second(str(getattr(config, "device", "cpu")))
+
+
 def require_training(problem, config) -> None:
     """Refuse a training run (``wpgd.numerics.nn.train_config.TrainConfig``) whose estimated memory or time
     exceeds the limits. Upper-bound estimate: prompts of T = n + K + 1 tokens of width
@@ -248,13 +263,15 @@ def require_training(problem, config) -> None:
     require_trainings([(problem, config)])
 
 
-def require_trainings(runs, parallel: int = 1, seconds: float | None = None) -> None:
+def require_trainings(runs, parallel: int = 1, seconds: float | None = None,
+                      default_limit: float = _DEFAULT_SECONDS) -> None:
     """Refuse a set of training runs (``(problem, config)`` pairs, e.g. an experiment's), ``parallel``
     at a time, when one run's memory (× ``parallel``) or the total estimated time (÷ ``parallel``)
     exceeds the limits; a CUDA run's memory is held against the device's memory instead of
     ``WPGD_MAX_MEMORY_GB``. Time at :func:`training_flops_per_second` of each run's device, or
     ``seconds`` when given: a measured wall-clock estimate of the whole set (already divided by
     ``parallel``; ``wpgd.numerics.experiments.highdim.estimated_seconds``), which replaces the flop model.
+    ``default_limit`` is the time limit when ``WPGD_MAX_SECONDS`` is unset.
 
     Raises:
         ResourceLimitError: with the estimate, the limit and how to raise it.
@@ -277,4 +294,4 @@ def require_trainings(runs, parallel: int = 1, seconds: float | None = None) -> 
                                      f"the {format_bytes(dev_mem)} that {device} holds")
     label = longest[1] if len(runs) == 1 else f"{len(runs)} training runs, {par} at a time (longest: {longest[1]})"
     require_memory(label, host_bytes * par)
-    require_seconds(label, total / par if seconds is None else float(seconds))
+    require_seconds(label, total / par if seconds is None else float(seconds), default_limit)

@@ -6,7 +6,9 @@ at ~65× its time, so grids that fit were refused. :func:`measure_step_seconds` 
 own model, sampler and optimiser and times the exact training step of
 :mod:`wpgd.numerics.nn.train_loop` (prompt sampling, forward, backward, clipping, AdamW) and one
 evaluation forward pass, after one untimed warm-up step. :func:`run_seconds` turns that into the
-run's time: ``steps × step + (evaluated prompts / batch) × forward``.
+run's time: ``steps × step + (evaluated prompts / batch) × forward``. :func:`require_run` is the
+guard of one run (``wpgd train``): the flop model first, and a measurement only for a run the
+flop model would refuse.
 """
 
 from __future__ import annotations
@@ -21,7 +23,12 @@ from wpgd.numerics.nn.prompts import PromptSampler, make_generator
 from wpgd.numerics.nn.train_config import TrainConfig, build_model, default_key_dim
 from wpgd.numerics.nn.train_loop import RunState, forward_backward, make_optimiser, update
 
-__all__ = ["StepTiming", "measure_step_seconds", "run_seconds"]
+__all__ = ["StepTiming", "measure_step_seconds", "run_seconds", "require_run", "MEASURE_UP_TO"]
+
+MEASURE_UP_TO = 1000.0
+"""A run the flop model puts above this multiple of ``WPGD_MAX_SECONDS`` is refused unmeasured (the
+model was measured at 60–100× the CPU time of d = 64–128 runs; timing steps that large would itself
+take long)."""
 
 
 @dataclass(frozen=True)
@@ -89,3 +96,37 @@ def run_seconds(config: TrainConfig, timing: StepTiming, scale: float = 1.0) -> 
     cost ratio of this run's prompt length to the measured one's; 1 = the measured run itself)."""
     evaluated = config.eval_prompts * (config.steps // max(1, config.eval_every) + 1) + config.final_prompts
     return scale * (config.steps * timing.step + evaluated / timing.batch * timing.forward)
+
+
+def require_run(problem: Problem, config: TrainConfig, *, measure=None, log=None) -> None:
+    """Refuse one training run (``config`` resolved) over the memory limit, or whose run time exceeds
+    ``WPGD_MAX_SECONDS`` (default :data:`~wpgd.numerics.core.limits.TRAINING_RUN_SECONDS`, 4 h: a run
+    shows its progress and checkpoints, and Ctrl-C keeps the work). Time: the flop model of ``wpgd.numerics.core.limits`` first (an upper
+    bound, so a run it passes starts at once); a run it refuses is timed (:func:`measure_step_seconds`,
+    or ``measure(problem, config)``: a few real steps, seconds) and refused only when the measured
+    estimate (:func:`run_seconds`) is over the limit, or unmeasured when the flop model is over
+    :data:`MEASURE_UP_TO` × the limit. The flop model refused default runs at d = 64 (3.7 h
+    estimated, 4 min measured) and d = 128 (2.7 days estimated, 38 min measured).
+    ``log`` gets a line before the measurement.
+
+    Raises:
+        ResourceLimitError: with the estimate, the limit and how to raise it.
+    """
+    from wpgd.numerics.core.limits import (
+        TRAINING_RUN_SECONDS,
+        require_trainings,
+        time_limit,
+        training_seconds,
+    )
+
+    runs = [(problem, config)]
+    require_trainings(runs, seconds=0.0)  # memory only
+    limit = time_limit(TRAINING_RUN_SECONDS)
+    flop_seconds = training_seconds(problem, config)
+    if flop_seconds <= limit or not flop_seconds <= MEASURE_UP_TO * limit:
+        require_trainings(runs, seconds=flop_seconds, default_limit=limit)  # passes, or refuses unmeasured
+        return
+    if log is not None:
+        log("the flop model puts this run over the time limit; timing a few training steps")
+    timing = (measure or measure_step_seconds)(problem, config)
+    require_trainings(runs, seconds=run_seconds(config, timing), default_limit=limit)
