@@ -179,3 +179,30 @@ def test_highdim_figure_renders_at_column_width(tmp_path):
     (path,) = render_highdim(result, tmp_path, formats=("svg",))
     text = path.read_text()
     assert 'width="244.8pt"' in text  # 3.4 inches at 72 pt per inch
+
+
+def test_highdim_figure_shows_the_optimum_at_a_single_n():
+    """A grid of one n (``wpgd experiment highdim --n 100``) has no line segment to draw: each class
+    optimum must still be visible, as a marker at (n, optimum). Negative control: the trained
+    error bars' own line at one n has no segment either, so a line without a marker would fail
+    the same check (asserted on a plain ``ax.plot``)."""
+    from wpgd.numerics.experiments.plotting import highdim_figure
+
+    result = {"d": 100, "device": "cpu", "theory": {"n": [100], "linear": [0.8344], "scalar": [0.7748]},
+              "rows": [{"model": m, "n": 100, "risk": r, "ci": [r - 0.001, r + 0.001]}
+                       for m, r in (("linear", 0.8388), ("scalar", 0.7790))]}
+
+    def visible_at(line, x, y):
+        return (list(line.get_xdata()) == [x] and list(line.get_ydata()) == [y]
+                and line.get_marker() not in (None, "", "None", " ") and line.get_markersize() > 0)
+
+    with style():
+        fig = highdim_figure(result)
+        try:
+            lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines()}
+            assert visible_at(lines["linear attention, optimum"], 100, 0.8344)
+            assert visible_at(lines["scalar GLA, optimum"], 100, 0.7748)
+            (plain,) = fig.axes[0].plot([100], [0.8], linestyle="-")
+            assert not visible_at(plain, 100, 0.8)
+        finally:
+            pyplot().close(fig)

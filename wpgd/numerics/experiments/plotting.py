@@ -36,6 +36,7 @@ __all__ = [
     "render_figure1",
     "render_multilayer",
     "render_highdim",
+    "highdim_figure",
     "render_curve",
     "figure1_figure",
     "multilayer_figure",
@@ -348,48 +349,56 @@ def multilayer_figure(multi: dict):
 
 def render_highdim(result: dict, out_dir, formats=("png", "pdf")) -> list[Path]:
     """``highdim.<fmt>``: trained normalised risk (95% CI bars) and the class optima against n."""
-    plt = pyplot()
     with style():
-        fig, ax = plt.subplots(figsize=(3.4, 3.0))
-        th = result["theory"]
-        for cls in ("linear", "scalar"):
-            color, dash, lw, alpha, z = _THEORY_STYLE[cls]
-            ax.plot(
-                th["n"],
-                th[cls],
-                color=color,
-                linestyle=dash,
-                lw=lw,
-                alpha=alpha,
-                zorder=z,
-                label=f"{ARCH[cls]}, optimum",
-            )
-        for model in sorted({r["model"] for r in result["rows"]}):
-            rows = sorted((r for r in result["rows"] if r["model"] == model), key=lambda r: r["n"])
-            color, marker, _, _ = _MODEL_STYLE[model]
-            ns = [r["n"] for r in rows]
-            risk = [r["risk"] for r in rows]
-            err = [[r["risk"] - r["ci"][0] for r in rows], [r["ci"][1] - r["risk"] for r in rows]]
-            ax.errorbar(
-                ns,
-                risk,
-                yerr=err,
-                color=color,
-                marker=marker,
-                linestyle="-",
-                capsize=2,
-                label=f"{ARCH[model]}, trained (95% CI)",
-            )
-        ax.set_xscale("log")
-        ax.set_xticks(th["n"])
-        ax.set_xticklabels([str(n) for n in th["n"]])
-        ax.minorticks_off()
-        ax.set_xlabel("demonstrations n")
-        ax.set_ylabel(_RISK_LABEL)
-        ax.set_title(f"d = {result['d']}: trained vs theory ({result['device']})", loc="left")
-        ax.legend(frameon=False)
-        fig.tight_layout()
-        return save_figure(fig, out_dir, "highdim", formats)
+        return save_figure(highdim_figure(result), out_dir, "highdim", formats)
+
+
+def highdim_figure(result: dict):
+    """The figure of :func:`render_highdim` (call inside :func:`~wpgd.numerics.experiments.figstyle.style`)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(3.4, 3.0))
+    th = result["theory"]
+    for cls in ("linear", "scalar"):
+        color, dash, lw, alpha, z = _THEORY_STYLE[cls]
+        ax.plot(
+            th["n"],
+            th[cls],
+            color=color,
+            linestyle=dash,
+            lw=lw,
+            alpha=alpha,
+            zorder=z,
+            marker="_",  # a tick at each n: a grid of one n (``--n 100``) has no line to draw
+            markersize=16,
+            markeredgewidth=max(lw, 1.5),
+            label=f"{ARCH[cls]}, optimum",
+        )
+    for model in sorted({r["model"] for r in result["rows"]}):
+        rows = sorted((r for r in result["rows"] if r["model"] == model), key=lambda r: r["n"])
+        color, marker, _, _ = _MODEL_STYLE[model]
+        ns = [r["n"] for r in rows]
+        risk = [r["risk"] for r in rows]
+        err = [[r["risk"] - r["ci"][0] for r in rows], [r["ci"][1] - r["risk"] for r in rows]]
+        ax.errorbar(
+            ns,
+            risk,
+            yerr=err,
+            color=color,
+            marker=marker,
+            linestyle="-",
+            capsize=2,
+            label=f"{ARCH[model]}, trained (95% CI)",
+        )
+    ax.set_xscale("log")
+    ax.set_xticks(th["n"])
+    ax.set_xticklabels([str(n) for n in th["n"]])
+    ax.minorticks_off()
+    ax.set_xlabel("demonstrations n")
+    ax.set_ylabel(_RISK_LABEL)
+    ax.set_title(f"d = {result['d']}: trained vs theory ({result['device']})", loc="left")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
 
 
 def render_all(results_dir, formats=("png", "pdf")) -> list[Path]:
