@@ -4,9 +4,11 @@ that is not positive semidefinite, as a draft of ``d32_toep_8seg`` was) is refus
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.spec import load_spec
 
 GRID = Path(__file__).resolve().parents[2] / "docs" / "training_grid"
@@ -17,11 +19,23 @@ def test_there_are_grid_specs():
     assert len(SPECS) >= 20
 
 
+def _in_supported_range(pr) -> bool:
+    """Issue 9's range: d 1–128, n up to 1000, 1–8 segments, noise 0–2."""
+    return 1 <= pr.d <= 128 and 1 <= pr.n <= 1000 and 1 <= (pr.num_segments or 1) <= 8 and 0 <= pr.noise <= 2
+
+
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: str(p.relative_to(GRID)))
 def test_grid_spec_is_valid_and_in_the_supported_range(path):
-    pr = load_spec(path)
-    assert 1 <= pr.d <= 128 and 1 <= pr.n <= 1000
-    assert 1 <= (pr.num_segments or 1) <= 8 and 0 <= pr.noise <= 2
+    assert _in_supported_range(load_spec(path))
+
+
+def test_the_range_check_rejects_specs_outside_it():
+    """Negative control of the range check: one step past each edge is out."""
+    assert _in_supported_range(Problem.segmented(np.eye(128), [500, 500], [0.3, 0.7], noise=2.0))
+    assert not _in_supported_range(Problem.segmented(np.eye(129), [4, 4], [0.3, 0.7], noise=0.1))
+    assert not _in_supported_range(Problem.segmented(np.eye(2), [501, 500], [0.3, 0.7], noise=0.1))
+    assert not _in_supported_range(Problem.segmented(np.eye(2), [2] * 9, [0.1] * 9, noise=0.1))
+    assert not _in_supported_range(Problem.segmented(np.eye(2), [4, 4], [0.3, 0.7], noise=2.5))
 
 
 def test_a_spec_with_an_invalid_correlation_is_refused(tmp_path):

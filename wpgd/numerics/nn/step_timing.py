@@ -122,11 +122,11 @@ def require_run(problem: Problem, config: TrainConfig, *, measure=None, log=None
     runs = [(problem, config)]
     require_trainings(runs, seconds=0.0)  # memory only
     limit = time_limit(TRAINING_RUN_SECONDS)
-    flop_seconds = training_seconds(problem, config)
-    if flop_seconds <= limit or not flop_seconds <= MEASURE_UP_TO * limit:
-        require_trainings(runs, seconds=flop_seconds, default_limit=limit)  # passes, or refuses unmeasured
+    seconds = training_seconds(problem, config)  # the flop model
+    if seconds <= limit:
         return
-    if log is not None:
-        log("the flop model puts this run over the time limit; timing a few training steps")
-    timing = (measure or measure_step_seconds)(problem, config)
-    require_trainings(runs, seconds=run_seconds(config, timing), default_limit=limit)
+    if seconds <= MEASURE_UP_TO * limit:  # else refused unmeasured
+        if log is not None:
+            log("the flop model puts this run over the time limit; timing a few training steps")
+        seconds = run_seconds(config, (measure or measure_step_seconds)(problem, config))
+    require_trainings(runs, seconds=seconds, default_limit=TRAINING_RUN_SECONDS)
