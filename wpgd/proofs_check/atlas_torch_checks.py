@@ -6,7 +6,8 @@
   architecture realises on the prompt (RetNet: its fixed geometric profile, one and two heads;
   Mamba2 and mLSTM: monotone segment weights, and any non-negative ones with segment one-hot
   context; GLA and RWKV-6: any segment weights), with random label/feature scales and both
-  output aggregations. SKIP without torch.
+  output aggregations, on a random rotated Σ with the given and the whitened feature basis in turn.
+  SKIP without torch.
 """
 
 from __future__ import annotations
@@ -65,9 +66,12 @@ def _errors(quick: bool, tamper=None) -> tuple[float, int]:
             for context in contexts:
                 d = int(rng.integers(1, 5))
                 sizes = [int(s) for s in rng.integers(1, 5, size=3)]
-                problem = Problem.segmented(np.eye(d), sizes, query_correlation=[0.2, 0.4, 0.7], noise=0.1)
+                a = rng.standard_normal((d, d))
+                sigma = a @ a.T / d + 0.2 * np.eye(d)  # rotated, so the whitened basis is not a rescaling
+                problem = Problem.segmented(sigma, sizes, query_correlation=[0.2, 0.4, 0.7], noise=0.1)
                 fmt = PromptFormat(delimiter="boundary", context=context, label_scale=float(rng.uniform(0.5, 2)),
-                                   feature_scale=float(rng.uniform(0.5, 2)))
+                                   feature_scale=float(rng.uniform(0.5, 2)),
+                                   feature_basis=("given", "whitened")[cases % 2])
                 sampler = PromptSampler(problem, fmt, dtype=torch.float64)
                 heads = 1 + (rep % 2 if name == "retnet" else 0)
                 omega = _case_weights(name, rng, problem, context, sampler.demo_positions.numpy(), sampler.seq_len,

@@ -142,3 +142,29 @@ def test_registered_check_passes():
     (res,) = run_checks(quick=True, select=["atlas.torch_construction"])
     assert res.status == "PASS", res.evidence
     assert res.data["max_rel_err"] < TOL and res.data["cases"] == 7
+
+
+@pytest.mark.parametrize("name", WPGD_ARCHITECTURES)
+def test_construction_in_the_whitened_basis(name):
+    """The trainer's tokens carry whitened features (``feature_basis="whitened"``) of a rotated Σ:
+    the construction maps P into token coordinates and stays exact; the same construction for
+    the given basis, read on whitened tokens, is off (negative control)."""
+    from wpgd.numerics.core.atlas import architecture_optimum
+
+    i = np.arange(3)
+    problem = Problem.segmented(0.9 ** np.abs(i[:, None] - i[None, :]), [3, 4, 2], query_correlation=[0.2, 0.4, 0.7],
+                                noise=0.1)
+    white = PromptFormat(delimiter="boundary", label_scale=0.3, feature_basis="whitened")
+    opt = architecture_optimum(problem, name, context="none")
+    sampler = PromptSampler(problem, white, dtype=torch.float64)
+    batch = sampler.sample(64, make_generator(3))
+    ref = batch.wpgd_predict(torch.as_tensor(opt.P), torch.as_tensor(opt.omega))
+    errs = {}
+    for basis in ("whitened", "given"):
+        fmt = PromptFormat(delimiter="boundary", label_scale=0.3, feature_basis=basis)
+        model = construct_model(name, opt, problem, fmt, aggregation="mean")
+        with torch.no_grad():
+            out = sampler.predict(model, batch.tokens)
+        errs[basis] = float((out - ref).abs().max() / ref.abs().max())
+    assert errs["whitened"] < TOL
+    assert errs["given"] > 1e-3

@@ -12,11 +12,15 @@ Token encoding (:class:`PromptFormat`), one token per row, label channel **last*
 
     [ x (d) | segment one-hot (K, if context="onehot") | delimiter code (1 or K−1) | y (1) ]
 
-* demonstration ``i``: ``[f·x_i | e_{k(i)} | 0 | s·y_i]`` with ``s = label_scale`` and
-  ``f = feature_scale`` (both default 1; the trainer uses ``s = 1/√(r_q tr Σ + σ²)`` so that
-  the label channel has unit variance, and ``f = √(d / tr Σ)`` so that the feature coordinates
-  have unit variance on average, whatever the scale of Σ);
-* query: ``[f·x | 0 | 0 | 0]`` (its label slot holds 0: the model must write the prediction there);
+* demonstration ``i``: ``[M x_i | e_{k(i)} | 0 | s·y_i]`` with ``s = label_scale`` and the
+  feature map ``M = f·I`` (``feature_basis="given"``, ``f = feature_scale``) or
+  ``M = f·Λ^{-1/2}Uᵀ`` (``feature_basis="whitened"``, ``Σ = UΛUᵀ``: unit covariance, coordinates
+  along Σ's eigenvectors; :meth:`PromptFormat.feature_map`). The defaults are ``s = f = 1``
+  and the given basis; the trainer uses ``s = 1/√(r_q tr Σ + σ²)`` (a unit-variance label
+  channel) and the whitened basis (``TrainConfig.whiten_features``, docs/training.md
+  "Conditioning"); M is invertible on the range of Σ, so a model whose projections are free
+  absorbs it;
+* query: ``[M x | 0 | 0 | 0]`` (its label slot holds 0: the model must write the prediction there);
 * delimiter between consecutive segments (K−1 of them, none before the query):
   ``delimiter="flag"`` — every entry 0 except the flag coordinate, which holds
   ``delimiter_value`` (one shared coordinate: every delimiter is the same token);
@@ -43,10 +47,11 @@ from wpgd.numerics.core.montecarlo import task_factor
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.safety import psd_factor
 
-__all__ = ["PromptFormat", "PromptBatch", "PromptSampler", "delimiter_dim", "make_generator"]
+__all__ = ["FEATURE_BASES", "PromptFormat", "PromptBatch", "PromptSampler", "delimiter_dim", "make_generator"]
 
 _DELIMITERS = ("none", "flag", "boundary", "label")
 _CONTEXTS = ("none", "onehot")
+FEATURE_BASES = ("given", "whitened")
 
 
 def delimiter_dim(delimiter: str, num_segments: int) -> int:
@@ -71,6 +76,11 @@ class PromptFormat:
         feature_scale: features (demonstrations and query) are written into the tokens
             multiplied by this factor (a change of units of x: a linear-in-x predictor absorbs it,
             and the raw ``PromptBatch.features``/``query`` are unscaled).
+        feature_basis: "given" (default: the coordinates of the spec) or "whitened": each feature
+            vector is written as ``Λ^{-1/2}Uᵀx`` (``Σ = UΛUᵀ``), so the feature coordinates are
+            uncorrelated with unit variance (a change of coordinates of x, invertible on the range
+            of Σ; directions with ``λ = 0``, where x has no component, hold 0). ``feature_scale``
+            multiplies either. :meth:`feature_map` is the matrix.
     """
 
     delimiter: str = "none"
@@ -78,6 +88,7 @@ class PromptFormat:
     context: str = "none"
     label_scale: float = 1.0
     feature_scale: float = 1.0
+    feature_basis: str = "given"
 
     def __post_init__(self):
         if self.delimiter not in _DELIMITERS:
@@ -90,6 +101,38 @@ class PromptFormat:
             raise InvalidProblemError(f"label_scale must be positive, got {self.label_scale}")
         if not (math.isfinite(self.feature_scale) and self.feature_scale > 0):
             raise InvalidProblemError(f"feature_scale must be positive, got {self.feature_scale}")
+        if self.feature_basis not in FEATURE_BASES:
+            raise InvalidProblemError(
+                f"feature_basis must be one of {', '.join(FEATURE_BASES)}, got {self.feature_basis!r}")
+
+    def feature_map(self, sigma) -> np.ndarray:
+        """The matrix ``M`` (d×d, float64) that writes a feature vector into the tokens: ``M x``.
+
+        ``feature_scale·I`` for the given basis; ``feature_scale·Λ₊^{-1/2}Uᵀ`` for the whitened
+        one, with ``Σ = UΛUᵀ`` and ``Λ₊^{-1/2}`` the inverse square roots of the eigenvalues
+        above ``d·ε·λ_max`` (0 for the others: x has no component there, only rounding).
+
+        >>> import numpy as np
+        >>> M = PromptFormat(feature_basis="whitened").feature_map(np.diag([4.0, 0.25]))
+        >>> np.round(M @ np.diag([4.0, 0.25]) @ M.T, 12)
+        array([[1., 0.],
+               [0., 1.]])
+        """
+        sigma = np.asarray(sigma, dtype=np.float64)
+        if self.feature_basis == "given":
+            return self.feature_scale * np.eye(sigma.shape[0])
+        eig, vec = np.linalg.eigh(sigma)
+        top = float(eig.max(initial=0.0))
+        keep = eig > sigma.shape[0] * np.finfo(np.float64).eps * top
+        inv_sqrt = np.where(keep, 1.0 / np.sqrt(np.where(keep, eig, 1.0)), 0.0)
+        return self.feature_scale * (vec * inv_sqrt).T
+
+    def token_preconditioner(self, P, sigma) -> np.ndarray:
+        """A preconditioner ``P`` of the spec's coordinates in token coordinates: ``M⁺ᵀ P M⁺``
+        (``M`` = :meth:`feature_map`, ``M⁺`` its pseudo-inverse), so that
+        ``(M x)ᵀ (M⁺ᵀ P M⁺)(M x') = xᵀ P x'`` for every x, x' in the range of Σ."""
+        m_pinv = np.linalg.pinv(self.feature_map(sigma))
+        return m_pinv.T @ np.asarray(P, dtype=np.float64) @ m_pinv
 
     def to_dict(self) -> dict:
         """JSON-serialisable dict."""
@@ -169,6 +212,8 @@ class PromptSampler:
         seg = np.array(problem.segment_index) if problem.is_segmented else np.zeros(n, dtype=np.intp)
         t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64, device=device).to(dtype)  # noqa: E731
         self._f_sigma_t = t(psd_factor(problem.sigma).T)
+        # Token features are x Mᵀ (the given basis: a scalar, applied as such)
+        self._feature_map_t = t(fmt.feature_map(problem.sigma).T) if fmt.feature_basis != "given" else None
         self._f_task = t(f_task)
         self._task_idx = torch.as_tensor(task_idx, dtype=torch.long, device=device)
         # Position of each demonstration in the token sequence: a delimiter sits before every
@@ -183,6 +228,13 @@ class PromptSampler:
         if self.context_dim:
             self._context = torch.nn.functional.one_hot(torch.as_tensor(seg, device=device), k).to(dtype)
         self._noise_sd = math.sqrt(problem.noise)
+
+    def _token_features(self, feats: torch.Tensor) -> torch.Tensor:
+        """Features as the tokens carry them, ``x Mᵀ`` (``PromptFormat.feature_map``)."""
+        if self._feature_map_t is not None:
+            return feats @ self._feature_map_t
+        fs = self.fmt.feature_scale
+        return feats * fs if fs != 1.0 else feats
 
     def predict(self, model, tokens: torch.Tensor) -> torch.Tensor:
         """``model.predict(tokens)`` converted back to units of y (divided by ``label_scale``), shape (B,)."""
@@ -223,8 +275,8 @@ class PromptSampler:
             labels = labels + self._noise_sd * torch.randn((batch, n + 1), **kw)
         tokens = torch.zeros((batch, self.seq_len, self.token_dim), dtype=self.dtype, device=self.device)
         pos = self.demo_positions
-        fs = self.fmt.feature_scale
-        tokens[:, pos, :d] = feats[:, :n] * fs if fs != 1.0 else feats[:, :n]
+        written = self._token_features(feats)
+        tokens[:, pos, :d] = written[:, :n]
         tokens[:, pos, -1] = labels[:, :n] * self.fmt.label_scale if self.fmt.label_scale != 1.0 else labels[:, :n]
         if self._context is not None:
             tokens[:, pos, d:d + self.context_dim] = self._context
@@ -235,7 +287,7 @@ class PromptSampler:
             else:
                 slot = d + self.context_dim if self.fmt.delimiter == "flag" else self.token_dim - 1
                 tokens[:, self.delimiter_positions, slot] = self.fmt.delimiter_value
-        tokens[:, -1, :d] = feats[:, n] * fs if fs != 1.0 else feats[:, n]
+        tokens[:, -1, :d] = written[:, n]
         return PromptBatch(
             tokens=tokens,
             target=labels[:, n],

@@ -293,7 +293,8 @@ def construct_model(name: str, optimum, problem: Problem, fmt: PromptFormat = Pr
                        aggregation=aggregation)
     _zero_params(model)
     a = model.output_scale(lay.seq_len)
-    unit = 1.0 / (a * fmt.feature_scale**2)
+    P = fmt.token_preconditioner(P, problem.sigma)  # the tokens carry M x (PromptFormat.feature_map)
+    unit = 1.0 / a
     if name == "retnet":
         _retnet(model, lay, omega, P, unit)
         return model
