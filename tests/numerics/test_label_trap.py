@@ -140,8 +140,9 @@ def test_leaving_the_trap_keeps_the_predictor_and_frees_the_rank():
 
 
 def _probe(model, problem, step=TRAP_MIN_STEP, **kw):
-    cfg = TrainConfig.for_model("linear", normalize_features=False, normalize_labels=False, eval_prompts=4096,
-                                dtype="float64", **kw).resolved(problem)
+    # the hand-built weights are in the spec's coordinates: the given basis, unscaled
+    cfg = TrainConfig.for_model("linear", whiten_features=False, normalize_features=False, normalize_labels=False,
+                                eval_prompts=4096, dtype="float64", **kw).resolved(problem)
     sampler = PromptSampler(problem, cfg.prompt_format_for(problem), dtype=torch.float64)
     run = RunState(model, *make_optimiser(cfg, model), gen=torch.Generator(), step=step)
     return probe_verdict(run, problem, cfg, HeldOutSet(sampler, 4096, 5))

@@ -97,6 +97,25 @@ def test_cli_short_run_warns_and_exits_3_and_allow_gap_exits_0(tmp_path, capsys)
     capsys.readouterr()
 
 
+def test_cli_feature_basis_flag_reaches_the_run_config(tmp_path, capsys):
+    """``--feature-basis given`` trains in the spec's coordinates (``whiten_features`` false in
+    config.json); without the flag the run is whitened (control)."""
+    from wpgd.cli import main
+
+    spec = tmp_path / "p.toml"
+    spec.write_text(SPEC.replace("dim = 3", "dim = 3\ncovariance = {toeplitz = 0.9}"))
+    for flag, expected in (([], True), (["--feature-basis", "given"], False)):
+        out = tmp_path / f"run{len(flag)}"
+        argv = ["train", "--spec", str(spec), "--model", "linear", "--steps", "3", "--batch-size", "16",
+                "--final-prompts", "200", "--eval-prompts", "32", "--allow-gap", "--out", str(out), *flag]
+        assert main(argv) == 0
+        saved = json.loads((out / "config.json").read_text())["config"]
+        assert saved["whiten_features"] is expected
+    capsys.readouterr()
+    assert main(argv[:-2] + ["--feature-basis", "pca"]) == 2
+    assert "--feature-basis" in capsys.readouterr().err
+
+
 # ---------------------------------------------------------------- resume and extend
 
 

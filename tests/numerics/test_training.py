@@ -166,9 +166,31 @@ def test_resume_refuses_a_different_config(tmp_path):
     train(pr, _quick(model="scalar"), tmp_path / "a", stop_after=5)
     with pytest.raises(InvalidProblemError, match="different config"):
         train(pr, _quick(model="scalar", lr=0.02), tmp_path / "a")
+    with pytest.raises(InvalidProblemError, match=r"lr 0.01 there, 0.02 now"):  # the message names the field
+        train(pr, _quick(model="scalar", lr=0.02), tmp_path / "a")
     other = Problem.segmented(np.eye(3), [3, 3], [0.9, 0.3])
-    with pytest.raises(InvalidProblemError, match="different config or problem"):
+    with pytest.raises(InvalidProblemError, match="different problem"):
         train(other, _quick(model="scalar"), tmp_path / "a")
+
+
+def test_a_checkpoint_saved_before_the_whitened_basis_resumes_as_it_was_trained(tmp_path):
+    """A checkpoint whose config has no ``whiten_features`` (written before the field) was trained
+    in the given basis: the default (whitened) config refuses it and says how to continue it, and
+    ``whiten_features=False`` resumes it from its step. Control: a checkpoint saved with the field
+    resumes under the default without a word."""
+    from wpgd.numerics.nn.checkpoint import save_checkpoint
+
+    pr = Problem.segmented(np.array([[1.0, 0.6, 0.2], [0.6, 1.0, 0.6], [0.2, 0.6, 1.0]]), [3, 3], [0.3, 0.9])
+    train(pr, _quick(model="scalar", whiten_features=False), tmp_path / "old", stop_after=5)
+    path = tmp_path / "old" / "checkpoint.pt"
+    state = load_checkpoint(path)
+    del state["config"]["whiten_features"]
+    save_checkpoint(path, {k: v for k, v in state.items() if k not in ("digest", "format")})
+    with pytest.raises(InvalidProblemError, match="whiten_features False there, True now.*--feature-basis given"):
+        train(pr, _quick(model="scalar"), tmp_path / "old")
+    assert train(pr, _quick(model="scalar", whiten_features=False), tmp_path / "old").resumed_from == 5
+    train(pr, _quick(model="scalar"), tmp_path / "new", stop_after=5)
+    assert train(pr, _quick(model="scalar"), tmp_path / "new").resumed_from == 5
 
 
 def test_any_model_with_predict_trains():

@@ -74,6 +74,11 @@ def add_arguments(p) -> None:
                         "one coordinate shared by every delimiter, label = the [0; 1] token, none (default "
                         "otherwise)")
     p.add_argument("--context", choices=["none", "onehot"], default=None, help="per-segment context features")
+    p.add_argument("--feature-basis", choices=["whitened", "given"], default=None,
+                   help="coordinates the features are written in: whitened (default: Λ^-1/2 Uᵀx for Σ = UΛUᵀ, "
+                        "unit covariance; the model class and its optimum are unchanged, and training does not "
+                        "slow down with the condition number of Σ) or given (the spec's coordinates scaled by "
+                        "√(d / tr Σ), the recipe before whitening; docs/training.md \"Conditioning\")")
     p.add_argument("--train-pool", type=integer(0, 10**8), default=None, help="fixed training pool size (default 0 = fresh prompts)")
     p.add_argument("--dtype", choices=["float32", "float64"], default=None, help="default float32")
     p.add_argument("--mode", choices=["auto", "parallel", "chunked", "recurrent"], default=None,
@@ -167,6 +172,7 @@ def run(args) -> int:
         delimiter=args.delimiter, context=args.context, train_pool=args.train_pool, dtype=args.dtype,
         mode=args.mode, init_value_scale=args.init_value_scale, eval_prompts=args.eval_prompts, final_prompts=args.final_prompts,
         init_label_split=True if args.init_label_split else None, trap_action=args.trap_action,
+        whiten_features=None if args.feature_basis is None else args.feature_basis == "whitened",
     )
     if args.init_gate_bias is not None:
         cfg = replace(cfg, init_gate_bias=None if args.init_gate_bias == _NONE else args.init_gate_bias)

@@ -147,9 +147,16 @@ def _saved_state(ckpt_path, config: TrainConfig, problem: Problem):
     if ckpt_path is None or not (ckpt_path.exists() or ckpt_path.is_symlink()):
         return None
     state = load_checkpoint(ckpt_path)
-    if _semantic(state["config"]) != _semantic(config.to_dict()) or state["problem"] != _fingerprint(problem):
+    saved, now = _semantic(state["config"]), _semantic(config.to_dict())
+    if state["problem"] != _fingerprint(problem):
+        raise InvalidProblemError(f"{ckpt_path} belongs to a different problem; use another --out or --no-resume")
+    if saved != now:
+        diff = ", ".join(f"{k} {saved.get(k)!r} there, {now.get(k)!r} now"
+                         for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and k != "steps")
+        hint = (" (a run saved before the whitened feature basis: --feature-basis given continues it)"
+                if saved.get("whiten_features") is False and now.get("whiten_features") else "")
         raise InvalidProblemError(
-            f"{ckpt_path} belongs to a different config or problem; use another --out or --no-resume"
+            f"{ckpt_path} belongs to a different config ({diff}){hint}; use another --out or --no-resume"
         )
     planned = int(state["config"]["steps"])
     if config.steps < planned:
