@@ -137,3 +137,36 @@ def test_whitened_curvature_model_is_diagonal_with_spread_at_most_kappa():
     assert white["H_offdiag_share"] < 1e-12 and white["H_cond"] <= kappa * (1 + 1e-9)
     diag = cond(Problem.segmented(np.diag(lam), [20, 20], [0.3, 0.8], noise=0.5), False)
     assert diag["H_offdiag_share"] < 1e-12
+
+
+def test_sampler_whitens_a_singular_sigma_on_its_range():
+    """Rank-2 Σ in d = 4: the whitened token features are ``x Mᵀ`` (to the √rounding that
+    ``psd_factor`` leaves along the null directions), exactly 0 along the two null directions,
+    and white on the range. Control: the given basis puts nonzero values in every coordinate."""
+    pr = Problem.segmented(_singular(), [4, 4], [0.3, 0.8], noise=0.1)
+    white = PromptSampler(pr, WHITE, dtype=torch.float64)
+    b = white.sample(4096, make_generator(1))
+    feats = b.tokens[:, white.demo_positions, :4].reshape(-1, 4)
+    M = torch.as_tensor(WHITE.feature_map(pr.sigma))
+    torch.testing.assert_close(feats, b.features.reshape(-1, 4) @ M.T, rtol=0, atol=1e-6)
+    zero = (feats == 0).all(0)
+    assert int(zero.sum()) == 2
+    cov = (feats.T @ feats / feats.shape[0]).numpy()
+    np.testing.assert_allclose(cov[~zero.numpy()][:, ~zero.numpy()], np.eye(2), atol=0.06)
+    given = PromptSampler(pr, PromptFormat(delimiter="flag"), dtype=torch.float64).sample(64, make_generator(1))
+    assert not (given.tokens[:, :, :4] == 0).all(0).all(0).any()
+
+
+def test_identity_sigma_tokens_are_the_draws_in_either_basis():
+    """For Σ = I the whitened map is exactly the identity and the sampler writes the same tokens
+    in both bases, bit for bit (the runs with Σ = I are unchanged by whitening)."""
+    pr = Problem.segmented(np.eye(5), [3, 3], [0.3, 0.8], noise=0.5)
+    assert np.array_equal(WHITE.feature_map(pr.sigma), np.eye(5))
+    a = PromptSampler(pr, PromptFormat(delimiter="flag")).sample(256, make_generator(4))
+    b = PromptSampler(pr, WHITE).sample(256, make_generator(4))
+    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.target, b.target)
+    # control: for a rotated Σ the two bases write different tokens from the same draws
+    rot = Problem.segmented(_toeplitz(5, 0.5), [3, 3], [0.3, 0.8], noise=0.5)
+    c = PromptSampler(rot, PromptFormat(delimiter="flag")).sample(256, make_generator(4))
+    w = PromptSampler(rot, WHITE).sample(256, make_generator(4))
+    assert torch.equal(c.target, w.target) and not torch.allclose(c.tokens, w.tokens, atol=1e-3)

@@ -60,6 +60,14 @@ def delimiter_dim(delimiter: str, num_segments: int) -> int:
     return {"flag": 1, "boundary": max(int(num_segments) - 1, 1)}.get(delimiter, 0)
 
 
+def _spectrum(sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``Σ = U diag(λ) Uᵀ`` and which eigenvalues count as positive (``λ > d·ε·λ_max``): the one
+    eigendecomposition behind the whitened basis and the sampler's factor ``F = U √λ₊``."""
+    eig, vec = np.linalg.eigh(sigma)
+    keep = eig > sigma.shape[0] * np.finfo(np.float64).eps * float(eig.max(initial=0.0))
+    return eig, vec, keep
+
+
 @dataclass(frozen=True)
 class PromptFormat:
     """How a prompt is laid out as tokens (see the module docstring).
@@ -121,9 +129,7 @@ class PromptFormat:
         sigma = np.asarray(sigma, dtype=np.float64)
         if self.feature_basis == "given":
             return self.feature_scale * np.eye(sigma.shape[0])
-        eig, vec = np.linalg.eigh(sigma)
-        top = float(eig.max(initial=0.0))
-        keep = eig > sigma.shape[0] * np.finfo(np.float64).eps * top
+        eig, vec, keep = _spectrum(sigma)
         inv_sqrt = np.where(keep, 1.0 / np.sqrt(np.where(keep, eig, 1.0)), 0.0)
         return self.feature_scale * (vec * inv_sqrt).T
 
@@ -211,9 +217,17 @@ class PromptSampler:
         f_task, task_idx = task_factor(problem)
         seg = np.array(problem.segment_index) if problem.is_segmented else np.zeros(n, dtype=np.intp)
         t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float64, device=device).to(dtype)  # noqa: E731
-        self._f_sigma_t = t(psd_factor(problem.sigma).T)
-        # Token features are x Mᵀ (the given basis: a scalar, applied as such)
-        self._feature_map_t = t(fmt.feature_map(problem.sigma).T) if fmt.feature_basis != "given" else None
+        # Features x = F z with z ~ N(0, I). In the whitened basis F = U√λ₊ (psd_factor's factor) and
+        # the token features M x = Λ₊^{-1/2}Uᵀ U √λ₊ z are z on the kept eigen-directions (0 on the
+        # others), written without a d×d product; an identity factor is not multiplied either.
+        self._white_mask = None
+        if fmt.feature_basis == "whitened":
+            eig, vec, keep = _spectrum(np.asarray(problem.sigma, dtype=np.float64))
+            factor = vec * np.sqrt(np.clip(eig, 0.0, None))
+            self._white_mask = None if keep.all() else t(keep.astype(np.float64))
+        else:
+            factor = psd_factor(problem.sigma)
+        self._f_sigma_t = None if np.array_equal(factor, np.eye(d)) else t(factor.T)
         self._f_task = t(f_task)
         self._task_idx = torch.as_tensor(task_idx, dtype=torch.long, device=device)
         # Position of each demonstration in the token sequence: a delimiter sits before every
@@ -229,12 +243,15 @@ class PromptSampler:
             self._context = torch.nn.functional.one_hot(torch.as_tensor(seg, device=device), k).to(dtype)
         self._noise_sd = math.sqrt(problem.noise)
 
-    def _token_features(self, feats: torch.Tensor) -> torch.Tensor:
-        """Features as the tokens carry them, ``x Mᵀ`` (``PromptFormat.feature_map``)."""
-        if self._feature_map_t is not None:
-            return feats @ self._feature_map_t
+    def _token_features(self, draws: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """Features as the tokens carry them, ``x Mᵀ`` (``PromptFormat.feature_map``), from the
+        standard normal ``draws`` (whitened basis) or the features ``feats`` (given basis)."""
+        if self.fmt.feature_basis == "whitened":
+            out = draws if self._white_mask is None else draws * self._white_mask
+        else:
+            out = feats
         fs = self.fmt.feature_scale
-        return feats * fs if fs != 1.0 else feats
+        return out * fs if fs != 1.0 else out
 
     def predict(self, model, tokens: torch.Tensor) -> torch.Tensor:
         """``model.predict(tokens)`` converted back to units of y (divided by ``label_scale``), shape (B,)."""
@@ -267,7 +284,8 @@ class PromptSampler:
             raise InvalidProblemError(f"batch must be ≥ 1, got {batch}")
         d, n = self.problem.d, self.problem.n
         kw = dict(generator=generator, dtype=self.dtype, device=self.device)
-        feats = torch.randn((batch, n + 1, d), **kw) @ self._f_sigma_t
+        draws = torch.randn((batch, n + 1, d), **kw)
+        feats = draws if self._f_sigma_t is None else draws @ self._f_sigma_t
         g = torch.randn((batch, self._f_task.shape[1], d), **kw)
         tasks = torch.einsum("ab,sbd->sad", self._f_task, g)[:, self._task_idx, :]
         labels = (feats * tasks).sum(-1)
@@ -275,7 +293,7 @@ class PromptSampler:
             labels = labels + self._noise_sd * torch.randn((batch, n + 1), **kw)
         tokens = torch.zeros((batch, self.seq_len, self.token_dim), dtype=self.dtype, device=self.device)
         pos = self.demo_positions
-        written = self._token_features(feats)
+        written = self._token_features(draws, feats)
         tokens[:, pos, :d] = written[:, :n]
         tokens[:, pos, -1] = labels[:, :n] * self.fmt.label_scale if self.fmt.label_scale != 1.0 else labels[:, :n]
         if self._context is not None:
