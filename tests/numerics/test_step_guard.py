@@ -77,3 +77,43 @@ def test_memory_is_refused_before_any_timing(run, monkeypatch):
     with pytest.raises(ResourceLimitError, match="WPGD_MAX_MEMORY_GB"):
         require_run(pr, cfg, measure=measure)
     assert calls == []
+
+
+def test_a_set_of_runs_is_measured_summed_and_shared_among_jobs(run, monkeypatch):
+    """``require_runs`` (``wpgd experiment``'s guard): three runs the flop model refuses are each
+    timed once and pass when their measured sum fits; with one job a set whose sum is over the limit
+    is refused (negative control), and the same set at three jobs passes (the sum is shared)."""
+    from wpgd.numerics.nn.step_timing import require_runs
+
+    pr, cfg = run
+    other = Problem.segmented(np.eye(3), [5, 5], [0.3, 0.8], noise=0.1)
+    runs = [(pr, cfg), (pr, TrainConfig.for_model("linear", progress=False).resolved(pr)), (other, cfg)]
+    flop = sum(training_seconds(p, c) for p, c in runs)
+    limit = flop / 4  # the flop model refuses the set even at three jobs
+    monkeypatch.setenv("WPGD_MAX_SECONDS", str(limit))
+    per_run = limit / 2 / len(runs)  # the measured set takes half the limit
+    measure, calls = _measure(per_run / cfg.steps)
+    require_runs(runs, measure=measure)
+    assert len(calls) == 3
+    slow, calls = _measure(2 * limit / len(runs) / cfg.steps)  # the set takes 2× the limit
+    with pytest.raises(ResourceLimitError, match="3 training runs"):
+        require_runs(runs, measure=slow)
+    require_runs(runs, parallel=3, measure=slow)
+    assert 2 * training_seconds(pr, cfg) > limit  # the flop model refuses the pair below
+    twice, calls = _measure(per_run / cfg.steps)
+    require_runs([(pr, cfg), (pr, cfg)], measure=twice)
+    assert len(calls) == 1  # a run listed twice is timed once
+
+
+def test_the_experiment_guard_keeps_the_one_hour_default(run, monkeypatch):
+    """``require_runs`` without ``default_limit`` uses the guard's 1 h, ``require_run`` the training
+    run's 4 h: a run measured at 2 h passes the one and not the other."""
+    from wpgd.numerics.nn.step_timing import require_runs
+
+    pr, cfg = run
+    monkeypatch.delenv("WPGD_MAX_SECONDS", raising=False)
+    monkeypatch.setattr("wpgd.numerics.nn.step_timing.training_seconds", lambda p, c: 3 * 3600.0)
+    measure, _ = _measure(2 * 3600.0 / cfg.steps)
+    require_run(pr, cfg, measure=measure)
+    with pytest.raises(ResourceLimitError, match="WPGD_MAX_SECONDS"):
+        require_runs([(pr, cfg)], measure=measure)

@@ -336,7 +336,7 @@ def _figure1(args, train: dict, formats) -> int:
         cfg = replace(cfg, models=tuple(args.models))
     if args.jobs:
         cfg = replace(cfg, jobs=args.jobs)
-    _require_runs(cfg, ex)
+    _require_runs(cfg, ex, quiet=args.quiet or args.json)
     result = ex.run_figure1(cfg, args.out, progress=not (args.quiet or args.json))
     paths = render_all(args.out, formats)
     if args.json:
@@ -370,7 +370,7 @@ def _multilayer(args, train: dict, formats) -> int:
             cfg = replace(cfg, **{key: val})
     if args.layers:
         cfg = replace(cfg, layers=tuple(args.layers))
-    _require_runs(cfg, ex)
+    _require_runs(cfg, ex, quiet=args.quiet or args.json)
     result = ex.run_multilayer(cfg, args.out, progress=not (args.quiet or args.json))
     paths = render_all(args.out, formats)
     if args.json:
@@ -394,10 +394,11 @@ def _multilayer(args, train: dict, formats) -> int:
     return 0
 
 
-def _require_runs(cfg, ex) -> None:
-    """Refuse an experiment whose training runs together exceed the memory or time limits
-    (wpgd.numerics.core.limits.require_trainings, device-aware), before anything is written."""
-    from wpgd.numerics.core.limits import require_trainings
+def _require_runs(cfg, ex, quiet: bool = False) -> None:
+    """Refuse an experiment whose training runs together exceed the memory or time limits, before
+    anything is written (wpgd.numerics.nn.step_timing.require_runs: the flop model, then a few timed
+    steps of each run where the flop model refuses; device-aware)."""
+    from wpgd.numerics.nn.step_timing import require_runs
     from wpgd.numerics.nn.training import TrainConfig
 
     runs = []
@@ -417,7 +418,8 @@ def _require_runs(cfg, ex) -> None:
         problem = ex.MULTILAYER_PANELS[cfg.panel].problem(cfg.n, cfg.d)
         for L in cfg.layers:  # the step budget derived for L layers, as run_multilayer uses it
             runs.append((problem, ex.multilayer_train_config(cfg, problem, int(L)).resolved(problem)))
-    require_trainings(runs, parallel=getattr(cfg, "jobs", 1) or 1)
+    require_runs(runs, parallel=getattr(cfg, "jobs", 1) or 1,
+                 log=None if quiet else (lambda msg: print(f"wpgd experiment: {msg}", file=sys.stderr, flush=True)))
 
 
 def _require_highdim_runs(cfg, quiet: bool = False) -> None:

@@ -26,6 +26,7 @@ from wpgd.numerics.core.errors import ResourceLimitError
 __all__ = [
     "MEMORY_ENV",
     "SECONDS_ENV",
+    "DEFAULT_SECONDS",
     "FLOPS",
     "memory_limit",
     "time_limit",
@@ -46,7 +47,8 @@ SECONDS_ENV = "WPGD_MAX_SECONDS"
 FLOPS = 2e9
 """Assumed floating-point operations per second of a time estimate."""
 
-_DEFAULT_SECONDS = 3600.0
+DEFAULT_SECONDS = 3600.0
+"""Default time limit (``WPGD_MAX_SECONDS`` unset) of everything but one ``wpgd train`` run."""
 TRAINING_RUN_SECONDS = 4 * 3600.0
 """Default time limit of one ``wpgd train`` run (measured, ``wpgd.numerics.nn.step_timing.require_run``):
 it shows its progress and checkpoints, and Ctrl-C keeps the work, so the derived step budgets of
@@ -84,7 +86,7 @@ def memory_limit() -> float:
     return min(default, 0.7 * phys) if phys else default
 
 
-def time_limit(default: float = _DEFAULT_SECONDS) -> float:
+def time_limit(default: float = DEFAULT_SECONDS) -> float:
     """The time limit in seconds (``WPGD_MAX_SECONDS``, else ``default``: 3600, or
     :data:`TRAINING_RUN_SECONDS` for one checkpointed training run)."""
     val = _env_float(SECONDS_ENV)
@@ -136,7 +138,7 @@ def require_time(what: str, flops: float) -> None:
     require_seconds(what, flops / FLOPS)
 
 
-def require_seconds(what: str, seconds: float, default_limit: float = _DEFAULT_SECONDS) -> None:
+def require_seconds(what: str, seconds: float, default_limit: float = DEFAULT_SECONDS) -> None:
     """Refuse when the estimated run time ``seconds`` of ``what`` exceeds :func:`time_limit`
     (``default_limit`` when ``WPGD_MAX_SECONDS`` is unset).
 
@@ -264,7 +266,7 @@ def require_training(problem, config) -> None:
 
 
 def require_trainings(runs, parallel: int = 1, seconds: float | None = None,
-                      default_limit: float = _DEFAULT_SECONDS) -> None:
+                      default_limit: float = DEFAULT_SECONDS) -> None:
     """Refuse a set of training runs (``(problem, config)`` pairs, e.g. an experiment's), ``parallel``
     at a time, when one run's memory (× ``parallel``) or the total estimated time (÷ ``parallel``)
     exceeds the limits; a CUDA run's memory is held against the device's memory instead of

@@ -18,12 +18,19 @@ from dataclasses import dataclass
 
 import torch
 
+from wpgd.numerics.core.limits import (
+    DEFAULT_SECONDS,
+    TRAINING_RUN_SECONDS,
+    require_trainings,
+    time_limit,
+    training_seconds,
+)
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.nn.prompts import PromptSampler, make_generator
 from wpgd.numerics.nn.train_config import TrainConfig, build_model, default_key_dim
 from wpgd.numerics.nn.train_loop import RunState, forward_backward, make_optimiser, update
 
-__all__ = ["StepTiming", "measure_step_seconds", "run_seconds", "require_run", "MEASURE_UP_TO"]
+__all__ = ["StepTiming", "measure_step_seconds", "run_seconds", "require_run", "require_runs", "MEASURE_UP_TO"]
 
 MEASURE_UP_TO = 1000.0
 """A run the flop model puts above this multiple of ``WPGD_MAX_SECONDS`` is refused unmeasured (the
@@ -101,32 +108,48 @@ def run_seconds(config: TrainConfig, timing: StepTiming, scale: float = 1.0) -> 
 def require_run(problem: Problem, config: TrainConfig, *, measure=None, log=None) -> None:
     """Refuse one training run (``config`` resolved) over the memory limit, or whose run time exceeds
     ``WPGD_MAX_SECONDS`` (default :data:`~wpgd.numerics.core.limits.TRAINING_RUN_SECONDS`, 4 h: a run
-    shows its progress and checkpoints, and Ctrl-C keeps the work). Time: the flop model of ``wpgd.numerics.core.limits`` first (an upper
-    bound, so a run it passes starts at once); a run it refuses is timed (:func:`measure_step_seconds`,
-    or ``measure(problem, config)``: a few real steps, seconds) and refused only when the measured
-    estimate (:func:`run_seconds`) is over the limit, or unmeasured when the flop model is over
-    :data:`MEASURE_UP_TO` × the limit. The flop model refused default runs at d = 64 (3.7 h
-    estimated, 4 min measured) and d = 128 (2.7 days estimated, 38 min measured).
+    shows its progress and checkpoints, and Ctrl-C keeps the work): :func:`require_runs` of the one
+    run. The flop model refused default runs at d = 64 (3.7 h estimated, 4 min measured) and
+    d = 128 (2.7 days estimated, 38 min measured).
+
+    Raises:
+        ResourceLimitError: with the estimate, the limit and how to raise it.
+    """
+    require_runs([(problem, config)], default_limit=TRAINING_RUN_SECONDS, measure=measure, log=log)
+
+
+def require_runs(runs, parallel: int = 1, *, default_limit: float = DEFAULT_SECONDS, measure=None, log=None) -> None:
+    """Refuse a set of training runs (``(problem, resolved config)`` pairs, ``parallel`` at a time)
+    over the memory limit, or whose time exceeds ``WPGD_MAX_SECONDS`` (default ``default_limit``,
+    1 h unless given). Time: the flop model of ``wpgd.numerics.core.limits`` first (an upper
+    bound, so a set it passes starts at once); a set it refuses is timed, each distinct run with a
+    few real steps (:func:`measure_step_seconds`, or ``measure(problem, config)``), and refused only
+    when the measured estimate (:func:`run_seconds`, summed and divided by ``parallel``) is over
+    the limit, or unmeasured when the flop model is over :data:`MEASURE_UP_TO` × the limit.
     ``log`` gets a line before the measurement.
 
     Raises:
         ResourceLimitError: with the estimate, the limit and how to raise it.
     """
-    from wpgd.numerics.core.limits import (
-        TRAINING_RUN_SECONDS,
-        require_trainings,
-        time_limit,
-        training_seconds,
-    )
-
-    runs = [(problem, config)]
-    require_trainings(runs, seconds=0.0)  # memory only
-    limit = time_limit(TRAINING_RUN_SECONDS)
-    seconds = training_seconds(problem, config)  # the flop model
+    runs = list(runs)
+    if not runs:
+        return
+    par = min(max(1, int(parallel)), len(runs))
+    require_trainings(runs, parallel=par, seconds=0.0)  # memory only
+    limit = time_limit(default_limit)
+    seconds = sum(training_seconds(problem, config) for problem, config in runs) / par  # the flop model
     if seconds <= limit:
         return
     if seconds <= MEASURE_UP_TO * limit:  # else refused unmeasured
         if log is not None:
-            log("the flop model puts this run over the time limit; timing a few training steps")
-        seconds = run_seconds(config, (measure or measure_step_seconds)(problem, config))
-    require_trainings(runs, seconds=seconds, default_limit=TRAINING_RUN_SECONDS)
+            what = "this run" if len(runs) == 1 else f"these {len(runs)} runs"
+            log(f"the flop model puts {what} over the time limit; timing a few training steps")
+        timed: dict = {}
+        total = 0.0
+        for problem, config in runs:
+            key = (id(problem), repr(config.to_dict()))  # a run listed twice is timed once
+            if key not in timed:
+                timed[key] = run_seconds(config, (measure or measure_step_seconds)(problem, config))
+            total += timed[key]
+        seconds = total / par
+    require_trainings(runs, parallel=par, seconds=seconds, default_limit=default_limit)
