@@ -152,7 +152,7 @@ def _saved_state(ckpt_path, config: TrainConfig, problem: Problem):
         raise InvalidProblemError(f"{ckpt_path} belongs to a different problem; use another --out or --no-resume")
     if saved != now:
         diff = ", ".join(f"{k} {saved.get(k)!r} there, {now.get(k)!r} now"
-                         for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k) and k != "steps")
+                         for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k))
         hint = (" (a run saved before the whitened feature basis: --feature-basis given continues it)"
                 if saved.get("whiten_features") is False and now.get("whiten_features") else "")
         raise InvalidProblemError(
