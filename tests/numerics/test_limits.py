@@ -84,3 +84,21 @@ def test_experiment_runs_are_summed_and_divided_by_workers(monkeypatch):
     with pytest.raises(ResourceLimitError, match=rf"{k} training runs, 1 at a time"):
         limits.require_trainings([(PR, cfg)] * k)
     limits.require_trainings([(PR, cfg)] * k, parallel=k)
+
+
+def test_training_estimate_uses_the_key_width_the_trainer_builds():
+    """The estimate (and the refusal line that quotes it) must use the width the trainer builds:
+    ``default_key_dim`` (vector: key_width_factor × 2d = 4d by default). Negative control: the rule
+    before this test, ``max(2d, d + K + 3)``, quotes 2d for a vector model and fails here."""
+    pytest.importorskip("torch")
+    from wpgd.numerics.nn.train_config import default_key_dim
+
+    pr = Problem.segmented(np.eye(12), [6, 6], [0.3, 0.8])
+    for model in ("vector", "scalar", "linear"):
+        cfg = TrainConfig.for_model(model).resolved(pr)
+        what = limits._training_estimate(pr, cfg)[2]
+        built = default_key_dim(cfg, pr, 12 + 2 + 3)  # the estimate's token-width bound d + K + 3
+        assert f"key width {built}," in what, (model, what)
+    assert "key width 48," in limits._training_estimate(pr, TrainConfig.for_model("vector").resolved(pr))[2]
+    # an explicit key width wins
+    assert "key width 7," in limits._training_estimate(pr, TrainConfig.for_model("vector", key_dim=7).resolved(pr))[2]
