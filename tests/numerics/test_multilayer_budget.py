@@ -58,3 +58,21 @@ def test_wpgd_train_layers_gets_the_layer_budget():
         assert ("L = " in cfg.steps_rule) == (L > 1)
     # negative control: at L = 3 the one-layer budget (what `wpgd train --layers 3` used before) is fewer steps
     assert TrainConfig.for_model("scalar", layers=3).resolved(problem).steps > step_budget("scalar", 10, 2, 256)[0]
+
+
+def test_vector_gating_lengthens_the_transient_not_the_statistical_phase():
+    """The vector budget is the scalar one plus a fixed longer transient per layer
+    (``(vector_factor − 1)·base``, rounding aside), whatever d: the escape from the non-negative
+    monotone weights does not grow with the class's p. Negative control: the rule before this
+    change multiplied the whole budget by 10, which gives 72 500 − 7500 = 65 000 at d = 64."""
+    from wpgd.numerics.nn.train_config import STEP_BUDGET
+
+    extra = (STEP_BUDGET["vector_factor"] - 1) * STEP_BUDGET["base"]
+    r = STEP_BUDGET["round"]
+    for layers in (1, 2):
+        for d, k, batch in ((3, 2, 256), (10, 4, 256), (32, 2, 256), (64, 2, 256), (128, 2, 128)):
+            gap = layer_step_budget("vector", d, k, batch, layers)[0] - layer_step_budget("scalar", d, k, batch, layers)[0]
+            assert abs(gap - layers * extra) <= r, (d, k, batch, layers, gap)
+    # the hardest measured escape (d10_id_4seg_neg, docs/training.md) needed 12 000 steps: 6000 ended +7.23%
+    assert step_budget("vector", 10, 4, 256)[0] >= 12000
+    assert "vector gating" in step_budget("vector", 10, 4, 256)[1]

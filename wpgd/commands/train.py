@@ -23,7 +23,7 @@ interval, and print its normalised risk next to the theory optimum of its class:
   linear          linear attention, no delimiters          vs  linear-attention optimum (ω ∝ 1)
   scalar          scalar gate, delimiter tokens            vs  scalar-gating optimum (ω ≥ 0 non-decreasing)
   scalar-nodelim  scalar gate, no delimiters               vs  fixed-decay line (not a bound) and scalar optimum
-  vector          vector gate, delimiters, key width 2d    vs  vector-gating optimum and unconstrained optimum
+  vector          vector gate, delimiters, key width 4d    vs  vector-gating optimum and unconstrained optimum
 
 The run folder (--out) holds config.json, checkpoint.pt, history.json and metrics.json; running
 the same command again resumes from the checkpoint (bit-for-bit on the same device), and Ctrl-C
@@ -66,7 +66,7 @@ def add_arguments(p) -> None:
     p.add_argument("--weight-decay", type=real(0, 1e3), default=None, help="AdamW weight decay (default 0)")
     p.add_argument("--schedule", choices=["cosine", "constant"], default=None, help="lr schedule after warm-up")
     p.add_argument("--clip", type=real(0), default=None, help="gradient-norm clip, 0 = off (default 1)")
-    p.add_argument("--key-dim", type=integer(1, 2**16), default=None, help="key width (default: 2d for vector, token width otherwise)")
+    p.add_argument("--key-dim", type=integer(1, 2**16), default=None, help="key width (default: 4d for vector, two signed groups of 2d; token width otherwise)")
     p.add_argument("--heads", type=integer(1, 1024), default=None, help="attention heads (default 1)")
     p.add_argument("--delimiter", choices=["none", "flag", "boundary", "label"], default=None,
                    help="delimiter encoding between segments: boundary = one code coordinate per boundary "

@@ -67,7 +67,7 @@ the initial score form ``Q₁ᵀQ₁ − ½Q₂ᵀQ₂`` is ½I when each group 
 definite, and with no feature × label cross term (a key that reads the label is the rank-one
 trap of docs/training.md)."""
 
-STEP_BUDGET = {"base": 1000, "per_param": 3.0, "vector_factor": 10.0, "round": 500}
+STEP_BUDGET = {"base": 1000, "per_param": 3.0, "vector_factor": 15.0, "round": 500}
 """Constants of :func:`step_budget` (docs/training.md, "Step budget")."""
 
 LR_RULE = {"base": 0.01, "ref_width": 12}
@@ -119,17 +119,20 @@ def layer_class_params(d: int, num_segments: int, layers: int = 1) -> int:
 def step_budget(model: str, d: int, num_segments: int, batch_size: int, layers: int = 1) -> tuple[int, str]:
     """Default number of optimiser steps, and one line saying how it was chosen.
 
-    ``steps = L·base + per_param·p_L·(256 / batch)``, rounded up to a multiple of 500, with
+    ``steps = L·f·base + per_param·p_L·(256 / batch)``, rounded up to a multiple of 500, with
     ``p_L`` (:func:`layer_class_params`; ``d(d + 1)/2 + K`` at one layer) the number of free
-    parameters of the class optimum that SGD must pin down (vector gating ×
-    ``vector_factor``). One-pass SGD with an annealed step reaches a relative excess risk of
-    about ``c·p / (steps·batch)`` (the statistical rate of fresh-sample training), so the
-    steps needed for a fixed tolerance grow linearly in ``p`` and inversely in the batch; the
-    constant ``base`` covers the initial transient (leaving the zero predictor, moving the
-    gates), which with the ``"mean"`` parametrisation does not grow with n or d, and is paid
-    once per layer (a layer's update only changes the loss once the layers above read it: the
-    stage-wise learning of deep linear models, Saxe et al. 2014). The constants are in
-    :data:`STEP_BUDGET`; docs/training.md and docs/multilayer.md have the measurements behind them.
+    parameters of the class optimum that SGD must pin down, and ``f`` = 1, or ``vector_factor``
+    for vector gating. The two terms are two phases. One-pass SGD with an annealed step reaches
+    a relative excess risk of about ``c·p / (steps·batch)`` (the statistical rate of fresh-sample
+    training), so the steps needed for a fixed tolerance grow linearly in ``p`` and inversely in
+    the batch. The constant ``base`` covers the initial transient (leaving the zero predictor,
+    moving the gates), which with the ``"mean"`` parametrisation does not grow with n or d, and
+    is paid once per layer (a layer's update only changes the loss once the layers above read
+    it: the stage-wise learning of deep linear models, Saxe et al. 2014). A vector model's
+    transient is longer, not its statistical phase: it must also leave the non-negative
+    monotone weights through the signed channel groups, which does not depend on p. The
+    constants are in :data:`STEP_BUDGET`; docs/training.md ("Step budget") and
+    docs/multilayer.md have the measurements behind them.
 
     Raises:
         InvalidProblemError: an unknown model, or L, d or the batch < 1.
@@ -141,19 +144,20 @@ def step_budget(model: str, d: int, num_segments: int, batch_size: int, layers: 
     gating = MODEL_KINDS[model].gating
     k = max(1, int(num_segments or 1))
     p = layer_class_params(d, k, layers)
-    raw = layers * STEP_BUDGET["base"] + STEP_BUDGET["per_param"] * p * 256 / batch_size
-    if gating == "vector":
-        raw *= STEP_BUDGET["vector_factor"]
+    factor = STEP_BUDGET["vector_factor"] if gating == "vector" else 1.0
+    transient = factor * STEP_BUDGET["base"]
+    raw = layers * transient + STEP_BUDGET["per_param"] * p * 256 / batch_size
     r = STEP_BUDGET["round"]
     steps = int(math.ceil(raw / r) * r)
-    factor = f" × {STEP_BUDGET['vector_factor']:g} (vector gating)" if gating == "vector" else ""
+    first = (f"{factor:g}·" if gating == "vector" else "") + f"{STEP_BUDGET['base']}"
+    why = f", the transient ×{factor:g} for vector gating," if gating == "vector" else ""
     if layers == 1:
-        rule, p_def = f"({STEP_BUDGET['base']} + ", "p = d(d+1)/2 + K"
+        rule, p_def = f"({first} + ", "p = d(d+1)/2 + K"
     else:
-        rule = f"derived for L = {layers} layers, (L·{STEP_BUDGET['base']} + "
+        rule = f"derived for L = {layers} layers, (L·{first} + "
         p_def = "p_L = L(d(d+1)/2 + K) + (L−1)d(d+1)/2"
-    note = (f"step budget {steps}: derived, {rule}{STEP_BUDGET['per_param']:g}·p·256/batch)"
-            f"{factor} with {p_def} = {p:g} (d = {d}, K = {k}, batch {batch_size}), "
+    note = (f"step budget {steps}: derived, {rule}{STEP_BUDGET['per_param']:g}·p·256/batch){why} "
+            f"with {p_def} = {p:g} (d = {d}, K = {k}, batch {batch_size}), "
             f"rounded up to {r}; --steps overrides")
     return steps, note
 

@@ -128,9 +128,9 @@ class ArchTrainResult(Result):
 
 def _family(name: str) -> str:
     """The ``wpgd train`` family whose step budget the architecture shares: "scalar" (×1) for
-    RetNet, whose decays are fixed, and "vector" (``STEP_BUDGET["vector_factor"]``: ×10 since issue 9
-    raised it for vector gating; the atlas measurements were made at ×5) for every architecture whose
-    gate maps read the token. Measured (docs/atlas/implementation.md): at the ×1 budget Mamba2 missed
+    RetNet, whose decays are fixed, and "vector" (``STEP_BUDGET["vector_factor"]`` multiplies the
+    transient: 12 500 steps at d = 4–5; the atlas measurements were made at ×5 of the whole budget,
+    5500 steps) for every architecture whose gate maps read the token. Measured (docs/atlas/implementation.md): at the ×1 budget Mamba2 missed
     its class optimum by 4.1% on a three-segment prompt (+1.0% at ×3) and mLSTM by 11% (+2.7% at ×3.7)."""
     return "scalar" if ARCHITECTURES[name].gating == "fixed" else "vector"
 
@@ -210,8 +210,8 @@ def train_architecture(problem: Problem, name: str, *, steps: int | None = None,
     Args:
         problem: the setting.
         name: an architecture (:data:`~wpgd.numerics.core.vocabulary.ARCHITECTURE_NAMES`).
-        steps: optimiser steps; None = the trainer's derived budget (the vector factor, ×10, for
-            data-dependent gates: every architecture but RetNet).
+        steps: optimiser steps; None = the trainer's derived budget (vector gating's, with its longer
+            transient, for data-dependent gates: every architecture but RetNet).
         seed: model-initialisation seed (restarts use seed + 1000·attempt).
         device: "cpu", "cuda" or "auto" (CUDA when available).
         context: "none" (the paper's prompt) or "onehot" (each demonstration carries its segment one-hot).
