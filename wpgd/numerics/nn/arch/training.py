@@ -129,8 +129,9 @@ class ArchTrainResult(Result):
 def _family(name: str) -> str:
     """The ``wpgd train`` family whose step budget the architecture shares: "scalar" (×1) for
     RetNet, whose decays are fixed, and "vector" (``STEP_BUDGET["vector_factor"]`` multiplies the
-    transient: 12 500 steps at d = 4–5; the atlas measurements were made at ×5 of the whole budget,
-    5500 steps) for every architecture whose gate maps read the token. Measured (docs/atlas/implementation.md): at the ×1 budget Mamba2 missed
+    transient: 15 500 steps at d = 4–5; the atlas measurements were made at ×5 of the whole budget,
+    5500 steps) for every architecture whose gate maps read the token. Measured
+    (docs/atlas/implementation.md): at the ×1 budget Mamba2 missed
     its class optimum by 4.1% on a three-segment prompt (+1.0% at ×3) and mLSTM by 11% (+2.7% at ×3.7)."""
     return "scalar" if ARCHITECTURES[name].gating == "fixed" else "vector"
 
