@@ -225,28 +225,21 @@ def _device_memory(device: str) -> float | None:
         return None
 
 
-def _key_width(config, d: int, k: int, width: float) -> int:
-    """The key width the trainer builds (``train_config.default_key_dim``): ``config.key_dim`` if
-    set, else ``key_width_factor`` times the vector construction's width (2d; d for one segment)
-    for vector gating, or times the token width (here its upper bound ``d + K + 3``) otherwise."""
-    if getattr(config, "key_dim", None):
-        return int(config.key_dim)
-    from wpgd.numerics.core.vocabulary import MODEL_KINDS, vector_key_width
-
-    factor = int(getattr(config, "key_width_factor", 1) or 1)
-    kind = MODEL_KINDS.get(str(getattr(config, "model", "")))
-    if kind is not None and kind.gating == "vector":
-        return factor * vector_key_width(d, k)
-    return factor * int(width)
-
-
 def _training_estimate(problem, config) -> tuple[float, float, str]:
     """(bytes, flops, description) of one training run (see :func:`require_training`)."""
     if config.steps is None and hasattr(config, "resolved"):
         config = config.resolved(problem)  # the derived step budget
     n, d, k = problem.n, problem.d, problem.num_segments or 1
     t_len, width = float(n + k + 1), float(d + k + 3)
-    m = float(_key_width(config, d, k, width))
+    from wpgd.numerics.core.vocabulary import MODEL_KINDS, trained_key_width
+
+    model = str(getattr(config, "model", ""))
+    key_dim = getattr(config, "key_dim", None)
+    factor = int(getattr(config, "key_width_factor", 1) or 1)
+    if model in MODEL_KINDS:  # the width the trainer builds (token width: its upper bound w)
+        m = float(trained_key_width(model, d, k, int(width), key_dim, factor))
+    else:
+        m = float(key_dim or max(2 * d, width))
     layers, heads = float(config.layers), float(config.num_heads)
     itemsize = 8.0 if config.dtype == "float64" else 4.0
     per_prompt = t_len * (width + 4 * m) * layers * 4 + t_len * t_len * heads * max(layers - 1, 0)

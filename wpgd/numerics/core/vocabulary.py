@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "trained_key_width",
     "ARCHITECTURES",
     "ARCHITECTURE_NAMES",
     "ATLAS_CONTEXTS",
@@ -216,6 +217,19 @@ def vector_key_width(d: int, num_segments: int, codes: str = "boundary") -> int:
     if num_segments == 1:
         return d
     return 2 * d if codes == "boundary" else num_segments * d
+
+
+def trained_key_width(model: str, d: int, num_segments: int, token_width: int, key_dim: int | None = None,
+                      factor: int = 1) -> int:
+    """Key width the trainer builds for a ``MODEL_KINDS`` family: ``key_dim`` if given, else
+    ``factor`` times the vector construction's width (:func:`vector_key_width`) for vector gating,
+    or ``factor`` times the token width otherwise (linear and scalar WPGD need only the feature
+    channels). The one rule behind ``train_config.default_key_dim`` and the resource guard."""
+    if key_dim:
+        return int(key_dim)
+    if MODEL_KINDS[model].gating == "vector":
+        return int(factor) * vector_key_width(d, num_segments)
+    return int(factor) * int(token_width)
 
 
 @dataclass(frozen=True)

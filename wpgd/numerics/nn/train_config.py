@@ -491,15 +491,10 @@ def default_key_dim(config: TrainConfig, problem: Problem, token_dim: int) -> in
     construction's width for ``vector`` (``gla.default_key_width``: 2d) or the token width
     otherwise (linear and scalar WPGD need only the d feature channels). A vector model wider
     than 2d has the same class optimum (every ω with a rank-d P is reachable at 2d)."""
-    if config.key_dim is not None:
-        return int(config.key_dim)
-    if MODEL_KINDS[config.model].gating == "vector":
-        from wpgd.numerics.nn.gla import default_key_width
+    from wpgd.numerics.core.vocabulary import trained_key_width
 
-        base = int(default_key_width(problem.d, problem.num_segments or 1))
-    else:
-        base = int(token_dim)
-    return base * int(config.key_width_factor)
+    return trained_key_width(config.model, problem.d, problem.num_segments or 1, token_dim, config.key_dim,
+                             int(config.key_width_factor))
 
 
 def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.Module:
