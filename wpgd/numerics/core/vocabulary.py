@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "trained_key_width",
     "ARCHITECTURES",
     "ARCHITECTURE_NAMES",
     "ATLAS_CONTEXTS",
