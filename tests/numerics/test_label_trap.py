@@ -203,3 +203,49 @@ def test_a_trapped_failure_says_so_and_the_warning_suggests_a_new_start():
         assert "--steps 3000 continues this run" in _warning(control, cfg)
     fine = _failed(0.9, risk=0.441, ci=[0.44, 0.442])
     assert fine["status"] == "converged" and "trap" not in fine["reason"]
+
+
+def _history_run(readings, *, attempt=0, probe=4650, repair_at=None):
+    """A RunState whose history holds periodic evaluations ``(step, share)`` (and a repair record
+    after ``repair_at``), at the step of the last reading."""
+    hist = []
+    for step, share in readings:
+        hist.append({"step": step, "attempt": attempt, "train_risk_ema": 0.9, "heldout_risk": 0.8,
+                     "label_trap_share": share})
+        if step == repair_at:
+            hist.append({"step": step, "attempt": attempt, "repair": True, "label_trap_share": share})
+    return RunState(None, [], None, None, None, step=readings[-1][0], history=hist, attempt=attempt, probe=probe)
+
+
+def test_the_early_trap_test_rewrites_at_the_second_trapped_reading_from_step_400():
+    """``early_label_trap`` (vector's ``trap_action`` "rewrite"): two periodic evaluations in a row,
+    both at step ≥ ``TRAP_MIN_STEP``, reading a share above the threshold, and the run is rewritten
+    at the second, long before the probe; the d = 4 eight-segment run of docs/training.md read
+    0.88–0.99 from step 400 and waited for its probe at step 4650. Controls, each None: one
+    trapped reading (the landing runs' largest share, 0.34 at step 400, was one reading); a
+    reading of 0.34 (below 0.4); the first reading at step 200 (the start's share, below
+    ``TRAP_MIN_STEP``); ``trap_action`` "restart" (a restart costs steps and waits for the probe);
+    the probe's step or later (the probe decides there); the readings of an earlier attempt; a
+    reading from before a rewrite of the same attempt; no probe armed."""
+    from dataclasses import replace
+
+    from wpgd.numerics.nn.train_loop import early_label_trap
+
+    cfg = TrainConfig(model="vector", trap_action="rewrite")
+    assert cfg.trap_threshold == LABEL_TRAP_THRESHOLD and TRAP_MIN_STEP == 400
+    fired = early_label_trap(_history_run([(200, 0.95), (400, 0.93), (600, 0.91)]), cfg)
+    assert fired == {"heldout_risk": 0.8, "label_trap_share": 0.91, "early": True}, fired
+    assert early_label_trap(_history_run([(200, 0.95), (400, 0.93)]), cfg) is None  # one reading from 400
+    assert early_label_trap(_history_run([(400, 0.93), (600, 0.34)]), cfg) is None
+    assert early_label_trap(_history_run([(400, 0.34), (600, 0.93)]), cfg) is None
+    assert early_label_trap(_history_run([(400, 0.93), (600, 0.91)]), replace(cfg, trap_action="restart")) is None
+    assert early_label_trap(_history_run([(400, 0.93), (600, 0.91)], probe=600), cfg) is None
+    assert early_label_trap(_history_run([(400, 0.93), (600, 0.91)], probe=0), cfg) is None
+    assert early_label_trap(_history_run([(400, 0.93), (600, 0.91)]), replace(cfg, trap_threshold=None)) is None
+    earlier = _history_run([(400, 0.93)], attempt=0)
+    earlier.history += _history_run([(600, 0.91)], attempt=1).history
+    earlier.step, earlier.attempt = 600, 1
+    assert early_label_trap(earlier, cfg) is None
+    assert early_label_trap(_history_run([(400, 0.93), (600, 0.91), (800, 0.9)], repair_at=600), cfg) is None
+    again = _history_run([(400, 0.93), (600, 0.91), (800, 0.9), (1000, 0.9)], repair_at=600)
+    assert early_label_trap(again, cfg)["label_trap_share"] == 0.9  # back in the trap: two more readings

@@ -129,6 +129,32 @@ def test_label_trap_repair_is_recorded_and_resumes_exactly(tmp_path):
         torch.equal(a[k], v) for k, v in _params(off.model).items())
 
 
+def test_an_early_label_trap_rewrite_is_recorded_and_resumes_exactly(tmp_path):
+    """With ``trap_action`` "rewrite" the trap test is also made at the periodic evaluations before
+    the probe: forced (``trap_threshold=0``), the readings at steps 400 and 600 both count, and the
+    run is rewritten at step 600, not at its probe (step 900); the repair is marked early, recorded
+    in the metrics, and a run stopped at step 500 (between the two readings) and resumed ends
+    bit-identical, repairs included. Control: with ``trap_action`` "restart" (and no restart left)
+    the first repair waits for the probe."""
+    pr = _tiny_problem(d=3, n=6)
+    cfg = _quick(model="linear", steps=1000, eval_every=200, restart_at=0.9, trap_threshold=0.0,
+                 trap_action="rewrite")
+    straight = train(pr, cfg, tmp_path / "a")
+    repairs = [h for h in straight.history if h.get("repair")]
+    assert (repairs[0]["step"], repairs[0].get("early")) == (600, True), repairs
+    assert repairs[0]["label_trap_share_after"] == 0.0 and straight.metrics["attempts"] == 1
+    assert [(r["step"], r["early"]) for r in straight.metrics["label_trap_repairs"]][0] == (600, True)
+    train(pr, cfg, tmp_path / "b", stop_after=500)
+    resumed = train(pr, cfg, tmp_path / "b")
+    a, b = _params(straight.model), _params(resumed.model)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert straight.history == resumed.history
+    late = train(pr, replace(cfg, trap_action="restart"))
+    first = [h for h in late.history if h.get("repair")][0]
+    assert first["step"] == 900 and "early" not in first, first
+    assert late.metrics["label_trap_repairs"][0]["early"] is False
+
+
 class _Interrupting(torch.nn.Module):
     """Wraps a model and raises KeyboardInterrupt on the given forward call (Ctrl-C stand-in)."""
 

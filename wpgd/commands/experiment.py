@@ -124,7 +124,7 @@ def _train_args(p, device_default: str = "cpu", seed_default: int = 0, final_def
         "--lr",
         type=real(0, 1e3, lo_open=True),
         default=None,
-        help="peak learning rate (default: 1/fan-in rule of the token width; vector models 0.01)",
+        help="peak learning rate (default: the 1/fan-in rule of the token width, 0.12/D, for every family)",
     )
     g.add_argument(
         "--final-prompts",

@@ -95,7 +95,9 @@ def add_arguments(p) -> None:
     p.add_argument("--trap-action", choices=["restart", "rewrite"], default=None,
                    help="what the probe does with a run whose weights are in the rank-one label trap: restart "
                         "it from the label-split start (default; uses a restart, rewrite when none is left) or "
-                        "rewrite its weights out of the trap and train on (default for vector)")
+                        "rewrite its weights out of the trap and train on (default for vector; a rewrite "
+                        "is also made before the probe, at the second periodic evaluation in a row from "
+                        "step 400 on that reads the trap)")
     p.add_argument("--init-label-split", action="store_true",
                    help="start with no key reading the label and the value's read-out reading only the label "
                         "(avoids the rank-one label trap from the start; default off: it slows some vector runs, "
@@ -227,7 +229,8 @@ def run(args) -> int:
         print(f"restarts         {len(restarts)}: {reasons} (the probe at step {restarts[0]['step']})")
     for h in m.get("label_trap_repairs", []):
         print(f"label trap       moved out of the rank-one label trap at step {h['step']} of attempt {h['attempt'] + 1} "
-              f"(label-trap share {h['label_trap_share']:.2f})")
+              f"(label-trap share {h['label_trap_share']:.2f}, "
+              f"{'the early test: two readings in a row' if h.get('early') else 'at the probe'})")
     if m["status"] == "not_converged":
         print(_warning(m, cfg))
     elif m["status"] == "converged":

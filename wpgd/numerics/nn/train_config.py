@@ -48,8 +48,8 @@ groups of ω = u − v a start (docs/training.md, "Vector models"): the key chan
 groups of opposite sign (``init_signed_groups``), and the key width is twice the construction's
 2d (``key_width_factor``: two channels per direction of each group, so a channel that closes its
 gate or changes sign early does not leave a group rank-deficient). No plateau restarts: a
-restart at 30% cut off runs that were escaping. A run that the probe finds in the rank-one label
-trap is rewritten out of it and trains on (``trap_action`` "rewrite"): restarting it from the
+restart at 30% cut off runs that were escaping. A run found in the rank-one label trap (at two
+evaluations in a row from step 400, or at the probe) is rewritten out of it and trains on (``trap_action`` "rewrite"): restarting it from the
 label-split start lost what its gates had learned and ended +14% at d = 16 (docs/training.md,
 "The label-trap test"). ``init_label_split`` (no key reads the
 label at the start) is not a default: it avoids the trap but delays the escape from the scalar
@@ -252,7 +252,10 @@ class TrainConfig:
             with none left it is rewritten instead. "rewrite" (vector family): the run is
             rewritten out of the trap (:func:`wpgd.numerics.nn.label_trap.leave_label_trap_`: the
             x·y products move into the construction's factorisation, the gates and everything
-            else learned are kept) and trains on in the same attempt. Restarting is the surer
+            else learned are kept) and trains on in the same attempt; since a rewrite costs no
+            steps it is also made before the probe, as soon as two periodic evaluations in a row
+            from step 400 on read a share above ``trap_threshold``
+            (:func:`wpgd.numerics.nn.train_loop.early_label_trap`). Restarting is the surer
             of the two where a budget is short (a rewritten d = 2 linear run ended +3.6%), the
             rewrite where the gates take long to learn (a restarted d = 16 vector run ended
             +14%; docs/training.md, "The label-trap test").

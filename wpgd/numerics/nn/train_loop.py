@@ -23,7 +23,7 @@ from wpgd.numerics.nn.prompts import PromptSampler, make_generator
 from wpgd.numerics.nn.train_config import TrainConfig
 
 __all__ = ["TrainingDivergedError", "TrainingInterrupted", "RunState", "make_optimiser", "forward_backward",
-           "update", "probe_verdict", "run_loop", "lr_factor", "interrupt_handlers", "restore_handlers"]
+           "update", "probe_verdict", "early_label_trap", "run_loop", "lr_factor", "interrupt_handlers", "restore_handlers"]
 
 
 class TrainingDivergedError(SolverError):
@@ -185,6 +185,55 @@ def probe_verdict(run: RunState, problem, config: TrainConfig, heldout: HeldOutS
     return None, record
 
 
+EARLY_TRAP_READINGS = 2
+"""How many periodic evaluations in a row, each at step ``TRAP_MIN_STEP`` or later, must read a
+label-trap share above ``trap_threshold`` for :func:`early_label_trap` to rewrite a run."""
+
+
+def early_label_trap(run: RunState, config: TrainConfig) -> dict | None:
+    """The early label-trap test of a run whose trapped runs are rewritten (``trap_action``
+    "rewrite"), made at each periodic evaluation before the probe; returns the evaluation's
+    record when the run is to be rewritten now, else None.
+
+    A rewrite keeps what the run has learned (no restart, no extra steps), so unlike a restart it
+    need not wait for the probe at ``restart_at·steps``, and it should not: a vector run's probe
+    is thousands of steps in, and every step spent in the trap is one fewer for the slow escape
+    after the rewrite (docs/training.md, "The early trap test"). The test fires when the last
+    ``EARLY_TRAP_READINGS`` (2) periodic evaluations of this attempt, all at step ``TRAP_MIN_STEP``
+    (400) or later and after any earlier rewrite of the attempt, read a share above
+    ``trap_threshold``: two readings, because a run that lands read up to 0.34 at step 400 alone.
+    A run back in the trap after a rewrite is rewritten again after two more such readings; the
+    probe still makes its tests as before. Read from ``run.history`` only, so a resumed run decides exactly as an uninterrupted one.
+    """
+    if config.trap_action != "rewrite" or config.trap_threshold is None or not run.probe:
+        return None
+    if not TRAP_MIN_STEP <= run.step < run.probe:
+        return None
+    readings = []
+    for h in reversed(run.history):
+        if h.get("attempt") != run.attempt or h.get("repair"):
+            break
+        if "train_risk_ema" in h and h["step"] >= TRAP_MIN_STEP:
+            readings.append(h)
+            if len(readings) == EARLY_TRAP_READINGS:
+                break
+    if len(readings) < EARLY_TRAP_READINGS or readings[0]["step"] != run.step:
+        return None
+    shares = [h.get("label_trap_share") for h in readings]
+    if any(s is None or s <= config.trap_threshold for s in shares):
+        return None
+    return {"heldout_risk": readings[0]["heldout_risk"], "label_trap_share": shares[0], "early": True}
+
+
+def rewrite_trap(run: RunState, problem, reason: str, record: dict) -> None:
+    """Rewrite the trap's x·y products into the construction's factorisation and train on
+    (:func:`~wpgd.numerics.nn.label_trap.leave_label_trap_`; the optimiser state is kept), with a
+    ``repair`` record in the history."""
+    leave_label_trap_(run.model, problem.d)
+    run.history.append({"step": run.step, "attempt": run.attempt, "repair": True, "reason": reason,
+                        **record, "label_trap_share_after": label_trap_share(run.model, problem.d)})
+
+
 def run_loop(run: RunState, problem, config, sampler, last, fresh, save, ckpt_path, out, saved_step=None) -> None:
     """The optimisation loop from ``run.step`` to ``last``, with periodic evaluation, plateau restarts,
     checkpoints and signal handling (SIGINT/SIGTERM → checkpoint, then :class:`TrainingInterrupted`)."""
@@ -222,17 +271,16 @@ def run_loop(run: RunState, problem, config, sampler, last, fresh, save, ckpt_pa
                     "lr": run.sched.get_last_lr()[0], "grad_norm": None if gnorm is None else float(gnorm),
                     "label_trap_share": label_trap_share(run.model, problem.d),
                 })
+                early = early_label_trap(run, config)
+                if early is not None:
+                    rewrite_trap(run, problem, "label trap", early)
                 if out is not None:
                     write_json_atomic(out / "history.json", run.history)
             if run.step == run.probe:
                 reason, record = probe_verdict(run, problem, config, heldout)
                 can_restart = run.attempt < config.restarts
                 if reason == "label trap" and (config.trap_action == "rewrite" or not can_restart):
-                    # Rewrite the trap's x·y products into the construction's factorisation and
-                    # train on (label_trap.leave_label_trap_); the optimiser state is kept.
-                    leave_label_trap_(run.model, problem.d)
-                    run.history.append({"step": run.step, "attempt": run.attempt, "repair": True, "reason": reason,
-                                        **record, "label_trap_share_after": label_trap_share(run.model, problem.d)})
+                    rewrite_trap(run, problem, reason, record)
                 elif reason is not None and can_restart:
                     # On the plateau near risk 1, or in the trap with trap_action "restart": start
                     # again from a fresh initialisation (after the trap, and from then on, from the
