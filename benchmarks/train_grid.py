@@ -168,7 +168,7 @@ def main(argv=None) -> int:
         specs = [draw_spec(rng, args.d_max) if args.draw == "small" else draw_edge_spec(rng, args.n_max)
                  for _ in range(args.specs)]
     rows = []
-    print("| # | spec | model | trained | class optimum | gap | tol | steps | attempts (restart reasons) | "
+    print("| # | spec | model | trained | class optimum | gap | tol | steps | attempts (restart reasons; label-trap rewrites) | "
           "label-trap share at the probe (per attempt) / end | s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for i, (problem, desc) in enumerate(specs):
@@ -189,10 +189,13 @@ def main(argv=None) -> int:
                          "optimum": ref["normalized_risk"], "gap": gap, "steps": m["steps"],
                          "attempts": m["attempts"], "status": m.get("status"), "seconds": sec, "overrides": overrides,
                          "restart_reasons": m.get("restart_reasons"), "label_trap_share": m.get("label_trap_share"),
-                         "probe_shares": probe_shares,
+                         "probe_shares": probe_shares, "label_trap_repairs": m.get("label_trap_repairs", []),
                          "curve": [[h["step"], h.get("attempt"), round(h["heldout_risk"], 5), h.get("label_trap_share")]
-                                   for h in res.history if "heldout_risk" in h and not h.get("restart")]})
+                                   for h in res.history if "heldout_risk" in h and not h.get("restart") and not h.get("repair")]})
             reasons = f" ({', '.join(m['restart_reasons'])})" if m.get("restart_reasons") else ""
+            repairs = m.get("label_trap_repairs") or []
+            if repairs:  # rewritten out of the label trap (trap_action "rewrite"), early or at the probe
+                reasons += "; rewritten at step " + ", ".join(str(r["step"]) for r in repairs)
             print(f"| {i} | {desc} | {model} | {m['normalized_risk']:.5f} | {ref['normalized_risk']:.5f} | "
                   f"{100 * gap:+.2f}% {ok} | {100 * tolerance_for(model):.0f}% | {m['steps']} | {m['attempts']}{reasons} | "
                   f"{_fmt(probe_shares)} / {_fmt([m.get('label_trap_share')])} | {sec:.0f} |", flush=True)
