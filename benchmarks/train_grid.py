@@ -168,8 +168,8 @@ def main(argv=None) -> int:
         specs = [draw_spec(rng, args.d_max) if args.draw == "small" else draw_edge_spec(rng, args.n_max)
                  for _ in range(args.specs)]
     rows = []
-    print("| # | spec | model | trained | class optimum | gap | tol | steps | attempts (restart reasons; label-trap rewrites) | "
-          "label-trap share at the probe (per attempt) / end | s |")
+    print("| # | spec | model | trained | class optimum | gap | tol | steps | "
+          "attempts (restart reasons; label-trap rewrites) | label-trap share at the probe (per attempt) / end | s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for i, (problem, desc) in enumerate(specs):
         if args.only is not None and i not in args.only:
@@ -191,7 +191,8 @@ def main(argv=None) -> int:
                          "restart_reasons": m.get("restart_reasons"), "label_trap_share": m.get("label_trap_share"),
                          "probe_shares": probe_shares, "label_trap_repairs": m.get("label_trap_repairs", []),
                          "curve": [[h["step"], h.get("attempt"), round(h["heldout_risk"], 5), h.get("label_trap_share")]
-                                   for h in res.history if "heldout_risk" in h and not h.get("restart") and not h.get("repair")]})
+                                   for h in res.history
+                                   if "heldout_risk" in h and not h.get("restart") and not h.get("repair")]})
             reasons = f" ({', '.join(m['restart_reasons'])})" if m.get("restart_reasons") else ""
             repairs = m.get("label_trap_repairs") or []
             if repairs:  # rewritten out of the label trap (trap_action "rewrite"), early or at the probe

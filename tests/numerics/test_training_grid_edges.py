@@ -66,7 +66,8 @@ def test_a_run_in_the_label_trap_is_restarted_or_rewritten(tmp_path, capsys):
     rewrite = argv[:-2] + ["--trap-action", "rewrite", "--out", str(tmp_path / "rewrite")]
     assert main(rewrite) == 0
     out = capsys.readouterr().out
-    assert "label trap       moved out of the rank-one label trap at step 450 of attempt 1 (label-trap share" in out, out
+    assert ("label trap       moved out of the rank-one label trap at step 450 of attempt 1 "
+            "(label-trap share") in out, out
     assert "at the probe)" in out, out  # one reading from step 400 before the probe: no early rewrite
     m, refs = _run(pr, "linear", seed=1, trap_threshold=None)
     assert m["attempts"] == 2 and m["restart_reasons"] == ["plateau"] and m["label_trap_repairs"] == [], m

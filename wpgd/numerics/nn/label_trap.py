@@ -44,7 +44,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["LABEL_TRAP_THRESHOLD", "TRAP_MIN_STEP", "label_trap_share", "leave_label_trap_"]
+__all__ = ["EARLY_TRAP_READINGS", "LABEL_TRAP_THRESHOLD", "TRAP_MIN_STEP", "label_trap_share",
+           "leave_label_trap_"]
 
 LABEL_TRAP_THRESHOLD = 0.4
 """Default ``TrainConfig.trap_threshold``: a run whose :func:`label_trap_share` exceeds it at the
@@ -61,6 +62,12 @@ are of the same size (the share is about ½ on average); at step 200 runs that w
 still read up to 0.74, and from step 400 on the two groups are apart (traps ≥ 0.59, runs that land
 ≤ 0.34). A probe earlier than that (a run of fewer than about 1330 steps; every derived budget is
 ≥ 1500) would read the start."""
+
+
+EARLY_TRAP_READINGS = 2
+"""How many periodic evaluations in a row, each at step ``TRAP_MIN_STEP`` or later, must read a
+label-trap share above the threshold for ``train_loop.early_label_trap`` to rewrite a run before
+its probe: two, because a run that went on to land read 0.34 at step 400 once."""
 
 
 def label_trap_share(model, d: int) -> float | None:

@@ -49,8 +49,8 @@ groups of opposite sign (``init_signed_groups``), and the key width is twice the
 2d (``key_width_factor``: two channels per direction of each group, so a channel that closes its
 gate or changes sign early does not leave a group rank-deficient). No plateau restarts: a
 restart at 30% cut off runs that were escaping. A run found in the rank-one label trap (at two
-evaluations in a row from step 400, or at the probe) is rewritten out of it and trains on (``trap_action`` "rewrite"): restarting it from the
-label-split start lost what its gates had learned and ended +14% at d = 16 (docs/training.md,
+evaluations in a row from step 400, or at the probe) is rewritten out of it and trains on
+(``trap_action`` "rewrite"): restarting it from the label-split start lost what its gates had learned and ended +14% at d = 16 (docs/training.md,
 "The label-trap test"). ``init_label_split`` (no key reads the
 label at the start) is not a default: it avoids the trap but delays the escape from the scalar
 optimum on ``d10_id_4seg_neg`` (docs/training.md, "The rank-one label trap")."""

@@ -18,12 +18,18 @@ import torch
 from wpgd.numerics.core.errors import SolverError
 from wpgd.numerics.core.fileio import progress_bar, write_json_atomic
 from wpgd.numerics.nn.evaluation import HeldOutSet, evaluate, make_control
-from wpgd.numerics.nn.label_trap import TRAP_MIN_STEP, label_trap_share, leave_label_trap_
+from wpgd.numerics.nn.label_trap import (
+    EARLY_TRAP_READINGS,
+    TRAP_MIN_STEP,
+    label_trap_share,
+    leave_label_trap_,
+)
 from wpgd.numerics.nn.prompts import PromptSampler, make_generator
 from wpgd.numerics.nn.train_config import TrainConfig
 
 __all__ = ["TrainingDivergedError", "TrainingInterrupted", "RunState", "make_optimiser", "forward_backward",
-           "update", "probe_verdict", "early_label_trap", "run_loop", "lr_factor", "interrupt_handlers", "restore_handlers"]
+           "update", "probe_verdict", "early_label_trap", "run_loop", "lr_factor", "interrupt_handlers",
+           "restore_handlers"]
 
 
 class TrainingDivergedError(SolverError):
@@ -185,11 +191,6 @@ def probe_verdict(run: RunState, problem, config: TrainConfig, heldout: HeldOutS
     return None, record
 
 
-EARLY_TRAP_READINGS = 2
-"""How many periodic evaluations in a row, each at step ``TRAP_MIN_STEP`` or later, must read a
-label-trap share above ``trap_threshold`` for :func:`early_label_trap` to rewrite a run."""
-
-
 def early_label_trap(run: RunState, config: TrainConfig) -> dict | None:
     """The early label-trap test of a run whose trapped runs are rewritten (``trap_action``
     "rewrite"), made at each periodic evaluation before the probe; returns the evaluation's
@@ -203,7 +204,8 @@ def early_label_trap(run: RunState, config: TrainConfig) -> dict | None:
     (400) or later and after any earlier rewrite of the attempt, read a share above
     ``trap_threshold``: two readings, because a run that lands read up to 0.34 at step 400 alone.
     A run back in the trap after a rewrite is rewritten again after two more such readings; the
-    probe still makes its tests as before. Read from ``run.history`` only, so a resumed run decides exactly as an uninterrupted one.
+    probe still makes its tests as before. Read from ``run.history`` only, so a resumed run
+    decides exactly as an uninterrupted one.
     """
     if config.trap_action != "rewrite" or config.trap_threshold is None or not run.probe:
         return None

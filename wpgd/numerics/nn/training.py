@@ -232,8 +232,9 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
                    segments=run.segments, final_heldout=run.history[-1] if run.history else None,
                    restart_reasons=[h.get("reason", "plateau") for h in run.history if h.get("restart")],
                    label_split_start=bool(config.init_label_split or run.label_split),
-                   label_trap_repairs=[{**{k: h[k] for k in ("step", "attempt", "label_trap_share", "heldout_risk")},
-                                        "early": bool(h.get("early"))} for h in run.history if h.get("repair")],
+                   label_trap_repairs=[{**{k: h[k] for k in ("step", "attempt", "label_trap_share",
+                                                             "heldout_risk")}, "early": bool(h.get("early"))}
+                                       for h in run.history if h.get("repair")],
                    label_trap_share=label_trap_share(run.model, problem.d) if run.step >= TRAP_MIN_STEP else None,
                    label_trap_threshold=config.trap_threshold)
     metrics.update(convergence_status(metrics))
