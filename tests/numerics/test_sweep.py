@@ -227,6 +227,32 @@ def test_a_killed_worker_loses_no_row_and_duplicates_none(tmp_path, backend, mon
         assert json.loads(Path(task.record).read_text())["key"] == task.key
 
 
+def _worker_environ(config, run_dir=None):
+    return {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("unset", [True, False])
+def test_local_dask_workers_keep_glibc_s_dynamic_mmap_threshold(tmp_path, unset, monkeypatch):
+    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536 in its workers, which switches off glibc's
+    dynamic mmap threshold and made training runs 2.4-2.7x slower (sweep.NANNY_ENVIRON_UNSET);
+    the local cluster's workers must not get it, and keep Dask's one-thread settings. Control
+    (unset=False): with nothing unset, the same workers do get Dask's value."""
+    cloudpickle = pytest.importorskip("cloudpickle")
+    pytest.importorskip("distributed")
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)  # the workers inherit this process's
+    if not unset:
+        monkeypatch.setattr("wpgd.numerics.experiments.sweep.NANNY_ENVIRON_UNSET", ())
+    tasks = [SweepTask.make({"index": i}, tmp_path / f"{i}.json") for i in range(2)]
+    out = run_tasks(tasks, _worker_environ, workers=2, progress=False, inprocess_below=0)
+    assert out.backend == "dask" and not out.errors
+    for t in tasks:
+        env = out.results[t.key]
+        assert env["OMP_NUM_THREADS"] == "1"
+        assert env["MALLOC_TRIM_THRESHOLD_"] == (None if unset else "65536")
+
+
 def test_an_interrupted_sweep_keeps_what_it_computed(tmp_path):
     labelled = grid_tasks(load_grid(_grid(tmp_path)), tmp_path / "ref")
     tasks = [
