@@ -119,7 +119,7 @@ class Figure1Config:
             scalar one) and d (where it is the point); 56 runs. Vector runs take the longest
             (a step budget with a 15× longer transient: 15 500 steps at d = 10) and most of the CPU time, so panels b and
             c leave them out to keep the default
-            figure under 10 minutes on two CPU cores (``--models`` trains any list everywhere).
+            figure at about 21 minutes on two CPU cores (``--models`` trains any list everywhere).
         layers: GLA layers.
         train: overrides of :class:`~wpgd.numerics.nn.training.TrainConfig` fields for every run.
         jobs: training runs in parallel (worker processes, one torch thread each).
