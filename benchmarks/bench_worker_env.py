@@ -25,8 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wpgd.numerics.experiments import sweep  # noqa: E402
-from wpgd.numerics.experiments.experiments import PANELS, _job  # noqa: E402
-from wpgd.numerics.experiments.sweep_tasks import execute  # noqa: E402
+from wpgd.numerics.experiments.experiments import PANELS, _job, _run_jobs  # noqa: E402
 from wpgd.numerics.nn.training import TrainConfig  # noqa: E402
 
 
@@ -34,22 +33,20 @@ def _train(folder: Path, steps: int, workers: int) -> tuple[float, list[float]]:
     cfg = TrainConfig.for_model("vector", steps=steps, final_prompts=20000, progress=False)
     ns = [20 * (i + 1) for i in range(workers)]
     jobs = [_job(PANELS["d"], n, 10, cfg, folder / f"n{n}") for n in ns]
-    tasks = [sweep.SweepTask.make({"kind": "train", **{k: v for k, v in j.items() if k != "out"}},
-                                  Path(j["out"]) / "result.json", j["out"]) for j in jobs]
     t0 = time.perf_counter()
-    out = sweep.run_tasks(tasks, execute, workers=workers, progress=False, inprocess_below=0)
-    wall = time.perf_counter() - t0
-    if out.errors or out.backend != "dask":
-        raise SystemExit(f"bench_worker_env: backend {out.backend}, errors {out.errors}")
-    return wall, [json.loads((Path(j["out"]) / "metrics.json").read_text())["train_seconds"] for j in jobs]
+    metrics = _run_jobs(jobs, workers, False, "bench_worker_env")  # ≥ 2 runs, ≥ 2 workers: the Dask cluster
+    return time.perf_counter() - t0, [m["train_seconds"] for m in metrics]
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=1000, help="training steps per run (default 1000)")
-    ap.add_argument("--workers", type=int, default=2, help="worker processes = runs (default 2)")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes = runs, at least 2 (default 2)")
     ap.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = ap.parse_args(argv)
+    if args.workers < 2:
+        print("bench_worker_env: --workers must be at least 2 (one worker trains in this process)", file=sys.stderr)
+        return 2
     if not sweep.dask_available():
         print("bench_worker_env: needs Dask (pip install 'gating-is-weighting[distributed]')", file=sys.stderr)
         return 2
