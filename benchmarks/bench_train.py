@@ -7,10 +7,14 @@ squared-error loss / null risk, backward, gradient clipping, AdamW step, lr sche
 Plain side, written inline below: the same prompt distribution (features through the Σ factor,
 segment tasks through the task factor, labels, token layout with the delimiter flag), the same
 one-layer gated linear attention evaluated at the query only (q from the query token, keys,
-values, log-sigmoid gates, reversed cumulative sums of log-gates, decayed scores), the same loss,
-clipping, AdamW and LambdaLR — with no wpgd code in the step.
+values, log-sigmoid gates, reversed cumulative sums of log-gates, decayed scores: one decay per
+token for scalar gating, one per key channel multiplying the keys for vector gating), the same
+loss, clipping, AdamW and LambdaLR — with no wpgd code in the step. The key width is the one the
+trainer builds (the token width; 4d for vector gating, ``key_width_factor`` 2 times the
+construction's 2d), checked against wpgd's model before timing.
 
-Both sides use float32, batch 256 and one torch thread by default. The figure is the median
+Both sides use float32, batch 256 and one torch thread by default, and the allocator policy that
+``train`` applies (``wpgd.numerics.nn.host_memory``; ``WPGD_MALLOC=system`` measures without it). The figure is the median
 seconds per step over ``--steps`` timed steps after warm-up, measured alternately (wpgd, plain,
 wpgd, ...) so that load from other processes affects both; the ratio wpgd/plain is printed (goal
 ≤ 1.2). A third column, "lean", is the plain step computing only the label channel of the values
@@ -22,6 +26,7 @@ Usage::
     python benchmarks/bench_train.py                 # CPU, and CUDA when present
     python benchmarks/bench_train.py --quick         # fewer steps, small sizes only
     python benchmarks/bench_train.py --json out.json
+    python benchmarks/bench_train.py --models vector --max-d 64
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from wpgd.numerics.nn import (
     train_loop as tl,  # noqa: E402
     training as tr,  # noqa: E402
 )
+from wpgd.numerics.nn.host_memory import retain_freed_memory  # noqa: E402
 from wpgd.numerics.nn.train_config import TrainConfig  # noqa: E402
 
 SIZES = [  # (model, d, n)
@@ -55,6 +61,10 @@ SIZES = [  # (model, d, n)
     ("linear", 100, 100),
     ("scalar", 100, 100),
     ("scalar", 100, 400),
+    ("vector", 10, 40),
+    ("vector", 20, 80),
+    ("vector", 64, 60),
+    ("vector", 100, 100),
 ]
 
 
@@ -77,6 +87,7 @@ def _wpgd_step(problem: Problem, model: str, batch: int, device: str):
         tl.update(run)
         run.step += 1
 
+    step.key_dim = key_dim
     return step
 
 
@@ -89,10 +100,12 @@ def _plain_step(problem: Problem, model: str, batch: int, device: str, label_row
     cfg = TrainConfig.for_model(model, batch_size=batch, steps=10**6).resolved(problem)
     d, n = problem.d, problem.n
     gated = model != "linear"
-    flag = 1 if gated else 0  # scalar models get a delimiter flag channel
+    vector = model == "vector"
+    flag = 1 if gated else 0  # gated models get a delimiter channel (one boundary: one code)
     D = d + flag + 1
     T = n + (1 if gated else 0) + 1
-    K = D
+    K = 4 * d if vector else D  # vector: two signed groups of 2d channels; otherwise the token width
+    G = K if vector else 1  # log-decays per token: one per key channel (vector) or one (scalar)
     dt = torch.float32
     f_sigma = torch.as_tensor(psd_factor(problem.sigma).T, dtype=dt, device=device)
     f_task_np, idx_np = task_factor(problem)
@@ -110,8 +123,8 @@ def _plain_step(problem: Problem, model: str, batch: int, device: str, label_row
     W_v = torch.nn.Parameter(0.1 * torch.randn(D, D, device=device) / D)
     params = [W_q, W_k, W_v]
     if gated:
-        W_g = torch.nn.Parameter(torch.randn(1, D, device=device) / math.sqrt(D))
-        b_g = torch.nn.Parameter(torch.full((1,), 6.0, device=device))
+        W_g = torch.nn.Parameter(torch.randn(G, D, device=device) / math.sqrt(D))
+        b_g = torch.nn.Parameter(torch.full((G,), 6.0, device=device))
         params += [W_g, b_g]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = int(round(cfg.warmup * cfg.steps))
@@ -134,11 +147,13 @@ def _plain_step(problem: Problem, model: str, batch: int, device: str, label_row
         q = z[:, -1] @ W_q.T  # [B, K]
         k = z @ W_k.T  # [B, T, K]
         v_last = z @ W_v[-1] if label_row_only else (z @ W_v.T)[..., -1]  # [B, T]: the label channel
-        scores = k @ q.unsqueeze(-1)  # [B, T, 1]
         if gated:
-            lg = torch.nn.functional.logsigmoid(z @ W_g.T + b_g)  # [B, T, 1]
+            lg = torch.nn.functional.logsigmoid(z @ W_g.T + b_g)  # [B, T, G]
             tail = torch.flip(torch.cumsum(torch.flip(lg[:, 1:], (1,)), 1), (1,))
-            scores = scores * torch.exp(torch.cat([tail, torch.zeros_like(lg[:, :1])], 1))
+            decay = torch.exp(torch.cat([tail, torch.zeros_like(lg[:, :1])], 1))  # [B, T, G]
+            scores = ((k * decay) @ q.unsqueeze(-1)) if vector else (k @ q.unsqueeze(-1)) * decay
+        else:
+            scores = k @ q.unsqueeze(-1)  # [B, T, 1]
         pred = -(z[:, -1, -1] + (scores[..., 0] * v_last).sum(1)) / scale
         loss = ((pred - labels[:, n]) ** 2).mean() / nr
         opt.zero_grad(set_to_none=True)
@@ -148,6 +163,7 @@ def _plain_step(problem: Problem, model: str, batch: int, device: str, label_row
         opt.step()
         sched.step()
 
+    step.key_dim = K
     return step
 
 
@@ -174,27 +190,36 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=256, help="prompts per step (default 256)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     ap.add_argument("--device", default="all", choices=["all", "cpu", "cuda"], help="default: cpu, and cuda if present")
+    ap.add_argument("--models", nargs="+", default=None, choices=sorted({m for m, _, _ in SIZES}),
+                    help="only these model families' rows (default: all)")
+    ap.add_argument("--max-d", type=int, default=None, help="only rows with d ≤ this (default: all)")
     ap.add_argument("--json", metavar="FILE", default=None, help="also write the table as JSON")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    allocator = retain_freed_memory()  # as train() does; process-wide, so both sides run with it
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
     if args.device == "cuda" and not devices:
         print("CUDA is not available: nothing measured")
         return 1
-    sizes = [s for s in SIZES if s[1] <= 20] if args.quick else SIZES
+    max_d = 20 if args.quick else args.max_d
+    sizes = [s for s in SIZES if (max_d is None or s[1] <= max_d) and (args.models is None or s[0] in args.models)]
     n_steps = 5 if args.quick else args.steps
     rows = []
-    print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch_size}, median of {n_steps} steps")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch_size}, median of {n_steps} steps, "
+          f"allocator policy {allocator} (WPGD_MALLOC; benchmarks/bench_malloc.py)")
     print(f"{'device':6} {'model':7} {'d':>4} {'n':>5} {'wpgd s/step':>12} {'plain s/step':>13} {'ratio':>6} "
           f"{'lean s/step':>12} {'ratio lean':>11}")
     for device in devices:
         for model, d, n in sizes:
             pr = _problem(d, n)
-            t = _measure({"wpgd": _wpgd_step(pr, model, args.batch_size, device),
-                          "plain": _plain_step(pr, model, args.batch_size, device),
-                          "lean": _plain_step(pr, model, args.batch_size, device, label_row_only=True)},
-                         n_steps, device)
+            sides = {"wpgd": _wpgd_step(pr, model, args.batch_size, device),
+                     "plain": _plain_step(pr, model, args.batch_size, device),
+                     "lean": _plain_step(pr, model, args.batch_size, device, label_row_only=True)}
+            if sides["wpgd"].key_dim != sides["plain"].key_dim:
+                raise SystemExit(f"{model} d={d}: wpgd builds key width {sides['wpgd'].key_dim}, "
+                                 f"the plain step {sides['plain'].key_dim}: the two would time different models")
+            t = _measure(sides, n_steps, device)
             ratio = t["wpgd"] / t["plain"]
             rows.append({"device": device, "model": model, "d": d, "n": n, "wpgd_s": t["wpgd"],
                          "plain_s": t["plain"], "ratio": ratio, "lean_s": t["lean"],

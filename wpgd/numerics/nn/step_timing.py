@@ -26,6 +26,7 @@ from wpgd.numerics.core.limits import (
     training_seconds,
 )
 from wpgd.numerics.core.problem import Problem
+from wpgd.numerics.nn.host_memory import retain_freed_memory
 from wpgd.numerics.nn.prompts import PromptSampler, make_generator
 from wpgd.numerics.nn.train_config import TrainConfig, build_model, default_key_dim
 from wpgd.numerics.nn.train_loop import RunState, forward_backward, make_optimiser, update
@@ -64,6 +65,8 @@ def measure_step_seconds(problem: Problem, config: TrainConfig, steps: int = 2, 
     """
     config = config.resolved(problem)
     cuda = str(config.device).startswith("cuda")
+    if not cuda:
+        retain_freed_memory()  # as training does, so the guard times the step that will run
 
     def sync():
         if cuda:

@@ -47,6 +47,7 @@ from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.references import theory_references
 from wpgd.numerics.nn.checkpoint import CheckpointError, load_checkpoint as _load, restore, save_checkpoint
 from wpgd.numerics.nn.evaluation import HeldOutSet, evaluate, make_control
+from wpgd.numerics.nn.host_memory import retain_freed_memory
 from wpgd.numerics.nn.label_trap import TRAP_MIN_STEP, label_trap_share
 from wpgd.numerics.nn.prompts import PromptSampler, make_generator
 from wpgd.numerics.nn.train_config import TrainConfig, build_model, default_key_dim, with_overrides
@@ -196,6 +197,8 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
     """
     config = config.resolved(problem)  # problem-derived defaults: step budget, gate bias (train_config)
     say = log or (lambda msg: None)
+    if not str(config.device).startswith("cuda"):
+        retain_freed_memory()  # freed tensors stay in the heap: no page faults per step (host_memory)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     out = Path(out_dir) if out_dir is not None else None
