@@ -1,7 +1,7 @@
 """A small random grid of user specs trained with the DEFAULTS of ``wpgd train`` (issue 9).
 
 Each spec is drawn from the supported range at small d (so the grid fits a CPU): Σ identity,
-diagonal with condition number up to 10³, or Toeplitz; 1–4 segments of 3–10 demonstrations; a
+diagonal with condition number up to 10³, or Toeplitz; 1–4 segments (``--k-max``) of 3–10 demonstrations; a
 random PSD joint task correlation (any signs); noise 0–2. Every spec is trained as each of the
 requested model families with ``TrainConfig.for_model(model)`` and nothing else changed except
 the size of the final held-out set (``--final-prompts``), and the gap to the class optimum is
@@ -11,6 +11,7 @@ Usage::
 
     python benchmarks/train_grid.py --specs 6 --seed 0                 # linear, scalar, vector
     python benchmarks/train_grid.py --specs 6 --models vector --json out.json
+    python benchmarks/train_grid.py --specs 8 --seed 13 --d-max 16 --k-max 8   # up to 8 segments
     python benchmarks/train_grid.py --specs 6 --set lr=0.01            # an ablation (any TrainConfig field)
     python benchmarks/train_grid.py --spec docs/training_grid/d3_diag_reversed.toml --models vector
     python benchmarks/train_grid.py --edges --models linear scalar  # the edges of the supported range
@@ -43,8 +44,9 @@ from wpgd.numerics.nn.training import TrainConfig, train  # noqa: E402
 EDGES = Path(__file__).resolve().parents[1] / "docs" / "training_grid" / "edges"
 
 
-def draw_spec(rng: np.random.Generator, d_max: int = 6) -> tuple[Problem, str]:
-    """One random spec of the supported range (small d) and a one-line description."""
+def draw_spec(rng: np.random.Generator, d_max: int = 6, k_max: int = 4) -> tuple[Problem, str]:
+    """One random spec of the supported range (d from 2 to ``d_max``, 1 to ``k_max`` segments of
+    3–10) and a one-line description."""
     d = int(rng.integers(2, d_max + 1))
     kind = str(rng.choice(["identity", "diagonal", "toeplitz"]))
     if kind == "identity":
@@ -57,7 +59,7 @@ def draw_spec(rng: np.random.Generator, d_max: int = 6) -> tuple[Problem, str]:
         rho = float(rng.uniform(0.2, 0.8))
         idx = np.arange(d)
         sigma, sdesc = rho ** np.abs(idx[:, None] - idx[None, :]), f"toep {rho:.2f}"
-    k = int(rng.integers(1, 5))
+    k = int(rng.integers(1, k_max + 1))
     sizes = [int(s) for s in rng.integers(3, 11, size=k)]
     # a random joint correlation of K segment tasks and the query task (any signs)
     a = rng.normal(size=(k + 1, k + 1 + int(rng.integers(0, 3))))
@@ -141,6 +143,8 @@ def main(argv=None) -> int:
     ap.add_argument("--specs", type=int, default=6, help="number of random specs (default 6)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the spec draw (default 0)")
     ap.add_argument("--d-max", type=int, default=6, help="largest feature dimension drawn (default 6)")
+    ap.add_argument("--k-max", type=int, default=4,
+                    help="largest number of segments of --draw small (default 4; the supported range goes to 8)")
     ap.add_argument("--draw", choices=["small", "edges"], default="small",
                     help="what the random specs are drawn from: 'small' (d ≤ --d-max, 1–4 segments of 3–10; "
                          "default) or 'edges' (d ≤ 3, 1–8 short or long segments up to n = --n-max, κ up to 10³, "
@@ -165,7 +169,7 @@ def main(argv=None) -> int:
     if args.spec:
         specs = [(load_spec(path), Path(path).stem) for path in args.spec]
     else:
-        specs = [draw_spec(rng, args.d_max) if args.draw == "small" else draw_edge_spec(rng, args.n_max)
+        specs = [draw_spec(rng, args.d_max, args.k_max) if args.draw == "small" else draw_edge_spec(rng, args.n_max)
                  for _ in range(args.specs)]
     rows = []
     print("| # | spec | model | trained | class optimum | gap | tol | steps | "

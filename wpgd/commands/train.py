@@ -90,7 +90,8 @@ def add_arguments(p) -> None:
                    help="initial gate bias (default log(T/0.2) for prompt length T; vector: none; 'none' keeps GLAModel's 3)")
     p.add_argument("--restarts", type=integer(0, 100), default=None,
                    help="restarts from a new initialisation of a run that the probe at 30%% of the steps finds "
-                        "on the plateau near risk 1 or (with --trap-action restart) in the rank-one label trap "
+                        "on the plateau near risk 1, (with --trap-action restart) in the rank-one label trap, or "
+                        "(scalar gating) still at the linear-attention level when the scalar optimum is below it "
                         "(default 4, vector 0; 0 = off)")
     p.add_argument("--trap-action", choices=["restart", "rewrite"], default=None,
                    help="what the probe does with a run whose weights are in the rank-one label trap: restart "
@@ -224,7 +225,9 @@ def run(args) -> int:
     if restarts:
         reasons = ", ".join(f"{sum(h.get('reason', 'plateau') == r for h in restarts)} {what}"
                             for r, what in (("plateau", "from the plateau near risk 1"),
-                                            ("label trap", "from the label trap (then from the label-split start)"))
+                                            ("label trap", "from the label trap (then from the label-split start)"),
+                                            ("linear level", "from the linear-attention level (then from the "
+                                                             "recency start)"))
                             if any(h.get("reason", "plateau") == r for h in restarts))
         print(f"restarts         {len(restarts)}: {reasons} (the probe at step {restarts[0]['step']})")
     for h in m.get("label_trap_repairs", []):

@@ -22,6 +22,7 @@ __all__ = [
     "FAMILY_DEFAULTS",
     "GATE_DECAY",
     "LR_RULE",
+    "RECENCY_DECAY_FACTOR",
     "SIGNED_GROUP_SCALE",
     "STEP_BUDGET",
     "TrainConfig",
@@ -60,6 +61,18 @@ GATE_DECAY = {"scalar": 0.2, "vector": 2.0}
 :func:`gate_bias_rule` aims at: scalar gates start close to linear attention (every token
 weighted ≥ e^{−0.2} ≈ 0.82); vector gates start with key channels at different,
 data-dependent decays (e^{−2} across the prompt; the module's bias 3 at T ≈ 40)."""
+
+RECENCY_DECAY_FACTOR = 10.0
+"""The *recency start* of a scalar-gated run restarted from the linear-attention level (the probe's
+"linear level" test, ``train_loop.probe_verdict``): every gate bias starts ``log 10`` lower, so the
+total initial log-decay across the prompt is ten times the family's (2 instead of
+:data:`GATE_DECAY` 0.2): the first token weighted about e^{−2} ≈ 0.14 of the query's neighbours
+instead of 0.82. From the near-linear start, a spec whose tasks are anti-correlated with the query
+in the early segments and correlated in the last one drives the preconditioner negative (the sign
+the linear optimum has) before the gates move, and non-decreasing weights cannot then discount the
+early segments: a local minimum at the linear-attention risk (docs/training.md, "Stuck at linear
+attention"). Weighting the recent tokens from the start gives the preconditioner the last
+segment's sign."""
 
 SIGNED_GROUP_SCALE = 2 ** -0.5
 """``init_signed_groups``: the second key group starts with ``W_q = −W_k = Q₂/√2`` (Q₂ orthogonal), so
@@ -226,9 +239,11 @@ class TrainConfig:
             None (default) = ``D/ref_width`` of :data:`LR_RULE`, which gives the gates the
             width-independent rate ``LR_RULE["base"]``: a gate logit must move by O(log T)
             whatever the width (its bias has fan-in 1), while ``lr_rule`` shrinks with D.
-        restarts: how many times a run that the probe finds stuck (on the plateau, or in the label
-            trap with ``trap_action`` "restart") is restarted from a fresh initialisation
-            (seed + 1000·attempt); 0 = never.
+        restarts: how many times a run that the probe finds stuck (on the plateau, in the label
+            trap with ``trap_action`` "restart", or a scalar-gated run still at the linear-attention
+            level, ``train_loop.LINEAR_LEVEL_SHARE``) is restarted from a fresh initialisation
+            (seed + 1000·attempt; after the label trap the label-split start, after the linear
+            level the recency start of :data:`RECENCY_DECAY_FACTOR`); 0 = never.
         restart_at: when the probe (plateau and label-trap tests) is made, as a fraction of ``steps``.
         restart_threshold: None = no plateau test. Otherwise the run counts as stuck when its
             held-out normalised risk at the probe is more than this fraction of the way from the

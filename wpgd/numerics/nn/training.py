@@ -33,6 +33,7 @@ Run management (docs/training-runs.md):
 
 from __future__ import annotations
 
+import math
 import signal
 import time
 from dataclasses import dataclass, replace
@@ -45,12 +46,20 @@ from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.fileio import to_jsonable, write_json_atomic
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.references import theory_references
+from wpgd.numerics.core.vocabulary import MODEL_KINDS
 from wpgd.numerics.nn.checkpoint import CheckpointError, load_checkpoint as _load, restore, save_checkpoint
 from wpgd.numerics.nn.evaluation import HeldOutSet, evaluate, make_control
+from wpgd.numerics.nn.gla import DEFAULT_GATE_BIAS
 from wpgd.numerics.nn.host_memory import retain_freed_memory
 from wpgd.numerics.nn.label_trap import TRAP_MIN_STEP, label_trap_share
 from wpgd.numerics.nn.prompts import PromptSampler, make_generator
-from wpgd.numerics.nn.train_config import TrainConfig, build_model, default_key_dim, with_overrides
+from wpgd.numerics.nn.train_config import (
+    RECENCY_DECAY_FACTOR,
+    TrainConfig,
+    build_model,
+    default_key_dim,
+    with_overrides,
+)
 from wpgd.numerics.nn.train_loop import (
     RunState,
     TrainingDivergedError,
@@ -235,6 +244,7 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
                    segments=run.segments, final_heldout=run.history[-1] if run.history else None,
                    restart_reasons=[h.get("reason", "plateau") for h in run.history if h.get("restart")],
                    label_split_start=bool(config.init_label_split or run.label_split),
+                   recency_start=run.recency,
                    label_trap_repairs=[{**{k: h[k] for k in ("step", "attempt", "label_trap_share",
                                                              "heldout_risk")}, "early": bool(h.get("early"))}
                                        for h in run.history if h.get("repair")],
@@ -248,16 +258,23 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
 
 
 def _fresh_factory(config: TrainConfig, token_dim: int, key_dim: int, given=None):
-    """``(attempt, label_split=False) -> (model, params, optimiser, scheduler)``: a new
-    initialisation (seed ``seed + 1000·attempt``; the label-split start when ``label_split``, after
-    the probe found the label trap) and its optimiser, or the caller's ``given`` model."""
+    """``(attempt, label_split=False, recency=False) -> (model, params, optimiser, scheduler)``: a
+    new initialisation (seed ``seed + 1000·attempt``; the label-split start when ``label_split``,
+    after the probe found the label trap; the recency start, every gate bias ``log``
+    ``RECENCY_DECAY_FACTOR`` lower, when ``recency``, after it found a scalar-gated run at the
+    linear-attention level) and its optimiser, or the caller's ``given`` model."""
 
-    def fresh(attempt: int, label_split: bool = False):
+    def fresh(attempt: int, label_split: bool = False, recency: bool = False):
         cfg = replace(config, seed=config.seed + _RESTART_SEED_STRIDE * attempt,
                       init_label_split=config.init_label_split or label_split)
+        if recency and config.init_gate_bias is not None:
+            cfg = replace(cfg, init_gate_bias=config.init_gate_bias - math.log(RECENCY_DECAY_FACTOR))
+        elif recency and MODEL_KINDS[config.model].gating != "none":
+            cfg = replace(cfg, init_gate_bias=DEFAULT_GATE_BIAS - math.log(RECENCY_DECAY_FACTOR))
         m = given if given is not None else build_model(cfg, token_dim, key_dim)
         return (m, *make_optimiser(config, m))
 
+    fresh.recency_start = given is None  # run_loop restarts from the linear level only with this start
     return fresh
 
 
@@ -282,6 +299,7 @@ def _continue_run(run: RunState, state: dict, ckpt_path, config: TrainConfig, ou
     restore(ckpt_path, state, run.model, run.opt, run.sched, run.gen)
     run.step, run.history, run.ema = int(state["step"]), list(state["history"]), state["ema"]
     run.label_split = bool(state.get("label_split", False))
+    run.recency = bool(state.get("recency", False))
     planned = int(state["config"]["steps"])
     run.probe = int(state.get("probe", run.probe if config.steps == planned else 0))
     run.segments = [int(s) for s in state.get("segments", [planned])]
