@@ -290,3 +290,42 @@ def test_sigterm_checkpoints_prints_the_resume_command_and_exits_143(tmp_path):
     assert mid.returncode == 130, err2
     assert f"resumed from step {step} of 200000" in err2 and "interrupted by SIGINT" in err2
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] > step
+
+
+@pytest.mark.slow
+def test_sigterm_to_an_experiment_keeps_its_runs_says_how_to_resume_and_exits_143(tmp_path):
+    """``wpgd experiment highdim`` (a tiny grid) stopped with SIGTERM mid-training: one line on what
+    was kept and that the same command resumes, exit 143 (it was "error: interrupted" and 130, the
+    SIGINT status); the checkpoint holds the step reached, and the same command resumes from it
+    (SIGINT then stops it with 130)."""
+    cmd = ["wpgd", "experiment", "highdim", "--n", "10", "--d", "3", "--models", "scalar", "--steps", "200000",
+           "--batch-size", "16", "--final-prompts", "200", "--out", "hd", "--quiet"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "WPGD_MAX_SECONDS": "inf"}
+    run_dir = tmp_path / "hd" / "runs" / "n10-scalar"
+
+    def start_and_stop(sig, moved_from=None):
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            deadline = time.monotonic() + 180
+            while True:  # training is running (a first evaluation written, or the step moved on)
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+                if moved_from is None and (run_dir / "history.json").exists():
+                    break
+                if moved_from is not None and (run_dir / "checkpoint.pt").exists() and \
+                        load_checkpoint(run_dir / "checkpoint.pt")["step"] != moved_from:
+                    break
+                time.sleep(0.2)
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            proc.kill() if proc.poll() is None else None
+        return proc.returncode, err
+
+    code, err = start_and_stop(signal.SIGTERM)
+    assert code == 143, err
+    assert "Traceback" not in err and "terminated (SIGTERM)" in err and "the same command resumes" in err, err
+    step = load_checkpoint(run_dir / "checkpoint.pt")["step"]
+    assert 200 <= step < 200000
+    code, err = start_and_stop(signal.SIGINT, moved_from=step)
+    assert code == 130, err
+    assert load_checkpoint(run_dir / "checkpoint.pt")["step"] > step

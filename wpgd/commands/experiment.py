@@ -294,11 +294,26 @@ def run(args) -> int:
                 print(path)
         return 0
     train = _overrides(args)
-    if args.experiment == "highdim":
-        return _highdim(args, train, formats)
-    if args.experiment == "figure1":
-        return _figure1(args, train, formats)
-    return _multilayer(args, train, formats)
+    runner = {"highdim": _highdim, "figure1": _figure1}.get(args.experiment, _multilayer)
+    try:
+        return runner(args, train, formats)
+    except KeyboardInterrupt as exc:  # also the trainer's TrainingInterrupted (SIGINT or SIGTERM)
+        return _interrupted(args, exc)
+
+
+def _interrupted(args, exc: KeyboardInterrupt) -> int:
+    """Say what an interrupted experiment kept and how to resume; 143 for SIGTERM, else re-raise
+    (the CLI's one line, exit 130)."""
+    import signal
+    import sys
+
+    print(f"wpgd experiment: interrupted: finished runs keep their results and unfinished ones their "
+          f"checkpoints in {args.out or f'results/{args.experiment}'}; the same command resumes them",
+          file=sys.stderr, flush=True)
+    if getattr(exc, "signum", None) == signal.SIGTERM:
+        print("wpgd experiment: error: terminated (SIGTERM)", file=sys.stderr)
+        return 143
+    raise exc
 
 
 def _figure1(args, train: dict, formats) -> int:
