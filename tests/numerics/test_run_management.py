@@ -124,6 +124,10 @@ def test_resume_says_where_it_continues_and_a_finished_run_is_not_retrained(tmp_
     train(pr, cfg, tmp_path / "a", stop_after=8)
     res = train(pr, cfg, tmp_path / "a", log=msgs.append)
     assert res.resumed_from == 8 and msgs == ["resumed from step 8 of 20"]
+    # train_seconds covers the 12 steps of this process, and train_steps_timed says so (a per-step
+    # time of train_seconds / steps understated the resumed highdim run's by 1.6x)
+    assert res.metrics["train_steps_timed"] == 12, res.metrics["train_steps_timed"]
+    assert train(pr, cfg, tmp_path / "fresh").metrics["train_steps_timed"] == 20
     again = train(pr, cfg, tmp_path / "a", log=msgs.append)
     assert again.already_complete and again.metrics == res.metrics
     assert msgs[-1].startswith("already complete (20 steps")

@@ -162,7 +162,8 @@ def run_highdim(config: HighdimConfig, out_dir, *, progress: bool = True) -> dic
     for met, key, job in zip(metrics, keys, jobs):
         row = _row(met, key)
         steps = job["config"]["steps"]
-        row.update(steps=steps, seconds_per_step=(met.get("train_seconds") or 0.0) / steps, seed=job["config"]["seed"],
+        timed = met.get("train_steps_timed") or steps  # the steps train_seconds covers (fewer after a resume)
+        row.update(steps=steps, seconds_per_step=(met.get("train_seconds") or 0.0) / timed, seed=job["config"]["seed"],
                    batch_size=job["config"]["batch_size"])
         rows.append(row)
     theory = {"n": list(config.n_values)}

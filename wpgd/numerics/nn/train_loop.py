@@ -99,6 +99,7 @@ class RunState:
     segments: list = field(default_factory=list)
     label_split: bool = False
     recency: bool = False
+    steps_here: int = 0  # optimiser steps taken in this process (not saved: a resumed run counts anew)
 
     def state(self, config: TrainConfig, fingerprint: dict) -> dict:
         return {
@@ -311,6 +312,7 @@ def run_loop(run: RunState, problem, config, sampler, last, fresh, save, ckpt_pa
             consistent = False
             update(run)
             run.step += 1
+            run.steps_here += 1
             run.ema = lval if run.ema is None else 0.98 * run.ema + 0.02 * lval
             if run.step % config.eval_every == 0 or run.step == config.steps:
                 run.model.eval()

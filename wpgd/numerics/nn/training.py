@@ -240,7 +240,8 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
     if run.step < config.steps:
         return TrainResult(run.model, {}, run.history, resumed_from=resumed_from, extended_from=extended_from)
     metrics = _final_evaluation(run, problem, config, sampler, key_dim, ckpt_path)
-    metrics.update(train_seconds=train_seconds, attempts=run.attempt + 1, steps=config.steps,
+    metrics.update(train_seconds=train_seconds, train_steps_timed=run.steps_here, attempts=run.attempt + 1,
+                   steps=config.steps,
                    segments=run.segments, final_heldout=run.history[-1] if run.history else None,
                    restart_reasons=[h.get("reason", "plateau") for h in run.history if h.get("restart")],
                    label_split_start=bool(config.init_label_split or run.label_split),
