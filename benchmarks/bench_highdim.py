@@ -41,8 +41,11 @@ def _one(model: str, n: int, d: int, steps: int, device: str, threads: int) -> d
     from wpgd.numerics.experiments.highdim import HIGHDIM_PANEL, HighdimConfig, train_config_for
     from wpgd.numerics.nn import train_loop as tl, training as tr
     from wpgd.numerics.nn.evaluation import HeldOutSet
+    from wpgd.numerics.nn.host_memory import retain_freed_memory
 
     torch.set_num_threads(threads)
+    if device != "cuda":
+        retain_freed_memory()  # as train() does (WPGD_MALLOC=system measures without it)
     problem = HIGHDIM_PANEL.problem(n, d)
     # the experiment's own run config (one place: a drift here once broke this benchmark)
     cfg = train_config_for(HighdimConfig(d=d, n_values=(n,), models=(model,), device=device), model, n).resolved(problem)
