@@ -27,7 +27,7 @@ _PROBE = textwrap.dedent("""
     step()
     step()  # the first reuse may still grow the heap once (alignment); from then on it is steady
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(5):
+    for _ in range(10):
         step()
     print(status, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """)
@@ -41,20 +41,21 @@ def _faults(mode: str) -> tuple[str, int]:
 
 
 def test_freed_tensors_are_reused_without_page_faults():
-    """Five 64 MiB tensors written and freed one after the other (after two warm-up ones, as a
+    """Ten 64 MiB tensors written and freed one after the other (after two warm-up ones, as a
     training run's steps follow its first): with the default policy the freed memory stays in the
-    heap, so they fault in (almost) no new pages; with
-    ``WPGD_MALLOC=system`` (the control: glibc maps and unmaps each) every one faults in its
-    16 384 pages again. Measured here: 0–50 faults against 81 920."""
+    heap, so they fault in almost no new pages; with ``WPGD_MALLOC=system`` (the control: glibc
+    maps and unmaps each) every one faults in its 16 384 pages again. Measured: 0 faults, or one
+    tensor's 16 384 when the heap grows once more on the way to its steady size (seen in one of
+    several runs), against 163 840. The bound, a quarter of the control, allows two such growths."""
     status, kept = _faults("retain")
     if status == "unavailable":
         pytest.skip("SKIP: this C library is not glibc; the allocator policy does nothing here")
     assert status == "retained"
     control_status, control = _faults("system")
     assert control_status == "system"
-    if control < 5 * 16384 // 2:  # transparent huge pages fault 2 MiB at a time
+    if control < 10 * 16384 // 2:  # transparent huge pages fault 2 MiB at a time
         pytest.skip(f"SKIP: the control faulted only {control} pages (huge pages?): nothing to compare")
-    assert kept < 0.05 * control, (kept, control)
+    assert kept < 0.25 * control, (kept, control)
 
 
 def test_invalid_policy_is_refused_in_the_api_and_on_the_command_line(monkeypatch, tmp_path):
