@@ -209,17 +209,19 @@ def probe_verdict(run: RunState, problem, config: TrainConfig, heldout: HeldOutS
     if share is not None and share > config.trap_threshold:
         return "label trap", record
     if config.restart_threshold is not None:
-        lin = make_control(problem).risk / nr  # the linear-attention optimum
+        control = make_control(problem)  # the linear-attention optimum (also the linear-level test's control)
+        lin = control.risk / nr
         if (est.ci_low / nr - lin) > config.restart_threshold * max(1.0 - lin, 0.0):
             return "plateau", record
-        if _at_linear_level(run, problem, config, heldout, lin, record):
+        if _at_linear_level(run, problem, config, heldout, control, lin, record):
             return "linear level", record
     return None, record
 
 
-def _at_linear_level(run: RunState, problem, config: TrainConfig, heldout: HeldOutSet, lin: float,
+def _at_linear_level(run: RunState, problem, config: TrainConfig, heldout: HeldOutSet, control, lin: float,
                      record: dict) -> bool:
-    """The linear-level test of :func:`probe_verdict` (``lin``: the normalised linear optimum).
+    """The linear-level test of :func:`probe_verdict` (``control``: the linear-attention optimum's
+    control variate; ``lin``: its normalised risk).
 
     The held-out risk is re-estimated with the linear-attention optimum as the control variate: a
     run at the linear level predicts almost what that optimum predicts, so the interval is tight
@@ -236,7 +238,7 @@ def _at_linear_level(run: RunState, problem, config: TrainConfig, heldout: HeldO
     gain = lin - target
     if gain <= tolerance_for(config.model) * target:  # staying at the linear level would land
         return False
-    _, cv = evaluate(run.model, heldout, make_control(problem), resamples=200, seed=config.eval_seed)
+    _, cv = evaluate(run.model, heldout, control, resamples=200, seed=config.eval_seed)
     low = cv.ci_low / problem.null_risk
     record["linear_level_share"] = (lin - low) / gain  # the optimistic share of the way gone
     return low > lin - LINEAR_LEVEL_SHARE * gain
