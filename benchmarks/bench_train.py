@@ -17,9 +17,10 @@ Both sides use float32, batch 256 and one torch thread by default, and the alloc
 ``train`` applies (``wpgd.numerics.nn.host_memory``; ``WPGD_MALLOC=system`` measures without it). The figure is the median
 seconds per step over ``--steps`` timed steps after warm-up, measured alternately (wpgd, plain,
 wpgd, ...) so that load from other processes affects both; the ratio wpgd/plain is printed (goal
-≤ 1.2). A third column, "lean", is the plain step computing only the label channel of the values
-(the one the prediction reads; ``GLALayer`` computes all D): its ratio is a kernel-level finding
-for ``wpgd/numerics/nn/gla.py``, not training-loop overhead.
+≤ 1.2). A third column, "lean", is the plain step with the arithmetic of wpgd's query-only kernel
+(``GLALayer.label_last``: only the label channel of the values, and without a vector gate the key
+projection folded into the query): wpgd/lean is the training loop's overhead over the same
+arithmetic, and wpgd/plain also contains what the kernel saves over the model as written.
 
 Usage::
 
@@ -94,9 +95,10 @@ def _wpgd_step(problem: Problem, model: str, batch: int, device: str):
 def _plain_step(problem: Problem, model: str, batch: int, device: str, label_row_only: bool = False):
     """The same model, data and loss in plain PyTorch (returns a no-argument callable).
 
-    ``label_row_only``: compute only the label channel of the values (the one ``predict`` reads)
-    instead of all D channels as ``GLALayer`` does: the same function with D times fewer value
-    flops, which measures what a leaner kernel could gain (not the training loop's overhead)."""
+    ``label_row_only`` ("lean"): compute only the label channel of the values (the one ``predict``
+    reads) and, without a vector gate, score the tokens against ``W_kᵀ q`` instead of forming
+    every key — what ``GLALayer.label_last`` does. The plain side without it is the model as
+    written (every key, every value channel): the same function with more products."""
     cfg = TrainConfig.for_model(model, batch_size=batch, steps=10**6).resolved(problem)
     d, n = problem.d, problem.n
     gated = model != "linear"
@@ -145,7 +147,10 @@ def _plain_step(problem: Problem, model: str, batch: int, device: str, label_row
             z[:, delim, d] = 1.0
         z[:, -1, :d] = feats[:, n]
         q = z[:, -1] @ W_q.T  # [B, K]
-        k = z @ W_k.T  # [B, T, K]
+        fold = label_row_only and not vector  # scores (W_k z_s)·q = z_s·(W_kᵀ q)
+        k = z if fold else z @ W_k.T  # [B, T, D] or [B, T, K]
+        if fold:
+            q = q @ W_k  # [B, D]
         v_last = z @ W_v[-1] if label_row_only else (z @ W_v.T)[..., -1]  # [B, T]: the label channel
         if gated:
             lg = torch.nn.functional.logsigmoid(z @ W_g.T + b_g)  # [B, T, G]

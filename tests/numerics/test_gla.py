@@ -124,10 +124,14 @@ def test_last_query_equals_last_row_of_recurrent(dtype, tol, gate_width):
     assert relative_rms(o, naive_recurrent_gla(long_q, long_q, long_q, strong)[:, -1]) < 1e-12
 
 
+@pytest.mark.parametrize("heads", [1, 2])
 @pytest.mark.parametrize("gating", ["scalar", "vector", "none"])
-def test_query_only_prediction_has_the_full_forward_gradients(gating):
+def test_query_only_prediction_has_the_full_forward_gradients(gating, heads):
+    # The query-only path folds W_k into the query for scalar/no gating (GLALayer.query_and_keys_last);
+    # the reference is the full recurrent forward, which forms every key.
     torch.manual_seed(3)
-    m = GLAModel(token_dim=5, key_dim=6, num_layers=2, gating=gating, mode="recurrent", dtype=torch.float64)
+    m = GLAModel(token_dim=5, key_dim=6, num_layers=2, gating=gating, num_heads=heads, mode="recurrent",
+                 dtype=torch.float64)
     z = torch.randn(3, 12, 5, dtype=torch.float64)
     grads = []
     for loss in (lambda: m.predict(z).pow(2).sum(), lambda: m(z)[:, -1, -1].pow(2).sum()):

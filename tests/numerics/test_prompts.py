@@ -66,6 +66,40 @@ def test_segment_tasks_are_shared():
         assert float((X @ beta).squeeze(-1).sub(y).abs().max()) < 1e-10
 
 
+def _dense_problem(n: int) -> Problem:
+    i = np.arange(n + 1)
+    return Problem.dense(np.diag([1.0, 0.5, 2.0]), 0.9 ** np.abs(i[:, None] - i[None, :]), noise=0.1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Problem.segmented(np.diag([1.0, 0.5, 2.0]), [3, 4, 2], [0.3, -0.5, 0.8], noise=0.1),
+    lambda: _dense_problem(6),  # 7 runs of one token: computed run by run
+    lambda: _dense_problem(80),  # 81 runs: gathered
+])
+def test_labels_by_runs_equal_the_per_token_tasks(make, monkeypatch):
+    """Labels computed per contiguous run of shared tasks equal ⟨x_i, β_i⟩ with the per-token
+    task matrix gathered (the two code paths of ``PromptSampler._labels``), to 1e-12 in float64;
+    the negative control (tasks shifted by one token) is far off."""
+    import wpgd.numerics.nn.prompts as prompts
+
+    pr = make()
+    s = PromptSampler(pr, dtype=torch.float64)
+    d = pr.d
+    g = torch.randn((5, s._f_task.shape[1], d), generator=make_generator(3), dtype=torch.float64)
+    rows = torch.einsum("ab,sbd->sad", s._f_task, g)
+    feats = torch.randn((5, pr.n + 1, d), generator=make_generator(4), dtype=torch.float64)
+    gathered = (feats * rows[:, s._task_idx, :]).sum(-1)
+    results = []
+    for limit in (0, 10**6):  # force the gather, force the runs
+        monkeypatch.setattr(prompts, "_MAX_LABEL_RUNS", limit)
+        results.append(s._labels(feats, rows))
+    for got in results:
+        assert got.shape == gathered.shape
+        assert float((got - gathered).abs().max()) < 1e-12
+    shifted = (feats * rows[:, torch.roll(s._task_idx, 1), :]).sum(-1)
+    assert float((shifted - gathered).abs().max()) > 0.1
+
+
 def test_wpgd_risk_matches_closed_form():
     """Monte Carlo risk of a WPGD predictor on these prompts equals the closed-form risk (4.5 SE)."""
     pr = _problem()

@@ -389,10 +389,26 @@ class GLALayer(nn.Module):
         kernel = {"parallel": parallel_gla, "recurrent": naive_recurrent_gla, "chunked": chunked_gla}[self.mode]
         return kernel(q, k, v, self.log_gates(z))
 
+    def query_and_keys_last(self, z):
+        """The query of the final position and the keys it is scored against, for
+        :func:`last_query_gla`: ``(q [B, H, C], k [B, T, H, C])`` with ``q·k_s`` the score of token s.
+
+        With a scalar gate or none, every key channel has the same decay, so the score
+        ``(W_q z_T)·(W_k z_s)`` is ``(W_kᵀ W_q z_T)·z_s``: the key projection is folded into the
+        query (C = D, B·H·K·D products) instead of applied to every token (B·T·H·K·D products,
+        the step's largest cost at the paper's scale). The function and its gradients are the same;
+        only the float rounding differs. A vector gate decays each key channel separately, so its
+        keys are formed (C = K).
+        """
+        q = torch.einsum("hkd,bd->bhk", self.W_q, z[:, -1])
+        if self.gating == "vector":
+            return q, torch.einsum("hkd,btd->bthk", self.W_k, z)
+        folded = torch.einsum("hkd,bhk->bhd", self.W_k, q)
+        return folded, z.unsqueeze(2).expand(z.shape[0], z.shape[1], self.num_heads, z.shape[2])
+
     def attention_last(self, z):
         """Per-head outputs at the final position only, shape [B, H, D] (:func:`last_query_gla`)."""
-        q = torch.einsum("hkd,bd->bhk", self.W_q, z[:, -1])
-        k = torch.einsum("hkd,btd->bthk", self.W_k, z)
+        q, k = self.query_and_keys_last(z)
         v = torch.einsum("hed,btd->bthe", self.W_v, z)
         return last_query_gla(q, k, v, None if self.gating == "none" else self.log_gates(z))
 
@@ -401,10 +417,10 @@ class GLALayer(nn.Module):
 
         The prediction reads only this channel, so only the label row of each head's ``W_v`` is
         applied (V = 1 instead of D in :func:`last_query_gla`): the same value and the same
-        gradients as ``forward_last(z)[:, -1]``, with D times fewer value products.
+        gradients as ``forward_last(z)[:, -1]``, with D times fewer value products (and the
+        keys of :meth:`query_and_keys_last`).
         """
-        q = torch.einsum("hkd,bd->bhk", self.W_q, z[:, -1])
-        k = torch.einsum("hkd,btd->bthk", self.W_k, z)
+        q, k = self.query_and_keys_last(z)
         v = torch.einsum("hd,btd->bth", self.W_v[:, -1, :], z).unsqueeze(-1)
         out = last_query_gla(q, k, v, None if self.gating == "none" else self.log_gates(z)).sum(dim=1)[:, 0]
         return z[:, -1, -1] + (out if self.aggregation == "sum" else out * self.output_scale(z.shape[1]))

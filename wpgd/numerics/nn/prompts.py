@@ -177,6 +177,24 @@ class PromptBatch:
         return torch.einsum("bi,ij,bj->b", self.query, P, u)
 
 
+_MAX_LABEL_RUNS = 64  # above this many task runs, labels gather a per-token task matrix
+
+
+def _contiguous_runs(idx) -> list[tuple[int, int, int]]:
+    """``(start, stop, value)`` for each maximal run of equal entries of ``idx``.
+
+    >>> _contiguous_runs([0, 0, 1, 1, 1, 2])
+    [(0, 2, 0), (2, 5, 1), (5, 6, 2)]
+    """
+    idx = [int(i) for i in idx]
+    runs, start = [], 0
+    for i in range(1, len(idx) + 1):
+        if i == len(idx) or idx[i] != idx[start]:
+            runs.append((start, i, idx[start]))
+            start = i
+    return runs
+
+
 def make_generator(seed: int, device: str = "cpu") -> torch.Generator:
     """A ``torch.Generator`` on ``device`` seeded with ``seed``."""
     return torch.Generator(device=device).manual_seed(int(seed))
@@ -230,6 +248,7 @@ class PromptSampler:
         self._f_sigma_t = None if np.array_equal(factor, np.eye(d)) else t(factor.T)
         self._f_task = t(f_task)
         self._task_idx = torch.as_tensor(task_idx, dtype=torch.long, device=device)
+        self._task_runs = _contiguous_runs(task_idx)
         # Position of each demonstration in the token sequence: a delimiter sits before every
         # segment but the first.
         offset = seg if self.num_delimiters else np.zeros_like(seg)
@@ -252,6 +271,16 @@ class PromptSampler:
             out = feats
         fs = self.fmt.feature_scale
         return out * fs if fs != 1.0 else out
+
+    def _labels(self, feats: torch.Tensor, task_rows: torch.Tensor) -> torch.Tensor:
+        """Noise-free labels ``⟨x_i, β_i⟩``, shape (B, n+1), from the features (B, n+1, d) and the
+        distinct task vectors (B, m, d). A segment prompt's tokens share their segment's task in
+        contiguous runs, so each run is one batched matrix-vector product; a per-token task matrix
+        (B·(n+1)·d numbers) is gathered only when there are many runs (dense task correlation)."""
+        if len(self._task_runs) > _MAX_LABEL_RUNS:
+            return (feats * task_rows[:, self._task_idx, :]).sum(-1)
+        return torch.cat([(feats[:, a:b] * task_rows[:, row, None]).sum(-1)
+                          for a, b, row in self._task_runs], dim=1)
 
     def predict(self, model, tokens: torch.Tensor) -> torch.Tensor:
         """``model.predict(tokens)`` converted back to units of y (divided by ``label_scale``), shape (B,)."""
@@ -287,8 +316,7 @@ class PromptSampler:
         draws = torch.randn((batch, n + 1, d), **kw)
         feats = draws if self._f_sigma_t is None else draws @ self._f_sigma_t
         g = torch.randn((batch, self._f_task.shape[1], d), **kw)
-        tasks = torch.einsum("ab,sbd->sad", self._f_task, g)[:, self._task_idx, :]
-        labels = (feats * tasks).sum(-1)
+        labels = self._labels(feats, torch.einsum("ab,sbd->sad", self._f_task, g))
         if self._noise_sd > 0:
             labels = labels + self._noise_sd * torch.randn((batch, n + 1), **kw)
         tokens = torch.zeros((batch, self.seq_len, self.token_dim), dtype=self.dtype, device=self.device)
