@@ -199,3 +199,30 @@ def test_cli_figure1_with_a_user_spec(tmp_path, capsys):
     assert name.startswith("spec-") and [r["n"] for r in panel["rows"]] == [4, 8]
     assert panel["theory"]["n"][0] == 4 and panel["theory"]["n"][-1] == 8
     assert (out / "figure1.svg").exists() and (out / f"panel_{name}.json").exists()
+
+
+def test_experiment_guards_count_only_unfinished_runs(tmp_path, monkeypatch):
+    """``wpgd experiment figure1/multilayer`` check only the runs they would train: after a tiny
+    run, the same settings hand nothing to the time guard; negative controls: an empty folder hands
+    it every run, another model only that model's run, another learning rate every run again."""
+    import wpgd.numerics.nn.step_timing as step_timing
+    from wpgd.commands.experiment import _require_runs
+    from wpgd.numerics.experiments import experiments as ex
+
+    handed = []
+    monkeypatch.setattr(step_timing, "require_runs", lambda runs, **kw: handed.append(
+        sorted((pr.n, tc.model, tc.layers) for pr, tc in runs)))
+    train = dict(steps=6, batch_size=8, eval_every=3, eval_prompts=32, final_prompts=200, restarts=0)
+    cfg = Figure1Config(panels=("d",), d=3, n_values=(4,), theory_n=(4, 6, 2), models=("linear",), train=train, jobs=1)
+    run_figure1(cfg, tmp_path, progress=False)
+    _require_runs(cfg, ex, tmp_path, quiet=True)
+    _require_runs(cfg, ex, tmp_path / "empty", quiet=True)
+    _require_runs(replace(cfg, models=("linear", "scalar")), ex, tmp_path, quiet=True)
+    _require_runs(replace(cfg, train={**train, "lr": 0.02}), ex, tmp_path, quiet=True)
+    assert handed == [[(4, "linear", 1)], [(4, "scalar", 1)], [(4, "linear", 1)]]
+    handed.clear()
+    ml = MultilayerConfig(panel="a", d=3, n=4, layers=(1,), train=train, theory_prompts=512)
+    run_multilayer(ml, tmp_path, progress=False)
+    _require_runs(ml, ex, tmp_path, quiet=True)
+    _require_runs(replace(ml, layers=(1, 2)), ex, tmp_path, quiet=True)
+    assert handed == [[(4, "scalar", 2)]]

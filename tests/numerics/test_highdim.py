@@ -146,3 +146,38 @@ def test_bench_highdim_times_the_experiments_own_run():
     assert row["default_steps"] == step_budget("scalar", 3, 2, 256)[0]
     assert row["eval_batch"] == eval_batch_for("cpu", 6, 3)
     assert 0 < row["s_per_step"] < math.inf and row["peak_rss_mib"] >= row["rss_setup_mib"] > 0
+
+
+def test_the_highdim_guard_counts_only_unfinished_runs(tmp_path, monkeypatch):
+    """After a tiny grid has run into a folder, the guard at a limit of a millisecond passes without
+    timing anything (every run would be reused); negative controls: an empty folder, and the same
+    folder with one n added (only that run is timed) or another seed (every run is retrained), are
+    refused at that limit."""
+    from wpgd.numerics.core.errors import ResourceLimitError
+    from wpgd.numerics.experiments.highdim import require_highdim
+    from wpgd.numerics.nn.step_timing import StepTiming
+
+    cfg = HighdimConfig(d=3, n_values=(4,), train={"steps": 4, "batch_size": 8, "final_prompts": 200,
+                                                   "eval_prompts": 64, "eval_every": 2, "seed": 1})
+    run_highdim(cfg, tmp_path, progress=False)
+    seen = []
+
+    def measure(problem, tc):
+        seen.append((problem.n, tc.model))
+        return StepTiming(step=0.01, forward=0.01, batch=8)
+
+    monkeypatch.setenv("WPGD_MAX_SECONDS", "1e-3")  # the stubbed runs take 0.04 s of steps each
+    lines = []
+    require_highdim(cfg, measure, log=lines.append, out_dir=tmp_path)
+    assert seen == [] and lines == [f"highdim: 2 of 2 runs already finished in {tmp_path} (reused)"]
+    with pytest.raises(ResourceLimitError, match="WPGD_MAX_SECONDS"):
+        require_highdim(cfg, measure, out_dir=tmp_path / "empty")
+    seen.clear()
+    with pytest.raises(ResourceLimitError, match="WPGD_MAX_SECONDS"):
+        require_highdim(HighdimConfig(**{**cfg.to_dict(), "n_values": (4, 6)}), measure, out_dir=tmp_path)
+    assert seen == [(6, "linear"), (6, "scalar")]
+    seen.clear()
+    with pytest.raises(ResourceLimitError, match="WPGD_MAX_SECONDS"):
+        require_highdim(HighdimConfig(**{**cfg.to_dict(), "train": {**cfg.train, "seed": 2}}), measure,
+                        out_dir=tmp_path)
+    assert seen == [(4, "linear"), (4, "scalar")]

@@ -253,6 +253,39 @@ def test_local_dask_workers_keep_glibc_s_dynamic_mmap_threshold(tmp_path, unset,
         assert env["MALLOC_TRIM_THRESHOLD_"] == (None if unset else "65536")
 
 
+@pytest.mark.slow
+def test_a_local_cluster_starts_cleanly_beside_one_on_dask_s_default_port():
+    """With Dask's default HTTP port, 8787, taken (here by a plain socket, as by another wpgd
+    command's cluster), ``local_cluster`` starts without a warning (warnings are errors in this
+    suite) and serves its scheduler's HTTP routes on another local port. Control: Dask's own
+    default (the scheduler options unset) warns that the port is in use."""
+    import socket
+    import warnings
+
+    pytest.importorskip("distributed")
+    from wpgd.numerics.experiments.sweep import local_cluster
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))
+        holder.listen(1)
+    except OSError:
+        pass  # already taken by another process: the same situation
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with local_cluster(1) as cluster:
+                port = cluster.scheduler.http_server.port
+        assert port != 8787
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            with local_cluster(1, scheduler_kwargs={"dashboard_address": None}):
+                pass
+        assert any("8787 is already in use" in str(w.message) for w in seen)
+    finally:
+        holder.close()
+
+
 def test_an_interrupted_sweep_keeps_what_it_computed(tmp_path):
     labelled = grid_tasks(load_grid(_grid(tmp_path)), tmp_path / "ref")
     tasks = [

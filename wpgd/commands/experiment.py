@@ -351,7 +351,7 @@ def _figure1(args, train: dict, formats) -> int:
         cfg = replace(cfg, models=tuple(args.models))
     if args.jobs:
         cfg = replace(cfg, jobs=args.jobs)
-    _require_runs(cfg, ex, quiet=args.quiet or args.json)
+    _require_runs(cfg, ex, args.out, quiet=args.quiet or args.json)
     result = ex.run_figure1(cfg, args.out, progress=not (args.quiet or args.json))
     paths = render_all(args.out, formats)
     if args.json:
@@ -385,7 +385,7 @@ def _multilayer(args, train: dict, formats) -> int:
             cfg = replace(cfg, **{key: val})
     if args.layers:
         cfg = replace(cfg, layers=tuple(args.layers))
-    _require_runs(cfg, ex, quiet=args.quiet or args.json)
+    _require_runs(cfg, ex, args.out, quiet=args.quiet or args.json)
     result = ex.run_multilayer(cfg, args.out, progress=not (args.quiet or args.json))
     paths = render_all(args.out, formats)
     if args.json:
@@ -409,39 +409,28 @@ def _multilayer(args, train: dict, formats) -> int:
     return 0
 
 
-def _require_runs(cfg, ex, quiet: bool = False) -> None:
+def _require_runs(cfg, ex, out, quiet: bool = False) -> None:
     """Refuse an experiment whose training runs together exceed the memory or time limits, before
     anything is written (wpgd.numerics.nn.step_timing.require_runs: the flop model, then a few timed
-    steps of each run where the flop model refuses; device-aware)."""
+    steps of each run where the flop model refuses; device-aware). Runs already finished in ``out``
+    with the same settings are reused, so only the others are counted."""
     from wpgd.numerics.nn.step_timing import require_runs
-    from wpgd.numerics.nn.training import TrainConfig
 
-    runs = []
-    if isinstance(cfg, ex.Figure1Config):
-        models = cfg.models or ()
-        known = {**ex.PANELS, **{panel.name: panel for panel in cfg.custom_panels}}
-        if any(p not in known for p in cfg.panels) or any(m not in ex.MODEL_KINDS for m in models):
-            return  # run_figure1 names the unknown panel or model
-        for p in cfg.panels:
-            for n in cfg.n_values:
-                problem = known[p].problem(n, cfg.d)
-                runs += [(problem, TrainConfig(**cfg.run_overrides(m)).resolved(problem))
-                         for m in (models or known[p].models)]
-    else:
-        if cfg.panel not in ex.MULTILAYER_PANELS:
-            return  # run_multilayer names the unknown panel
-        problem = ex.MULTILAYER_PANELS[cfg.panel].problem(cfg.n, cfg.d)
-        for L in cfg.layers:  # the step budget derived for L layers, as run_multilayer uses it
-            runs.append((problem, ex.multilayer_train_config(cfg, problem, int(L)).resolved(problem)))
-    require_runs(runs, parallel=getattr(cfg, "jobs", 1) or 1,
-                 log=None if quiet else (lambda msg: print(f"wpgd experiment: {msg}", file=sys.stderr, flush=True)))
+    jobs = ex.figure1_jobs(cfg, out)[0] if isinstance(cfg, ex.Figure1Config) else ex.multilayer_jobs(cfg, out)
+    pending = ex.unfinished(jobs)
+    log = None if quiet else (lambda msg: print(f"wpgd experiment: {msg}", file=sys.stderr, flush=True))
+    if log is not None and len(pending) < len(jobs):
+        log(f"{len(jobs) - len(pending)} of {len(jobs)} runs already finished in {out} (reused)")
+    if pending:
+        require_runs([ex.job_training(job) for job in pending], parallel=getattr(cfg, "jobs", 1) or 1, log=log)
 
 
-def _require_highdim_runs(cfg, quiet: bool = False) -> None:
-    """The highdim grid against the limits, its time measured (wpgd.numerics.experiments.highdim.require_highdim)."""
+def _require_highdim_runs(cfg, out, quiet: bool = False) -> None:
+    """The highdim grid's unfinished runs against the limits, their time measured
+    (wpgd.numerics.experiments.highdim.require_highdim)."""
     from wpgd.numerics.experiments.highdim import require_highdim
 
-    require_highdim(cfg, log=None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True)))
+    require_highdim(cfg, log=None if quiet else (lambda msg: print(msg, file=sys.stderr, flush=True)), out_dir=out)
 
 
 def _highdim(args, train: dict, formats) -> int:
@@ -462,7 +451,7 @@ def _highdim(args, train: dict, formats) -> int:
         cfg = HighdimConfig(**{**cfg.to_dict(), "n_values": tuple(sorted(set(args.n)))})
     if args.models:
         cfg = HighdimConfig(**{**cfg.to_dict(), "models": tuple(dict.fromkeys(args.models))})
-    _require_highdim_runs(cfg, quiet=args.quiet or args.json)
+    _require_highdim_runs(cfg, args.out, quiet=args.quiet or args.json)
     result = run_highdim(cfg, args.out, progress=not (args.quiet or args.json))
     paths = render_all(args.out, formats)
     bad = [r for r in result["rows"] if r["status"] != "converged"]

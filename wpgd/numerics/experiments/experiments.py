@@ -37,8 +37,8 @@ from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.references import class_risk
 from wpgd.numerics.core.vocabulary import MODEL_KINDS, THEORY_CLASSES
 from wpgd.numerics.experiments.panels import PanelSpec
-from wpgd.numerics.experiments.sweep import SweepTask, run_tasks
-from wpgd.numerics.experiments.sweep_tasks import execute
+from wpgd.numerics.experiments.sweep import SweepTask, read_record, run_tasks
+from wpgd.numerics.experiments.sweep_tasks import execute, task_problem
 
 __all__ = [
     "PanelSpec",
@@ -47,6 +47,10 @@ __all__ = [
     "MultilayerConfig",
     "MULTILAYER_PANELS",
     "run_figure1",
+    "figure1_jobs",
+    "multilayer_jobs",
+    "unfinished",
+    "job_training",
     "spec_panel",
     "run_multilayer",
     "multilayer_train_config",
@@ -239,8 +243,7 @@ def _run_jobs(jobs: list[dict], workers: int, progress: bool, desc: str, *,
         InvalidProblemError: a run failed (the others are kept; rerunning retries it).
     """
 
-    tasks = [SweepTask.make({"kind": "train", **{k: v for k, v in job.items() if k != "out"}},
-                            Path(job["out"]) / "result.json", job["out"]) for job in jobs]
+    tasks = [_task(job) for job in jobs]
     outcome = run_tasks(tasks, execute, scheduler=scheduler, workers=max(1, int(workers)), progress=progress,
                         desc=desc)
     if outcome.errors:
@@ -250,10 +253,53 @@ def _run_jobs(jobs: list[dict], workers: int, progress: bool, desc: str, *,
     return [outcome.results[t.key] for t in tasks]
 
 
+def _task(job: dict) -> SweepTask:
+    """The sweep task of a training job: keyed by everything but its folder, recorded in it."""
+    return SweepTask.make({"kind": "train", **{k: v for k, v in job.items() if k != "out"}},
+                          Path(job["out"]) / "result.json", job["out"])
+
+
+def unfinished(jobs: list[dict]) -> list[dict]:
+    """The jobs without a finished record of the same settings (the ones :func:`_run_jobs` would train)."""
+    return [job for job in jobs if read_record(_task(job)) is None]
+
+
+def job_training(job: dict) -> tuple:
+    """``(problem, resolved TrainConfig)`` of a training job, for the resource guards."""
+    from wpgd.numerics.nn.train_config import TrainConfig
+
+    return task_problem(job), TrainConfig.from_dict(job["config"])
+
+
 def _job(panel: PanelSpec, n: int, d: int, cfg, out: Path) -> dict:
     # the resolved config (derived step budget, learning rate, gate bias), as train() records it
     resolved = cfg.resolved(panel.problem(n, d)).to_dict()
     return {"panel": asdict(panel), "n": int(n), "d": int(d), "config": resolved, "out": str(out)}
+
+
+def figure1_jobs(config: Figure1Config, out: Path) -> tuple[list[dict], list[tuple]]:
+    """The training jobs of a Figure-1 run into ``out`` and their keys ``(panel, n, model)``.
+
+    Raises:
+        InvalidProblemError: an unknown panel or model.
+    """
+    from wpgd.numerics.nn.training import TrainConfig
+
+    known = {**PANELS, **{cp.name: cp for cp in config.custom_panels}}
+    unknown = sorted(set(config.panels) - set(known))
+    if unknown:
+        raise InvalidProblemError(f"unknown panel(s) {', '.join(unknown)} (choose from {', '.join(known)})")
+    bad = sorted(set(config.models or ()) - set(MODEL_KINDS))
+    if bad:
+        raise InvalidProblemError(f"unknown model(s) {', '.join(bad)}")
+    jobs, keys = [], []
+    for p in config.panels:
+        for n in config.n_values:
+            for m in (config.models or known[p].models):
+                cfg = TrainConfig(**config.run_overrides(m))
+                jobs.append(_job(known[p], n, config.d, cfg, Path(out) / "runs" / p / f"n{n}-{m}"))
+                keys.append((p, n, m))
+    return jobs, keys
 
 
 def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True, scheduler: str = "local") -> dict:
@@ -269,25 +315,11 @@ def run_figure1(config: Figure1Config, out_dir, *, progress: bool = True, schedu
     Returns:
         The content of ``figure1.json`` (all panels).
     """
-    from wpgd.numerics.nn.training import TrainConfig
-
     out = Path(out_dir)
     known = {**PANELS, **{cp.name: cp for cp in config.custom_panels}}
-    unknown = sorted(set(config.panels) - set(known))
-    if unknown:
-        raise InvalidProblemError(f"unknown panel(s) {', '.join(unknown)} (choose from {', '.join(known)})")
-    bad = sorted(set(config.models or ()) - set(MODEL_KINDS))
-    if bad:
-        raise InvalidProblemError(f"unknown model(s) {', '.join(bad)}")
+    jobs, keys = figure1_jobs(config, out)
     write_json_atomic(out / "figure1_config.json", config.to_dict())
     t0 = time.perf_counter()
-    jobs, keys = [], []
-    for p in config.panels:
-        for n in config.n_values:
-            for m in (config.models or known[p].models):
-                cfg = TrainConfig(**config.run_overrides(m))
-                jobs.append(_job(known[p], n, config.d, cfg, out / "runs" / p / f"n{n}-{m}"))
-                keys.append((p, n, m))
     metrics = _run_jobs(jobs, config.jobs, progress, "figure1 runs", scheduler=scheduler)
     lo, hi, step = config.theory_n
     grid = list(range(int(lo), int(hi) + 1, int(step)))
@@ -374,6 +406,20 @@ def ordering_checks(panel: dict, tol: float = 0.03) -> list[dict]:
     return checks
 
 
+def multilayer_jobs(config: MultilayerConfig, out: Path) -> list[dict]:
+    """The training jobs of a multilayer run into ``out``, one per L in ``config.layers``.
+
+    Raises:
+        InvalidProblemError: an unknown panel.
+    """
+    if config.panel not in MULTILAYER_PANELS:
+        raise InvalidProblemError(f"unknown panel {config.panel!r} (one of {', '.join(MULTILAYER_PANELS)})")
+    panel = MULTILAYER_PANELS[config.panel]
+    problem = panel.problem(config.n, config.d)
+    return [_job(panel, config.n, config.d, multilayer_train_config(config, problem, int(L)),
+                 Path(out) / "runs" / f"L{L}-{config.model}") for L in config.layers]
+
+
 def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True, scheduler: str = "local") -> dict:
     """Train 1..L-layer models on one problem and compare them with the L-step class optimum.
 
@@ -392,16 +438,10 @@ def run_multilayer(config: MultilayerConfig, out_dir, *, progress: bool = True, 
     Returns:
         The content of ``multilayer.json``.
     """
-    if config.panel not in MULTILAYER_PANELS:
-        raise InvalidProblemError(f"unknown panel {config.panel!r} (one of {', '.join(MULTILAYER_PANELS)})")
     out = Path(out_dir)
-    panel = MULTILAYER_PANELS[config.panel]
-    problem = panel.problem(config.n, config.d)
+    jobs = multilayer_jobs(config, out)
+    problem = MULTILAYER_PANELS[config.panel].problem(config.n, config.d)
     write_json_atomic(out / "multilayer_config.json", config.to_dict())
-    jobs = []
-    for L in config.layers:
-        cfg = multilayer_train_config(config, problem, int(L))
-        jobs.append(_job(panel, config.n, config.d, cfg, out / "runs" / f"L{L}-{config.model}"))
     metrics = _run_jobs(jobs, config.jobs, progress, "multilayer runs", scheduler=scheduler)
     primary = MODEL_KINDS[config.model].classes[0]
     one_layer = class_risk(problem, primary).normalized

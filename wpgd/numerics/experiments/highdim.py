@@ -28,9 +28,9 @@ from pathlib import Path
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.fileio import write_json_atomic
 from wpgd.numerics.core.references import class_risk
-from wpgd.numerics.experiments.experiments import PanelSpec, _job, _row, _run_jobs
+from wpgd.numerics.experiments.experiments import PanelSpec, _job, _row, _run_jobs, unfinished
 
-__all__ = ["HIGHDIM_PANEL", "HighdimConfig", "estimated_seconds", "eval_batch_for", "require_highdim", "run_highdim",
+__all__ = ["HIGHDIM_PANEL", "HighdimConfig", "estimated_seconds", "eval_batch_for", "highdim_jobs", "require_highdim", "run_highdim",
            "train_config_for"]
 
 HIGHDIM_PANEL = PanelSpec("highdim", "Σ = I, two equal segments, c = (0.2, 0.8), σ² = 0",
@@ -89,32 +89,52 @@ def train_config_for(config: HighdimConfig, model: str, n: int):
     return TrainConfig.for_model(model, **over)
 
 
-def estimated_seconds(config: HighdimConfig, measure=None) -> float:
-    """Wall-clock estimate of the whole grid, measured: for each model, a few real training steps and
-    evaluation passes at the smallest n (``wpgd.numerics.nn.step_timing.measure_step_seconds``, or
+def highdim_jobs(config: HighdimConfig, out: Path) -> tuple[list[dict], list[tuple]]:
+    """The training jobs of a highdim run into ``out`` (``runs/n<n>-<model>``) and their keys
+    ``("highdim", n, model)``, n outer."""
+    jobs, keys = [], []
+    for n in config.n_values:
+        for m in config.models:
+            jobs.append(_job(HIGHDIM_PANEL, n, config.d, train_config_for(config, m, n), Path(out) / "runs" / f"n{n}-{m}"))
+            keys.append(("highdim", n, m))
+    return jobs, keys
+
+
+def estimated_seconds(config: HighdimConfig, measure=None, runs=None) -> float:
+    """Wall-clock estimate of the grid's runs, measured: for each model, a few real training steps and
+    evaluation passes at its smallest n (``wpgd.numerics.nn.step_timing.measure_step_seconds``, or
     ``measure(problem, config)``), scaled to the other n by the prompt length T = n + 3 (a one-layer
     step is linear in T: the last layer is evaluated at the query only), summed over the runs'
-    step budgets and evaluations, divided by ``config.jobs``."""
+    step budgets and evaluations, divided by ``config.jobs``.
+
+    Args:
+        runs: the ``(n, model)`` pairs to count (default: the whole grid).
+    """
     from wpgd.numerics.nn.step_timing import measure_step_seconds, run_seconds
 
     measure = measure or measure_step_seconds
-    n0 = min(config.n_values)
+    runs = list(runs) if runs is not None else [(n, m) for n in config.n_values for m in config.models]
     total = 0.0
     for m in config.models:
-        problem0 = HIGHDIM_PANEL.problem(n0, config.d)
-        timing = measure(problem0, train_config_for(config, m, n0).resolved(problem0))
-        for n in config.n_values:
+        ns = sorted(n for n, model in runs if model == m)
+        if not ns:
+            continue
+        problem0 = HIGHDIM_PANEL.problem(ns[0], config.d)
+        timing = measure(problem0, train_config_for(config, m, ns[0]).resolved(problem0))
+        for n in ns:
             problem = HIGHDIM_PANEL.problem(n, config.d)
-            total += run_seconds(train_config_for(config, m, n).resolved(problem), timing, scale=(n + 3) / (n0 + 3))
+            total += run_seconds(train_config_for(config, m, n).resolved(problem), timing, scale=(n + 3) / (ns[0] + 3))
     return total / max(1, int(config.jobs))
 
 
-def require_highdim(config: HighdimConfig, measure=None, log=None) -> None:
+def require_highdim(config: HighdimConfig, measure=None, log=None, out_dir=None) -> None:
     """Refuse a grid over the memory limit (the guard's upper-bound model) or whose *measured* run
     time (:func:`estimated_seconds`) exceeds ``WPGD_MAX_SECONDS`` (the flop model of
     ``wpgd.numerics.core.limits`` is a fixed-rate bound, recorded at ~65× this grid's CPU time on
     an idle machine; the measurement follows the machine's actual speed and load).
-    ``log`` gets a line before the (seconds-long) measurement.
+    ``log`` gets a line before the (seconds-long) measurement. With ``out_dir``, runs already
+    finished there with the same settings are reused by :func:`run_highdim`, so only the others
+    are counted (none left: nothing is measured).
 
     Raises:
         ResourceLimitError: with the estimate, the limit and how to raise it.
@@ -123,14 +143,24 @@ def require_highdim(config: HighdimConfig, measure=None, log=None) -> None:
 
     if not config.n_values or min(config.n_values) < 2 or set(config.models) - {"linear", "scalar"}:
         return  # run_highdim says what is wrong
+    jobs, keys = highdim_jobs(config, out_dir if out_dir is not None else Path("."))
+    if out_dir is not None:
+        pending = {id(job) for job in unfinished(jobs)}
+        done = len(jobs) - len(pending)
+        keys = [key for key, job in zip(keys, jobs) if id(job) in pending]
+        if log is not None and done:
+            log(f"highdim: {done} of {len(jobs)} runs already finished in {out_dir} (reused)")
+        if not keys:
+            return
     runs = []
-    for n in config.n_values:
+    for _, n, m in keys:
         problem = HIGHDIM_PANEL.problem(n, config.d)
-        runs += [(problem, train_config_for(config, m, n).resolved(problem)) for m in config.models]
+        runs.append((problem, train_config_for(config, m, n).resolved(problem)))
     require_trainings(runs, parallel=config.jobs, seconds=0.0)  # memory only
     if log is not None:
-        log(f"highdim: estimating the run time (timing a few training steps per model at n = {min(config.n_values)})")
-    require_trainings(runs, parallel=config.jobs, seconds=estimated_seconds(config, measure))
+        log(f"highdim: estimating the run time (timing a few training steps per model at its smallest n of "
+            f"{len(runs)} run(s) to train)")
+    require_trainings(runs, parallel=config.jobs, seconds=estimated_seconds(config, measure, [k[1:] for k in keys]))
 
 
 def run_highdim(config: HighdimConfig, out_dir, *, progress: bool = True) -> dict:
@@ -151,12 +181,7 @@ def run_highdim(config: HighdimConfig, out_dir, *, progress: bool = True) -> dic
     out = Path(out_dir)
     write_json_atomic(out / "highdim_config.json", config.to_dict())
     t0 = time.perf_counter()
-    jobs, keys = [], []
-    for n in config.n_values:
-        for m in config.models:
-            cfg = train_config_for(config, m, n)
-            jobs.append(_job(HIGHDIM_PANEL, n, config.d, cfg, out / "runs" / f"n{n}-{m}"))
-            keys.append(("highdim", n, m))
+    jobs, keys = highdim_jobs(config, out)
     metrics = _run_jobs(jobs, config.jobs, progress, "highdim runs")
     rows = []
     for met, key, job in zip(metrics, keys, jobs):

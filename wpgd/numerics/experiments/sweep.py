@@ -313,14 +313,20 @@ faults: a d = 10, n = 40 vector run took 2.4–2.7× as long (1000 steps: 36 s a
 def local_cluster(workers: int, **kwargs):
     """A Dask ``LocalCluster`` of ``workers`` single-threaded worker processes whose environment
     lacks the variables of :data:`NANNY_ENVIRON_UNSET` (Dask's own thread settings, one OpenMP /
-    MKL / OpenBLAS thread, are kept); ``kwargs`` go to ``LocalCluster``."""
+    MKL / OpenBLAS thread, are kept); ``kwargs`` go to ``LocalCluster``.
+
+    No dashboard, and the scheduler's HTTP server (health and metrics routes, which Dask starts
+    even without a dashboard) listens on a free local port: on Dask's default, 8787, a second
+    cluster on the same machine (two ``wpgd`` commands with ``--jobs``) started with a "Port 8787
+    is already in use" warning."""
     import dask
     from distributed import LocalCluster
 
     unset = {f"distributed.nanny.pre-spawn-environ.{k}": None for k in NANNY_ENVIRON_UNSET}
+    scheduler = {"dashboard": False, "dashboard_address": "127.0.0.1:0", **kwargs.pop("scheduler_kwargs", {})}
     with dask.config.set(unset):  # read when the nannies are created, below
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                             **kwargs)
+                             scheduler_kwargs=scheduler, **kwargs)
 
 
 def _run_dask(

@@ -49,7 +49,8 @@ ROW_FIELDS = {
 ``wpgd.numerics.core.references``: ``risk`` raw, the others normalised by the null risk)."""
 
 
-def _problem(config: dict):
+def task_problem(config: dict):
+    """The problem of a task configuration: its spec, or its panel at its n and d."""
     if "spec" in config:
 
         return parse_spec(config["spec"], "/")  # file paths are absolute (sweep_grid._resolve_files)
@@ -60,7 +61,7 @@ def _problem(config: dict):
 def theory_task(config: dict, run_dir=None) -> dict:
     """The optimum of ``config["class"]`` at ``config["spec"]``: raw and normalised risk."""
 
-    problem = _problem(config)
+    problem = task_problem(config)
     ref = class_risk(problem, config["class"])
     return {
         "risk": ref.risk,
@@ -76,7 +77,7 @@ def train_task(config: dict, run_dir) -> dict:
 
     from wpgd.numerics.nn.training import CheckpointError, TrainConfig, checkpoint_matches, train
 
-    problem = _problem(config)
+    problem = task_problem(config)
     cfg = TrainConfig.from_dict(config["config"])
     if cfg.threads is None:
         torch.set_num_threads(1)  # one thread per worker process
