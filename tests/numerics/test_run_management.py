@@ -333,3 +333,28 @@ def test_sigterm_to_an_experiment_keeps_its_runs_says_how_to_resume_and_exits_14
     code, err = start_and_stop(signal.SIGINT, moved_from=step)
     assert code == 130, err
     assert load_checkpoint(run_dir / "checkpoint.pt")["step"] > step
+
+
+@pytest.mark.slow
+def test_sigterm_to_an_experiment_with_worker_processes_exits_143_with_the_message(tmp_path):
+    """``--jobs 2`` (two runs in worker processes): SIGTERM to the command shuts the workers down and
+    prints what was kept, with the note that a worker's run keeps its last periodic checkpoint, and
+    exits 143. Before, the command was killed at once: no message, exit −15."""
+    cmd = ["wpgd", "experiment", "figure1", "--panel", "a", "--n", "10", "20", "--models", "scalar", "--steps",
+           "200000", "--batch-size", "16", "--final-prompts", "200", "--jobs", "2", "--out", "fig", "--quiet"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "WPGD_MAX_SECONDS": "inf"}
+    runs = [tmp_path / "fig" / "runs" / "a" / f"n{n}-scalar" for n in (10, 20)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 180
+        while not all((r / "checkpoint.pt").exists() for r in runs):  # both workers past a checkpoint
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=90)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "terminated (SIGTERM)" in err, err
+    assert "a run in a worker process: its last periodic checkpoint" in err and "the same command resumes" in err
+    assert all(load_checkpoint(r / "checkpoint.pt")["step"] >= 500 for r in runs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from wpgd.numerics.core.errors import InvalidProblemError
@@ -31,7 +32,10 @@ Subcommands:
 Every subcommand takes --format png pdf svg (figure formats, default png pdf) and --json.
 Progress bars go to stderr when it is a terminal; WPGD_PROGRESS=1 shows them in logs and
 pipes too. Finished runs are reused when the command is repeated with the same settings (a run folder's
-metrics.json is kept if its config matches), so an interrupted experiment resumes.
+metrics.json is kept if its config matches), so an interrupted experiment resumes; the time guard
+counts only the runs left to train. Ctrl-C exits 130 and SIGTERM 143, after saying what was kept:
+a run training in this process is checkpointed at its current step, a run in a --jobs worker
+process keeps its last periodic checkpoint (every 500 steps by default).
 
 examples:
   wpgd experiment figure1 --panel all --out results/figure1
@@ -296,9 +300,42 @@ def run(args) -> int:
     train = _overrides(args)
     runner = {"highdim": _highdim, "figure1": _figure1}.get(args.experiment, _multilayer)
     try:
-        return runner(args, train, formats)
+        with _sigterm_interrupts():
+            return runner(args, train, formats)
     except KeyboardInterrupt as exc:  # also the trainer's TrainingInterrupted (SIGINT or SIGTERM)
         return _interrupted(args, exc)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM in this process outside the trainer's own handler (worker processes train)."""
+
+    def __init__(self, signum: int):
+        super().__init__("terminated")
+        self.signum = signum
+
+
+@contextmanager
+def _sigterm_interrupts():
+    """SIGTERM stops the experiment as Ctrl-C does: a ``KeyboardInterrupt`` (with ``signum``) in this
+    process, so the worker pool or Dask cluster is shut down, the finished runs' records are kept
+    and the message is printed. Without it a SIGTERM while worker processes train (``--jobs`` > 1)
+    ended the command at once, silently. While a run trains in this process the trainer's own
+    handlers take over (a checkpoint at the current step) and put this one back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated(signum)
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _interrupted(args, exc: KeyboardInterrupt) -> int:
@@ -307,8 +344,11 @@ def _interrupted(args, exc: KeyboardInterrupt) -> int:
     import signal
     import sys
 
+    workers = (args.jobs or (2 if args.experiment == "figure1" else 1)) > 1
+    where = (" (a run in a worker process: its last periodic checkpoint, every checkpoint_every = 500 steps "
+             "by default)") if workers and not hasattr(exc, "checkpoint") else ""
     print(f"wpgd experiment: interrupted: finished runs keep their results and unfinished ones their "
-          f"checkpoints in {args.out or f'results/{args.experiment}'}; the same command resumes them",
+          f"checkpoints{where} in {args.out or f'results/{args.experiment}'}; the same command resumes them",
           file=sys.stderr, flush=True)
     if getattr(exc, "signum", None) == signal.SIGTERM:
         print("wpgd experiment: error: terminated (SIGTERM)", file=sys.stderr)
