@@ -20,7 +20,9 @@ wpgd, ...) so that load from other processes affects both; the ratio wpgd/plain 
 ≤ 1.2). A third column, "lean", is the plain step with the arithmetic of wpgd's query-only kernel
 (``GLALayer.label_last``: only the label channel of the values, and without a vector gate the key
 projection folded into the query): wpgd/lean is the training loop's overhead over the same
-arithmetic, and wpgd/plain also contains what the kernel saves over the model as written.
+arithmetic, and wpgd/plain also contains what the kernel saves over the model as written. A fourth,
+"keys" (linear and scalar rows), is the lean step with every key formed, the kernel before the fold:
+keys/lean is what the fold saves.
 
 Usage::
 
@@ -62,6 +64,8 @@ SIZES = [  # (model, d, n)
     ("linear", 100, 100),
     ("scalar", 100, 100),
     ("scalar", 100, 400),
+    ("linear", 100, 1000),
+    ("scalar", 100, 1000),
     ("vector", 10, 40),
     ("vector", 20, 80),
     ("vector", 64, 60),
@@ -92,13 +96,16 @@ def _wpgd_step(problem: Problem, model: str, batch: int, device: str):
     return step
 
 
-def _plain_step(problem: Problem, model: str, batch: int, device: str, label_row_only: bool = False):
+def _plain_step(problem: Problem, model: str, batch: int, device: str, label_row_only: bool = False,
+                fold: bool | None = None):
     """The same model, data and loss in plain PyTorch (returns a no-argument callable).
 
     ``label_row_only`` ("lean"): compute only the label channel of the values (the one ``predict``
     reads) and, without a vector gate, score the tokens against ``W_kᵀ q`` instead of forming
     every key — what ``GLALayer.label_last`` does. The plain side without it is the model as
-    written (every key, every value channel): the same function with more products."""
+    written (every key, every value channel): the same function with more products. ``fold``
+    (default: ``label_row_only``) separates the two: the label channel with every key formed is
+    the query-only kernel before the key projection was folded into the query."""
     cfg = TrainConfig.for_model(model, batch_size=batch, steps=10**6).resolved(problem)
     d, n = problem.d, problem.n
     gated = model != "linear"
@@ -147,9 +154,9 @@ def _plain_step(problem: Problem, model: str, batch: int, device: str, label_row
             z[:, delim, d] = 1.0
         z[:, -1, :d] = feats[:, n]
         q = z[:, -1] @ W_q.T  # [B, K]
-        fold = label_row_only and not vector  # scores (W_k z_s)·q = z_s·(W_kᵀ q)
-        k = z if fold else z @ W_k.T  # [B, T, D] or [B, T, K]
-        if fold:
+        fold_keys = (label_row_only if fold is None else fold) and not vector  # (W_k z_s)·q = z_s·(W_kᵀ q)
+        k = z if fold_keys else z @ W_k.T  # [B, T, D] or [B, T, K]
+        if fold_keys:
             q = q @ W_k  # [B, D]
         v_last = z @ W_v[-1] if label_row_only else (z @ W_v.T)[..., -1]  # [B, T]: the label channel
         if gated:
@@ -214,13 +221,15 @@ def main(argv=None) -> int:
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch_size}, median of {n_steps} steps, "
           f"allocator policy {allocator} (WPGD_MALLOC; benchmarks/bench_malloc.py)")
     print(f"{'device':6} {'model':7} {'d':>4} {'n':>5} {'wpgd s/step':>12} {'plain s/step':>13} {'ratio':>6} "
-          f"{'lean s/step':>12} {'ratio lean':>11}")
+          f"{'lean s/step':>12} {'ratio lean':>11} {'keys s/step':>12} {'keys/lean':>10}")
     for device in devices:
         for model, d, n in sizes:
             pr = _problem(d, n)
             sides = {"wpgd": _wpgd_step(pr, model, args.batch_size, device),
                      "plain": _plain_step(pr, model, args.batch_size, device),
                      "lean": _plain_step(pr, model, args.batch_size, device, label_row_only=True)}
+            if model != "vector":  # the label channel with every key formed: the kernel before the fold
+                sides["keys"] = _plain_step(pr, model, args.batch_size, device, label_row_only=True, fold=False)
             if sides["wpgd"].key_dim != sides["plain"].key_dim:
                 raise SystemExit(f"{model} d={d}: wpgd builds key width {sides['wpgd'].key_dim}, "
                                  f"the plain step {sides['plain'].key_dim}: the two would time different models")
@@ -228,9 +237,11 @@ def main(argv=None) -> int:
             ratio = t["wpgd"] / t["plain"]
             rows.append({"device": device, "model": model, "d": d, "n": n, "wpgd_s": t["wpgd"],
                          "plain_s": t["plain"], "ratio": ratio, "lean_s": t["lean"],
-                         "ratio_lean": t["wpgd"] / t["lean"]})
+                         "ratio_lean": t["wpgd"] / t["lean"], "keys_s": t.get("keys"),
+                         "fold_gain": t["keys"] / t["lean"] if "keys" in t else None})
+            keys = f"{t['keys']:12.4f} {t['keys'] / t['lean']:10.2f}" if "keys" in t else f"{'-':>12} {'-':>10}"
             print(f"{device:6} {model:7} {d:4d} {n:5d} {t['wpgd']:12.4f} {t['plain']:13.4f} {ratio:6.2f} "
-                  f"{t['lean']:12.4f} {t['wpgd'] / t['lean']:11.2f}", flush=True)
+                  f"{t['lean']:12.4f} {t['wpgd'] / t['lean']:11.2f} {keys}", flush=True)
     if "cuda" not in devices:
         print("CUDA: not available on this machine (not measured)")
     if args.json:
