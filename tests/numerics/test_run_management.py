@@ -253,6 +253,20 @@ def test_cli_damaged_checkpoint_exits_2_with_one_line_and_no_resume_recovers(tmp
 # ---------------------------------------------------------------- a real SIGTERM
 
 
+def _signal_when(proc, ready, sig, timeout: float = 180):
+    """Send ``sig`` to ``proc`` once ``ready()`` holds (failing if it exits or ``timeout`` s pass
+    first); returns its (stdout, stderr)."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        return proc.communicate(timeout=90)
+    finally:
+        proc.kill() if proc.poll() is None else None
+
+
 @pytest.mark.slow
 def test_sigterm_checkpoints_prints_the_resume_command_and_exits_143(tmp_path):
     (tmp_path / "p.toml").write_text(SPEC)
@@ -260,15 +274,8 @@ def test_sigterm_checkpoints_prints_the_resume_command_and_exits_143(tmp_path):
            "--final-prompts", "200", "--eval-prompts", "32", "--out", "run", "--allow-gap"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not (tmp_path / "run" / "history.json").exists():  # the loop is running (first evaluation done)
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill() if proc.poll() is None else None
+    # the loop is running (first evaluation done)
+    _, err = _signal_when(proc, lambda: (tmp_path / "run" / "history.json").exists(), signal.SIGTERM)
     assert proc.returncode == 143, err
     assert "Traceback" not in err
     step = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"]
@@ -345,15 +352,8 @@ def test_sigterm_to_an_experiment_with_worker_processes_exits_143_with_the_messa
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "WPGD_MAX_SECONDS": "inf"}
     runs = [tmp_path / "fig" / "runs" / "a" / f"n{n}-scalar" for n in (10, 20)]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        deadline = time.monotonic() + 180
-        while not all((r / "checkpoint.pt").exists() for r in runs):  # both workers past a checkpoint
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=90)
-    finally:
-        proc.kill() if proc.poll() is None else None
+    # both workers past a checkpoint
+    _, err = _signal_when(proc, lambda: all((r / "checkpoint.pt").exists() for r in runs), signal.SIGTERM)
     assert proc.returncode == 143, err
     assert "Traceback" not in err and "terminated (SIGTERM)" in err, err
     assert "a run in a worker process: its last periodic checkpoint" in err and "the same command resumes" in err
