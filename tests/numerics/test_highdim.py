@@ -181,3 +181,19 @@ def test_the_highdim_guard_counts_only_unfinished_runs(tmp_path, monkeypatch):
         require_highdim(HighdimConfig(**{**cfg.to_dict(), "train": {**cfg.train, "seed": 2}}), measure,
                         out_dir=tmp_path)
     assert seen == [(4, "linear"), (4, "scalar")]
+
+
+def test_seconds_per_step_is_unknown_when_the_finishing_process_trained_no_step():
+    """A run resumed from its final checkpoint (its worker killed in the final evaluation) timed
+    no step: its s/step is None and the table says so, not 5 s / 16 500 steps = 0.000. Controls:
+    a resumed run divides by the steps it timed; metrics from before ``train_steps_timed`` by all."""
+    from wpgd.numerics.experiments.highdim import seconds_per_step
+    from wpgd.numerics.experiments.report import highdim_table
+
+    assert seconds_per_step({"train_seconds": 5.2, "train_steps_timed": 0}, 16500) is None
+    assert seconds_per_step({"train_seconds": 50.0, "train_steps_timed": 100}, 16500) == pytest.approx(0.5)
+    assert seconds_per_step({"train_seconds": 165.0}, 16500) == pytest.approx(0.01)
+    row = {"model": "linear", "n": 1000, "risk": 0.5, "ci": [0.49, 0.51], "primary": "linear",
+           "references": {"linear": {"risk": 0.5, "gap": 0.0}}, "status": "converged", "steps": 16500,
+           "seconds_per_step": None}
+    assert "not timed" in highdim_table({"rows": [row]}) and "0.000" not in highdim_table({"rows": [row]})

@@ -163,6 +163,16 @@ def require_highdim(config: HighdimConfig, measure=None, log=None, out_dir=None)
     require_trainings(runs, parallel=config.jobs, seconds=estimated_seconds(config, measure, [k[1:] for k in keys]))
 
 
+def seconds_per_step(metrics: dict, steps: int) -> float | None:
+    """Training seconds per step of a run's ``metrics.json``: ``train_seconds`` over
+    ``train_steps_timed``, the steps of the process that finished it (fewer after a resume; all
+    ``steps`` in metrics written before it was recorded). None when that process trained no step
+    (it resumed from the final checkpoint, e.g. after its worker was killed in the final
+    evaluation): the seconds of the training are not known."""
+    timed = metrics.get("train_steps_timed", steps)
+    return (metrics.get("train_seconds") or 0.0) / timed if timed else None
+
+
 def run_highdim(config: HighdimConfig, out_dir, *, progress: bool = True) -> dict:
     """Train every model at every n, compare with theory; write ``highdim.json``.
 
@@ -187,8 +197,7 @@ def run_highdim(config: HighdimConfig, out_dir, *, progress: bool = True) -> dic
     for met, key, job in zip(metrics, keys, jobs):
         row = _row(met, key)
         steps = job["config"]["steps"]
-        timed = met.get("train_steps_timed") or steps  # the steps train_seconds covers (fewer after a resume)
-        row.update(steps=steps, seconds_per_step=(met.get("train_seconds") or 0.0) / timed, seed=job["config"]["seed"],
+        row.update(steps=steps, seconds_per_step=seconds_per_step(met, steps), seed=job["config"]["seed"],
                    batch_size=job["config"]["batch_size"])
         rows.append(row)
     theory = {"n": list(config.n_values)}

@@ -29,9 +29,13 @@ def highdim_table(result: dict) -> str:
         lines.append(
             f"| {r['model']} | {r['n']} | {r['risk']:.4f} [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}] | "
             f"{ref.get('risk', float('nan')):.4f} | {_fmt_gap(ref.get('gap'))} | {r.get('status', '—')} | "
-            f"{r.get('steps', '—')} | {r.get('seconds_per_step', 0.0):.3f} |"
+            f"{r.get('steps', '—')} | {_fmt_seconds(r.get('seconds_per_step'))} |"
         )
     return "\n".join(lines)
+
+
+def _fmt_seconds(s) -> str:
+    return "— (not timed: resumed after training)" if s is None else f"{s:.3f}"
 
 
 def _fmt_gap(g) -> str:

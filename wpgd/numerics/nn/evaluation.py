@@ -32,6 +32,7 @@ from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.fileio import progress_bar
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.risk import risk
+from wpgd.numerics.nn.host_memory import release_free_memory
 from wpgd.numerics.nn.prompts import PromptBatch, PromptSampler, make_generator
 
 __all__ = [
@@ -270,6 +271,9 @@ def evaluate(model, heldout: HeldOutSet, control: WPGDControl | None = None, *, 
                 om = torch.as_tensor(control.omega, dtype=torch.float64, device=batch.tokens.device)
             cerrs.append(_control_errors(batch, P, om))
         bar.update(batch.tokens.shape[0])
+        if batch.tokens.device.type == "cpu":
+            del batch
+            release_free_memory()  # off the main thread the heaps otherwise grow batch by batch (host_memory)
     bar.close()
     e = np.concatenate(errs)
     if not np.all(np.isfinite(e)):

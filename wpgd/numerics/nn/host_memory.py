@@ -21,6 +21,13 @@ It is called by :func:`wpgd.numerics.nn.training.train` and by the step timer of
 when the device is the CPU, so it applies to ``wpgd train``, ``wpgd experiment`` and ``wpgd sweep``
 runs, and to a Python session once it trains. ``WPGD_MALLOC=system`` leaves the allocator as it
 is. On a C library other than glibc (macOS, musl) it does nothing.
+
+:func:`release_free_memory` (glibc's ``malloc_trim(0)``) hands the free pages inside the heaps back
+to the system. The evaluation calls it after each batch on a CPU: run in a thread other than the
+main one (a Dask worker's task thread), the final evaluation of a d = 100, n = 1000 run grew to
+11 GB of resident memory under either policy (22 GB in a direct test of its 610 batches of 164
+prompts; flat at 0.6 GB with the call), and Dask's memory limit killed the worker. In the main
+thread the same loop stays flat without it.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import os
 
 from wpgd.numerics.core.errors import InvalidProblemError
 
-__all__ = ["ENV", "MODES", "SETTINGS", "allocator_mode", "retain_freed_memory"]
+__all__ = ["ENV", "MODES", "SETTINGS", "allocator_mode", "release_free_memory", "retain_freed_memory"]
 
 ENV = "WPGD_MALLOC"
 """Environment variable choosing the allocator policy of training processes."""
@@ -60,17 +67,37 @@ def allocator_mode() -> str:
     return raw
 
 
-def _glibc_mallopt():
-    """glibc's ``mallopt``, or None when the C library is not glibc."""
+def _glibc(function: str, argtypes: list):
+    """glibc's ``function`` (ctypes, returning int), or None when the C library is not glibc."""
     name = ctypes.util.find_library("c") or "libc.so.6"
     try:
         libc = ctypes.CDLL(name)
         libc.gnu_get_libc_version  # noqa: B018 - only glibc has it
-        fn = libc.mallopt
+        fn = getattr(libc, function)
     except (OSError, AttributeError):
         return None
-    fn.argtypes, fn.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    fn.argtypes, fn.restype = argtypes, ctypes.c_int
     return fn
+
+
+def _glibc_mallopt():
+    """glibc's ``mallopt``, or None when the C library is not glibc."""
+    return _glibc("mallopt", [ctypes.c_int, ctypes.c_int])
+
+
+_trim = None
+
+
+def release_free_memory() -> bool:
+    """Return the free pages of every malloc arena to the system (glibc's ``malloc_trim(0)``);
+    the live memory is untouched. Returns whether the call was available (False off glibc)."""
+    global _trim
+    if _trim is None:
+        _trim = _glibc("malloc_trim", [ctypes.c_size_t]) or False
+    if _trim is False:
+        return False
+    _trim(0)
+    return True
 
 
 def retain_freed_memory() -> str:
