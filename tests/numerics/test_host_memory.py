@@ -97,7 +97,7 @@ def test_evaluation_returns_free_heap_pages_after_every_cpu_batch(monkeypatch):
     from wpgd.numerics.nn.prompts import PromptSampler
 
     if not release_free_memory():
-        pytest.skip("not glibc: malloc_trim is unavailable and release_free_memory does nothing")
+        pytest.skip("SKIP: not glibc: malloc_trim is unavailable and release_free_memory does nothing")
     calls = []
     monkeypatch.setattr(evaluation, "release_free_memory", lambda: calls.append(1) or True)
     pr = Problem.segmented(np.eye(2), [2, 2], [0.3, 0.8])

@@ -28,7 +28,7 @@ from pathlib import Path
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.fileio import write_json_atomic
 from wpgd.numerics.core.references import class_risk
-from wpgd.numerics.experiments.experiments import PanelSpec, _job, _row, _run_jobs, unfinished
+from wpgd.numerics.experiments.experiments import PanelSpec, _job, _row, _run_jobs, job_training, unfinished
 
 __all__ = ["HIGHDIM_PANEL", "HighdimConfig", "estimated_seconds", "eval_batch_for", "highdim_jobs", "require_highdim", "run_highdim",
            "train_config_for"]
@@ -145,17 +145,14 @@ def require_highdim(config: HighdimConfig, measure=None, log=None, out_dir=None)
         return  # run_highdim says what is wrong
     jobs, keys = highdim_jobs(config, out_dir if out_dir is not None else Path("."))
     if out_dir is not None:
-        pending = {id(job) for job in unfinished(jobs)}
-        done = len(jobs) - len(pending)
-        keys = [key for key, job in zip(keys, jobs) if id(job) in pending]
-        if log is not None and done:
-            log(f"highdim: {done} of {len(jobs)} runs already finished in {out_dir} (reused)")
-        if not keys:
-            return
-    runs = []
-    for _, n, m in keys:
-        problem = HIGHDIM_PANEL.problem(n, config.d)
-        runs.append((problem, train_config_for(config, m, n).resolved(problem)))
+        pending = unfinished(jobs)
+        if log is not None and len(pending) < len(jobs):
+            log(f"highdim: {len(jobs) - len(pending)} of {len(jobs)} runs already finished in {out_dir} (reused)")
+        keys = [key for key, job in zip(keys, jobs) if job in pending]
+        jobs = pending
+    if not jobs:
+        return
+    runs = [job_training(job) for job in jobs]
     require_trainings(runs, parallel=config.jobs, seconds=0.0)  # memory only
     if log is not None:
         log(f"highdim: estimating the run time (timing a few training steps per model at its smallest n of "
