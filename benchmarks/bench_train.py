@@ -18,11 +18,13 @@ Both sides use float32, batch 256 and one torch thread by default, and the alloc
 seconds per step over ``--steps`` timed steps after warm-up, measured alternately (wpgd, plain,
 wpgd, ...) so that load from other processes affects both; the ratio wpgd/plain is printed (goal
 ≤ 1.2). A third column, "lean", is the plain step with the arithmetic of wpgd's query-only kernel
-(``GLALayer.label_last``: only the label channel of the values, and without a vector gate the key
-projection folded into the query): wpgd/lean is the training loop's overhead over the same
+(``GLALayer.label_last``: only the label channel of the values; without a vector gate the key
+projection folded into the query, with one the prompt read newest first): wpgd/lean is the training loop's overhead over the same
 arithmetic, and wpgd/plain also contains what the kernel saves over the model as written. A fourth,
-"keys" (linear and scalar rows), is the lean step with every key formed, the kernel before the fold:
-keys/lean is what the fold saves.
+"before", is the lean step with the kernel as it was before its last speedup: every key formed
+(linear and scalar rows: before the key projection was folded into the query; this column was
+called "keys" then) or, for vector gating, decays by reversed cumulative sums of the log-gates
+(before the prompt was read newest first): before/lean is what that speedup saves.
 
 Usage::
 
@@ -97,15 +99,18 @@ def _wpgd_step(problem: Problem, model: str, batch: int, device: str):
 
 
 def _plain_step(problem: Problem, model: str, batch: int, device: str, label_row_only: bool = False,
-                fold: bool | None = None):
+                before: bool = False):
     """The same model, data and loss in plain PyTorch (returns a no-argument callable).
 
-    ``label_row_only`` ("lean"): compute only the label channel of the values (the one ``predict``
-    reads) and, without a vector gate, score the tokens against ``W_kᵀ q`` instead of forming
-    every key — what ``GLALayer.label_last`` does. The plain side without it is the model as
-    written (every key, every value channel): the same function with more products. ``fold``
-    (default: ``label_row_only``) separates the two: the label channel with every key formed is
-    the query-only kernel before the key projection was folded into the query."""
+    ``label_row_only`` ("lean"): the arithmetic of ``GLALayer.label_last``: only the label channel
+    of the values (the one ``predict`` reads); without a vector gate the tokens are scored against
+    ``W_kᵀ q`` instead of forming every key; with one, the prompt is read newest first (the
+    log-gates of tokens T…2 summed cumulatively pair with tokens T−1…1, token T scored on its own).
+    The plain side without it is the model as written (every key, every value channel, decays by
+    reversed cumulative sums): the same function with more work. ``before`` ("before", with
+    ``label_row_only``): the label channel with the kernel as it was before its last speedup —
+    every key formed (linear, scalar: before the fold), or decays by reversed cumulative sums
+    (vector: before the newest-first order)."""
     cfg = TrainConfig.for_model(model, batch_size=batch, steps=10**6).resolved(problem)
     d, n = problem.d, problem.n
     gated = model != "linear"
@@ -154,26 +159,37 @@ def _plain_step(problem: Problem, model: str, batch: int, device: str, label_row
             z[:, delim, d] = 1.0
         z[:, -1, :d] = feats[:, n]
         q = z[:, -1] @ W_q.T  # [B, K]
-        fold_keys = (label_row_only if fold is None else fold) and not vector  # (W_k z_s)·q = z_s·(W_kᵀ q)
+        fold_keys = label_row_only and not before and not vector  # (W_k z_s)·q = z_s·(W_kᵀ q)
         k = z if fold_keys else z @ W_k.T  # [B, T, D] or [B, T, K]
         if fold_keys:
             q = q @ W_k  # [B, D]
-        v_last = z @ W_v[-1] if label_row_only else (z @ W_v.T)[..., -1]  # [B, T]: the label channel
-        if gated:
+        newest_first = vector and label_row_only and not before
+        if not newest_first:
+            v_last = z @ W_v[-1] if label_row_only else (z @ W_v.T)[..., -1]  # [B, T]: the label channel
+        if newest_first:  # no reversal of B·T·K tensors
+            newest = z.flip(1)
+            lg = torch.nn.functional.logsigmoid(newest[:, :-1] @ W_g.T + b_g)  # gates of tokens T…2
+            kd = (newest[:, 1:] @ W_k.T) * torch.exp(torch.cumsum(lg, 1))  # decayed keys of T−1…1
+            out = ((kd @ q.unsqueeze(-1))[..., 0] * (newest[:, 1:] @ W_v[-1])).sum(1) + (
+                (z[:, -1] @ W_k.T) * q).sum(-1) * (z[:, -1] @ W_v[-1])
+            pred = -(z[:, -1, -1] + out) / scale
+        elif gated:
             lg = torch.nn.functional.logsigmoid(z @ W_g.T + b_g)  # [B, T, G]
             tail = torch.flip(torch.cumsum(torch.flip(lg[:, 1:], (1,)), 1), (1,))
             decay = torch.exp(torch.cat([tail, torch.zeros_like(lg[:, :1])], 1))  # [B, T, G]
             scores = ((k * decay) @ q.unsqueeze(-1)) if vector else (k @ q.unsqueeze(-1)) * decay
+            pred = -(z[:, -1, -1] + (scores[..., 0] * v_last).sum(1)) / scale
         else:
             scores = k @ q.unsqueeze(-1)  # [B, T, 1]
-        pred = -(z[:, -1, -1] + (scores[..., 0] * v_last).sum(1)) / scale
+            pred = -(z[:, -1, -1] + (scores[..., 0] * v_last).sum(1)) / scale
         loss = ((pred - labels[:, n]) ** 2).mean() / nr
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, cfg.clip)
-        float(loss.detach())
+        value = float(loss.detach())
         opt.step()
         sched.step()
+        return value  # the variants of one size compute the same loss (checked in main before timing)
 
     step.key_dim = K
     return step
@@ -221,15 +237,18 @@ def main(argv=None) -> int:
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch_size}, median of {n_steps} steps, "
           f"allocator policy {allocator} (WPGD_MALLOC; benchmarks/bench_malloc.py)")
     print(f"{'device':6} {'model':7} {'d':>4} {'n':>5} {'wpgd s/step':>12} {'plain s/step':>13} {'ratio':>6} "
-          f"{'lean s/step':>12} {'ratio lean':>11} {'keys s/step':>12} {'keys/lean':>10}")
+          f"{'lean s/step':>12} {'ratio lean':>11} {'before s/step':>13} {'before/lean':>12}")
     for device in devices:
         for model, d, n in sizes:
             pr = _problem(d, n)
             sides = {"wpgd": _wpgd_step(pr, model, args.batch_size, device),
                      "plain": _plain_step(pr, model, args.batch_size, device),
                      "lean": _plain_step(pr, model, args.batch_size, device, label_row_only=True)}
-            if model != "vector":  # the label channel with every key formed: the kernel before the fold
-                sides["keys"] = _plain_step(pr, model, args.batch_size, device, label_row_only=True, fold=False)
+            # the label channel with the kernel before its last speedup (the fold; vector: newest first)
+            sides["before"] = _plain_step(pr, model, args.batch_size, device, label_row_only=True, before=True)
+            losses = {k: sides[k]() for k in ("plain", "lean", "before")}  # same init, same first prompts
+            if max(abs(v / losses["plain"] - 1) for v in losses.values()) > 1e-4:
+                raise SystemExit(f"{model} d={d}: the plain variants compute different losses {losses}")
             if sides["wpgd"].key_dim != sides["plain"].key_dim:
                 raise SystemExit(f"{model} d={d}: wpgd builds key width {sides['wpgd'].key_dim}, "
                                  f"the plain step {sides['plain'].key_dim}: the two would time different models")
@@ -237,11 +256,11 @@ def main(argv=None) -> int:
             ratio = t["wpgd"] / t["plain"]
             rows.append({"device": device, "model": model, "d": d, "n": n, "wpgd_s": t["wpgd"],
                          "plain_s": t["plain"], "ratio": ratio, "lean_s": t["lean"],
-                         "ratio_lean": t["wpgd"] / t["lean"], "keys_s": t.get("keys"),
-                         "fold_gain": t["keys"] / t["lean"] if "keys" in t else None})
-            keys = f"{t['keys']:12.4f} {t['keys'] / t['lean']:10.2f}" if "keys" in t else f"{'-':>12} {'-':>10}"
+                         "ratio_lean": t["wpgd"] / t["lean"], "before_s": t["before"],
+                         "before_over_lean": t["before"] / t["lean"]})
             print(f"{device:6} {model:7} {d:4d} {n:5d} {t['wpgd']:12.4f} {t['plain']:13.4f} {ratio:6.2f} "
-                  f"{t['lean']:12.4f} {t['wpgd'] / t['lean']:11.2f} {keys}", flush=True)
+                  f"{t['lean']:12.4f} {t['wpgd'] / t['lean']:11.2f} {t['before']:13.4f} {t['before'] / t['lean']:12.2f}",
+                  flush=True)
     if "cuda" not in devices:
         print("CUDA: not available on this machine (not measured)")
     if args.json:

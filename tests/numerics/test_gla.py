@@ -8,6 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from wpgd.numerics.nn.gla import (  # noqa: E402
+    GLALayer,
     GLAModel,
     chunked_gla,
     default_key_width,
@@ -139,6 +140,42 @@ def test_query_only_prediction_has_the_full_forward_gradients(gating, heads):
         loss().backward()
         grads.append(torch.cat([p.grad.flatten() for p in m.parameters()]))
     assert relative_rms(grads[0], grads[1]) < 1e-12
+
+
+@pytest.mark.parametrize("seq_len", [1, 2, 13])
+@pytest.mark.parametrize("heads", [1, 2])
+def test_vector_last_equals_the_recurrent_forward_at_the_last_position(seq_len, heads):
+    # GLALayer.vector_last reads the prompt newest first (one reversal of the tokens, the final
+    # token scored on its own, the values applied after the sum over tokens); the reference is
+    # the recurrent form, which forms every key and state. Values and gradients, float64.
+    torch.manual_seed(5 + seq_len)
+    layer = GLALayer(token_dim=4, key_dim=6, gating="vector", num_heads=heads, mode="recurrent", dtype=torch.float64)
+    with torch.no_grad():  # gates from nearly shut to nearly open, so the decays matter
+        layer.b_g.copy_(torch.linspace(-3.0, 3.0, layer.b_g.numel(), dtype=torch.float64).reshape(layer.b_g.shape))
+    z = torch.randn(3, seq_len, 4, dtype=torch.float64)
+
+    def grads(loss):
+        layer.zero_grad()
+        loss.backward()
+        return torch.cat([p.grad.flatten() for p in layer.parameters()])
+
+    ref_out = layer.attention(z)[:, -1]
+    ref = grads(ref_out.pow(2).sum())
+    out = layer.attention_last(z)
+    assert relative_rms(out, ref_out) < 1e-12
+    assert relative_rms(grads(out.pow(2).sum()), ref) < 1e-12
+    # the label channel alone (what predict reads)
+    label_ref = grads(layer.forward(z)[:, -1, -1].pow(2).sum())
+    assert relative_rms(grads(layer.label_last(z).pow(2).sum()), label_ref) < 1e-12
+    if seq_len > 1:  # negative control: pairing each token with its own gate instead of the later ones'
+        with torch.no_grad():
+            log_g = layer.log_gates(z)
+            k = torch.einsum("hkd,btd->bthk", layer.W_k, z)
+            v = torch.einsum("hed,btd->bthe", layer.W_v, z)
+            q = torch.einsum("hkd,bd->bhk", layer.W_q, z[:, -1])
+            inclusive = torch.flip(torch.cumsum(torch.flip(log_g, (1,)), 1), (1,))
+            wrong = torch.einsum("bsh,bshe->bhe", torch.einsum("bhk,bshk->bsh", q, k * torch.exp(inclusive)), v)
+        assert relative_rms(wrong, ref_out) > 1e-2
 
 
 def test_model_is_causal():

@@ -299,7 +299,8 @@ class GLALayer(nn.Module):
         num_heads: H.
         mode: "parallel" (masked parallel form), "chunked" (:func:`chunked_gla`) or
             "recurrent" (naive reference form). The final-position output that ``predict``
-            needs always goes through :func:`last_query_gla`.
+            needs always goes through :func:`last_query_gla` (vector gating: :meth:`vector_last`,
+            the same function read from the end of the prompt).
         dtype: parameter dtype (float32 or float64).
         device: "cpu", "cuda", or a torch.device.
         aggregation: "sum" (default) or "mean" (the output is divided by the sequence length).
@@ -407,10 +408,44 @@ class GLALayer(nn.Module):
         return folded, z.unsqueeze(2).expand(z.shape[0], z.shape[1], self.num_heads, z.shape[2])
 
     def attention_last(self, z):
-        """Per-head outputs at the final position only, shape [B, H, D] (:func:`last_query_gla`)."""
+        """Per-head outputs at the final position only, shape [B, H, D] (:func:`last_query_gla`;
+        vector gating: :meth:`vector_last`)."""
+        if self.gating == "vector":
+            return self.vector_last(z, self.W_v)
         q, k = self.query_and_keys_last(z)
         v = torch.einsum("hed,btd->bthe", self.W_v, z)
         return last_query_gla(q, k, v, None if self.gating == "none" else self.log_gates(z))
+
+    def vector_last(self, z, w_v):
+        """Per-head outputs at the final position of a vector-gated layer, shape [B, H, E], for value
+        weights ``w_v`` of shape [H, E, D]: :func:`last_query_gla` read from the end of the prompt.
+
+        Token s < T is decayed by ``exp(Σ_{u>s} log g_u)``. Taken newest first, the tokens
+        T−1, …, 1 pair with the inclusive cumulative sums of the log-gates of T, T−1, …, 2, so:
+
+        * the reversal is applied once to the B·T·D tokens, not (twice in the forward pass and
+          twice more in the backward) to the B·T·H·K log-gates of a reversed cumulative sum;
+        * the final token (decay 1) is scored on its own instead of padding the sums with a zero,
+          and the first token's gate, which decays nothing, is not computed;
+        * the values are linear in the tokens, so ``Σ_s score_s W_v z_s = W_v Σ_s score_s z_s``
+          (B·H·D·E products after the sum over s instead of B·T·H·E·D before it).
+
+        The same function and gradients as ``last_query_gla`` on every key; the sums are formed in
+        the same order, and nothing is subtracted or divided.
+        """
+        b, t, d = z.shape
+        h, k = self.num_heads, self.head_key_dim
+        newest_first = z.flip(1)  # tokens T, T−1, …, 1
+        later, earlier = newest_first[:, :-1], newest_first[:, 1:]  # gates of T…2 decay tokens T−1…1
+        q = torch.einsum("hkd,bd->bhk", self.W_q, z[:, -1])
+        # [B, T−1, H·K] in one matrix product each, contiguous, so no layout copy of these B·T·H·K
+        # tensors is made in either pass
+        log_g = F.logsigmoid(later @ self.W_g.reshape(h * k, d).T + self.b_g.reshape(h * k))
+        decayed = (earlier @ self.W_k.reshape(h * k, d).T) * torch.exp(torch.cumsum(log_g, dim=1))
+        scores = decayed.view(b, t - 1, h, k).transpose(1, 2) @ q.unsqueeze(-1)  # [B, H, T−1, 1]
+        last = torch.einsum("bhk,bhk->bh", q, torch.einsum("hkd,bd->bhk", self.W_k, z[:, -1]))  # token T
+        mixed = scores.squeeze(-1) @ earlier + last.unsqueeze(-1) * z[:, -1].unsqueeze(1)  # [B, H, D]
+        return torch.einsum("hed,bhd->bhe", w_v, mixed)
 
     def label_last(self, z):
         """The label channel (the last coordinate) of :meth:`forward_last`, shape [B].
@@ -420,9 +455,12 @@ class GLALayer(nn.Module):
         gradients as ``forward_last(z)[:, -1]``, with D times fewer value products (and the
         keys of :meth:`query_and_keys_last`).
         """
-        q, k = self.query_and_keys_last(z)
-        v = torch.einsum("hd,btd->bth", self.W_v[:, -1, :], z).unsqueeze(-1)
-        out = last_query_gla(q, k, v, None if self.gating == "none" else self.log_gates(z)).sum(dim=1)[:, 0]
+        if self.gating == "vector":
+            out = self.vector_last(z, self.W_v[:, -1:, :]).sum(dim=1)[:, 0]
+        else:
+            q, k = self.query_and_keys_last(z)
+            v = torch.einsum("hd,btd->bth", self.W_v[:, -1, :], z).unsqueeze(-1)
+            out = last_query_gla(q, k, v, None if self.gating == "none" else self.log_gates(z)).sum(dim=1)[:, 0]
         return z[:, -1, -1] + (out if self.aggregation == "sum" else out * self.output_scale(z.shape[1]))
 
     def output_scale(self, seq_len: int) -> float:
