@@ -152,8 +152,15 @@ def _warning(m: dict, cfg) -> str:
         hint = [f"more steps (--steps {2 * cfg.steps} continues this run from its checkpoint)", "another --seed"]
         if "plateau" in m.get("restart_reasons", []):
             hint.append(f"a smaller --lr (the run restarted {attempts - 1} time(s), from the plateau near risk 1)")
-    return (f"WARNING: not converged: {m['reason']}. Try {', '.join(hint)}; see docs/training.md and "
+    text = (f"WARNING: not converged: {m['reason']}. Try {', '.join(hint)}; see docs/training.md and "
             "docs/training-runs.md (exit status 3; --allow-gap keeps 0)")
+    refs = m.get("references") or [{}]
+    if getattr(cfg, "model", None) == "vector" and refs[0].get("weights_change_sign"):
+        text += (". The vector optimum's weights change sign, which a vector GLA reaches only as the difference "
+                 "of two groups of key channels of opposite sign; a run that loses one group early ends on "
+                 "one-signed weights, and more steps do not bring it back (docs/training.md, \"Vector gating at "
+                 "the edges\")")
+    return text
 
 
 def run(args) -> int:

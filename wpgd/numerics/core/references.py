@@ -29,7 +29,7 @@ from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.results import json_clean
 from wpgd.numerics.core.vocabulary import MODEL_KINDS, WEIGHT_CLASSES, ModelKind
 
-__all__ = ["MODEL_KINDS", "ModelKind", "Reference", "theory_references", "class_risk"]
+__all__ = ["MODEL_KINDS", "ModelKind", "Reference", "theory_references", "class_risk", "weights_change_sign"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,18 @@ class Reference:
         if arrays:
             out.update(P=self.P, omega=self.omega)
         return json_clean(out)
+
+
+def weights_change_sign(omega) -> bool | None:
+    """Whether optimal weights ``omega`` take both signs (entries beyond 10⁻⁹ of the largest
+    magnitude on each side); None when the reference has no weights. A vector-gated model reaches
+    such weights only as the difference of two groups of key channels of opposite sign
+    (docs/training.md, "Vector models")."""
+    if omega is None:
+        return None
+    w = np.asarray(omega, dtype=np.float64)
+    tol = 1e-9 * float(np.max(np.abs(w))) if w.size else 0.0
+    return bool(np.any(w > tol) and np.any(w < -tol))
 
 
 def class_risk(problem: Problem, cls: str, key_width: int | None = None) -> Reference:

@@ -45,7 +45,7 @@ from wpgd.numerics.core.convergence import convergence_status
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.fileio import to_jsonable, write_json_atomic
 from wpgd.numerics.core.problem import Problem
-from wpgd.numerics.core.references import theory_references
+from wpgd.numerics.core.references import theory_references, weights_change_sign
 from wpgd.numerics.core.vocabulary import MODEL_KINDS
 from wpgd.numerics.nn.checkpoint import CheckpointError, load_checkpoint as _load, restore, save_checkpoint
 from wpgd.numerics.nn.evaluation import HeldOutSet, evaluate, make_control
@@ -397,7 +397,8 @@ def final_metrics(model, problem: Problem, config: TrainConfig, sampler: PromptS
         "control_variate": None if cv is None else cv.to_dict(),
         "control": None if control is None else {"label": control.label, "risk": control.risk},
         "references": [
-            {**r.to_dict(), "gap": (head.mean - r.risk) / r.risk} for r in refs
+            {**r.to_dict(), "gap": (head.mean - r.risk) / r.risk, "weights_change_sign": weights_change_sign(r.omega)}
+            for r in refs
         ],
         "reference_notes": notes,
         "linear_optimum": make_control(problem).risk,
