@@ -24,6 +24,7 @@ def test_weights_change_sign_needs_both_signs_beyond_rounding():
 
 def _missed(model, changes_sign):
     m = {"model": model, "risk": 0.50, "ci": [0.49, 0.51], "null_risk": 1.0, "attempts": 1, "restart_reasons": [],
+         "key_dim": 8,
          "references": [{"class": model, "label": f"{model} optimum", "risk": 0.44, "normalized_risk": 0.44,
                          "weights_change_sign": changes_sign}]}
     return {**m, **convergence_status(m)}
@@ -34,12 +35,17 @@ def test_the_warning_of_a_sign_changing_vector_miss_names_the_lost_group():
     sign (or whose reference has no weights), ends with the plain advice, unchanged."""
     from wpgd.commands.train import _warning
 
-    vector = SimpleNamespace(steps=15500, init_label_split=False, model="vector")
+    vector = SimpleNamespace(steps=15500, init_label_split=False, model="vector", init_gate_bias=3.78)
     missed = _missed("vector", True)
     assert missed["status"] == "not_converged"
     text = _warning(missed, vector)
     assert "change sign" in text and "two groups of key channels of opposite sign" in text
     assert "Vector gating at the edges" in text and "--steps 31000 continues this run" in text
+    # the measured starts: twice the key width, and the same T at ρ = 0.03 instead of 2 (b + ln(2/0.03))
+    assert "--no-resume" in text and "--key-dim 16 " in text, text
+    assert "--init-gate-bias 8.0," in text, text
+    no_bias = _warning(missed, SimpleNamespace(steps=15500, init_label_split=False, model="vector", init_gate_bias=None))
+    assert "change sign" in no_bias and "--init-gate-bias" not in no_bias and "--key-dim 16 " in no_bias
     plain_end = "(exit status 3; --allow-gap keeps 0)"
     for m, cfg in ((_missed("scalar", True), SimpleNamespace(steps=1500, init_label_split=False, model="scalar")),
                    (_missed("vector", False), vector), (_missed("vector", None), vector)):

@@ -158,8 +158,22 @@ def _warning(m: dict, cfg) -> str:
     if getattr(cfg, "model", None) == "vector" and refs[0].get("weights_change_sign"):
         text += (". The vector optimum's weights change sign, which a vector GLA reaches only as the difference "
                  "of two groups of key channels of opposite sign; a run that loses one group early ends on "
-                 "one-signed weights, and more steps do not bring it back (docs/training.md, \"Vector gating at "
-                 "the edges\")")
+                 "one-signed weights, and more steps do not bring it back")
+        import math
+
+        from wpgd.numerics.nn.train_config import GATE_DECAY, OPEN_GATE_DECAY
+
+        starts = []
+        if m.get("key_dim"):
+            starts.append(f"--key-dim {2 * int(m['key_dim'])} (landed 3 of 3 runs at n = 80, 0 of 1 at n = 960)")
+        bias = getattr(cfg, "init_gate_bias", None)
+        if isinstance(bias, (int, float)):  # the resolved bias log(T/ρ): the same T at ρ = OPEN_GATE_DECAY
+            opened = bias + math.log(GATE_DECAY["vector"] / OPEN_GATE_DECAY)
+            starts.append(f"--init-gate-bias {opened:.1f}, gates starting nearly open (1 of 3 at n = 80, 1 of 1 "
+                          f"at n = 960)")
+        if starts:
+            text += f". On the measured case of this failure two starts sometimes landed, with --no-resume: {'; '.join(starts)}"
+        text += ' (docs/training.md, "Vector gating at the edges")'
     return text
 
 

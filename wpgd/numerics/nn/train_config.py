@@ -62,6 +62,13 @@ GATE_DECAY = {"scalar": 0.2, "vector": 2.0}
 weighted ≥ e^{−0.2} ≈ 0.82); vector gates start with key channels at different,
 data-dependent decays (e^{−2} across the prompt; the module's bias 3 at T ≈ 40)."""
 
+OPEN_GATE_DECAY = 0.03
+"""A total initial decay across the prompt (gates starting nearly open) that the WARNING of a
+vector run suggests, among other starts, when it misses where the optimum's weights change sign:
+on the eight-segment pattern of ``d2_8seg_long`` it landed 1 of 3 runs at n = 80 and 1 of 1 at
+n = 960, where the default ρ = 2 missed by about 10% (docs/training.md, "Vector gating at the
+edges"). Advice for that failure, not a default: the vector grid behind the defaults was not re-run with it."""
+
 RECENCY_DECAY_FACTOR = 10.0
 """The *recency start* of a scalar-gated run restarted from the linear-attention level (the probe's
 "linear level" test, ``train_loop.probe_verdict``): every gate bias starts ``log 10`` lower, so the
