@@ -65,8 +65,8 @@ data-dependent decays (e^{−2} across the prompt; the module's bias 3 at T ≈ 
 OPEN_GATE_DECAY = 0.03
 """A total initial decay across the prompt (gates starting nearly open) that the WARNING of a
 vector run suggests, among other starts, when it misses where the optimum's weights change sign:
-on the eight-segment pattern of ``d2_8seg_long`` it landed 1 of 3 runs at n = 80 and 1 of 1 at
-n = 960, where the default ρ = 2 missed by about 10% (docs/training.md, "Vector gating at the
+on the eight-segment pattern of ``d2_8seg_long`` it landed 1 of 3 runs at n = 80 and 1 of 3 at
+n = 960 (the other two ended near +22%), where the default ρ = 2 missed by about 10% (docs/training.md, "Vector gating at the
 edges"). Advice for that failure, not a default: the vector grid behind the defaults was not re-run with it."""
 
 RECENCY_DECAY_FACTOR = 10.0
