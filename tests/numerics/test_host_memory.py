@@ -4,6 +4,7 @@ The settings are process-wide, so every measurement runs in a fresh subprocess.
 """
 
 import os
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -24,38 +25,52 @@ _PROBE = textwrap.dedent("""
         t = torch.ones(16 * 2**20)
         del t
 
+    def faults():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
     step()
     step()  # the first reuse may still grow the heap once (alignment); from then on it is steady
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(10):
+    per_step = []
+    for _ in range(11):
+        before = faults()
         step()
-    print(status, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        per_step.append(faults() - before)
+    print(status, *per_step)
 """)
 
+_PAGES = 16 * 2**20 * 4 // 4096
+"""Pages of one probe tensor (16 384 of 4 KiB)."""
 
-def _faults(mode: str) -> tuple[str, int]:
+
+def _faults(mode: str) -> tuple[str, list[int]]:
     env = {**os.environ, host_memory.ENV: mode}
     out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=120,
                          check=True).stdout.split()
-    return out[0], int(out[1])
+    return out[0], [int(x) for x in out[1:]]
 
 
 def test_freed_tensors_are_reused_without_page_faults():
-    """Ten 64 MiB tensors written and freed one after the other (after two warm-up ones, as a
-    training run's steps follow its first): with the default policy the freed memory stays in the
-    heap, so they fault in almost no new pages; with ``WPGD_MALLOC=system`` (the control: glibc
-    maps and unmaps each) every one faults in its 16 384 pages again. Measured: 0 faults, or one
-    tensor's 16 384 when the heap grows once more on the way to its steady size (seen in one of
-    several runs), against 163 840. The bound, a quarter of the control, allows two such growths."""
+    """Eleven 64 MiB tensors written and freed one after the other (after two warm-up ones, as a
+    training run's steps follow its first), the minor page faults of each step counted: with the
+    default policy the freed memory stays in the heap, so a typical step faults in no new pages;
+    with ``WPGD_MALLOC=system`` (the control: glibc maps and unmaps each tensor) every step faults
+    in the tensor's 16 384 pages again. The assertion is on the median step, because a few steps
+    of the retaining process can fault a whole tensor anyway: here (another core busy) 3 of 12
+    processes faulted one tensor in the first counted step and none after it; once in CI the ten
+    steps of the earlier version of this test faulted 49 152 pages in total (three whole tensors;
+    cause not identified). The median stays below a quarter of a tensor unless six of the eleven
+    steps fault. Negative control: ``retain_freed_memory`` reporting "retained" without calling
+    ``mallopt`` fails the assertion (median 16 385)."""
     status, kept = _faults("retain")
     if status == "unavailable":
         pytest.skip("SKIP: this C library is not glibc; the allocator policy does nothing here")
     assert status == "retained"
     control_status, control = _faults("system")
     assert control_status == "system"
-    if control < 10 * 16384 // 2:  # transparent huge pages fault 2 MiB at a time
-        pytest.skip(f"SKIP: the control faulted only {control} pages (huge pages?): nothing to compare")
-    assert kept < 0.25 * control, (kept, control)
+    if statistics.median(control) < _PAGES // 2:  # transparent huge pages fault 2 MiB at a time
+        pytest.skip(f"SKIP: the control's median step faulted only {statistics.median(control)} pages "
+                    "(huge pages?): nothing to compare")
+    assert statistics.median(kept) < _PAGES / 4, (kept, control)
 
 
 def test_invalid_policy_is_refused_in_the_api_and_on_the_command_line(monkeypatch, tmp_path):
