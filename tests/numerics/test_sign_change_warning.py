@@ -31,24 +31,26 @@ def _missed(model, changes_sign):
 
 
 def test_the_warning_of_a_sign_changing_vector_miss_names_the_lost_group():
-    """Controls: the same miss of a scalar model, or of a vector model whose optimum does not change
-    sign (or whose reference has no weights), ends with the plain advice, unchanged."""
+    """A run with the plain start is pointed to the sign-change start (with its measured record); a
+    run that had it, to another seed. Controls: the same miss of a scalar model, or of a vector
+    model whose optimum does not change sign (or whose reference has no weights), ends with the
+    plain advice, unchanged."""
     from wpgd.commands.train import _warning
+    from wpgd.numerics.nn.train_config import SIGN_CHANGE_START_RECORD
 
-    vector = SimpleNamespace(steps=15500, init_label_split=False, model="vector", init_gate_bias=3.78)
     missed = _missed("vector", True)
     assert missed["status"] == "not_converged"
-    text = _warning(missed, vector)
+    plain = SimpleNamespace(steps=15500, init_label_split=False, model="vector", sign_change_start=False)
+    text = _warning(missed, plain)
     assert "change sign" in text and "two groups of key channels of opposite sign" in text
     assert "Vector gating at the edges" in text and "--steps 31000 continues this run" in text
-    # the measured starts: twice the key width, and the same T at ρ = 0.03 instead of 2 (b + ln(2/0.03))
-    assert "--no-resume" in text and "--key-dim 16 " in text, text
-    assert "--init-gate-bias 8.0," in text, text
-    no_bias = _warning(missed, SimpleNamespace(steps=15500, init_label_split=False, model="vector", init_gate_bias=None))
-    assert "change sign" in no_bias and "--init-gate-bias" not in no_bias and "--key-dim 16 " in no_bias
+    assert "--sign-change-start on, with --no-resume" in text and SIGN_CHANGE_START_RECORD in text, text
+    had = _warning(missed, SimpleNamespace(steps=15500, init_label_split=False, model="vector", sign_change_start=True))
+    assert "This run had the sign-change start" in had and "--sign-change-start on" not in had, had
+    assert "another --seed with --no-resume" in had
     plain_end = "(exit status 3; --allow-gap keeps 0)"
     for m, cfg in ((_missed("scalar", True), SimpleNamespace(steps=1500, init_label_split=False, model="scalar")),
-                   (_missed("vector", False), vector), (_missed("vector", None), vector)):
+                   (_missed("vector", False), plain), (_missed("vector", None), plain)):
         control = _warning(m, cfg)
         assert "change sign" not in control and control.endswith(plain_end), control
 

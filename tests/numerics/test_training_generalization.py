@@ -130,14 +130,18 @@ def test_vector_weights_that_change_sign():
     """Vector gating, d = 3, segments [8, 8], c = (−0.6, 0.7), σ² = 0.1: the far segment's task is
     anti-correlated with the query's, so the optimal ω is negative there and positive near the
     query (vector optimum 0.456; the scalar class, ω ≥ 0 monotone, reaches only 0.686). A short
-    default run (1500 steps) must land within 3% of the vector optimum. Negative control: the
+    default run (1500 steps; the sign-change start applies) must land within 3% above the vector
+    optimum, the tolerance of ``wpgd train`` (one-sided: a data-dependent gate is a larger class
+    than fixed weights; measured −3.5%), and not absurdly below it (10%). Negative control: the
     same run from the all-positive tied start at the construction's width 2d (the derived recipe
-    without ``init_signed_groups`` and ``key_width_factor``; docs/training.md, "Vector models")
-    settles near the monotone weights and stays more than 10% above."""
+    without ``init_signed_groups``, ``key_width_factor`` and the sign-change start;
+    docs/training.md, "Vector models") settles near the monotone weights and stays more than 10%
+    above."""
     pr = Problem.segmented(np.eye(3), [8, 8], [-0.6, 0.7], noise=0.1)
     m, refs = _run(pr, "vector", steps=1500)
-    assert abs(refs["vector"]["gap"]) < 0.03, m
-    unsigned, refs = _run(pr, "vector", steps=1500, init_signed_groups=False, key_width_factor=1)
+    assert -0.10 < refs["vector"]["gap"] < 0.03, m
+    unsigned, refs = _run(pr, "vector", steps=1500, init_signed_groups=False, key_width_factor=1,
+                          sign_change_start=False)
     assert refs["vector"]["gap"] > 0.10, unsigned
 
 
@@ -172,10 +176,14 @@ def test_vector_label_split_avoids_the_rank_one_label_trap():
     value row random; seed 0) ends in the trap, more than 10% above, its value label weight near 0
     and its label-trap share above 0.5. With the defaults the probe at 30% sees the trap in the
     weights and rewrites it into the construction's factorisation, and the run converges (at most
-    3% above the optimum; it ends 3.9% below it, which a GLA's label-reading gates allow)."""
+    3% above the optimum; it ends 3.9% below it, which a GLA's label-reading gates allow). All three
+    runs use the plain start (``sign_change_start=False``): this optimum's weights change sign, so
+    the defaults would apply the sign-change start, whose runs tests/numerics/test_sign_change_start.py
+    and ``test_vector_weights_that_change_sign`` cover; the trap and its repair are properties of the
+    plain start, which every vector run whose optimum is one-signed has."""
     pr = Problem.segmented(np.eye(2), [6, 6], [-0.6, 0.7], noise=0.1)
     base = dict(final_prompts=20_000, eval_prompts=1024, eval_every=500, checkpoint_every=0, progress=False,
-                steps=1500, seed=0)
+                steps=1500, seed=0, sign_change_start=False)
     res = train(pr, TrainConfig.for_model("vector", init_label_split=True, **base))
     gap = {r["class"]: r["gap"] for r in res.metrics["references"]}["vector"]
     w_y = float(res.model.layers[0].W_v[0, -1, -1].detach())

@@ -227,15 +227,15 @@ def _device_memory(device: str) -> float | None:
 
 def _training_estimate(problem, config) -> tuple[float, float, str]:
     """(bytes, flops, description) of one training run (see :func:`require_training`)."""
-    if config.steps is None and hasattr(config, "resolved"):
-        config = config.resolved(problem)  # the derived step budget
+    if hasattr(config, "resolved") and (config.steps is None or getattr(config, "sign_change_start", False) == "auto"):
+        config = config.resolved(problem)  # the derived step budget and start (key width)
     n, d, k = problem.n, problem.d, problem.num_segments or 1
     t_len, width = float(n + k + 1), float(d + k + 3)
     from wpgd.numerics.core.vocabulary import MODEL_KINDS, trained_key_width
 
     model = str(getattr(config, "model", ""))
     key_dim = getattr(config, "key_dim", None)
-    factor = int(getattr(config, "key_width_factor", 1) or 1)
+    factor = int(getattr(config, "effective_key_width_factor", None) or getattr(config, "key_width_factor", 1) or 1)
     if model in MODEL_KINDS:  # the width the trainer builds (token width: its upper bound w)
         m = float(trained_key_width(model, d, k, int(width), key_dim, factor))
     else:

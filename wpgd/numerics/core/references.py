@@ -29,7 +29,8 @@ from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.results import json_clean
 from wpgd.numerics.core.vocabulary import MODEL_KINDS, WEIGHT_CLASSES, ModelKind
 
-__all__ = ["MODEL_KINDS", "ModelKind", "Reference", "theory_references", "class_risk", "weights_change_sign"]
+__all__ = ["MODEL_KINDS", "ModelKind", "Reference", "theory_references", "class_risk", "weights_change_sign",
+           "vector_weights_change_sign"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,19 @@ def weights_change_sign(omega) -> bool | None:
     w = np.asarray(omega, dtype=np.float64)
     tol = 1e-9 * float(np.max(np.abs(w))) if w.size else 0.0
     return bool(np.any(w > tol) and np.any(w < -tol))
+
+
+def vector_weights_change_sign(problem: Problem) -> bool:
+    """Whether the vector class optimum's weights (ω of the unconstrained WPGD optimum, which a
+    vector GLA of key width ≥ 2d reaches) take both signs (:func:`weights_change_sign`). The
+    trainer's ``sign_change_start`` is decided by it.
+
+    Raises:
+        WPGDError: the optimum could not be computed.
+    """
+    from wpgd.numerics.core.classes import class_optimum
+
+    return bool(weights_change_sign(class_optimum(problem, "vector").omega))
 
 
 def class_risk(problem: Problem, cls: str, key_width: int | None = None) -> Reference:

@@ -14,7 +14,7 @@ import torch
 
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.problem import Problem
-from wpgd.numerics.core.references import MODEL_KINDS
+from wpgd.numerics.core.references import MODEL_KINDS, vector_weights_change_sign
 from wpgd.numerics.nn.label_trap import LABEL_TRAP_THRESHOLD
 from wpgd.numerics.nn.prompts import PromptFormat, delimiter_dim
 
@@ -22,8 +22,10 @@ __all__ = [
     "FAMILY_DEFAULTS",
     "GATE_DECAY",
     "LR_RULE",
+    "OPEN_GATE_DECAY",
     "RECENCY_DECAY_FACTOR",
     "SIGNED_GROUP_SCALE",
+    "SIGN_CHANGE_START_RECORD",
     "STEP_BUDGET",
     "TrainConfig",
     "build_model",
@@ -33,6 +35,7 @@ __all__ = [
     "step_budget",
     "layer_class_params",
     "tie_qk_",
+    "sign_change_start_note",
     "with_overrides",
 ]
 
@@ -40,7 +43,8 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _SCHEDULES = ("cosine", "constant")
 
 FAMILY_DEFAULTS = {
-    "vector": {"restarts": 0, "trap_action": "rewrite", "init_signed_groups": True, "key_width_factor": 2},
+    "vector": {"restarts": 0, "trap_action": "rewrite", "init_signed_groups": True, "key_width_factor": 2,
+               "sign_change_start": "auto"},
 }
 """Per-family departures from the :class:`TrainConfig` defaults, applied by
 :meth:`TrainConfig.for_model` (``wpgd train``, the experiments). Vector-gated models use the
@@ -54,7 +58,11 @@ evaluations in a row from step 400, or at the probe) is rewritten out of it and 
 (``trap_action`` "rewrite"): restarting it from the label-split start lost what its gates had learned and ended +14% at d = 16 (docs/training.md,
 "The label-trap test"). ``init_label_split`` (no key reads the
 label at the start) is not a default: it avoids the trap but delays the escape from the scalar
-optimum on ``d10_id_4seg_neg`` (docs/training.md, "The rank-one label trap")."""
+optimum on ``d10_id_4seg_neg`` (docs/training.md, "The rank-one label trap"). Where the
+problem's vector optimum changes sign, the *sign-change start* (``sign_change_start`` "auto")
+doubles the key width again and starts the gates nearly open (:data:`OPEN_GATE_DECAY`): with the
+plain start an eight-segment pattern lost one of the two groups and ended about +10% (docs/training.md,
+"Vector gating at the edges")."""
 
 GATE_DECAY = {"scalar": 0.2, "vector": 2.0}
 """Total initial log-decay across the prompt, ``−Σ_t log g_t ≈ T e^{−b}``, that
@@ -63,11 +71,17 @@ weighted ≥ e^{−0.2} ≈ 0.82); vector gates start with key channels at diffe
 data-dependent decays (e^{−2} across the prompt; the module's bias 3 at T ≈ 40)."""
 
 OPEN_GATE_DECAY = 0.03
-"""A total initial decay across the prompt (gates starting nearly open) that the WARNING of a
-vector run suggests, among other starts, when it misses where the optimum's weights change sign:
-on the eight-segment pattern of ``d2_8seg_long`` it landed 1 of 3 runs at n = 80 and 1 of 3 at
-n = 960 (the other two ended near +22%), where the default ρ = 2 missed by about 10% (docs/training.md, "Vector gating at the
-edges"). Advice for that failure, not a default: the vector grid behind the defaults was not re-run with it."""
+"""The total initial decay across the prompt (gates starting nearly open) of a vector model's
+*sign-change start* (``TrainConfig.sign_change_start``: with twice the key width, for a problem
+whose vector optimum's weights change sign). Measured on the eight-segment pattern of
+``d2_8seg_long`` (docs/training.md, "Vector gating at the edges"): alone it landed 1 of 3 runs at
+n = 80 and 1 of 3 at n = 960 (the others near +22%), where the plain start (ρ = 2) missed by about
+10%; with the doubled key width, 3 of 3 at each length."""
+
+SIGN_CHANGE_START_RECORD = "3 of 3 runs at n = 80 and 3 of 3 at n = 960"
+"""What the sign-change start did on the eight-segment pattern of ``d2_8seg_long`` and its 8 × 10
+variant, where the plain start missed (docs/training.md, "Vector gating at the edges"); the
+WARNING of a vector miss quotes it."""
 
 RECENCY_DECAY_FACTOR = 10.0
 """The *recency start* of a scalar-gated run restarted from the linear-attention level (the probe's
@@ -239,6 +253,14 @@ class TrainConfig:
             the label-trap test catches restarts from it (``trap_action`` "restart").
         key_width_factor: multiplies the family's default key width (:func:`default_key_dim`;
             ignored when ``key_dim`` is given).
+        sign_change_start: the start for a vector model whose optimal weights change sign
+            (docs/training.md, "Vector gating at the edges"): "auto" (the vector family's
+            default) decides from the problem in :meth:`resolved`
+            (``references.vector_weights_change_sign``), True applies it, False does not.
+            Applied, it doubles the key width (:attr:`effective_key_width_factor`) and, when
+            ``init_gate_bias`` is "auto", starts the gates nearly open (ρ =
+            :data:`OPEN_GATE_DECAY` instead of :data:`GATE_DECAY`); an explicit ``key_dim`` or
+            gate bias is kept.
         init_gate_bias: initial gate bias ``b_g``: a number, None (``GLAModel``'s 3.0) or
             "auto" (default): :func:`gate_bias_rule`, ``log(T/ρ)`` so that the initial decay
             across the whole prompt is the same for every prompt length T.
@@ -332,6 +354,7 @@ class TrainConfig:
     init_signed_groups: bool = False
     init_label_split: bool = False
     key_width_factor: int = 1
+    sign_change_start: bool | str = False
     init_gate_bias: float | str | None = "auto"
     gate_lr_mult: float | None = None
     restarts: int = 4
@@ -399,6 +422,8 @@ class TrainConfig:
             raise InvalidProblemError(f"schedule must be one of {', '.join(_SCHEDULES)}, got {self.schedule!r}")
         if self.aggregation not in ("mean", "sum"):
             raise InvalidProblemError(f"aggregation must be mean or sum, got {self.aggregation!r}")
+        if self.sign_change_start not in (True, False, "auto"):
+            raise InvalidProblemError(f"sign_change_start must be true, false or 'auto', got {self.sign_change_start!r}")
         if isinstance(self.init_gate_bias, str) and self.init_gate_bias != "auto":
             raise InvalidProblemError(f"init_gate_bias must be a number, None or 'auto', got {self.init_gate_bias!r}")
         if isinstance(self.init_gate_bias, (int, float)) and not math.isfinite(self.init_gate_bias):
@@ -481,15 +506,32 @@ class TrainConfig:
             out = replace(out, steps=steps, steps_rule=note)
         elif out.steps_rule is None:
             out = replace(out, steps_rule=f"step budget {out.steps}: set explicitly")
+        if out.sign_change_start == "auto":
+            out = replace(out, sign_change_start=MODEL_KINDS[out.model].gating == "vector"
+                          and vector_weights_change_sign(problem))
         if out.init_gate_bias == "auto":
             gating = MODEL_KINDS[out.model].gating
             if gating == "none":
                 out = replace(out, init_gate_bias=None)
             else:
-                k = problem.num_segments or 1
-                delims = (k - 1) if out.prompt_format.delimiter != "none" else 0
-                out = replace(out, init_gate_bias=round(gate_bias_rule(gating, problem.n + delims + 1), 6))
+                seq_len = out.prompt_length(problem)
+                bias = gate_bias_rule(gating, seq_len)
+                if out.sign_change_start is True and gating == "vector":
+                    bias = math.log(seq_len / OPEN_GATE_DECAY)
+                out = replace(out, init_gate_bias=round(bias, 6))
         return out
+
+    def prompt_length(self, problem: Problem) -> int:
+        """T: the tokens of one prompt (demonstrations, one delimiter per boundary unless the
+        format has none, the query), the length the gate-bias rule is written for."""
+        k = problem.num_segments or 1
+        return problem.n + ((k - 1) if self.prompt_format.delimiter != "none" else 0) + 1
+
+    @property
+    def effective_key_width_factor(self) -> int:
+        """``key_width_factor``, doubled when ``sign_change_start`` is True (the resolved value;
+        "auto" counts as not applied: resolve the config first)."""
+        return int(self.key_width_factor) * (2 if self.sign_change_start is True else 1)
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -497,8 +539,13 @@ class TrainConfig:
         return _DTYPES[self.dtype]
 
     def to_dict(self) -> dict:
-        """JSON-serialisable dict."""
-        return asdict(self)
+        """JSON-serialisable dict. ``sign_change_start`` is left out when False (the plain start,
+        what every config meant before the field existed; :meth:`from_dict` restores it), so the
+        sweep keys and checkpoints of runs it does not change stay what they were."""
+        out = asdict(self)
+        if out["sign_change_start"] is False:
+            del out["sign_change_start"]
+        return out
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
@@ -511,15 +558,28 @@ class TrainConfig:
         return cls(**{"whiten_features": False, **data})
 
 
+def sign_change_start_note(config: TrainConfig, problem: Problem) -> str:
+    """The line ``wpgd train`` prints under the step budget when a resolved vector config applies
+    ``sign_change_start``: why, the key width and the gates' total initial decay it starts with."""
+    seq_len = config.prompt_length(problem)
+    width = default_key_dim(config, problem, config.token_dim_for(problem))
+    bias = config.init_gate_bias
+    decay = f"total initial decay {seq_len * math.exp(-float(bias)):.3g} across the prompt" if isinstance(
+        bias, (int, float)) else "the layer's own gate bias"
+    return (f"sign-change start: the vector optimum's weights change sign, so the key width is doubled "
+            f"(key width {width}) and the gates start with {decay} (the plain start: "
+            f"{GATE_DECAY['vector']:g}); --sign-change-start off for the plain start")
+
+
 def default_key_dim(config: TrainConfig, problem: Problem, token_dim: int) -> int:
-    """Key width: ``config.key_dim`` if given, else ``key_width_factor`` times the vector-gating
+    """Key width: ``config.key_dim`` if given, else ``effective_key_width_factor`` times the vector-gating
     construction's width for ``vector`` (``gla.default_key_width``: 2d) or the token width
     otherwise (linear and scalar WPGD need only the d feature channels). A vector model wider
     than 2d has the same class optimum (every ω with a rank-d P is reachable at 2d)."""
     from wpgd.numerics.core.vocabulary import trained_key_width
 
     return trained_key_width(config.model, problem.d, problem.num_segments or 1, token_dim, config.key_dim,
-                             int(config.key_width_factor))
+                             config.effective_key_width_factor)
 
 
 def build_model(config: TrainConfig, token_dim: int, key_dim: int) -> torch.nn.Module:

@@ -165,6 +165,8 @@ def _saved_state(ckpt_path, config: TrainConfig, problem: Problem):
                          for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k))
         hint = (" (a run saved before the whitened feature basis: --feature-basis given continues it)"
                 if saved.get("whiten_features") is False and now.get("whiten_features") else "")
+        if not saved.get("sign_change_start") and now.get("sign_change_start") is True:
+            hint += " (a vector run saved with the plain start: --sign-change-start off continues it)"
         raise InvalidProblemError(
             f"{ckpt_path} belongs to a different config ({diff}){hint}; use another --out or --no-resume"
         )

@@ -1,0 +1,102 @@
+"""The sign-change start of vector models (``TrainConfig.sign_change_start``; docs/training.md,
+"Vector gating at the edges"): decided from the problem, applied once, explicit values kept, said
+on the command line, refused on a checkpoint of the plain start with the flag that continues it."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from wpgd.numerics.core.errors import InvalidProblemError  # noqa: E402
+from wpgd.numerics.core.problem import Problem  # noqa: E402
+from wpgd.numerics.core.references import vector_weights_change_sign  # noqa: E402
+from wpgd.numerics.nn.train_config import (  # noqa: E402
+    GATE_DECAY,
+    OPEN_GATE_DECAY,
+    TrainConfig,
+    default_key_dim,
+)
+
+# a far segment anti-correlated with the query: the vector optimum's weights change sign; two
+# positive correlations: they do not (the same pair as tests/numerics/test_sign_change_warning.py)
+SIGN = Problem.segmented(np.eye(2), [3, 3], [-0.5, 0.8], noise=0.1)
+ONE_SIGN = Problem.segmented(np.eye(2), [3, 3], [0.3, 0.8], noise=0.1)
+SIGN_TOML = '[features]\ndim = 2\ncovariance = "identity"\n[tasks]\nsegments = [3, 3]\nquery_correlation = [-0.5, 0.8]\n[noise]\nvariance = 0.1\n'
+
+
+def test_the_problems_are_what_the_tests_say():
+    assert vector_weights_change_sign(SIGN) is True
+    assert vector_weights_change_sign(ONE_SIGN) is False
+
+
+def test_auto_applies_the_start_only_to_vector_models_whose_optimum_changes_sign():
+    """T = 6 demonstrations + 1 delimiter + the query = 8 tokens: the bias is log(8/0.03) with the
+    start and log(8/2) without; the key width 4·(2d) = 16 instead of 2·(2d) = 8."""
+    cfg = TrainConfig.for_model("vector").resolved(SIGN)
+    assert cfg.sign_change_start is True and cfg.effective_key_width_factor == 4
+    assert cfg.init_gate_bias == pytest.approx(math.log(8 / OPEN_GATE_DECAY), abs=1e-6)
+    token_dim = cfg.token_dim_for(SIGN)
+    assert default_key_dim(cfg, SIGN, token_dim) == 16
+    assert cfg.resolved(SIGN) == cfg  # idempotent: the width is not doubled twice
+    plain = TrainConfig.for_model("vector").resolved(ONE_SIGN)
+    assert plain.sign_change_start is False and default_key_dim(plain, ONE_SIGN, token_dim) == 8
+    assert plain.init_gate_bias == pytest.approx(math.log(8 / GATE_DECAY["vector"]), abs=1e-6)
+    for model in ("linear", "scalar"):
+        assert TrainConfig.for_model(model).resolved(SIGN).sign_change_start is False
+
+
+def test_explicit_choices_are_kept():
+    off = TrainConfig.for_model("vector", sign_change_start=False).resolved(SIGN)
+    assert off.sign_change_start is False and off.effective_key_width_factor == 2
+    on = TrainConfig.for_model("vector", sign_change_start=True).resolved(ONE_SIGN)
+    assert on.effective_key_width_factor == 4
+    bias = TrainConfig.for_model("vector", init_gate_bias=1.5).resolved(SIGN)
+    assert bias.sign_change_start is True and bias.init_gate_bias == 1.5
+    width = TrainConfig.for_model("vector", key_dim=6).resolved(SIGN)
+    assert default_key_dim(width, SIGN, width.token_dim_for(SIGN)) == 6
+    with pytest.raises(InvalidProblemError, match="sign_change_start must be"):
+        TrainConfig.for_model("vector", sign_change_start="yes")
+
+
+def test_architecture_runs_keep_the_plain_start():
+    from wpgd.numerics.nn.arch.training import arch_train_config
+
+    assert arch_train_config(SIGN, "gla", steps=10).sign_change_start is False
+
+
+def test_the_time_estimate_sees_the_doubled_width():
+    """The flop model of the time guard builds the width the trainer builds: 16, not 8."""
+    from wpgd.numerics.core.limits import _training_estimate
+
+    auto = _training_estimate(SIGN, TrainConfig.for_model("vector", steps=100))
+    off = _training_estimate(SIGN, TrainConfig.for_model("vector", steps=100, sign_change_start=False))
+    assert auto[1] > 1.5 * off[1], (auto, off)
+
+
+def _train(tmp_path, *extra):
+    spec = tmp_path / "s.toml"
+    spec.write_text(SIGN_TOML)
+    return subprocess.run([sys.executable, "-m", "wpgd", "train", "--spec", str(spec), "--model", "vector",
+                           "--steps", "4", "--final-prompts", "64", "--eval-prompts", "64", "--allow-gap",
+                           "--out", str(tmp_path / "run"), *extra], capture_output=True, text=True, timeout=300)
+
+
+def test_the_command_line_says_so_and_continues_a_plain_run_only_with_the_flag(tmp_path):
+    """Control: ``--sign-change-start off`` prints no such line."""
+    plain = _train(tmp_path, "--sign-change-start", "off")
+    assert plain.returncode == 0, plain.stderr
+    assert not [ln for ln in plain.stdout.splitlines() if ln.startswith("sign-change start:")], plain.stdout
+    again = _train(tmp_path, "--steps", "6")  # auto: the start applies now, the checkpoint has the plain one
+    assert again.returncode == 2, again.stderr
+    lines = again.stderr.strip().splitlines()
+    assert "--sign-change-start off continues it" in lines[-1] and "Traceback" not in again.stderr, again.stderr
+    fresh = _train(tmp_path, "--no-resume")
+    assert fresh.returncode == 0, fresh.stderr
+    note = [ln for ln in fresh.stdout.splitlines() if ln.startswith("sign-change start:")]
+    assert len(note) == 1 and "key width 16" in note[0] and "total initial decay 0.03 " in note[0], fresh.stdout
