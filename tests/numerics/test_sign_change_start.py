@@ -62,6 +62,23 @@ def test_explicit_choices_are_kept():
     assert default_key_dim(width, SIGN, width.token_dim_for(SIGN)) == 6
     with pytest.raises(InvalidProblemError, match="sign_change_start must be"):
         TrainConfig.for_model("vector", sign_change_start="yes")
+    with pytest.raises(InvalidProblemError, match="for vector models only, not scalar"):
+        TrainConfig.for_model("scalar", sign_change_start=True)
+
+
+def test_an_optimum_that_cannot_be_computed_leaves_the_plain_start(monkeypatch):
+    """Control: the same config with the optimum available applies the start."""
+    from wpgd.numerics.core import references
+    from wpgd.numerics.core.errors import WPGDError
+
+    assert TrainConfig.for_model("vector").resolved(SIGN).sign_change_start is True
+
+    def fail(problem):
+        raise WPGDError("no optimum")
+
+    monkeypatch.setattr("wpgd.numerics.nn.train_config.vector_weights_change_sign", fail)
+    assert references.vector_weights_change_sign is not fail
+    assert TrainConfig.for_model("vector").resolved(SIGN).sign_change_start is False
 
 
 def test_architecture_runs_keep_the_plain_start():
@@ -96,6 +113,11 @@ def test_the_command_line_says_so_and_continues_a_plain_run_only_with_the_flag(t
     assert again.returncode == 2, again.stderr
     lines = again.stderr.strip().splitlines()
     assert "--sign-change-start off continues it" in lines[-1] and "Traceback" not in again.stderr, again.stderr
+    scalar = subprocess.run([sys.executable, "-m", "wpgd", "train", "--spec", str(tmp_path / "s.toml"), "--model",
+                             "scalar", "--sign-change-start", "on", "--out", str(tmp_path / "sc")],
+                            capture_output=True, text=True, timeout=300)
+    assert scalar.returncode == 2 and "vector models only" in scalar.stderr, scalar.stderr
+    assert len(scalar.stderr.strip().splitlines()) == 1 and "Traceback" not in scalar.stderr
     fresh = _train(tmp_path, "--no-resume")
     assert fresh.returncode == 0, fresh.stderr
     note = [ln for ln in fresh.stdout.splitlines() if ln.startswith("sign-change start:")]

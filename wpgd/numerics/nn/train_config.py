@@ -424,6 +424,8 @@ class TrainConfig:
             raise InvalidProblemError(f"aggregation must be mean or sum, got {self.aggregation!r}")
         if self.sign_change_start not in (True, False, "auto"):
             raise InvalidProblemError(f"sign_change_start must be true, false or 'auto', got {self.sign_change_start!r}")
+        if self.sign_change_start is True and MODEL_KINDS[self.model].gating != "vector":
+            raise InvalidProblemError(f"the sign-change start is for vector models only, not {self.model}")
         if isinstance(self.init_gate_bias, str) and self.init_gate_bias != "auto":
             raise InvalidProblemError(f"init_gate_bias must be a number, None or 'auto', got {self.init_gate_bias!r}")
         if isinstance(self.init_gate_bias, (int, float)) and not math.isfinite(self.init_gate_bias):
@@ -508,7 +510,7 @@ class TrainConfig:
             out = replace(out, steps_rule=f"step budget {out.steps}: set explicitly")
         if out.sign_change_start == "auto":
             out = replace(out, sign_change_start=MODEL_KINDS[out.model].gating == "vector"
-                          and vector_weights_change_sign(problem))
+                          and _optimum_changes_sign(problem))
         if out.init_gate_bias == "auto":
             gating = MODEL_KINDS[out.model].gating
             if gating == "none":
@@ -556,6 +558,17 @@ class TrainConfig:
             raise InvalidProblemError(f"unknown training config key(s): {', '.join(unknown)}")
         # A config saved before whiten_features existed trained on the spec's coordinates.
         return cls(**{"whiten_features": False, **data})
+
+
+def _optimum_changes_sign(problem: Problem) -> bool:
+    """``references.vector_weights_change_sign``, or False (the plain start) when the optimum
+    cannot be computed: the run's references then say why, and nothing here decides on a guess."""
+    from wpgd.numerics.core.errors import WPGDError
+
+    try:
+        return vector_weights_change_sign(problem)
+    except WPGDError:
+        return False
 
 
 def sign_change_start_note(config: TrainConfig, problem: Problem) -> str:
