@@ -82,6 +82,8 @@ def test_an_optimum_that_cannot_be_computed_leaves_the_plain_start(monkeypatch):
 
 
 def test_architecture_runs_keep_the_plain_start():
+    """``arch_train_config`` builds a plain ``TrainConfig`` (not ``for_model``), so the vector
+    family's defaults, this start among them, are opt-in there through overrides."""
     from wpgd.numerics.nn.arch.training import arch_train_config
 
     assert arch_train_config(SIGN, "gla", steps=10).sign_change_start is False

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import torch
 
-from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.errors import InvalidProblemError, WPGDError
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.references import MODEL_KINDS, vector_weights_change_sign
 from wpgd.numerics.nn.label_trap import LABEL_TRAP_THRESHOLD
@@ -124,15 +124,17 @@ def lr_rule(token_dim: int) -> float:
     return LR_RULE["base"] * LR_RULE["ref_width"] / max(1, int(token_dim))
 
 
-def gate_bias_rule(gating: str, seq_len: int) -> float:
+def gate_bias_rule(gating: str, seq_len: int, open_gates: bool = False) -> float:
     """Initial gate bias ``b = log(T / ρ)``: the total initial log-decay across a prompt of
-    ``T`` tokens is then ``T·e^{−b} = ρ`` (:data:`GATE_DECAY`) whatever the prompt length.
+    ``T`` tokens is then ``T·e^{−b} = ρ`` (:data:`GATE_DECAY`; :data:`OPEN_GATE_DECAY` with
+    ``open_gates``, the vector sign-change start) whatever the prompt length.
 
     A fixed bias makes the initial weights depend on n (bias 6 weights the first of 1000
     tokens by e^{−2.5}, bias 3 by e^{−50}); this keeps the initial ω profile the same shape
     for every n.
     """
-    return math.log(seq_len / GATE_DECAY["vector" if gating == "vector" else "scalar"])
+    rho = OPEN_GATE_DECAY if open_gates else GATE_DECAY["vector" if gating == "vector" else "scalar"]
+    return math.log(seq_len / rho)
 
 
 def layer_class_params(d: int, num_segments: int, layers: int = 1) -> int:
@@ -516,10 +518,8 @@ class TrainConfig:
             if gating == "none":
                 out = replace(out, init_gate_bias=None)
             else:
-                seq_len = out.prompt_length(problem)
-                bias = gate_bias_rule(gating, seq_len)
-                if out.sign_change_start is True and gating == "vector":
-                    bias = math.log(seq_len / OPEN_GATE_DECAY)
+                bias = gate_bias_rule(gating, out.prompt_length(problem),
+                                      open_gates=out.sign_change_start is True and gating == "vector")
                 out = replace(out, init_gate_bias=round(bias, 6))
         return out
 
@@ -563,8 +563,6 @@ class TrainConfig:
 def _optimum_changes_sign(problem: Problem) -> bool:
     """``references.vector_weights_change_sign``, or False (the plain start) when the optimum
     cannot be computed: the run's references then say why, and nothing here decides on a guess."""
-    from wpgd.numerics.core.errors import WPGDError
-
     try:
         return vector_weights_change_sign(problem)
     except WPGDError:

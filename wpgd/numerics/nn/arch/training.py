@@ -156,12 +156,12 @@ def arch_train_config(problem: Problem, name: str, *, steps: int | None = None, 
         raise InvalidProblemError(f"context must be one of {', '.join(ATLAS_CONTEXTS)}, got {context!r}")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    # the vector family's signed start (init_signed_groups, key_width_factor 2, sign_change_start) is opt-in through
+    # the vector family's signed start (init_signed_groups, key_width_factor 2) is opt-in through
     # overrides, not the default: it lands GLA/RWKV-6 on prompts that need weights of both signs but
     # traps a d = 2 prompt that the plain start solves (docs/atlas/implementation.md)
     fields_ = {"model": _family(name), "delimiter": "boundary" if problem.is_segmented else "none",
                "context": context, "seed": seed, "device": device, "progress": progress,
-               "init_signed_groups": False, "key_width_factor": 1, "sign_change_start": False, **overrides}
+               "init_signed_groups": False, "key_width_factor": 1, **overrides}
     if steps is not None:
         fields_["steps"] = steps
     if eval_prompts is not None:
