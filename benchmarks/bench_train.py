@@ -26,9 +26,16 @@ arithmetic, and wpgd/plain also contains what the kernel saves over the model as
 called "keys" then) or, for vector gating, decays by reversed cumulative sums of the log-gates
 (before the prompt was read newest first): before/lean is what that speedup saves.
 
+On a GPU every step of these sizes takes 2–5 ms (one H200:
+``docs/training_grid/results/gpu_h200/bench_train_cuda.json``): the device waits for the host to
+issue the step's work, so the ratio there is the ratio of the per-step work on the host, not of
+arithmetic. ``--overhead`` measures that on any machine: d = 3, n = 8, batch 4 on the CPU, where the
+arithmetic is negligible.
+
 Usage::
 
     python benchmarks/bench_train.py                 # CPU, and CUDA when present
+    python benchmarks/bench_train.py --overhead      # the per-step host work (what a GPU step waits on)
     python benchmarks/bench_train.py --quick         # fewer steps, small sizes only
     python benchmarks/bench_train.py --json out.json
     python benchmarks/bench_train.py --models vector --max-d 64
@@ -214,15 +221,23 @@ def _measure(steps: dict, n_steps: int, device: str) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="5 timed steps, d ≤ 20 only")
-    ap.add_argument("--steps", type=int, default=15, help="timed steps per size and side (default 15)")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="timed steps per size and side (default 15; 200 with --overhead)")
     ap.add_argument("--batch-size", type=int, default=256, help="prompts per step (default 256)")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     ap.add_argument("--device", default="all", choices=["all", "cpu", "cuda"], help="default: cpu, and cuda if present")
     ap.add_argument("--models", nargs="+", default=None, choices=sorted({m for m, _, _ in SIZES}),
                     help="only these model families' rows (default: all)")
     ap.add_argument("--max-d", type=int, default=None, help="only rows with d ≤ this (default: all)")
+    ap.add_argument("--overhead", action="store_true",
+                    help="d = 3, n = 8, batch 4 (overrides --batch-size), 200 timed steps unless --steps is "
+                         "given: the arithmetic is negligible, so the ratio is the per-step work on the host")
     ap.add_argument("--json", metavar="FILE", default=None, help="also write the table as JSON")
     args = ap.parse_args(argv)
+    if args.overhead:
+        args.batch_size = 4
+    if args.steps is None:
+        args.steps = 200 if args.overhead else 15
     torch.set_num_threads(args.threads)
     allocator = retain_freed_memory()  # as train() does; process-wide, so both sides run with it
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
@@ -231,7 +246,8 @@ def main(argv=None) -> int:
         print("CUDA is not available: nothing measured")
         return 1
     max_d = 20 if args.quick else args.max_d
-    sizes = [s for s in SIZES if (max_d is None or s[1] <= max_d) and (args.models is None or s[0] in args.models)]
+    table = [(m, 3, 8) for m in ("linear", "scalar", "vector")] if args.overhead else SIZES
+    sizes = [s for s in table if (max_d is None or s[1] <= max_d) and (args.models is None or s[0] in args.models)]
     n_steps = 5 if args.quick else args.steps
     rows = []
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch {args.batch_size}, median of {n_steps} steps, "

@@ -27,6 +27,7 @@ import torch
 
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.fileio import write_atomic
+from wpgd.numerics.nn.adamw import keep_implementation
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "restore", "state_digest"]
 
@@ -212,7 +213,7 @@ def restore(path, state: dict, model, optimizer, scheduler, generator) -> None:
                 raise CheckpointError(path, f"optimizer {key} of parameter {pid} is missing or misshapen")
     try:
         model.load_state_dict(saved)
-        optimizer.load_state_dict(state["optimizer"])
+        keep_implementation(optimizer, lambda: optimizer.load_state_dict(state["optimizer"]))
         scheduler.load_state_dict(state["scheduler"])
     except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
         raise CheckpointError(path, f"its state does not fit the run ({_first_line(exc)})") from None

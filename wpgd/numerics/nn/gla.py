@@ -380,7 +380,13 @@ class GLALayer(nn.Module):
         """Log-decays, shape [B, T, H, G] (G = Kh, 1, or 1 with zeros for no gating)."""
         if self.gating == "none":
             return z.new_zeros(z.shape[0], z.shape[1], self.num_heads, 1)
-        return F.logsigmoid(torch.einsum("hgd,btd->bthg", self.W_g, z) + self.b_g)
+        b, t, d = z.shape
+        return self._flat_log_gates(z).view(b, t, self.num_heads, self.W_g.shape[1])
+
+    def _flat_log_gates(self, z):
+        """Log-decays as one [..., H·G] matrix product of the tokens [..., D] (a gated layer)."""
+        d = z.shape[-1]
+        return F.logsigmoid(z @ self.W_g.reshape(-1, d).T + self.b_g.reshape(-1))
 
     def attention(self, z):
         """Per-head outputs o, shape [B, T, H, D], for tokens z of shape [B, T, D]."""
@@ -437,15 +443,15 @@ class GLALayer(nn.Module):
         h, k = self.num_heads, self.head_key_dim
         newest_first = z.flip(1)  # tokens T, T−1, …, 1
         later, earlier = newest_first[:, :-1], newest_first[:, 1:]  # gates of T…2 decay tokens T−1…1
-        q = torch.einsum("hkd,bd->bhk", self.W_q, z[:, -1])
+        w_k = self.W_k.reshape(h * k, d)
+        q = (z[:, -1] @ self.W_q.reshape(h * k, d).T).view(b, h, k)
         # [B, T−1, H·K] in one matrix product each, contiguous, so no layout copy of these B·T·H·K
         # tensors is made in either pass
-        log_g = F.logsigmoid(later @ self.W_g.reshape(h * k, d).T + self.b_g.reshape(h * k))
-        decayed = (earlier @ self.W_k.reshape(h * k, d).T) * torch.exp(torch.cumsum(log_g, dim=1))
+        decayed = (earlier @ w_k.T) * torch.exp(torch.cumsum(self._flat_log_gates(later), dim=1))
         scores = decayed.view(b, t - 1, h, k).transpose(1, 2) @ q.unsqueeze(-1)  # [B, H, T−1, 1]
-        last = torch.einsum("bhk,bhk->bh", q, torch.einsum("hkd,bd->bhk", self.W_k, z[:, -1]))  # token T
+        last = ((z[:, -1] @ w_k.T).view(b, h, k) * q).sum(-1)  # token T, decay 1: [B, H]
         mixed = scores.squeeze(-1) @ earlier + last.unsqueeze(-1) * z[:, -1].unsqueeze(1)  # [B, H, D]
-        return torch.einsum("hed,bhd->bhe", w_v, mixed)
+        return (mixed.unsqueeze(-2) @ w_v.transpose(-1, -2)).squeeze(-2)  # [B, H, 1, D] @ [H, D, E]
 
     def label_last(self, z):
         """The label channel (the last coordinate) of :meth:`forward_last`, shape [B].
@@ -458,10 +464,27 @@ class GLALayer(nn.Module):
         if self.gating == "vector":
             out = self.vector_last(z, self.W_v[:, -1:, :]).sum(dim=1)[:, 0]
         else:
-            q, k = self.query_and_keys_last(z)
-            v = torch.einsum("hd,btd->bth", self.W_v[:, -1, :], z).unsqueeze(-1)
-            out = last_query_gla(q, k, v, None if self.gating == "none" else self.log_gates(z)).sum(dim=1)[:, 0]
+            out = self._folded_label_last(z)
         return z[:, -1, -1] + (out if self.aggregation == "sum" else out * self.output_scale(z.shape[1]))
+
+    def _folded_label_last(self, z):
+        """:meth:`label_last` of a layer without a vector gate, summed over heads, shape [B]:
+        ``Σ_h Σ_s D_Ts (q'_h·z_s)(w_h·z_s)`` with ``q'_h = W_kᵀ W_q z_T`` the folded query of
+        :meth:`query_and_keys_last`, ``w_h`` the label row of ``W_v`` and ``D_Ts`` the scalar decay of
+        :func:`last_query_gla` (1 without gating).
+
+        The same arithmetic as ``last_query_gla`` on the folded query, in plain matrix products
+        (no einsum, no [B, T, H, D] view of the tokens) and without its check that the log-gates
+        are ≤ 0: they come from a log-sigmoid here, and on a GPU that check waits for the device in
+        every step (``benchmarks/bench_train.py``)."""
+        b, t, d = z.shape
+        h = self.num_heads
+        q = (z[:, -1] @ self.W_q.reshape(-1, d).T).view(b, h, 1, self.head_key_dim)
+        folded = (q @ self.W_k).view(b, h, d)  # [B, H, 1, K] @ [H, K, D]
+        scores = z @ folded.transpose(1, 2)  # [B, T, H]
+        if self.gating != "none":
+            scores = scores * torch.exp(_suffix_sums(self._flat_log_gates(z), dim=1))
+        return (scores * (z @ self.W_v[:, -1, :].T)).sum(dim=(1, 2))
 
     def output_scale(self, seq_len: int) -> float:
         """The factor ``a`` of the residual update: 1 ("sum") or ``1/seq_len`` ("mean")."""

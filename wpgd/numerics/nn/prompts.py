@@ -257,6 +257,7 @@ class PromptSampler:
             [int(np.sum(problem.segment_sizes[:j])) + j - 1 for j in range(1, k)] if self.num_delimiters else [],
             dtype=torch.long, device=device,
         )
+        self._delimiter_codes = torch.arange(self.num_delimiters, device=device) + problem.d + self.context_dim
         self._context = None
         if self.context_dim:
             self._context = torch.nn.functional.one_hot(torch.as_tensor(seg, device=device), k).to(dtype)
@@ -316,7 +317,7 @@ class PromptSampler:
         draws = torch.randn((batch, n + 1, d), **kw)
         feats = draws if self._f_sigma_t is None else draws @ self._f_sigma_t
         g = torch.randn((batch, self._f_task.shape[1], d), **kw)
-        labels = self._labels(feats, torch.einsum("ab,sbd->sad", self._f_task, g))
+        labels = self._labels(feats, self._f_task @ g)  # task vectors, [m, r] @ [B, r, d]
         if self._noise_sd > 0:
             labels = labels + self._noise_sd * torch.randn((batch, n + 1), **kw)
         tokens = torch.zeros((batch, self.seq_len, self.token_dim), dtype=self.dtype, device=self.device)
@@ -328,8 +329,7 @@ class PromptSampler:
             tokens[:, pos, d:d + self.context_dim] = self._context
         if self.num_delimiters:
             if self.fmt.delimiter == "boundary":  # the j-th delimiter writes the j-th code coordinate
-                codes = d + self.context_dim + torch.arange(self.num_delimiters, device=self.device)
-                tokens[:, self.delimiter_positions, codes] = self.fmt.delimiter_value
+                tokens[:, self.delimiter_positions, self._delimiter_codes] = self.fmt.delimiter_value
             else:
                 slot = d + self.context_dim if self.fmt.delimiter == "flag" else self.token_dim - 1
                 tokens[:, self.delimiter_positions, slot] = self.fmt.delimiter_value

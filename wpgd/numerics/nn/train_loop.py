@@ -17,6 +17,7 @@ import torch
 
 from wpgd.numerics.core.errors import SolverError
 from wpgd.numerics.core.fileio import progress_bar, write_json_atomic
+from wpgd.numerics.nn.adamw import make_adamw
 from wpgd.numerics.nn.evaluation import HeldOutSet, evaluate, make_control
 from wpgd.numerics.nn.label_trap import (
     EARLY_TRAP_READINGS,
@@ -122,7 +123,7 @@ def make_optimiser(config: TrainConfig, model):
     gate = [p for p in ps if id(p) in owned]
     rest = [p for p in ps if id(p) not in owned]
     groups = [{"params": rest}] + ([{"params": gate, "lr": config.lr * config.gate_lr_mult}] if gate else [])
-    opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    opt = make_adamw(groups, lr=config.lr, weight_decay=config.weight_decay)
     return ps, opt, torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(config))
 
 
