@@ -458,8 +458,9 @@ class GLALayer(nn.Module):
 
         The prediction reads only this channel, so only the label row of each head's ``W_v`` is
         applied (V = 1 instead of D in :func:`last_query_gla`): the same value and the same
-        gradients as ``forward_last(z)[:, -1]``, with D times fewer value products (and the
-        keys of :meth:`query_and_keys_last`; vector gating: :meth:`vector_last`).
+        gradients as ``forward_last(z)[:, -1]``, with D times fewer value products (without a
+        vector gate: the folded query of :meth:`query_and_keys_last`, in
+        :meth:`_folded_label_last`; vector gating: :meth:`vector_last`).
         """
         if self.gating == "vector":
             out = self.vector_last(z, self.W_v[:, -1:, :]).sum(dim=1)[:, 0]
