@@ -355,3 +355,58 @@ def test_multilayer_model_equals_recursion(gating, layers):
         yt = np.concatenate([y[j], [0.0]])
         rec = [[(g.Q, _np_logsigmoid(z[j] @ g.gate_weight + g.gate_bias)) for g in groups] for groups in spec]
         assert abs(out[j] - wpgd_recursion_predict(Xt, yt, rec)) < 1e-10 * max(1.0, abs(out[j]))
+
+
+def _host_reads(fn) -> int:
+    """Operations of ``fn()`` that read a tensor's value back to the host (``.item()``, ``bool()``):
+    on CUDA each one waits for the device, so a training step should have none."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        n = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.overloadpacket.__name__ in ("_local_scalar_dense", "is_nonzero", "item"):
+                Count.n += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        fn()
+    return Count.n
+
+
+@pytest.mark.parametrize("mode", ["parallel", "chunked", "recurrent"])
+@pytest.mark.parametrize("gating", ["scalar", "vector", "none"])
+def test_the_model_never_reads_a_value_back_in_forward_and_backward(gating, mode):
+    # The model's log-gates are a log-sigmoid of finite logits, so the kernels' checks (gates ≤ 0,
+    # zero gates) are skipped there (trusted_gates): no device sync in a training step's
+    # forward and backward pass, one layer or two, one head or two.
+    torch.manual_seed(0)
+    z = torch.randn(3, 9, 5, dtype=torch.float64)
+    for layers, heads in ((1, 1), (2, 2)):
+        m = GLAModel(token_dim=5, key_dim=6, num_layers=layers, gating=gating, num_heads=heads, mode=mode,
+                     dtype=torch.float64)
+        assert _host_reads(lambda: m.predict(z).pow(2).sum().backward()) == 0
+    # negative control: the public kernels, called directly, check the gates (one read or more)
+    q = torch.randn(3, 9, 2, 3, dtype=torch.float64)
+    log_g = torch.nn.functional.logsigmoid(torch.randn(3, 9, 2, 1, dtype=torch.float64))
+    kernel = {"parallel": parallel_gla, "chunked": chunked_gla, "recurrent": naive_recurrent_gla}[mode]
+    assert _host_reads(lambda: kernel(q, q, q, log_g)) >= 1
+    assert _host_reads(lambda: last_query_gla(q[:, -1], q, q, log_g)) >= 1
+    assert _host_reads(lambda: kernel(q, q, q, log_g, trusted_gates=True)) == 0
+
+
+def test_trusted_gates_skip_only_the_checks():
+    # The same outputs with and without trusted_gates on valid gates; an invalid gate (> 0)
+    # is refused only when the gates are checked.
+    gen = torch.Generator().manual_seed(4)
+    q = torch.randn(2, 7, 1, 3, generator=gen, dtype=torch.float64)
+    log_g = torch.nn.functional.logsigmoid(torch.randn(2, 7, 1, 3, generator=gen, dtype=torch.float64))
+    for kernel in (parallel_gla, chunked_gla, naive_recurrent_gla):
+        assert torch.equal(kernel(q, q, q, log_g), kernel(q, q, q, log_g, trusted_gates=True))
+    bad = log_g.clone()
+    bad[0, 3, 0, 1] = 0.5
+    with pytest.raises(ValueError, match="≤ 0"):
+        parallel_gla(q, q, q, bad)
+    with pytest.raises(ValueError, match="≤ 0"):
+        last_query_gla(q[:, -1], q, q, bad)

@@ -65,14 +65,15 @@ MODES = ("parallel", "recurrent", "chunked")
 AGGREGATIONS = ("sum", "mean")
 
 
-def _check_qkvg(q, k, v, log_g):
+def _check_qkvg(q, k, v, log_g, trusted_gates: bool = False):
     if q.ndim != 4 or k.shape != q.shape:
         raise ValueError(f"q and k must both be [B, T, H, K], got {tuple(q.shape)} and {tuple(k.shape)}")
     if v.ndim != 4 or v.shape[:3] != q.shape[:3]:
         raise ValueError(f"v must be [B, T, H, V] with the B, T, H of q, got {tuple(v.shape)}")
     if log_g.ndim != 4 or log_g.shape[:3] != q.shape[:3] or log_g.shape[3] not in (1, q.shape[3]):
         raise ValueError(f"log_g must be [B, T, H, K] or [B, T, H, 1], got {tuple(log_g.shape)}")
-    _check_log_gates(log_g)
+    if not trusted_gates:
+        _check_log_gates(log_g)
 
 
 def _check_log_gates(log_g):
@@ -83,7 +84,7 @@ def _check_log_gates(log_g):
         raise ValueError(f"log-gates must be ≤ 0 (gates g = exp(log g) in [0, 1]); got a log-gate of {worst:.6g}")
 
 
-def _masked_decays(log_g, dim: int, causal):
+def _masked_decays(log_g, dim: int, causal, trusted_gates: bool = False):
     """``exp(Σ_{s<u≤t} log g_u)`` for every pair (t, s) along ``dim``, as a [..., t, s, ...] tensor
     with the two time axes at ``dim`` and ``dim + 1``; entries where ``causal`` is False are 0.
 
@@ -94,7 +95,7 @@ def _masked_decays(log_g, dim: int, causal):
     recurrent form (whose ``exp(−∞) = 0`` passes a zero gradient to the −∞ entries).
     """
     zero = torch.isneginf(log_g)
-    has_zero = bool(zero.any())
+    has_zero = False if trusted_gates else bool(zero.any())  # trusted: no −∞, and no device sync
     cum = torch.cumsum(torch.where(zero, torch.zeros_like(log_g), log_g) if has_zero else log_g, dim=dim)
     diff = cum.unsqueeze(dim + 1) - cum.unsqueeze(dim)  # [.., t, s, ..] = C'_t − C'_s
     shape = [1] * diff.ndim
@@ -106,7 +107,7 @@ def _masked_decays(log_g, dim: int, causal):
     return torch.exp(torch.where(keep, diff, diff.new_tensor(-math.inf)))
 
 
-def naive_recurrent_gla(q, k, v, log_g, scale: float = 1.0):
+def naive_recurrent_gla(q, k, v, log_g, scale: float = 1.0, *, trusted_gates: bool = False):
     """Reference recurrent GLA, one time step at a time (obviously correct, O(T·K·V)).
 
     Args:
@@ -116,11 +117,16 @@ def naive_recurrent_gla(q, k, v, log_g, scale: float = 1.0):
         log_g: log-decays ``≤ 0``, shape [B, T, H, K] (vector gating) or [B, T, H, 1]
             (scalar gating, broadcast over K).
         scale: multiplies the queries (flash-linear-attention uses K^-1/2; the theory uses 1).
+        trusted_gates: the log-gates are a log-sigmoid of finite logits (``GLALayer``'s), so
+            ≤ 0 and never −∞: the check that they are ≤ 0 and (in the parallel and chunked
+            forms) the search for zero gates are skipped. Both read a value back from the
+            device, so on CUDA each one waits for the computation before it. Default False:
+            the log-gates are checked, and a log-gate > 0 raises ``ValueError``.
 
     Returns:
         o, shape [B, T, H, V].
     """
-    _check_qkvg(q, k, v, log_g)
+    _check_qkvg(q, k, v, log_g, trusted_gates)
     b, t_len, h, kd = q.shape
     state = q.new_zeros(b, h, kd, v.shape[-1])
     outs = []
@@ -131,7 +137,7 @@ def naive_recurrent_gla(q, k, v, log_g, scale: float = 1.0):
     return torch.stack(outs, dim=1)
 
 
-def parallel_gla(q, k, v, log_g, scale: float = 1.0):
+def parallel_gla(q, k, v, log_g, scale: float = 1.0, *, trusted_gates: bool = False):
     """Masked parallel GLA: ``o_t = Σ_{s≤t} (Σ_c q_tc k_sc D_tsc) v_s`` (same contract as
     :func:`naive_recurrent_gla`).
 
@@ -139,11 +145,11 @@ def parallel_gla(q, k, v, log_g, scale: float = 1.0):
     pairs are set to ``−∞`` before the exponential, so nothing overflows and nothing is divided.
     Memory is O(B·H·T²·K) for vector gating and O(B·H·T²) for scalar gating or none.
     """
-    _check_qkvg(q, k, v, log_g)
+    _check_qkvg(q, k, v, log_g, trusted_gates)
     t_len = q.shape[1]
     causal = torch.ones(t_len, t_len, dtype=torch.bool, device=q.device).tril()
     # decay[b, h, t, s, c] = exp(C_tc − C_sc) on causal pairs, 0 elsewhere
-    decay = _masked_decays(log_g.permute(0, 2, 1, 3), 2, causal)
+    decay = _masked_decays(log_g.permute(0, 2, 1, 3), 2, causal, trusted_gates)
     if log_g.shape[-1] == 1:
         scores = torch.einsum("bthc,bshc->bhts", q * scale, k) * decay[..., 0]
     else:
@@ -159,7 +165,7 @@ def _suffix_sums(log_g, dim: int):
     return torch.cat([rev, torch.zeros_like(log_g.narrow(dim, 0, 1))], dim=dim)
 
 
-def chunked_gla(q, k, v, log_g, scale: float = 1.0, chunk: int = 4):
+def chunked_gla(q, k, v, log_g, scale: float = 1.0, chunk: int = 4, *, trusted_gates: bool = False):
     """Chunkwise GLA (same contract as :func:`naive_recurrent_gla`): masked parallel form inside
     chunks of ``chunk`` tokens, a recurrent state ``S ∈ R^{K×V}`` carried between chunks.
 
@@ -175,7 +181,7 @@ def chunked_gla(q, k, v, log_g, scale: float = 1.0, chunk: int = 4):
     than it (the masked within-chunk tensor dominates), the parallel form about 10× slower
     (``benchmarks/bench_gla.py``).
     """
-    _check_qkvg(q, k, v, log_g)
+    _check_qkvg(q, k, v, log_g, trusted_gates)
     if chunk < 1:
         raise ValueError(f"chunk must be ≥ 1, got {chunk}")
     b, t_len, h, kd = q.shape
@@ -190,7 +196,7 @@ def chunked_gla(q, k, v, log_g, scale: float = 1.0, chunk: int = 4):
     q, k, v, log_g = split(q) * scale, split(k), split(v), split(log_g)
     cum = torch.cumsum(log_g, dim=2)  # [B, N, C, H, G], inclusive within the chunk (−∞ after a zero gate)
     causal = torch.ones(chunk, chunk, dtype=torch.bool, device=q.device).tril()
-    decay = _masked_decays(log_g, 2, causal)  # [B, N, t, s, H, G] = exp(c_t − c_s) on causal pairs
+    decay = _masked_decays(log_g, 2, causal, trusted_gates)  # [B, N, t, s, H, G] = exp(c_t − c_s) on causal pairs
     if log_g.shape[-1] == 1:
         scores = torch.einsum("bnthc,bnshc->bnhts", q, k) * decay[..., 0].permute(0, 1, 4, 2, 3)
     else:
@@ -209,7 +215,7 @@ def chunked_gla(q, k, v, log_g, scale: float = 1.0, chunk: int = 4):
     return o.reshape(b, nc * chunk, h, v.shape[-1])[:, :t_len]
 
 
-def last_query_gla(q_last, k, v, log_g, scale: float = 1.0):
+def last_query_gla(q_last, k, v, log_g, scale: float = 1.0, *, trusted_gates: bool = False):
     """The output at the final position only: ``o_T = Σ_{s≤T} (Σ_c q_Tc k_sc D_Tsc) v_s``.
 
     A one-layer model's prediction (and the last layer of a deeper one) reads only the query
@@ -227,11 +233,12 @@ def last_query_gla(q_last, k, v, log_g, scale: float = 1.0):
         v: values, shape [B, T, H, V].
         log_g: log-decays, shape [B, T, H, K] or [B, T, H, 1]; None = no gating (all 0).
         scale: multiplies the query.
+        trusted_gates: as in :func:`naive_recurrent_gla`.
 
     Returns:
         o_T, shape [B, H, V].
     """
-    _check_qkvg(k, k, v, k.new_zeros(k.shape[:3] + (1,)) if log_g is None else log_g)
+    _check_qkvg(k, k, v, k.new_zeros(k.shape[:3] + (1,)) if log_g is None else log_g, trusted_gates)
     if q_last.ndim != 3 or q_last.shape != (k.shape[0], k.shape[2], k.shape[3]):
         raise ValueError(f"q_last must be [B, H, K] = {(k.shape[0], k.shape[2], k.shape[3])}, got {tuple(q_last.shape)}")
     if log_g is None:  # linear attention: no decay
@@ -394,7 +401,7 @@ class GLALayer(nn.Module):
         k = torch.einsum("hkd,btd->bthk", self.W_k, z)
         v = torch.einsum("hed,btd->bthe", self.W_v, z)
         kernel = {"parallel": parallel_gla, "recurrent": naive_recurrent_gla, "chunked": chunked_gla}[self.mode]
-        return kernel(q, k, v, self.log_gates(z))
+        return kernel(q, k, v, self.log_gates(z), trusted_gates=True)
 
     def query_and_keys_last(self, z):
         """The query of the final position and the keys it is scored against, for
@@ -420,7 +427,7 @@ class GLALayer(nn.Module):
             return self.vector_last(z, self.W_v)
         q, k = self.query_and_keys_last(z)
         v = torch.einsum("hed,btd->bthe", self.W_v, z)
-        return last_query_gla(q, k, v, None if self.gating == "none" else self.log_gates(z))
+        return last_query_gla(q, k, v, None if self.gating == "none" else self.log_gates(z), trusted_gates=True)
 
     def vector_last(self, z, w_v):
         """Per-head outputs at the final position of a vector-gated layer, shape [B, H, E], for value
