@@ -21,6 +21,7 @@ from wpgd.numerics.nn.train_config import (  # noqa: E402
     OPEN_GATE_DECAY,
     TrainConfig,
     default_key_dim,
+    sign_change_start_note,
 )
 
 # a far segment anti-correlated with the query: the vector optimum's weights change sign; two
@@ -60,6 +61,10 @@ def test_explicit_choices_are_kept():
     assert bias.sign_change_start is True and bias.init_gate_bias == 1.5
     width = TrainConfig.for_model("vector", key_dim=6).resolved(SIGN)
     assert default_key_dim(width, SIGN, width.token_dim_for(SIGN)) == 6
+    # the printed line says whose width it is (control: the default width is the doubled one)
+    assert "the key width is the one given (key width 6;" in sign_change_start_note(width, SIGN)
+    default = TrainConfig.for_model("vector").resolved(SIGN)
+    assert "the key width is doubled (key width 16)" in sign_change_start_note(default, SIGN)
     with pytest.raises(InvalidProblemError, match="sign_change_start must be"):
         TrainConfig.for_model("vector", sign_change_start="yes")
     with pytest.raises(InvalidProblemError, match="for vector models only, not scalar"):

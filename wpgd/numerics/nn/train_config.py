@@ -577,8 +577,10 @@ def sign_change_start_note(config: TrainConfig, problem: Problem) -> str:
     bias = config.init_gate_bias
     decay = f"total initial decay {seq_len * math.exp(-float(bias)):.3g} across the prompt" if isinstance(
         bias, (int, float)) else "the layer's own gate bias"
-    return (f"sign-change start: the vector optimum's weights change sign, so the key width is doubled "
-            f"(key width {width}) and the gates start with {decay} (the plain start: "
+    widened = (f"the key width is doubled (key width {width})" if config.key_dim is None
+               else f"the key width is the one given (key width {width}; the start would double the default)")
+    return (f"sign-change start: the vector optimum's weights change sign, so {widened} "
+            f"and the gates start with {decay} (the plain start: "
             f"{GATE_DECAY['vector']:g}); --sign-change-start off for the plain start")
 
 
