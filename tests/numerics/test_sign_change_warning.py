@@ -36,7 +36,7 @@ def test_the_warning_of_a_sign_changing_vector_miss_names_the_lost_group():
     model whose optimum does not change sign (or whose reference has no weights), ends with the
     plain advice, unchanged."""
     from wpgd.commands.train import _warning
-    from wpgd.numerics.nn.train_config import SIGN_CHANGE_START_RECORD
+    from wpgd.numerics.nn.train_config import SIGN_CHANGE_START_MISS, SIGN_CHANGE_START_RECORD
 
     missed = _missed("vector", True)
     assert missed["status"] == "not_converged"
@@ -48,6 +48,7 @@ def test_the_warning_of_a_sign_changing_vector_miss_names_the_lost_group():
     had = _warning(missed, SimpleNamespace(steps=15500, init_label_split=False, model="vector", sign_change_start=True))
     assert "This run had the sign-change start" in had and "--sign-change-start on" not in had, had
     assert "another --seed with --no-resume" in had
+    assert SIGN_CHANGE_START_MISS in had and SIGN_CHANGE_START_MISS not in text, (had, text)  # the known miss
     plain_end = "(exit status 3; --allow-gap keeps 0)"
     for m, cfg in ((_missed("scalar", True), SimpleNamespace(steps=1500, init_label_split=False, model="scalar")),
                    (_missed("vector", False), plain), (_missed("vector", None), plain)):

@@ -165,12 +165,12 @@ def _warning(m: dict, cfg) -> str:
         text += (". The vector optimum's weights change sign, which a vector GLA reaches only as the difference "
                  "of two groups of key channels of opposite sign; a run that loses one group early ends on "
                  "one-signed weights, and more steps do not bring it back")
-        from wpgd.numerics.nn.train_config import SIGN_CHANGE_START_RECORD
+        from wpgd.numerics.nn.train_config import SIGN_CHANGE_START_MISS, SIGN_CHANGE_START_RECORD
 
         if getattr(cfg, "sign_change_start", None) is True:
             text += (f". This run had the sign-change start (twice the key width, gates starting nearly open), "
-                     f"which landed {SIGN_CHANGE_START_RECORD} on the measured case; another --seed with "
-                     "--no-resume is the next thing to try")
+                     f"which landed {SIGN_CHANGE_START_RECORD} on the measured case, but {SIGN_CHANGE_START_MISS}; "
+                     "another --seed with --no-resume is worth one try")
         else:
             text += (f". The sign-change start (--sign-change-start on, with --no-resume: twice the key width, "
                      f"gates starting nearly open) landed {SIGN_CHANGE_START_RECORD} on the measured case")

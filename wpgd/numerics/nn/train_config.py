@@ -25,6 +25,7 @@ __all__ = [
     "OPEN_GATE_DECAY",
     "RECENCY_DECAY_FACTOR",
     "SIGNED_GROUP_SCALE",
+    "SIGN_CHANGE_START_MISS",
     "SIGN_CHANGE_START_RECORD",
     "STEP_BUDGET",
     "TrainConfig",
@@ -82,6 +83,12 @@ SIGN_CHANGE_START_RECORD = "3 of 3 runs at n = 80 and 3 of 3 at n = 960"
 """What the sign-change start did on the eight-segment pattern of ``d2_8seg_long`` and its 8 × 10
 variant, where the plain start missed (docs/training.md, "Vector gating at the edges"); the
 WARNING of a vector miss quotes it."""
+
+SIGN_CHANGE_START_MISS = ("on one measured spec (d = 24, three segments, weights +, −, +) it missed at two seeds "
+                          "(+4.2%, +4.5%) and more steps did not help")
+"""Where the sign-change start was measured to miss (docs/training.md, "Beyond d = 16"); the
+WARNING of a vector miss that had the start quotes it, so that another seed is not promised to
+help."""
 
 RECENCY_DECAY_FACTOR = 10.0
 """The *recency start* of a scalar-gated run restarted from the linear-attention level (the probe's
