@@ -31,7 +31,7 @@ def _train(opt, ps, steps, seed=1):
 def _fused_or_skip(ps):
     opt = make_adamw(_groups(ps), lr=0.01, weight_decay=0.1)
     if not opt.param_groups[0]["fused"]:
-        pytest.skip("this torch build has no fused AdamW on the CPU (torch < 2.4): the default is used")
+        pytest.skip("SKIP: this torch build has no fused AdamW on the CPU (torch < 2.4): the default is used")
     return opt
 
 
@@ -63,7 +63,7 @@ def test_a_saved_state_resumes_with_this_machines_implementation(saved_fused):
     first = make_adamw(_groups(first_ps), lr=0.01, weight_decay=0.1) if saved_fused else \
         torch.optim.AdamW(_groups(first_ps), lr=0.01, weight_decay=0.1)
     if saved_fused and not first.param_groups[0]["fused"]:
-        pytest.skip("this torch build has no fused AdamW on the CPU")
+        pytest.skip("SKIP: this torch build has no fused AdamW on the CPU")
     _train(first, first_ps, 5, seed=1)
     saved = copy.deepcopy(first.state_dict())  # as a checkpoint holds it (the live dict shares tensors)
 

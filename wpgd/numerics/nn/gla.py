@@ -403,6 +403,17 @@ class GLALayer(nn.Module):
         kernel = {"parallel": parallel_gla, "recurrent": naive_recurrent_gla, "chunked": chunked_gla}[self.mode]
         return kernel(q, k, v, self.log_gates(z), trusted_gates=True)
 
+    def _last_query(self, z):
+        """The final position's query per head, ``W_q z_T``, shape [B, H, K]: one matrix product."""
+        b, _, d = z.shape
+        return (z[:, -1] @ self.W_q.reshape(-1, d).T).view(b, self.num_heads, self.head_key_dim)
+
+    def _folded_query(self, z):
+        """The folded query ``W_kᵀ W_q z_T`` per head, shape [B, H, D] (:meth:`query_and_keys_last`).
+        Batched over heads, [H, B, K] @ [H, K, D]: a broadcast [B, H, 1, K] @ [H, K, D] would form
+        a [B, H, K, D] gradient for ``W_k`` and then sum it over B."""
+        return (self._last_query(z).transpose(0, 1) @ self.W_k).transpose(0, 1)
+
     def query_and_keys_last(self, z):
         """The query of the final position and the keys it is scored against, for
         :func:`last_query_gla`: ``(q [B, H, C], k [B, T, H, C])`` with ``q·k_s`` the score of token s.
@@ -414,10 +425,9 @@ class GLALayer(nn.Module):
         only the float rounding differs. A vector gate decays each key channel separately, so its
         keys are formed (C = K).
         """
-        q = torch.einsum("hkd,bd->bhk", self.W_q, z[:, -1])
         if self.gating == "vector":
-            return q, torch.einsum("hkd,btd->bthk", self.W_k, z)
-        folded = torch.einsum("hkd,bhk->bhd", self.W_k, q)
+            return self._last_query(z), torch.einsum("hkd,btd->bthk", self.W_k, z)
+        folded = self._folded_query(z)
         return folded, z.unsqueeze(2).expand(z.shape[0], z.shape[1], self.num_heads, z.shape[2])
 
     def attention_last(self, z):
@@ -451,7 +461,7 @@ class GLALayer(nn.Module):
         newest_first = z.flip(1)  # tokens T, T−1, …, 1
         later, earlier = newest_first[:, :-1], newest_first[:, 1:]  # gates of T…2 decay tokens T−1…1
         w_k = self.W_k.reshape(h * k, d)
-        q = (z[:, -1] @ self.W_q.reshape(h * k, d).T).view(b, h, k)
+        q = self._last_query(z)
         # [B, T−1, H·K] in one matrix product each, contiguous, so no layout copy of these B·T·H·K
         # tensors is made in either pass
         decayed = (earlier @ w_k.T) * torch.exp(torch.cumsum(self._flat_log_gates(later), dim=1))
@@ -485,12 +495,7 @@ class GLALayer(nn.Module):
         (no einsum, no [B, T, H, D] view of the tokens) and without its check that the log-gates
         are ≤ 0: they come from a log-sigmoid here, and on a GPU that check waits for the device in
         every step (``benchmarks/bench_train.py``)."""
-        b, t, d = z.shape
-        h = self.num_heads
-        q = (z[:, -1] @ self.W_q.reshape(-1, d).T).view(b, h, self.head_key_dim)
-        # batched over heads, [H, B, K] @ [H, K, D]: a broadcast [B, H, 1, K] @ [H, K, D] would
-        # form a [B, H, K, D] gradient for W_k and then sum it over B
-        folded = (q.transpose(0, 1) @ self.W_k).transpose(0, 1)  # [B, H, D]
+        folded = self._folded_query(z)  # [B, H, D]
         tokens = z.transpose(1, 2)  # [B, D, T]; [B, H, D] @ [B, D, T] is 2–3× faster on the CPU
         scores = folded @ tokens  # than the same product as [B, T, D] @ [B, D, H]
         if self.gating != "none":
