@@ -72,3 +72,41 @@ def test_metrics_record_whether_the_reference_weights_change_sign(corr, expected
     assert [r["class"] for r in refs] == ["vector", "unconstrained"]
     assert refs[0]["weights_change_sign"] is expected
     assert weights_change_sign(class_optimum(pr, "vector", key_width=res.metrics["key_dim"]).omega) is expected
+    # the best one-signed weights' risk is recorded beside a sign-changing vector optimum only
+    if expected:
+        from wpgd.numerics.core.references import one_signed_risk
+
+        r1 = one_signed_risk(pr)
+        assert refs[0]["one_signed_risk"] == pytest.approx(r1, rel=1e-12) and r1 > refs[0]["risk"]
+        assert refs[0]["one_signed_gap"] == pytest.approx((res.metrics["risk"] - r1) / r1, rel=1e-9)
+        lo, hi = refs[0]["one_signed_gap_ci"]
+        assert lo <= refs[0]["one_signed_gap"] <= hi
+    else:
+        assert "one_signed_risk" not in refs[0]
+    assert "one_signed_risk" not in refs[1]  # the unconstrained reference: the vector one carries it
+
+
+def _with_one_signed(gap, lo, hi):
+    m = _missed("vector", True)
+    m["references"][0].update(one_signed_normalized_risk=0.47, one_signed_gap=gap, one_signed_gap_ci=[lo, hi])
+    return m
+
+
+def test_the_warning_reads_the_trained_risk_against_the_best_one_signed_weights():
+    """Three readings, by where the trained risk's interval sits relative to the best one-signed
+    weights' risk (within ±1%: a lost group; above: more than that; below: the sign change is in
+    use). Control: without the field the WARNING says none of them."""
+    from wpgd.commands.train import _warning
+
+    cfg = SimpleNamespace(steps=15500, init_label_split=False, model="vector", sign_change_start=True)
+    at = _warning(_with_one_signed(0.003, -0.002, 0.009), cfg)
+    assert "at the risk of the best one-signed weights (0.47000; the trained risk is +0.30% from it" in at, at
+    assert "lost one of the two groups" in at
+    above = _warning(_with_one_signed(0.05, 0.04, 0.06), cfg)
+    assert "above even the best one-signed weights' risk" in above and "lost one of" not in above, above
+    below = _warning(_with_one_signed(-0.05, -0.06, -0.04), cfg)
+    assert "below the best one-signed weights' risk" in below and "uses the sign change" in below, below
+    # the band is on the interval: a point estimate 1.5% above whose interval reaches 0.8% reads "at"
+    assert "at the risk of the best" in _warning(_with_one_signed(0.015, 0.008, 0.022), cfg)
+    plain = _warning(_missed("vector", True), cfg)
+    assert "one-signed weights (" not in plain and "one-signed weights' risk" not in plain, plain

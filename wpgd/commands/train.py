@@ -102,7 +102,8 @@ def add_arguments(p) -> None:
     p.add_argument("--sign-change-start", choices=["auto", "on", "off"], default=None,
                    help="the start of a vector model whose optimal weights change sign: twice the key width and "
                         "gates starting nearly open (total initial decay 0.03 instead of 2). auto (default for "
-                        "vector) applies it when the vector optimum's weights change sign and prints so; an "
+                        "vector) applies it when the vector optimum's weights change sign and the best one-signed weights "
+                        "are at least 1%% worse, and prints why or why not; an "
                         "explicit --key-dim or --init-gate-bias is kept (docs/training.md, \"Vector gating at "
                         "the edges\")")
     p.add_argument("--init-label-split", action="store_true",
@@ -165,6 +166,7 @@ def _warning(m: dict, cfg) -> str:
         text += (". The vector optimum's weights change sign, which a vector GLA reaches only as the difference "
                  "of two groups of key channels of opposite sign; a run that loses one group early ends on "
                  "one-signed weights, and more steps do not bring it back")
+        text += _one_signed_reading(refs[0])
         from wpgd.numerics.nn.train_config import SIGN_CHANGE_START_MISS, SIGN_CHANGE_START_RECORD
 
         if getattr(cfg, "sign_change_start", None) is True:
@@ -176,6 +178,29 @@ def _warning(m: dict, cfg) -> str:
                      f"gates starting nearly open) landed {SIGN_CHANGE_START_RECORD} on the measured case")
         text += ' (docs/training.md, "Vector gating at the edges")'
     return text
+
+
+def _one_signed_reading(ref: dict) -> str:
+    """What the trained risk says about the two groups, read against the best one-signed weights'
+    risk in the vector reference (``training._reference_entry``); empty when it is not there."""
+    if "one_signed_gap" not in ref:
+        return ""
+    r1, gap = ref["one_signed_normalized_risk"], ref["one_signed_gap"]
+    lo, hi = ref["one_signed_gap_ci"]
+    where = f"{r1:.5f}; the trained risk is {100 * gap:+.2f}% from it, 95% CI [{100 * lo:+.2f}%, {100 * hi:+.2f}%]"
+    if lo <= ONE_SIGNED_BAND and hi >= -ONE_SIGNED_BAND:
+        return (f". This run is at the risk of the best one-signed weights ({where}), "
+                "as a run that lost one of the two groups would be")
+    if lo > ONE_SIGNED_BAND:
+        return (f". This run is above even the best one-signed weights' risk ({where}), so a lost group "
+                "is not the whole miss")
+    return (f". This run is below the best one-signed weights' risk ({where}): it uses the sign change, "
+            "and more steps may help")
+
+
+ONE_SIGNED_BAND = 0.01
+"""Within this relative distance of the best one-signed weights' risk (its 95% interval touching the
+band), a vector run that missed is read as sitting on one-signed weights."""
 
 
 def run(args) -> int:
@@ -218,10 +243,11 @@ def run(args) -> int:
         (out / "checkpoint.pt").unlink()
     if not args.json:
         print(cfg.steps_rule)  # how the step budget was chosen (train_config.step_budget)
-        if cfg.sign_change_start is True:
-            from wpgd.numerics.nn.train_config import sign_change_start_note
+        from wpgd.numerics.nn.train_config import sign_change_start_note
 
-            print(sign_change_start_note(cfg, problem))
+        note = sign_change_start_note(cfg, problem)
+        if note is not None:
+            print(note)
 
     try:
         res = train(problem, cfg, out, resume=not args.no_resume, extra_config={"spec": str(args.spec)}, log=log)

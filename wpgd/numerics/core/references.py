@@ -30,7 +30,7 @@ from wpgd.numerics.core.results import json_clean
 from wpgd.numerics.core.vocabulary import MODEL_KINDS, WEIGHT_CLASSES, ModelKind
 
 __all__ = ["MODEL_KINDS", "ModelKind", "Reference", "theory_references", "class_risk", "weights_change_sign",
-           "vector_weights_change_sign"]
+           "vector_weights_change_sign", "one_signed_risk", "one_signed_excess"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def weights_change_sign(omega) -> bool | None:
 def vector_weights_change_sign(problem: Problem) -> bool:
     """Whether the vector class optimum's weights (ω of the unconstrained WPGD optimum, which a
     vector GLA of key width ≥ 2d reaches) take both signs (:func:`weights_change_sign`). The
-    trainer's ``sign_change_start`` is decided by it.
+    trainer's ``sign_change_start`` is decided by it and :func:`one_signed_excess`.
 
     Raises:
         WPGDError: the optimum could not be computed.
@@ -84,6 +84,36 @@ def vector_weights_change_sign(problem: Problem) -> bool:
     from wpgd.numerics.core.classes import class_optimum
 
     return bool(weights_change_sign(class_optimum(problem, "vector").omega))
+
+
+def one_signed_risk(problem: Problem) -> float:
+    """The optimal WPGD risk over one-signed weights (ω ≥ 0 or ω ≤ 0, of any shape; P of rank
+    ≤ d): ``weighting.cone_optimum`` over the "nonneg" cone. What a vector GLA can still reach
+    after losing one of the two channel groups that a sign change needs.
+
+    Raises:
+        WPGDError: the optimum could not be computed.
+    """
+    from wpgd.numerics.core.weighting import cone_optimum
+
+    fixed, *_ = cone_optimum(problem, "nonneg", problem.d)
+    return float(fixed.risk)
+
+
+def one_signed_excess(problem: Problem) -> float:
+    """How much the sign change buys: ``(R₁ − R_v) / R_v``, with ``R_v`` the vector class
+    optimum's risk and ``R₁`` :func:`one_signed_risk`. 0 when the vector optimum's weights are
+    one-signed (up to the two solvers' tolerances, clipped at 0). The trainer's
+    ``sign_change_start`` "auto" applies that start only when this is at least
+    ``train_config.SIGN_CHANGE_MATERIAL``.
+
+    Raises:
+        WPGDError: an optimum could not be computed.
+    """
+    from wpgd.numerics.core.classes import class_optimum
+
+    vector = float(class_optimum(problem, "vector").risk)
+    return max(one_signed_risk(problem) / vector - 1.0, 0.0)
 
 
 def class_risk(problem: Problem, cls: str, key_width: int | None = None) -> Reference:

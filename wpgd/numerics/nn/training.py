@@ -42,10 +42,10 @@ from pathlib import Path
 import torch
 
 from wpgd.numerics.core.convergence import convergence_status
-from wpgd.numerics.core.errors import InvalidProblemError
+from wpgd.numerics.core.errors import InvalidProblemError, WPGDError
 from wpgd.numerics.core.fileio import to_jsonable, write_json_atomic
 from wpgd.numerics.core.problem import Problem
-from wpgd.numerics.core.references import theory_references, weights_change_sign
+from wpgd.numerics.core.references import one_signed_risk, theory_references, weights_change_sign
 from wpgd.numerics.core.vocabulary import MODEL_KINDS
 from wpgd.numerics.nn.checkpoint import CheckpointError, load_checkpoint as _load, restore, save_checkpoint
 from wpgd.numerics.nn.evaluation import HeldOutSet, evaluate, make_control
@@ -167,6 +167,8 @@ def _saved_state(ckpt_path, config: TrainConfig, problem: Problem):
                 if saved.get("whiten_features") is False and now.get("whiten_features") else "")
         if not saved.get("sign_change_start") and now.get("sign_change_start") is True:
             hint += " (a vector run saved with the plain start: --sign-change-start off continues it)"
+        if saved.get("sign_change_start") is True and not now.get("sign_change_start"):
+            hint += " (a vector run saved with the sign-change start: --sign-change-start on continues it)"
         raise InvalidProblemError(
             f"{ckpt_path} belongs to a different config ({diff}){hint}; use another --out or --no-resume"
         )
@@ -398,14 +400,30 @@ def final_metrics(model, problem: Problem, config: TrainConfig, sampler: PromptS
         "plain": plain.to_dict(),
         "control_variate": None if cv is None else cv.to_dict(),
         "control": None if control is None else {"label": control.label, "risk": control.risk},
-        "references": [
-            {**r.to_dict(), "gap": (head.mean - r.risk) / r.risk, "weights_change_sign": weights_change_sign(r.omega)}
-            for r in refs
-        ],
+        "references": [_reference_entry(problem, r, head) for r in refs],
         "reference_notes": notes,
         "linear_optimum": make_control(problem).risk,
         "null_risk": problem.null_risk,
     }
+
+
+def _reference_entry(problem: Problem, ref, head) -> dict:
+    """A reference of ``metrics.json``: the class optimum, the trained risk's gap to it, whether
+    its weights change sign, and for a vector optimum that changes sign the best one-signed
+    weights' risk (``references.one_signed_risk``) with the trained risk's gap and 95% interval
+    to it (what a run that lost one of the two channel groups can still reach)."""
+    out = {**ref.to_dict(), "gap": (head.mean - ref.risk) / ref.risk, "weights_change_sign": weights_change_sign(ref.omega)}
+    if ref.cls == "vector" and out["weights_change_sign"]:
+        try:
+            r1 = one_signed_risk(problem)
+        except WPGDError:
+            r1 = None
+        if r1 is not None and r1 > 0:
+            out["one_signed_risk"] = r1
+            out["one_signed_normalized_risk"] = r1 / problem.null_risk
+            out["one_signed_gap"] = (head.mean - r1) / r1
+            out["one_signed_gap_ci"] = [head.ci_low / r1 - 1.0, head.ci_high / r1 - 1.0]
+    return out
 
 
 def _fingerprint(problem: Problem) -> dict:
