@@ -37,6 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wpgd.numerics.core.convergence import tolerance_for  # noqa: E402
+from wpgd.numerics.core.errors import InvalidProblemError  # noqa: E402
 from wpgd.numerics.core.problem import Problem  # noqa: E402
 from wpgd.numerics.core.spec import load_spec  # noqa: E402
 from wpgd.numerics.nn.training import TrainConfig, train  # noqa: E402
@@ -161,8 +162,15 @@ def main(argv=None) -> int:
                     help="TrainConfig overrides for an ablation (default: none = the defaults)")
     ap.add_argument("--json", metavar="FILE", default=None, help="also write the rows as JSON")
     args = ap.parse_args(argv)
-    overrides = dict(kv.split("=", 1) for kv in args.set)
-    overrides = {k: _value(v) for k, v in overrides.items()}
+    bad = [kv for kv in args.set if "=" not in kv]
+    if bad:
+        ap.error(f"--set takes FIELD=VALUE, got {bad[0]!r}")
+    overrides = {k: _value(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    for model in args.models:  # refuse a bad override before any run trains (one line, exit 2)
+        try:
+            TrainConfig.for_model(model, progress=False, final_prompts=args.final_prompts, **overrides)
+        except (InvalidProblemError, TypeError) as exc:
+            ap.error(f"--set for {model}: {exc}")
     rng = np.random.default_rng(args.seed)
     if args.edges:
         args.spec = [str(p) for p in sorted(EDGES.glob("*.toml"))]

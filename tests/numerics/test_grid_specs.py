@@ -45,3 +45,23 @@ def test_a_spec_with_an_invalid_correlation_is_refused(tmp_path):
         "query_correlation = [0.1, -0.3, 0.2, 0.0, 0.4, -0.2, 0.5, 0.8]"))
     with pytest.raises(InvalidProblemError, match="positive semidefinite"):
         load_spec(bad)
+
+
+@pytest.mark.parametrize("setting,says", [("sign_change_start=off", "sign_change_start must be true, false or 'auto'"),
+                                          ("no_such_field=1", "unexpected keyword argument 'no_such_field'"),
+                                          ("lr", "--set takes FIELD=VALUE")])
+def test_train_grid_refuses_a_bad_override_before_training(setting, says, capsys):
+    """A bad ``--set`` is one error line and exit 2, before any run trains (it was a traceback after
+    the first spec's header). Control: a valid override passes the check (and --only with no index
+    trains nothing)."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "train_grid.py"
+    bad = subprocess.run([sys.executable, str(script), "--models", "vector", "--set", setting],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+    assert says in bad.stderr.strip().splitlines()[-1] and bad.stdout == "", bad.stderr
+    ok = subprocess.run([sys.executable, str(script), "--models", "vector", "--set", "sign_change_start=false",
+                         "--only", "99"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr

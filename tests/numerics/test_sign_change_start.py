@@ -208,3 +208,21 @@ def test_a_run_saved_with_the_start_is_continued_only_with_the_flag(tmp_path):
     last = again.stderr.strip().splitlines()[-1]
     assert "--sign-change-start on continues it" in last and "Traceback" not in again.stderr, again.stderr
     assert run("--steps", "6", "--sign-change-start", "on").returncode == 0
+
+
+def test_the_help_states_the_constants_the_start_uses():
+    """``--sign-change-start``'s help writes the threshold and the two decays as literals (building
+    the parser imports no torch); they must be the values the code uses. Control: the help of
+    another flag does not carry them."""
+    import argparse
+
+    from wpgd.commands.train import add_arguments
+    from wpgd.numerics.nn.train_config import SIGN_CHANGE_MATERIAL
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    helps = {a.dest: a.help for a in p._actions}
+    text = helps["sign_change_start"] % {}
+    assert f"at least {100 * SIGN_CHANGE_MATERIAL:g}% worse" in text, text
+    assert f"total initial decay {OPEN_GATE_DECAY:g} instead of {GATE_DECAY['vector']:g}" in text, text
+    assert f"{100 * SIGN_CHANGE_MATERIAL:g}% worse" not in helps["seed"]
