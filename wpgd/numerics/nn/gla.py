@@ -104,7 +104,7 @@ def _masked_decays(log_g, dim: int, causal, trusted_gates: bool = False):
     if has_zero:
         count = torch.cumsum(zero.to(log_g.dtype), dim=dim)
         keep = keep & (count.unsqueeze(dim + 1) == count.unsqueeze(dim))  # no zero gate in (s, t]
-    return torch.exp(torch.where(keep, diff, diff.new_tensor(-math.inf)))
+    return torch.exp(diff.masked_fill(~keep, -math.inf))  # a scalar fill: no host-to-device copy (sync)
 
 
 def naive_recurrent_gla(q, k, v, log_g, scale: float = 1.0, *, trusted_gates: bool = False):
