@@ -38,16 +38,16 @@ def _fla(rel: str):
         reason = f"{type(exc).__name__}: {exc}"
     spec = importlib.util.find_spec("fla")
     if spec is None or not spec.submodule_search_locations:
-        pytest.skip("flash-linear-attention is not installed (optional cross-check)")
+        pytest.skip("SKIP: flash-linear-attention is not installed (optional cross-check)")
     path = Path(next(iter(spec.submodule_search_locations))) / "ops" / (rel + ".py")
     if not path.is_file():
-        pytest.skip(f"import {name} failed ({reason}) and {path} does not exist")
+        pytest.skip(f"SKIP: import {name} failed ({reason}) and {path} does not exist")
     file_spec = importlib.util.spec_from_file_location(f"_fla_{rel.replace('/', '_')}", path)
     module = importlib.util.module_from_spec(file_spec)
     try:
         file_spec.loader.exec_module(module)
     except ImportError as exc2:
-        pytest.skip(f"import {name} failed ({reason}); loading {path} failed too ({exc2})")
+        pytest.skip(f"SKIP: import {name} failed ({reason}); loading {path} failed too ({exc2})")
     return module
 
 
