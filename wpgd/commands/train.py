@@ -180,6 +180,11 @@ def _warning(m: dict, cfg) -> str:
     return text
 
 
+ONE_SIGNED_BAND = 0.01
+"""Within this relative distance of the best one-signed weights' risk (its 95% interval touching the
+band), a vector run that missed is read as sitting on one-signed weights."""
+
+
 def _one_signed_reading(ref: dict) -> str:
     """What the trained risk says about the two groups, read against the best one-signed weights'
     risk in the vector reference (``training._reference_entry``); empty when it is not there."""
@@ -196,11 +201,6 @@ def _one_signed_reading(ref: dict) -> str:
                 "is not the whole miss")
     return (f". This run is below the best one-signed weights' risk ({where}): it uses the sign change, "
             "and more steps may help")
-
-
-ONE_SIGNED_BAND = 0.01
-"""Within this relative distance of the best one-signed weights' risk (its 95% interval touching the
-band), a vector run that missed is read as sitting on one-signed weights."""
 
 
 def run(args) -> int:
