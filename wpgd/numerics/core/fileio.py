@@ -279,8 +279,45 @@ def progress_bar(total: int, desc: str, *, enabled: bool = True, unit: str = "it
     """A tqdm bar on stderr: shown when ``enabled`` and stderr is a terminal, or always with
     ``WPGD_PROGRESS=1``; never with ``WPGD_PROGRESS=0``. A finished bar stays on screen (its
     final count and time), so the bars of a training run and of its final evaluation both remain."""
-    from tqdm.auto import tqdm
-
     setting = os.environ.get("WPGD_PROGRESS")
     show = enabled and setting != "0" and (setting == "1" or sys.stderr.isatty())
-    return tqdm(total=total, desc=desc, unit=unit, disable=not show, file=sys.stderr, leave=True)
+    if not show:
+        return HiddenBar(total)
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=True)
+
+
+class HiddenBar:
+    """The bar :func:`progress_bar` returns when nothing is shown: the part of tqdm's interface that
+    wpgd uses (``n``, ``total``, ``update``, ``reset``, ``set_postfix``, ``clear``, ``close``, a context
+    manager), without tqdm. Even a disabled tqdm bar creates tqdm's class-wide multiprocessing lock,
+    a named semaphore; a Dask worker killed mid-run (``--jobs`` > 1, then SIGTERM or Ctrl-C) never
+    removes it, and Python's resource tracker then printed "There appear to be 2 leaked semaphore
+    objects to clean up at shutdown" after the command's own message."""
+
+    def __init__(self, total: int):
+        self.total, self.n = total, 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def reset(self, total: int | None = None) -> None:
+        self.n = 0
+        if total is not None:
+            self.total = total
+
+    def set_postfix(self, *args, **kwargs) -> None:
+        pass
+
+    def clear(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
