@@ -66,6 +66,48 @@ def test_convergence_status_compares_the_point_estimate_with_the_tolerance():
     assert convergence_status({**no_ref, "model": "linear"})["status"] == "unknown"
 
 
+def test_the_share_of_the_gain_recovered_and_whether_the_run_is_told_apart_from_predicting_zero():
+    """Where the optimum is only 3% below predicting zero, a vector run at risk 0.999 is within the 3%
+    tolerance (+2.99%) although it learned almost nothing: the result says what share of the gain it
+    recovered, (1 − 0.999)/(1 − 0.97) = 1/30, and that its interval (±0.5%) contains risk 1. The
+    control, a run at 0.975 with the same interval width, is told apart from predicting zero and
+    recovered 5/6 of the gain."""
+    weak = convergence_status(_metrics("vector", 0.999, 0.97, ci=0.005))
+    assert weak["status"] == "converged"
+    assert weak["gain_recovered"] == pytest.approx(1 / 30, rel=1e-9)
+    assert weak["gain_recovered_ci"] == pytest.approx([(1 - 0.999 * 1.005) / 0.03, (1 - 0.999 * 0.995) / 0.03])
+    assert weak["indistinguishable_from_zero"] is True
+    learned = convergence_status(_metrics("vector", 0.975, 0.97, ci=0.005))
+    assert learned["gain_recovered"] == pytest.approx(5 / 6, rel=1e-9)
+    assert learned["indistinguishable_from_zero"] is False
+    # no share where there is no gain to recover (an optimum at predicting zero) or no reference
+    assert "gain_recovered" not in convergence_status(_metrics("linear", 1.001, 1.0))
+    assert "gain_recovered" not in convergence_status({**_metrics("linear", 0.9, 0.8), "references": []})
+
+
+def test_cli_notes_a_converged_run_that_cannot_be_told_apart_from_predicting_zero(tmp_path, capsys):
+    """Query correlations 0.1: the linear optimum is 0.99143, 0.86% below predicting zero, so a run
+    within 2% of it may not have learned. The text output says so under the status line, and
+    ``--json`` carries the share of the gain and the flag."""
+    from wpgd.cli import main
+
+    spec = tmp_path / "p.toml"
+    spec.write_text(SPEC.replace("[0.3, 0.9]", "[0.1, 0.1]"))
+    argv = ["train", "--spec", str(spec), "--model", "linear", "--steps", "300", "--batch-size", "64",
+            "--final-prompts", "4000", "--eval-prompts", "256", "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.rstrip().splitlines()
+    assert lines[-2].startswith("status           converged")
+    assert lines[-1].startswith("note             predicting zero (risk 1) is inside this run's 95% CI")
+    assert "0.86% below it" in lines[-1] and "--steps 600 continues this run" in lines[-1]
+    assert main(argv + ["--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    lo, hi = data["normalized_ci"]
+    assert data["status"] == "converged" and data["indistinguishable_from_zero"] is True and lo <= 1 <= hi
+    optimum = data["references"][0]["normalized_risk"]
+    assert data["gain_recovered"] == pytest.approx((1 - data["normalized_risk"]) / (1 - optimum), rel=1e-9)
+
+
 def test_a_deliberately_short_run_is_not_converged_in_the_api_and_the_file(tmp_path):
     res = train(_problem(), _quick(steps=5), tmp_path / "run")
     assert res.status == "not_converged" and not res.converged

@@ -146,6 +146,19 @@ def _command_line(args, out: Path) -> str:
     return shlex.join(words)
 
 
+def _zero_note(m: dict, cfg) -> str:
+    """The note of a converged run whose interval contains predicting zero (normalised risk 1):
+    the optimum's gain is within the tolerance, so the verdict does not show that the run learned
+    (convergence.py, "A small gain")."""
+    lo, hi = m["gain_recovered_ci"]
+    optimum = m["references"][0]["normalized_risk"]
+    return (f"note             predicting zero (risk 1) is inside this run's 95% CI: the {m['target']} "
+            f"{optimum:.5f} is only {1 / optimum - 1:.2%} below it, within the {m['tolerance']:.0%} tolerance, so "
+            f"\"converged\" does not show that the run learned. It recovered {m['gain_recovered']:.0%} of that gain "
+            f"(95% CI [{lo:.0%}, {hi:.0%}]). More --final-prompts narrow the interval; more steps (--steps "
+            f"{2 * cfg.steps} continues this run) or another --seed may learn more")
+
+
 def _warning(m: dict, cfg) -> str:
     """The closing ``WARNING:`` line of a run that ended outside its tolerance, with what to try
     for the failure at hand: a run in the label trap needs a new start, not more steps."""
@@ -292,6 +305,8 @@ def run(args) -> int:
         print(_warning(m, cfg))
     elif m["status"] == "converged":
         print(f"status           converged (within {m['tolerance']:.0%} of the {m['target']})")
+        if m.get("indistinguishable_from_zero"):
+            print(_zero_note(m, cfg))
     else:
         print(f"status           {m['status']} ({m['reason']})")
     return code
