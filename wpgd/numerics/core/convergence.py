@@ -15,12 +15,11 @@ beside the verdict (``gap_ci``), and when it straddles the tolerance the reason 
 
 **A small gain.** Where the class optimum is only a few per cent below predicting zero (normalised
 risk 1), the tolerance admits a run that learned nothing: a vector run that stayed at risk 0.999
-was "converged" at +2.97% from an optimum of 0.96877 (docs/training.md, "Where the sign change is
-immaterial"). The verdict keeps the issue's definition, and beside it the result carries the share
-of the optimum's gain over predicting zero that the run recovered (``gain_recovered``, with its
-interval) and whether the run is distinguishable from predicting zero at all
-(``indistinguishable_from_zero``: the interval of the trained risk contains 1); ``wpgd train``
-prints a note when a converged run is not.
+was "converged" at +2.97% from an optimum of 0.96877 (docs/training.md, "A run that learned
+nothing can be within the tolerance"). The verdict keeps the issue's definition, and beside it
+the result carries the share of the optimum's gain over predicting zero that the run recovered
+(``gain_recovered``, with its interval) and ``indistinguishable_from_zero`` (the interval of the
+trained risk contains 1); ``wpgd train`` prints a note under a converged run for which it is true.
 
 Pure Python (no torch): experiments and sweeps read the status of finished runs from their
 ``metrics.json`` with :func:`convergence_status`.
