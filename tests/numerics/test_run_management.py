@@ -99,7 +99,7 @@ def test_cli_notes_a_converged_run_that_cannot_be_told_apart_from_predicting_zer
     lines = capsys.readouterr().out.rstrip().splitlines()
     assert lines[-2].startswith("status           converged")
     assert lines[-1].startswith("note             predicting zero (risk 1) is inside this run's 95% CI")
-    assert "0.86% below it" in lines[-1] and "--steps 600 continues this run" in lines[-1]
+    assert "only +0.86% from the linear attention optimum" in lines[-1] and "--steps 600 continues this run" in lines[-1]
     assert main(argv + ["--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     lo, hi = data["normalized_ci"]

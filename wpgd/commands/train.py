@@ -152,9 +152,9 @@ def _zero_note(m: dict, cfg) -> str:
     (convergence.py, "A small gain")."""
     lo, hi = m["gain_recovered_ci"]
     optimum = m["references"][0]["normalized_risk"]
-    return (f"note             predicting zero (risk 1) is inside this run's 95% CI: the {m['target']} "
-            f"{optimum:.5f} is only {1 / optimum - 1:.2%} below it, within the {m['tolerance']:.0%} tolerance, so "
-            f"\"converged\" does not show that the run learned. It recovered {m['gain_recovered']:.0%} of that gain "
+    return (f"note             predicting zero (risk 1) is inside this run's 95% CI, and it is only "
+            f"{1 / optimum - 1:+.2%} from the {m['target']} {optimum:.5f}, within the {m['tolerance']:.0%} "
+            f"tolerance, so \"converged\" does not show that the run learned. It recovered {m['gain_recovered']:.0%} of that gain "
             f"(95% CI [{lo:.0%}, {hi:.0%}]). More --final-prompts narrow the interval; more steps (--steps "
             f"{2 * cfg.steps} continues this run) or another --seed may learn more")
 
