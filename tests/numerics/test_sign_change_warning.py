@@ -47,7 +47,7 @@ def test_the_warning_of_a_sign_changing_vector_miss_names_the_lost_group():
     assert "--sign-change-start on, with --no-resume" in text and SIGN_CHANGE_START_RECORD in text, text
     had = _warning(missed, SimpleNamespace(steps=15500, init_label_split=False, model="vector", sign_change_start=True))
     assert "This run had the sign-change start" in had and "--sign-change-start on" not in had, had
-    assert "another --seed with --no-resume" in had
+    assert "--steps 46500 --no-resume) first" in had and "another --seed with --no-resume second" in had
     assert SIGN_CHANGE_START_MISS in had and SIGN_CHANGE_START_MISS not in text, (had, text)  # the known miss
     plain_end = "(exit status 3; --allow-gap keeps 0)"
     for m, cfg in ((_missed("scalar", True), SimpleNamespace(steps=1500, init_label_split=False, model="scalar")),

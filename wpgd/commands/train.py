@@ -177,15 +177,16 @@ def _warning(m: dict, cfg) -> str:
     refs = m.get("references") or [{}]
     if getattr(cfg, "model", None) == "vector" and refs[0].get("weights_change_sign"):
         text += (". The vector optimum's weights change sign, which a vector GLA reaches only as the difference "
-                 "of two groups of key channels of opposite sign; a run that loses one group early ends on "
-                 "one-signed weights, and more steps do not bring it back")
+                 "of two groups of key channels of opposite sign; a run can sit on one-signed weights for a long "
+                 "time, with one group lost or not yet formed")
         text += _one_signed_reading(refs[0])
         from wpgd.numerics.nn.train_config import SIGN_CHANGE_START_MISS, SIGN_CHANGE_START_RECORD
 
         if getattr(cfg, "sign_change_start", None) is True:
             text += (f". This run had the sign-change start (twice the key width, gates starting nearly open), "
                      f"which landed {SIGN_CHANGE_START_RECORD} on the measured case, but {SIGN_CHANGE_START_MISS}; "
-                     "another --seed with --no-resume is worth one try")
+                     f"so try a fresh run with three times the steps (--steps {3 * cfg.steps} --no-resume) first, "
+                     "another --seed with --no-resume second")
         else:
             text += (f". The sign-change start (--sign-change-start on, with --no-resume: twice the key width, "
                      f"gates starting nearly open) landed {SIGN_CHANGE_START_RECORD} on the measured case")
@@ -208,7 +209,7 @@ def _one_signed_reading(ref: dict) -> str:
     where = f"{r1:.5f}; the trained risk is {100 * gap:+.2f}% from it, 95% CI [{100 * lo:+.2f}%, {100 * hi:+.2f}%]"
     if lo <= ONE_SIGNED_BAND and hi >= -ONE_SIGNED_BAND:
         return (f". This run is at the risk of the best one-signed weights ({where}), "
-                "as a run that lost one of the two groups would be")
+                "as a run that lost one of the two groups, or has not yet formed it, would be")
     if lo > ONE_SIGNED_BAND:
         return (f". This run is above even the best one-signed weights' risk ({where}), so a lost group "
                 "is not the whole miss")
