@@ -130,7 +130,7 @@ def test_tiny_training_sweep_rows(tmp_path):
 
 
 def test_parquet_holds_the_csv_rows(tmp_path):
-    pq = pytest.importorskip("pyarrow.parquet")
+    pq = pytest.importorskip("pyarrow.parquet", reason="SKIP: pyarrow is not installed (the optional parquet output)")
     meta = run_sweep(
         EXAMPLES / "sweeps" / "theory_noise.toml", tmp_path / "o", workers=1, progress=False, plot=False
     )

@@ -110,22 +110,20 @@ def convergence_status(metrics: dict, tolerance: float | None = None) -> dict:
     status = "not_converged" if failures else "converged"
     out = {"status": status, "reason": "; ".join(failures or passes), "tolerance": tol, "target": target,
            "gap": gap, "gap_ci": gap_ci}
-    if refs:
-        out.update(_gain_recovered(metrics, float(refs[0]["risk"])))
+    if refs and metrics.get("null_risk"):
+        out.update(_gain_recovered(float(metrics["null_risk"]), float(refs[0]["risk"]), risk, lo, hi))
     return out
 
 
-def _gain_recovered(metrics: dict, optimum: float) -> dict:
+def _gain_recovered(null: float, optimum: float, risk: float, lo: float, hi: float) -> dict:
     """``gain_recovered``: ``(R₀ − R)/(R₀ − R*)``, the share of the optimum's gain over predicting
-    zero (risk ``R₀``, ``null_risk``) that the trained risk ``R`` recovered, with the same for the
-    ends of the interval (``gain_recovered_ci``); ``indistinguishable_from_zero``: ``R₀`` lies in
-    the interval. Nothing without ``null_risk`` or where the optimum is not below ``R₀``."""
-    null = metrics.get("null_risk")
-    if not null or not optimum < float(null):
+    zero (risk ``R₀``, ``null_risk``) that the trained risk ``R`` (interval ``[lo, hi]``) recovered,
+    with the same for the ends of the interval (``gain_recovered_ci``);
+    ``indistinguishable_from_zero``: ``R₀`` lies in the interval. Nothing where the optimum is not
+    below ``R₀``."""
+    if not optimum < null:
         return {}
-    null = float(null)
-    lo, hi = (float(x) for x in metrics["ci"])
-    share = (null - float(metrics["risk"])) / (null - optimum)
-    return {"gain_recovered": share,
-            "gain_recovered_ci": [(null - hi) / (null - optimum), (null - lo) / (null - optimum)],
+    gain = null - optimum
+    return {"gain_recovered": (null - risk) / gain,
+            "gain_recovered_ci": [(null - hi) / gain, (null - lo) / gain],
             "indistinguishable_from_zero": lo <= null <= hi}

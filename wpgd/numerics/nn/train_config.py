@@ -622,9 +622,12 @@ def sign_change_start_note(config: TrainConfig, problem: Problem) -> str | None:
         bias, (int, float)) else "the layer's own gate bias"
     widened = (f"the key width is doubled (key width {width})" if config.key_dim is None
                else f"the key width is the one given (key width {width}; the start would double the default)")
-    why = ("the vector optimum's weights change sign" if excess is None else
-           f"the vector optimum's weights change sign (the best one-signed weights are {100 * excess:.2f}% worse)"
-           if excess else "--sign-change-start on")
+    if excess is None:  # the optimum could not be computed: the start was asked for
+        why = "the vector optimum's weights change sign"
+    elif excess:
+        why = f"the vector optimum's weights change sign (the best one-signed weights are {100 * excess:.2f}% worse)"
+    else:  # one-signed optimum, start switched on by the user
+        why = "--sign-change-start on"
     return (f"sign-change start: {why}, so {widened} "
             f"and the gates start with {decay} (the plain start: "
             f"{GATE_DECAY['vector']:g}); --sign-change-start off for the plain start")
