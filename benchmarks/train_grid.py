@@ -6,7 +6,10 @@ random PSD joint task correlation (any signs); noise 0–2. Every spec is traine
 requested model families with ``TrainConfig.for_model(model)`` and nothing else changed except
 the size of the final held-out set (``--final-prompts``), and the gap to the class optimum is
 printed with the tolerance of issue 9 (2%, vector 3%); "ok, =0" marks a run within it whose 95%
-interval still contains predicting zero (risk 1: an optimum only a few per cent below it).
+interval still contains predicting zero (risk 1: an optimum only a few per cent below it). A run
+that the trainer re-ran automatically with three times its steps (a vector run that ended at the
+best one-signed weights' risk) shows the first run's gap in its attempts column; the steps column
+is the re-run's.
 
 Usage::
 
@@ -203,7 +206,7 @@ def main(argv=None) -> int:
                          "ci": m.get("normalized_ci"),
                          "optimum": ref["normalized_risk"], "gap": gap, "steps": m["steps"],
                          "attempts": m["attempts"], "status": m.get("status"), "seconds": sec, "overrides": overrides,
-                         "gain_recovered": m.get("gain_recovered"),
+                         "gain_recovered": m.get("gain_recovered"), "auto_rerun": m.get("auto_rerun"),
                          "indistinguishable_from_zero": m.get("indistinguishable_from_zero"),
                          "restart_reasons": m.get("restart_reasons"), "label_trap_share": m.get("label_trap_share"),
                          "probe_shares": probe_shares, "label_trap_repairs": m.get("label_trap_repairs", []),
@@ -214,6 +217,9 @@ def main(argv=None) -> int:
             repairs = m.get("label_trap_repairs") or []
             if repairs:  # rewritten out of the label trap (trap_action "rewrite"), early or at the probe
                 reasons += "; rewritten at step " + ", ".join(str(r["step"]) for r in repairs)
+            if m.get("auto_rerun"):  # the automatic longer re-run (training, "Automatic re-run")
+                first = m["auto_rerun"]["first_evaluation"]
+                reasons += f"; re-run: {m['auto_rerun']['from']} steps ended {100 * first['gap']:+.2f}%"
             print(f"| {i} | {desc} | {model} | {m['normalized_risk']:.5f} | {ref['normalized_risk']:.5f} | "
                   f"{100 * gap:+.2f}% {ok} | {100 * tolerance_for(model):.0f}% | {m['steps']} | {m['attempts']}{reasons} | "
                   f"{_fmt(probe_shares)} / {_fmt([m.get('label_trap_share')])} | {sec:.0f} |", flush=True)

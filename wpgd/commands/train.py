@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from wpgd.numerics.core.convergence import in_label_trap
+from wpgd.numerics.core.convergence import in_label_trap, one_signed_position
 from wpgd.numerics.core.errors import InvalidProblemError
 from wpgd.numerics.core.references import MODEL_KINDS
 from wpgd.numerics.core.spec import load_spec
@@ -33,7 +33,10 @@ Managing runs: rerunning a finished run prints its saved result ("already comple
 --steps continues it (the lr follows the schedule of a run of the new length from the current
 step; docs/training-runs.md); Ctrl-C or SIGTERM writes a checkpoint, prints the saved step and the
 command that resumes, and exits 130 (SIGINT) or 143 (SIGTERM). A damaged checkpoint is refused
-("checkpoint unreadable: ...; use --no-resume", exit 2).
+("checkpoint unreadable: ...; use --no-resume", exit 2). A vector run whose optimum's weights change
+sign that ends outside its tolerance at or below the best one-signed weights' risk is run again once,
+automatically, from the same start with 3 times its derived budget (--auto-rerun; not with an
+explicit --steps), and its output says so.
 
 Convergence: the run is "converged" when its held-out risk (point estimate) is within 2% of its
 class's theory optimum (3% for vector) and, for a gated model, within the same tolerance of the
@@ -61,6 +64,11 @@ def add_arguments(p) -> None:
     p.add_argument("--model", required=True, choices=list(MODEL_KINDS), help="model family")
     p.add_argument("--layers", type=integer(1, 64), default=1, help="GLA layers (default 1)")
     p.add_argument("--steps", type=integer(1, 10**9), default=None, help="optimiser steps (default: derived from d, K, the batch and --layers, and printed first; see docs/training.md and, for L > 1, docs/multilayer.md)")
+    p.add_argument("--auto-rerun", type=integer(1, 1000), default=None, metavar="F",
+                   help="run a vector model again once, from the same start with F times the steps, when it ends "
+                        "outside its tolerance at or below the best one-signed weights' risk of an optimum whose weights "
+                        "change sign (one channel group not yet formed; docs/training.md, \"Automatic re-run\"); "
+                        "1 = never (default 3 with a derived budget on such a problem, else 1)")
     p.add_argument("--batch-size", type=integer(1, 2**20), default=None, help="fresh prompts per step (default 256)")
     p.add_argument("--lr", type=real(0, 1e3, lo_open=True), default=None, help="peak AdamW learning rate (default 0.12/D for token width D; vector 0.01)")
     p.add_argument("--weight-decay", type=real(0, 1e3), default=None, help="AdamW weight decay (default 0)")
@@ -182,7 +190,11 @@ def _warning(m: dict, cfg) -> str:
         text += _one_signed_reading(refs[0])
         from wpgd.numerics.nn.train_config import SIGN_CHANGE_START_MISS, SIGN_CHANGE_START_RECORD
 
-        if getattr(cfg, "sign_change_start", None) is True:
+        rerun = m.get("auto_rerun")
+        if rerun:
+            text += (f". This is the automatic re-run with {rerun['to']} steps of a {rerun['from']}-step run that "
+                     "ended there, and it still missed; try another --seed with --no-resume")
+        elif getattr(cfg, "sign_change_start", None) is True:
             text += (f". This run had the sign-change start (twice the key width, gates starting nearly open), "
                      f"which landed {SIGN_CHANGE_START_RECORD} on the measured case, but {SIGN_CHANGE_START_MISS}; "
                      f"so try a fresh run with three times the steps (--steps {3 * cfg.steps} --no-resume) first, "
@@ -194,26 +206,22 @@ def _warning(m: dict, cfg) -> str:
     return text
 
 
-ONE_SIGNED_BAND = 0.01
-"""Within this relative distance of the best one-signed weights' risk (its 95% interval touching the
-band), a vector run that missed is read as sitting on one-signed weights."""
-
-
 def _one_signed_reading(ref: dict) -> str:
     """What the trained risk says about the two groups, read against the best one-signed weights'
-    risk in the vector reference (``training._reference_entry``); empty when it is not there."""
-    if "one_signed_gap" not in ref:
+    risk in the vector reference (``convergence.one_signed_position``); empty when it is not there."""
+    where = one_signed_position(ref)
+    if where is None:
         return ""
     r1, gap = ref["one_signed_normalized_risk"], ref["one_signed_gap"]
     lo, hi = ref["one_signed_gap_ci"]
-    where = f"{r1:.5f}; the trained risk is {100 * gap:+.2f}% from it, 95% CI [{100 * lo:+.2f}%, {100 * hi:+.2f}%]"
-    if lo <= ONE_SIGNED_BAND and hi >= -ONE_SIGNED_BAND:
-        return (f". This run is at the risk of the best one-signed weights ({where}), "
+    text = f"{r1:.5f}; the trained risk is {100 * gap:+.2f}% from it, 95% CI [{100 * lo:+.2f}%, {100 * hi:+.2f}%]"
+    if where == "at":
+        return (f". This run is at the risk of the best one-signed weights ({text}), "
                 "as a run that lost one of the two groups, or has not yet formed it, would be")
-    if lo > ONE_SIGNED_BAND:
-        return (f". This run is above even the best one-signed weights' risk ({where}), so a lost group "
+    if where == "above":
+        return (f". This run is above even the best one-signed weights' risk ({text}), so a lost group "
                 "is not the whole miss")
-    return (f". This run is below the best one-signed weights' risk ({where}): it uses the sign change, "
+    return (f". This run is below the best one-signed weights' risk ({text}): it uses the sign change, "
             "and more steps may help")
 
 
@@ -231,7 +239,7 @@ def run(args) -> int:
         TrainConfig.for_model(args.model, layers=args.layers, seed=args.seed, data_seed=args.seed + 1,
                     eval_seed=args.seed + 2, final_seed=args.seed + 3, device=device, threads=args.threads,
                     progress=not args.json, control_variate=not args.no_control_variate),
-        steps=args.steps, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        steps=args.steps, auto_rerun=args.auto_rerun, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         schedule=args.schedule, clip=args.clip, key_dim=args.key_dim, num_heads=args.heads,
         delimiter=args.delimiter, context=args.context, train_pool=args.train_pool, dtype=args.dtype,
         mode=args.mode, init_value_scale=args.init_value_scale, eval_prompts=args.eval_prompts, final_prompts=args.final_prompts,
@@ -275,6 +283,7 @@ def run(args) -> int:
             log(f"resume with: {_command_line(args, out)}")
         return 143 if exc.signum == signal.SIGTERM else 130
     m = res.metrics
+    cfg = replace(cfg, steps=m.get("steps", cfg.steps))  # an automatic re-run has more steps than planned
     code = 0 if m["status"] != "not_converged" or args.allow_gap else 3
     if args.json:
         print_json(m)
@@ -298,6 +307,12 @@ def run(args) -> int:
                                                              "recency start)"))
                             if any(h.get("reason", "plateau") == r for h in restarts))
         print(f"restarts         {len(restarts)}: {reasons} (the probe at step {restarts[0]['step']})")
+    rerun = m.get("auto_rerun")
+    if rerun:
+        first = rerun["first_evaluation"]
+        print(f"re-run           automatically, from the same start with {rerun['to']} steps: the {rerun['from']}-step "
+              f"run ended at {first['normalized_risk']:.5f} ({first['gap']:+.2%} from the {m['target']}), outside its "
+              f"tolerance at or below the best one-signed weights' risk")
     for h in m.get("label_trap_repairs", []):
         print(f"label trap       moved out of the rank-one label trap at step {h['step']} of attempt {h['attempt'] + 1} "
               f"(label-trap share {h['label_trap_share']:.2f}, "

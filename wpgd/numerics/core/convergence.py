@@ -27,7 +27,8 @@ Pure Python (no torch): experiments and sweeps read the status of finished runs 
 
 from __future__ import annotations
 
-__all__ = ["TOLERANCES", "DEFAULT_TOLERANCE", "convergence_status", "in_label_trap", "tolerance_for"]
+__all__ = ["TOLERANCES", "DEFAULT_TOLERANCE", "ONE_SIGNED_BAND", "convergence_status", "in_label_trap",
+           "one_signed_position", "tolerance_for"]
 
 DEFAULT_TOLERANCE = 0.02
 """Allowed relative gap to the class optimum (issue 9: within 2% of the class's optimum)."""
@@ -36,6 +37,10 @@ TOLERANCES = {"vector": 0.03}
 """Per-family departures from :data:`DEFAULT_TOLERANCE`."""
 
 _GATED = ("scalar", "scalar-nodelim", "vector")
+
+ONE_SIGNED_BAND = 0.01
+"""Within this relative distance of the best one-signed weights' risk (its 95% interval touching the
+band), a vector run is read as sitting on one-signed weights (:func:`one_signed_position`)."""
 
 
 def tolerance_for(model: str) -> float:
@@ -49,6 +54,24 @@ def in_label_trap(metrics: dict) -> bool:
     missing or None: the trap test was off, or the model has no such trap)."""
     share, threshold = metrics.get("label_trap_share"), metrics.get("label_trap_threshold")
     return share is not None and threshold is not None and float(share) > float(threshold)
+
+
+def one_signed_position(ref: dict) -> str | None:
+    """Where a vector run's trained risk lies against the best one-signed weights' risk, read from
+    its reference entry in ``metrics.json`` (``one_signed_gap`` and ``one_signed_gap_ci``, written
+    by the trainer for a vector optimum whose weights change sign): "at" when the 95% interval of
+    the gap touches ±:data:`ONE_SIGNED_BAND` (the run sits on one-signed weights: one of the two
+    channel groups is lost or not yet formed), "above" when its lower end is above the band (a
+    lost group is not the whole miss), "below" when its upper end is below it (the run uses the
+    sign change); None without those entries."""
+    if "one_signed_gap_ci" not in ref:
+        return None
+    lo, hi = (float(x) for x in ref["one_signed_gap_ci"])
+    if lo > ONE_SIGNED_BAND:
+        return "above"
+    if hi < -ONE_SIGNED_BAND:
+        return "below"
+    return "at"
 
 
 def convergence_status(metrics: dict, tolerance: float | None = None) -> dict:

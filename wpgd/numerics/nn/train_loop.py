@@ -102,6 +102,7 @@ class RunState:
     segments: list = field(default_factory=list)
     label_split: bool = False
     recency: bool = False
+    auto_rerun: dict | None = None  # the automatic longer re-run this run is (training._auto_rerun)
     steps_here: int = 0  # optimiser steps taken in this process (not saved: a resumed run counts anew)
 
     def state(self, config: TrainConfig, fingerprint: dict) -> dict:
@@ -110,7 +111,7 @@ class RunState:
             "model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
             "generator": self.gen.get_state(), "history": self.history, "ema": self.ema, "attempt": self.attempt,
             "probe": self.probe, "segments": self.segments, "label_split": self.label_split,
-            "recency": self.recency,
+            "recency": self.recency, "auto_rerun": self.auto_rerun,
         }
 
 

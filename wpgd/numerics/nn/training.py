@@ -26,6 +26,13 @@ Run management (docs/training-runs.md):
   the rate goes back up to its value at that point of the longer schedule, then decays to the
   end); plateau restarts are not re-armed. An extended run is therefore not bit-identical to a
   run started with the larger count; a plain resume is. Fewer steps than planned is refused.
+* **Automatic re-run.** A run with ``auto_rerun`` > 1 (resolved from "auto" for a vector model
+  with a derived budget whose optimum's weights change sign) that ends outside its tolerance at
+  or below the best one-signed weights' risk (``convergence.one_signed_position``), not in the
+  label trap, is run again once from the same start with ``auto_rerun`` times its steps (exactly
+  the run of that many steps) and evaluated again; ``metrics.json`` records it under
+  ``"auto_rerun"`` with the first run's evaluation. Its checkpoint records it too, so the same
+  call resumes it (the derived budget is then read as the re-run's).
 * **Interrupt.** SIGINT (Ctrl-C) and SIGTERM stop the loop at the next step boundary, write a
   checkpoint and raise :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) carrying the saved
   step and the signal.
@@ -41,8 +48,8 @@ from pathlib import Path
 
 import torch
 
-from wpgd.numerics.core.convergence import convergence_status
-from wpgd.numerics.core.errors import InvalidProblemError, WPGDError
+from wpgd.numerics.core.convergence import convergence_status, in_label_trap, one_signed_position
+from wpgd.numerics.core.errors import InvalidProblemError, ResourceLimitError, WPGDError
 from wpgd.numerics.core.fileio import to_jsonable, write_json_atomic
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.references import one_signed_risk, theory_references, weights_change_sign
@@ -88,7 +95,7 @@ __all__ = [
 
 # Fields that may differ between a checkpoint and the run resuming it: they do not change the
 # trajectory, or (steps) they extend it on a documented schedule.
-_NON_SEMANTIC = {"checkpoint_every", "progress", "steps", "steps_rule"}
+_NON_SEMANTIC = {"checkpoint_every", "progress", "steps", "steps_rule", "auto_rerun"}
 _RESTART_SEED_STRIDE = 1000
 
 
@@ -147,15 +154,27 @@ def checkpoint_matches(path, config: TrainConfig, problem: Problem) -> bool:
         CheckpointError: the checkpoint is unreadable.
     """
     state = load_checkpoint(path)
-    config = config.resolved(problem)  # as train() stores it (derived defaults filled in)
+    config = _as_rerun(state, config.resolved(problem))  # as train() stores it (derived defaults filled in)
     return (_semantic(state["config"]) == _semantic(config.to_dict()) and state["problem"] == _fingerprint(problem)
             and config.steps >= int(state["config"]["steps"]))
 
 
-def _saved_state(ckpt_path, config: TrainConfig, problem: Problem):
-    """The checkpoint to continue (validated), or None; refuses one of another run."""
+def _as_rerun(state: dict, config: TrainConfig) -> TrainConfig:
+    """``config`` with the steps (and their rule) of the checkpoint ``state`` where that is the
+    automatic re-run of a run of ``config.steps`` (``_auto_rerun``), so that the call that
+    started it continues it; ``config`` unchanged otherwise."""
+    auto, planned = state.get("auto_rerun"), int(state["config"]["steps"])
+    if auto and int(auto["from"]) == config.steps and int(auto["to"]) == planned:
+        return replace(config, steps=planned, steps_rule=state["config"].get("steps_rule") or config.steps_rule)
+    return config
+
+
+def _saved_state(ckpt_path, config: TrainConfig, problem: Problem) -> tuple[dict | None, TrainConfig]:
+    """The checkpoint to continue (validated), or None, and the config to continue it with: the
+    given one, or, for the automatic re-run of a run of ``config.steps``, the same with the
+    re-run's steps (and their rule). Refuses a checkpoint of another run."""
     if ckpt_path is None or not (ckpt_path.exists() or ckpt_path.is_symlink()):
-        return None
+        return None, config
     state = load_checkpoint(ckpt_path)
     saved, now = _semantic(state["config"]), _semantic(config.to_dict())
     if state["problem"] != _fingerprint(problem):
@@ -173,12 +192,13 @@ def _saved_state(ckpt_path, config: TrainConfig, problem: Problem):
             f"{ckpt_path} belongs to a different config ({diff}){hint}; use another --out or --no-resume"
         )
     planned = int(state["config"]["steps"])
+    config = _as_rerun(state, config)
     if config.steps < planned:
         raise InvalidProblemError(
             f"{ckpt_path} is a run of {planned} steps (at step {state['step']}); --steps {config.steps} is fewer: "
             f"use --steps {planned} or more, another --out, or --no-resume"
         )
-    return state
+    return state, config
 
 
 def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool = True, model=None,
@@ -216,11 +236,12 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
         torch.set_num_threads(config.threads)
     out = Path(out_dir) if out_dir is not None else None
     ckpt_path = out / "checkpoint.pt" if out is not None else None
+    # before the factory: the optimiser's schedule is made for the steps of an automatic re-run
+    state, config = _saved_state(ckpt_path, config, problem) if resume else (None, config)
     sampler = PromptSampler(problem, config.prompt_format_for(problem), dtype=config.torch_dtype,
                             device=config.device)
     key_dim = default_key_dim(config, problem, sampler.token_dim)
     fresh = _fresh_factory(config, sampler.token_dim, key_dim, model)
-    state = _saved_state(ckpt_path, config, problem) if resume else None
     run = _new_run(config, fresh, state, own_model=model is None)
     resumed_from = extended_from = None
     if state is not None:
@@ -236,13 +257,44 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
         _write_config(out, config, problem, sampler, key_dim, run.segments, extra_config)
     fingerprint = _fingerprint(problem)
     save = (lambda: save_checkpoint(ckpt_path, run.state(config, fingerprint))) if ckpt_path is not None else (lambda: None)
-    last = config.steps if stop_after is None else min(config.steps, int(stop_after))
     t0 = time.perf_counter()
-    run_loop(run, problem, config, sampler, last, fresh, save, ckpt_path, out, saved_step=resumed_from)
+    run_loop(run, problem, config, sampler, _last_step(config, stop_after), fresh, save, ckpt_path, out,
+             saved_step=resumed_from)
     train_seconds = time.perf_counter() - t0
     save()
     if run.step < config.steps:
         return TrainResult(run.model, {}, run.history, resumed_from=resumed_from, extended_from=extended_from)
+    metrics = _finished_metrics(run, problem, config, sampler, key_dim, ckpt_path, train_seconds)
+    to = _auto_rerun(problem, config, metrics, run, own_model=model is None, say=say)
+    if to is not None:
+        config, record = _rerun_plan(config, metrics, to, train_seconds, say)
+        fresh = _fresh_factory(config, sampler.token_dim, key_dim, model)
+        run = _new_run(config, fresh, None, own_model=True)
+        run.auto_rerun = record
+        if out is not None:
+            _write_config(out, config, problem, sampler, key_dim, run.segments, extra_config)
+        t0 = time.perf_counter()
+        run_loop(run, problem, config, sampler, _last_step(config, stop_after), fresh, save, ckpt_path, out)
+        train_seconds = time.perf_counter() - t0
+        save()
+        if run.step < config.steps:
+            return TrainResult(run.model, {}, run.history, resumed_from=resumed_from, extended_from=extended_from)
+        metrics = _finished_metrics(run, problem, config, sampler, key_dim, ckpt_path, train_seconds)
+    if out is not None:
+        write_json_atomic(out / "metrics.json", metrics)
+    return TrainResult(run.model, metrics, run.history, resumed_from=resumed_from, extended_from=extended_from)
+
+
+def _last_step(config: TrainConfig, stop_after: int | None) -> int:
+    """The step this call trains to: the planned steps, or ``stop_after`` when it is earlier."""
+    return config.steps if stop_after is None else min(config.steps, int(stop_after))
+
+
+def _finished_metrics(run: RunState, problem: Problem, config: TrainConfig, sampler: PromptSampler, key_dim: int,
+                      ckpt_path, train_seconds: float) -> dict:
+    """The content of ``metrics.json`` of a run that has trained all its steps: the final
+    evaluation, the run's record (attempts, restarts, label-trap repairs, an automatic re-run)
+    and the convergence verdict."""
     metrics = _final_evaluation(run, problem, config, sampler, key_dim, ckpt_path)
     metrics.update(train_seconds=train_seconds, train_steps_timed=run.steps_here, attempts=run.attempt + 1,
                    steps=config.steps,
@@ -254,12 +306,57 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
                                                              "heldout_risk")}, "early": bool(h.get("early"))}
                                        for h in run.history if h.get("repair")],
                    label_trap_share=label_trap_share(run.model, problem.d) if run.step >= TRAP_MIN_STEP else None,
-                   label_trap_threshold=config.trap_threshold)
+                   label_trap_threshold=config.trap_threshold,
+                   auto_rerun=run.auto_rerun)
     metrics.update(convergence_status(metrics))
-    if out is not None:
+    return metrics
 
-        write_json_atomic(out / "metrics.json", metrics)
-    return TrainResult(run.model, metrics, run.history, resumed_from=resumed_from, extended_from=extended_from)
+
+def _rerun_plan(config: TrainConfig, metrics: dict, to: int, seconds: float, say) -> tuple[TrainConfig, dict]:
+    """The config of the automatic re-run with ``to`` steps of the finished run of ``config`` that
+    ended with ``metrics`` after ``seconds`` of training, and the record it carries (checkpoint and
+    ``metrics.json``: ``"auto_rerun"``); ``say`` tells the user."""
+    first = config.steps
+    record = {"from": first, "to": to, "factor": config.auto_rerun, "first_train_seconds": seconds,
+              "first_evaluation": {**{k: metrics.get(k) for k in ("normalized_risk", "normalized_ci", "gap", "gap_ci",
+                                                                  "reason")},
+                                   "one_signed_gap_ci": metrics["references"][0].get("one_signed_gap_ci")}}
+    where = (f"{metrics['gap']:+.2%} from the {metrics['target']}, at or below the best one-signed weights' risk: one "
+             "of the two channel groups lost or not yet formed")
+    say(f"the run ended at step {first} outside its tolerance ({where}); running it again from the start with {to} "
+        f"steps (×{config.auto_rerun}, once; --auto-rerun 1 turns this off)")
+    rule = f"{config.steps_rule}; re-run automatically from the start with {to} steps: the {first}-step run ended {where}"
+    return replace(config, steps=to, steps_rule=rule), record
+
+
+def _auto_rerun(problem: Problem, config: TrainConfig, metrics: dict, run: RunState, *, own_model: bool,
+                say) -> int | None:
+    """The steps of the automatic longer re-run of a finished run (``TrainConfig.auto_rerun``), or None.
+
+    Once per run, for a vector run that owns its model and ended outside its tolerance, not in the
+    label trap, at or below the best one-signed weights' risk of an optimum whose weights change
+    sign: a run there has not yet formed (or has lost) one of its two channel groups, and on the
+    measured case a fresh run with three times the steps formed it where continuing the finished
+    run did not (``train_config.AUTO_RERUN_FACTOR``). A run above that risk, or one whose miss has
+    another cause, is left to the WARNING, and so is one whose re-run the time and memory guard
+    (``step_timing.require_run``) refuses: ``say`` then tells why."""
+    factor = config.auto_rerun
+    if not isinstance(factor, int) or factor <= 1 or run.auto_rerun is not None or not own_model:
+        return None
+    if MODEL_KINDS[config.model].gating != "vector" or metrics.get("status") != "not_converged":
+        return None
+    refs = metrics.get("references") or []
+    if in_label_trap(metrics) or not refs or one_signed_position(refs[0]) not in ("at", "below"):
+        return None
+    to = factor * config.steps
+    from wpgd.numerics.nn.step_timing import require_run
+
+    try:
+        require_run(problem, replace(config, steps=to), log=say)
+    except ResourceLimitError as exc:
+        say(f"no automatic re-run with {to} steps: {exc}")
+        return None
+    return to
 
 
 def _fresh_factory(config: TrainConfig, token_dim: int, key_dim: int, given=None):
@@ -305,12 +402,14 @@ def _continue_run(run: RunState, state: dict, ckpt_path, config: TrainConfig, ou
     run.step, run.history, run.ema = int(state["step"]), list(state["history"]), state["ema"]
     run.label_split = bool(state.get("label_split", False))
     run.recency = bool(state.get("recency", False))
+    run.auto_rerun = state.get("auto_rerun")
     planned = int(state["config"]["steps"])
     run.probe = int(state.get("probe", run.probe if config.steps == planned else 0))
     run.segments = [int(s) for s in state.get("segments", [planned])]
     if config.steps <= planned:
         if run.step < config.steps:
-            say(f"resumed from step {run.step} of {config.steps}")
+            how = (f" (the automatic re-run with {config.steps} steps)" if run.auto_rerun else "")
+            say(f"resumed from step {run.step} of {config.steps}{how}")
         return run.step, None
     run.segments.append(config.steps)
     factor = lr_factor(config)
