@@ -27,7 +27,7 @@ def test_documented_example(path, k, tmp_path_factory):
     blocks = PAGES[path].executable
     block = blocks[k]
     if block.skip is not None:
-        pytest.skip(f"docs-test: {block.skip}")
+        pytest.skip(f"SKIP: docs-test: {block.skip}")
     state = _runner(path, tmp_path_factory)
     runner, done = state
     for earlier in blocks[done:k]:  # blocks this one may depend on (when run alone, e.g. with -k)

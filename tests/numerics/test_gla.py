@@ -72,7 +72,7 @@ def test_gradients_agree_and_are_finite():
     assert relative_rms(grads[1], grads[2]) < 1e-10
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="SKIP: needs CUDA")
 def test_cuda_matches_cpu():
     torch.manual_seed(2)
     m = GLAModel(token_dim=4, key_dim=6, num_layers=2, gating="vector", dtype=torch.float64)
