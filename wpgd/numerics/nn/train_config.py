@@ -96,13 +96,13 @@ change is immaterial" and "The band around 1%, measured")."""
 
 AUTO_RERUN_FACTOR = 3
 """How many times its derived budget the automatic re-run of a vector run has (``auto_rerun``): a
-run that ends outside its tolerance at or below the best one-signed weights' risk of an optimum whose
-weights change sign sits on the saddle of one-signed weights, one of its two channel groups not
-yet formed, and the derived budget's transient does not say how long that lasts. On the d = 24,
-three-segment spec of docs/training.md ("Beyond d = 16") the default 16 000 steps ended there
-(+4.2%, +4.5% at seeds 0 and 1); a fresh run of 48 000 steps sat on it from step 6000 to 24 000
-and landed at +0.80%, while the finished 16 000-step run continued to 48 000 ended +3.98%: the
-re-run starts again, it does not continue (docs/training.md, "Automatic re-run")."""
+run that ends outside its tolerance at or below the best one-signed weights' risk of an optimum
+whose weights change sign has not formed (or has lost) one of its two channel groups, and the
+derived budget's transient does not say how long forming it takes. On the d = 24, three-segment
+spec of docs/training.md ("Beyond d = 16") the default 16 000 steps ended there (+4.2%, +4.5% at
+seeds 0 and 1), and fresh runs of 48 000 steps landed (+0.80%, +0.89%). The finished 16 000-step
+run continued to 48 000 ended +3.98%, on the longer run's schedule and with the rate warmed up
+again alike: the re-run starts again, it does not continue (docs/training.md, "Automatic re-run")."""
 
 SIGN_CHANGE_START_RECORD = "3 of 3 runs at n = 80 and 3 of 3 at n = 960"
 """What the sign-change start did on the eight-segment pattern of ``d2_8seg_long`` and its 8 × 10
@@ -110,9 +110,8 @@ variant, where the plain start missed (docs/training.md, "Vector gating at the e
 WARNING of a vector miss quotes it."""
 
 SIGN_CHANGE_START_MISS = ("on one measured spec (d = 24, three segments, weights +, −, +) it missed at two seeds "
-                          "(+4.2%, +4.5%) with the default 16 000 steps and landed (+0.80%) in a fresh run of "
-                          "48 000, after sitting at the one-signed level from about step 6000 to 24 000, where "
-                          "the finished run continued to 48 000 ended +3.98%")
+                          "(+4.2%, +4.5%) with the default 16 000 steps and landed in fresh runs of 48 000 "
+                          "(+0.80%, +0.89%), where the finished run continued to 48 000 ended +3.98%")
 """Where the sign-change start was measured to miss with the default budget, and what landed it
 (docs/training.md, "Beyond d = 16"); the WARNING of a vector miss that had the start quotes it,
 and suggests the same: a fresh run with three times the steps before another seed."""
