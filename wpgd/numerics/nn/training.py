@@ -352,7 +352,7 @@ def _auto_rerun(problem: Problem, config: TrainConfig, metrics: dict, run: RunSt
     from wpgd.numerics.nn.step_timing import require_run
 
     try:
-        require_run(problem, replace(config, steps=to), log=say)
+        require_run(problem, replace(config, steps=to), log=lambda msg: say(f"the re-run with {to} steps: {msg}"))
     except ResourceLimitError as exc:
         say(f"no automatic re-run with {to} steps: {exc}")
         return None
