@@ -219,7 +219,9 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
 
     Returns:
         A :class:`TrainResult`; ``metrics`` is empty when stopped early, and carries the
-        convergence ``status`` otherwise.
+        convergence ``status`` otherwise. A run that its ``auto_rerun`` re-ran (module docstring,
+        "Automatic re-run") has trained more steps than ``config.steps``: ``metrics["steps"]``
+        and ``metrics["auto_rerun"]`` say how many and why.
 
     Raises:
         TrainingDivergedError: the loss became non-finite.
