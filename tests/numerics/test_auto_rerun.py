@@ -46,9 +46,11 @@ def test_one_signed_position_reads_the_interval_against_the_band():
     assert one_signed_position({"risk": 0.5}) is None
 
 
-def test_auto_rerun_resolves_on_only_for_a_derived_vector_budget_where_the_weights_change_sign():
+def test_auto_rerun_resolves_on_only_for_a_derived_budget_with_the_sign_change_start():
     on = TrainConfig.for_model("vector").resolved(_sign_changing())
-    assert on.auto_rerun == AUTO_RERUN_FACTOR == 3
+    assert on.sign_change_start is True and on.auto_rerun == AUTO_RERUN_FACTOR == 3
+    # the plain start (switched off here) was measured to end worse when re-run
+    assert TrainConfig.for_model("vector", sign_change_start=False).resolved(_sign_changing()).auto_rerun == 1
     assert on.resolved(_sign_changing()).auto_rerun == 3  # idempotent
     assert TrainConfig.for_model("vector", steps=100).resolved(_sign_changing()).auto_rerun == 1  # explicit steps
     assert TrainConfig.for_model("vector").resolved(_one_signed()).auto_rerun == 1
@@ -78,7 +80,7 @@ def _decide(cfg, metrics, run=None, own_model=True):
 
 
 def test_the_rerun_is_made_once_for_a_vector_miss_at_or_below_the_one_signed_risk():
-    cfg = TrainConfig.for_model("vector", steps=100, auto_rerun=3)
+    cfg = TrainConfig.for_model("vector", steps=100, auto_rerun=3, sign_change_start=True)
     assert _decide(cfg, _missed("at")) == 300
     assert _decide(cfg, _missed("below")) == 300
     # controls: each condition alone stops it
@@ -87,7 +89,8 @@ def test_the_rerun_is_made_once_for_a_vector_miss_at_or_below_the_one_signed_ris
     assert _decide(cfg, _missed(label_trap_share=0.9)) is None
     assert _decide(cfg, _missed(references=[{"class": "vector"}])) is None
     assert _decide(cfg, _missed(), own_model=False) is None  # a caller's model cannot be started again
-    assert _decide(TrainConfig.for_model("vector", steps=100, auto_rerun=1), _missed()) is None
+    assert _decide(TrainConfig.for_model("vector", steps=100, auto_rerun=1, sign_change_start=True), _missed()) is None
+    assert _decide(TrainConfig.for_model("vector", steps=100, auto_rerun=3, sign_change_start=False), _missed()) is None
     assert _decide(TrainConfig.for_model("scalar", steps=100, auto_rerun=3), _missed(model="scalar")) is None
     done = RunState(None, [], None, None, None, auto_rerun={"from": 100, "to": 300})
     assert _decide(cfg, _missed(), done) is None  # once
@@ -97,6 +100,7 @@ def test_a_rerun_the_time_guard_refuses_is_not_made(monkeypatch):
     said: list = []
     pr = _sign_changing()
     cfg = TrainConfig.for_model("vector", steps=100, auto_rerun=3).resolved(pr)
+    assert cfg.sign_change_start is True
     monkeypatch.setenv("WPGD_MAX_SECONDS", "1e-6")
     assert training._auto_rerun(pr, cfg, _missed(), RunState(None, [], None, None, None),
                                 own_model=True, say=said.append) is None

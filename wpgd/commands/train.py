@@ -33,8 +33,8 @@ Managing runs: rerunning a finished run prints its saved result ("already comple
 --steps continues it (the lr follows the schedule of a run of the new length from the current
 step; docs/training-runs.md); Ctrl-C or SIGTERM writes a checkpoint, prints the saved step and the
 command that resumes, and exits 130 (SIGINT) or 143 (SIGTERM). A damaged checkpoint is refused
-("checkpoint unreadable: ...; use --no-resume", exit 2). A vector run whose optimum's weights change
-sign that ends outside its tolerance at or below the best one-signed weights' risk is run again once,
+("checkpoint unreadable: ...; use --no-resume", exit 2). A vector run with the sign-change start
+that ends outside its tolerance at or below the best one-signed weights' risk is run again once,
 automatically, from the same start with 3 times its derived budget (--auto-rerun; not with an
 explicit --steps), and its output says so.
 
@@ -68,7 +68,7 @@ def add_arguments(p) -> None:
                    help="run a vector model again once, from the same start with F times the steps, when it ends "
                         "outside its tolerance at or below the best one-signed weights' risk of an optimum whose weights "
                         "change sign (one channel group not yet formed; docs/training.md, \"Automatic re-run\"); "
-                        "1 = never (default 3 with a derived budget on such a problem, else 1)")
+                        "1 = never (default 3 with a derived budget and the sign-change start, else 1)")
     p.add_argument("--batch-size", type=integer(1, 2**20), default=None, help="fresh prompts per step (default 256)")
     p.add_argument("--lr", type=real(0, 1e3, lo_open=True), default=None, help="peak AdamW learning rate (default 0.12/D for token width D; vector 0.01)")
     p.add_argument("--weight-decay", type=real(0, 1e3), default=None, help="AdamW weight decay (default 0)")

@@ -102,7 +102,9 @@ derived budget's transient does not say how long forming it takes. On the d = 24
 spec of docs/training.md ("Beyond d = 16") the default 16 000 steps ended there (+4.2%, +4.5% at
 seeds 0 and 1), and fresh runs of 48 000 steps landed (+0.80%, +0.89%). The finished 16 000-step
 run continued to 48 000 ended +3.98%, on the longer run's schedule and with the rate warmed up
-again alike: the re-run starts again, it does not continue (docs/training.md, "Automatic re-run")."""
+again alike: the re-run starts again, it does not continue. Only with the sign-change start: the
+plain start on the d = 2 pattern of eight segments of 10 (``--sign-change-start off``) ended
++5.23% at 15 500 steps and +10.65% when re-run with 46 500 (docs/training.md, "Automatic re-run")."""
 
 SIGN_CHANGE_START_RECORD = "3 of 3 runs at n = 80 and 3 of 3 at n = 960"
 """What the sign-change start did on the eight-segment pattern of ``d2_8seg_long`` and its 8 × 10
@@ -352,8 +354,9 @@ class TrainConfig:
             that ends outside its tolerance at or below the best one-signed weights' risk of a vector
             optimum whose weights change sign (``training``: the same start, trained again with
             that many steps, then evaluated again); 1 = never. "auto" (default) resolves to
-            :data:`AUTO_RERUN_FACTOR` for a vector model with a derived budget on a problem whose
-            vector optimum's weights change sign, else 1 (an explicit ``steps`` is kept as asked).
+            :data:`AUTO_RERUN_FACTOR` for a run with a derived budget and the sign-change start
+            (``sign_change_start`` resolved True), else 1 (an explicit ``steps`` is kept as asked;
+            with the plain start the re-run was measured to end worse).
             Not part of the run's identity: a checkpoint continues under any value.
         batch_size: fresh prompts per step.
         train_pool: 0 = fresh prompts every step; > 0 = a fixed pool of that many prompts.
@@ -549,10 +552,12 @@ class TrainConfig:
             out = replace(out, lr=lr_rule(width))
         if out.gate_lr_mult is None:
             out = replace(out, gate_lr_mult=max(1.0, width / LR_RULE["ref_width"]))
-        if out.auto_rerun == "auto":
-            rerun = (out.steps is None and MODEL_KINDS[out.model].gating == "vector"
-                     and bool(_sign_change_excess(problem)))
-            out = replace(out, auto_rerun=AUTO_RERUN_FACTOR if rerun else 1)
+        derived = out.steps is None
+        if out.sign_change_start == "auto":
+            out = replace(out, sign_change_start=MODEL_KINDS[out.model].gating == "vector"
+                          and _sign_change_is_material(problem))
+        if out.auto_rerun == "auto":  # where it was measured: a derived budget and the sign-change start
+            out = replace(out, auto_rerun=AUTO_RERUN_FACTOR if derived and out.sign_change_start is True else 1)
         if out.steps is None:
             steps, note = step_budget(out.model, problem.d, problem.num_segments or 1, out.batch_size, out.layers)
             if isinstance(out.auto_rerun, int) and out.auto_rerun > 1:
@@ -561,9 +566,6 @@ class TrainConfig:
             out = replace(out, steps=steps, steps_rule=note)
         elif out.steps_rule is None:
             out = replace(out, steps_rule=f"step budget {out.steps}: set explicitly")
-        if out.sign_change_start == "auto":
-            out = replace(out, sign_change_start=MODEL_KINDS[out.model].gating == "vector"
-                          and _sign_change_is_material(problem))
         if out.init_gate_bias == "auto":
             gating = MODEL_KINDS[out.model].gating
             if gating == "none":

@@ -27,7 +27,7 @@ Run management (docs/training-runs.md):
   end); plateau restarts are not re-armed. An extended run is therefore not bit-identical to a
   run started with the larger count; a plain resume is. Fewer steps than planned is refused.
 * **Automatic re-run.** A run with ``auto_rerun`` > 1 (resolved from "auto" for a vector model
-  with a derived budget whose optimum's weights change sign) that ends outside its tolerance at
+  with a derived budget and the sign-change start) that ends outside its tolerance at
   or below the best one-signed weights' risk (``convergence.one_signed_position``), not in the
   label trap, is run again once from the same start with ``auto_rerun`` times its steps (exactly
   the run of that many steps) and evaluated again; ``metrics.json`` records it under
@@ -335,9 +335,9 @@ def _auto_rerun(problem: Problem, config: TrainConfig, metrics: dict, run: RunSt
                 say) -> int | None:
     """The steps of the automatic longer re-run of a finished run (``TrainConfig.auto_rerun``), or None.
 
-    Once per run, for a vector run that owns its model and ended outside its tolerance, not in the
-    label trap, at or below the best one-signed weights' risk of an optimum whose weights change
-    sign: a run there has not yet formed (or has lost) one of its two channel groups, and on the
+    Once per run, for a vector run with the sign-change start that owns its model and ended
+    outside its tolerance, not in the label trap, at or below the best one-signed weights' risk of
+    an optimum whose weights change sign: a run there has not yet formed (or has lost) one of its two channel groups, and on the
     measured case a fresh run with three times the steps formed it where continuing the finished
     run did not (``train_config.AUTO_RERUN_FACTOR``). A run above that risk, or one whose miss has
     another cause, is left to the WARNING, and so is one whose re-run the time and memory guard
@@ -345,8 +345,8 @@ def _auto_rerun(problem: Problem, config: TrainConfig, metrics: dict, run: RunSt
     factor = config.auto_rerun
     if not isinstance(factor, int) or factor <= 1 or run.auto_rerun is not None or not own_model:
         return None
-    if MODEL_KINDS[config.model].gating != "vector" or metrics.get("status") != "not_converged":
-        return None
+    if config.sign_change_start is not True or metrics.get("status") != "not_converged":
+        return None  # measured with the sign-change start (vector only); the plain start ended worse
     refs = metrics.get("references") or []
     if in_label_trap(metrics) or not refs or one_signed_position(refs[0]) not in ("at", "below"):
         return None
