@@ -21,26 +21,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import sys
 from pathlib import Path
 
 
-def rewarm_factor(config, start: int):
-    """``step -> lr / peak lr`` of a warm-up + cosine schedule over the steps from ``start`` to
-    ``config.steps`` (the ``rewarm`` schedule)."""
-    span = config.steps - start
-    warm = int(round(config.warmup * span))
+def rewarm_factor(config, start: int, lr_factor):
+    """``step -> lr / peak lr`` of the ``rewarm`` schedule: the trainer's own schedule
+    ``lr_factor`` (``train_loop.lr_factor``, passed in before it is replaced) of a run as long as
+    the steps from ``start`` to ``config.steps``, shifted to begin at ``start``."""
+    from dataclasses import replace
 
-    def factor(step: int) -> float:
-        s = step - start
-        if s < warm:
-            return (s + 1) / warm
-        t = (s - warm) / max(1, span - warm)
-        return config.min_lr_frac + (1 - config.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
-
-    return factor
+    planned = lr_factor(replace(config, steps=config.steps - start))
+    return lambda step: planned(step - start)
 
 
 def main(argv=None) -> int:
@@ -66,8 +59,10 @@ def main(argv=None) -> int:
     shutil.copytree(args.run, out)
     start = int(training.load_checkpoint(out / "checkpoint.pt")["step"])
     if args.schedule == "rewarm":
+        planned = train_loop.lr_factor
+
         def factor(config):
-            return rewarm_factor(config, start)
+            return rewarm_factor(config, start, planned)
 
         train_loop.lr_factor = factor  # the scheduler made for the continuation
         training.lr_factor = factor  # the rate set at the current step (training._continue_run)

@@ -60,6 +60,7 @@ from wpgd.numerics.nn.gla import DEFAULT_GATE_BIAS
 from wpgd.numerics.nn.host_memory import retain_freed_memory
 from wpgd.numerics.nn.label_trap import TRAP_MIN_STEP, label_trap_share
 from wpgd.numerics.nn.prompts import PromptSampler, make_generator
+from wpgd.numerics.nn.step_timing import require_run
 from wpgd.numerics.nn.train_config import (
     RECENCY_DECAY_FACTOR,
     TrainConfig,
@@ -337,9 +338,9 @@ def _auto_rerun(problem: Problem, config: TrainConfig, metrics: dict, run: RunSt
 
     Once per run, for a vector run with the sign-change start that owns its model and ended
     outside its tolerance, not in the label trap, at or below the best one-signed weights' risk of
-    an optimum whose weights change sign: a run there has not yet formed (or has lost) one of its two channel groups, and on the
-    measured case a fresh run with three times the steps formed it where continuing the finished
-    run did not (``train_config.AUTO_RERUN_FACTOR``). A run above that risk, or one whose miss has
+    an optimum whose weights change sign: a run there has not yet formed (or has lost) one of its
+    two channel groups, and on the measured case a fresh run with three times the steps formed it
+    where continuing the finished run did not (``train_config.AUTO_RERUN_FACTOR``). A run above that risk, or one whose miss has
     another cause, is left to the WARNING, and so is one whose re-run the time and memory guard
     (``step_timing.require_run``) refuses: ``say`` then tells why."""
     factor = config.auto_rerun
@@ -351,8 +352,6 @@ def _auto_rerun(problem: Problem, config: TrainConfig, metrics: dict, run: RunSt
     if in_label_trap(metrics) or not refs or one_signed_position(refs[0]) not in ("at", "below"):
         return None
     to = factor * config.steps
-    from wpgd.numerics.nn.step_timing import require_run
-
     try:
         require_run(problem, replace(config, steps=to), log=lambda msg: say(f"the re-run with {to} steps: {msg}"))
     except ResourceLimitError as exc:
