@@ -6,6 +6,7 @@ resumes from the same call."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -190,3 +191,104 @@ def test_cli_says_the_run_was_rerun_and_points_a_further_miss_to_another_seed(tm
     assert "60 steps" in next(x for x in lines if x.startswith("model "))
     assert "This is the automatic re-run with 60 steps of a 20-step run that ended there" in lines[-1]
     assert "--steps 120 continues this run" in lines[-1], lines[-1]
+
+
+def _ckpt(path):
+    return training.load_checkpoint(path)
+
+
+def test_a_rerun_that_ends_worse_is_discarded_and_the_first_run_kept(tmp_path, always_at, monkeypatch):
+    """A re-run that cannot learn (its rate 10⁻⁹) ends worse on the periodic held-out set than the
+    20-step run it re-ran: the result is then that first run, bit-identical to a 20-step run
+    without a re-run, and the run folder is the first run's (checkpoint, config, curve, metrics),
+    with the re-run's checkpoint kept beside it. Control: the same re-run with its rate is kept."""
+    pr = _sign_changing()
+    plan = training._rerun_plan
+
+    def stalled(*args, **kw):
+        config, record = plan(*args, **kw)
+        return replace(config, lr=1e-9), record
+
+    monkeypatch.setattr(training, "_rerun_plan", stalled)
+    said: list = []
+    cfg = _cfg(auto_rerun=3, eval_prompts=2048)  # 64 prompts read the stalled re-run as the better one
+    a = training.train(pr, cfg, tmp_path / "a", log=said.append)
+    rec = a.metrics["auto_rerun"]
+    assert rec["kept"] == "first" and rec["rerun_heldout_risk"] > rec["first_heldout_risk"], rec
+    assert any("ended worse than the 20-step run on the periodic held-out set" in x for x in said), said
+    b = training.train(pr, replace(cfg, auto_rerun=1), tmp_path / "b")
+    assert _same(a.model, b.model) and a.history == b.history
+    assert a.metrics["risk"] == b.metrics["risk"] and a.metrics["steps"] == 20 and a.metrics["segments"] == [20]
+    assert rec["rerun_evaluation"]["normalized_risk"] > a.metrics["normalized_risk"]
+    # the run folder is the first run's; the re-run's checkpoint beside it
+    ck = _ckpt(tmp_path / "a" / "checkpoint.pt")
+    assert ck["step"] == 20 and ck["config"]["steps"] == 20 and ck["auto_rerun"]["kept"] == "first"
+    assert _ckpt(tmp_path / "a" / training.RERUN_FILE)["step"] == 60
+    assert _ckpt(tmp_path / "a" / training.FIRST_RUN_FILE)["step"] == 20
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())["config"]
+    assert saved["steps"] == 20 and saved["steps_rule"].endswith("the 20-step run is kept")
+    assert json.loads((tmp_path / "a" / "history.json").read_text()) == b.history
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["auto_rerun"]["kept"] == "first"
+    # the same call again shows it, and does not re-run it
+    said.clear()
+    again = training.train(pr, cfg, tmp_path / "a", log=said.append)
+    assert again.already_complete and again.metrics["steps"] == 20 and not any("again" in x for x in said), said
+    # interrupted before metrics.json was written: the checkpoint carries the choice, so no second re-run
+    (tmp_path / "a" / "metrics.json").unlink()
+    said.clear()
+    last = training.train(pr, cfg, tmp_path / "a", log=said.append)
+    assert not any("again" in x for x in said) and any("running the final evaluation" in x for x in said), said
+    assert last.metrics["auto_rerun"]["kept"] == "first" and last.metrics["risk"] == b.metrics["risk"]
+    # control: the re-run that learns is kept
+    monkeypatch.setattr(training, "_rerun_plan", plan)
+    c = training.train(pr, cfg, tmp_path / "c")
+    assert c.metrics["auto_rerun"]["kept"] == "re-run" and c.metrics["steps"] == 60
+    assert c.metrics["auto_rerun"]["rerun_heldout_risk"] <= c.metrics["auto_rerun"]["first_heldout_risk"]
+    assert not (tmp_path / "c" / training.RERUN_FILE).exists()
+
+
+@pytest.fixture
+def first_reads_better(monkeypatch):
+    """The periodic held-out risk reads 0.5 for the 20-step run and 0.9 for its re-run, so that the
+    choice can be made after an interruption (where the rate of the re-run cannot be changed)."""
+    monkeypatch.setattr(training, "heldout_risk", lambda model, sampler, config: 0.5 if config.steps == 20 else 0.9)
+
+
+def test_an_interrupted_rerun_that_ends_worse_restores_the_first_run_from_its_file(tmp_path, always_at,
+                                                                                     first_reads_better):
+    pr = _sign_changing()
+    part = training.train(pr, _cfg(auto_rerun=3), tmp_path / "part", stop_after=40)
+    assert part.metrics == {} and (tmp_path / "part" / training.FIRST_RUN_FILE).is_file()
+    done = training.train(pr, _cfg(auto_rerun=3), tmp_path / "part")
+    b = training.train(pr, _cfg(auto_rerun=1), tmp_path / "b")
+    rec = done.metrics["auto_rerun"]
+    assert rec["kept"] == "first" and done.metrics["steps"] == 20
+    assert _same(done.model, b.model) and done.history == b.history and done.metrics["risk"] == b.metrics["risk"]
+    assert done.metrics["train_seconds"] == rec["first_train_seconds"]
+    assert training.train(pr, _cfg(auto_rerun=3), tmp_path / "part").already_complete
+    # without the first run's file the re-run is kept, and the user is told
+    training.train(pr, _cfg(auto_rerun=3), tmp_path / "gone", stop_after=40)
+    (tmp_path / "gone" / training.FIRST_RUN_FILE).unlink()
+    said: list = []
+    kept = training.train(pr, _cfg(auto_rerun=3), tmp_path / "gone", log=said.append)
+    assert kept.metrics["auto_rerun"]["kept"] == "re-run" and kept.metrics["steps"] == 60
+    assert any("not in" in x and "keeping the re-run" in x for x in said), said
+
+
+def test_cli_says_which_of_the_two_runs_it_kept(tmp_path, capsys, always_at, first_reads_better):
+    from wpgd.cli import main
+
+    spec = tmp_path / "p.toml"
+    spec.write_text('[features]\ndim = 1\n[tasks]\nsegments = [3, 3]\nquery_correlation = [-0.5, 0.8]\n'
+                    '[noise]\nvariance = 0.1\n')
+    argv = ["train", "--spec", str(spec), "--model", "vector", "--steps", "20", "--auto-rerun", "3",
+            "--batch-size", "32", "--final-prompts", "512", "--eval-prompts", "64", "--out", str(tmp_path / "run")]
+    assert main(argv) == 3
+    out = capsys.readouterr()
+    assert "keeping the first run" in out.err
+    line = next(x for x in out.out.splitlines() if x.startswith("re-run "))
+    assert "the re-run ended worse (periodic held-out risk 0.90000 against the first run's 0.50000" in line, line
+    assert f"so this first run is kept and shown (its checkpoint: {tmp_path / 'run' / 'rerun.pt'})" in line
+    assert "20 steps" in next(x for x in out.out.splitlines() if x.startswith("model "))
+    last = out.out.rstrip().splitlines()[-1]
+    assert "Its automatic re-run with 60 steps ended worse on the periodic held-out set, so this first run was kept" in last

@@ -191,7 +191,10 @@ def _warning(m: dict, cfg) -> str:
         from wpgd.numerics.nn.train_config import SIGN_CHANGE_START_MISS, SIGN_CHANGE_START_RECORD
 
         rerun = m.get("auto_rerun")
-        if rerun:
+        if rerun and rerun.get("kept") == "first":
+            text += (f". Its automatic re-run with {rerun['to']} steps ended worse on the periodic held-out set, so "
+                     "this first run was kept; try another --seed with --no-resume")
+        elif rerun:
             text += (f". This is the automatic re-run with {rerun['to']} steps of a {rerun['from']}-step run that "
                      "ended there, and it still missed; try another --seed with --no-resume")
         elif getattr(cfg, "sign_change_start", None) is True:
@@ -204,6 +207,21 @@ def _warning(m: dict, cfg) -> str:
                      f"gates starting nearly open) landed {SIGN_CHANGE_START_RECORD} on the measured case")
         text += ' (docs/training.md, "Vector gating at the edges")'
     return text
+
+
+def _kept(rerun: dict, rerun_file: Path | None) -> str:
+    """Which of the two runs the result is (``training._keep_better``), for the ``re-run`` line;
+    ``rerun_file`` is where a discarded re-run's checkpoint is."""
+    if "kept" not in rerun:  # a run folder written before the better run was kept
+        return ""
+    held = (f"{rerun['rerun_heldout_risk']:.5f} against the first run's {rerun['first_heldout_risk']:.5f}"
+            if rerun.get("first_heldout_risk") is not None else "the first run's checkpoint was missing")
+    if rerun["kept"] == "re-run":
+        return f"; the re-run is kept (periodic held-out risk {held})"
+    ev = rerun["rerun_evaluation"]
+    where = f" (its checkpoint: {rerun_file})" if rerun_file is not None else ""
+    return (f"; the re-run ended worse (periodic held-out risk {held}; final {ev['normalized_risk']:.5f}, "
+            f"{ev['gap']:+.2%}), so this first run is kept and shown{where}")
 
 
 def _one_signed_reading(ref: dict) -> str:
@@ -229,7 +247,7 @@ def run(args) -> int:
     import signal
     import sys
 
-    from wpgd.numerics.nn.training import TrainConfig, TrainingInterrupted, train, with_overrides
+    from wpgd.numerics.nn.training import RERUN_FILE, TrainConfig, TrainingInterrupted, train, with_overrides
 
     problem = load_spec(args.spec)
     device = resolve_device(args.device)
@@ -312,7 +330,7 @@ def run(args) -> int:
         first = rerun["first_evaluation"]
         print(f"re-run           automatically, from the same start with {rerun['to']} steps: the {rerun['from']}-step "
               f"run ended at {first['normalized_risk']:.5f} ({first['gap']:+.2%} from the {m['target']}), outside its "
-              f"tolerance at or below the best one-signed weights' risk")
+              f"tolerance at or below the best one-signed weights' risk{_kept(rerun, out / RERUN_FILE)}")
     for h in m.get("label_trap_repairs", []):
         print(f"label trap       moved out of the rank-one label trap at step {h['step']} of attempt {h['attempt'] + 1} "
               f"(label-trap share {h['label_trap_share']:.2f}, "

@@ -50,7 +50,7 @@ import torch
 
 from wpgd.numerics.core.convergence import convergence_status, in_label_trap, one_signed_position
 from wpgd.numerics.core.errors import InvalidProblemError, ResourceLimitError, WPGDError
-from wpgd.numerics.core.fileio import to_jsonable, write_json_atomic
+from wpgd.numerics.core.fileio import to_jsonable, write_atomic, write_json_atomic
 from wpgd.numerics.core.problem import Problem
 from wpgd.numerics.core.references import one_signed_risk, theory_references, weights_change_sign
 from wpgd.numerics.core.vocabulary import MODEL_KINDS
@@ -98,6 +98,8 @@ __all__ = [
 # trajectory, or (steps) they extend it on a documented schedule.
 _NON_SEMANTIC = {"checkpoint_every", "progress", "steps", "steps_rule", "auto_rerun"}
 _RESTART_SEED_STRIDE = 1000
+FIRST_RUN_FILE = "first_run.pt"  # the first run's final checkpoint, beside an automatic re-run
+RERUN_FILE = "rerun.pt"  # the automatic re-run's final checkpoint, where the first run was kept
 
 
 @dataclass
@@ -268,9 +270,14 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
     if run.step < config.steps:
         return TrainResult(run.model, {}, run.history, resumed_from=resumed_from, extended_from=extended_from)
     metrics = _finished_metrics(run, problem, config, sampler, key_dim, ckpt_path, train_seconds)
+    first = None
     to = _auto_rerun(problem, config, metrics, run, own_model=model is None, say=say)
     if to is not None:
+        first = (run, metrics, config)
         config, record = _rerun_plan(config, metrics, to, train_seconds, say)
+        record["first_heldout_risk"] = heldout_risk(run.model, sampler, first[2])
+        if ckpt_path is not None:
+            write_atomic(out / FIRST_RUN_FILE, ckpt_path.read_bytes())  # the first run, for _keep_better
         fresh = _fresh_factory(config, sampler.token_dim, key_dim, model)
         run = _new_run(config, fresh, None, own_model=True)
         run.auto_rerun = record
@@ -283,6 +290,10 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
         if run.step < config.steps:
             return TrainResult(run.model, {}, run.history, resumed_from=resumed_from, extended_from=extended_from)
         metrics = _finished_metrics(run, problem, config, sampler, key_dim, ckpt_path, train_seconds)
+    if run.auto_rerun is not None and "kept" not in run.auto_rerun:
+        run, metrics, config = _keep_better(
+            run, metrics, config, first, _RunFiles(out, ckpt_path, fingerprint, sampler, key_dim, extra_config),
+            problem, say)
     if out is not None:
         write_json_atomic(out / "metrics.json", metrics)
     return TrainResult(run.model, metrics, run.history, resumed_from=resumed_from, extended_from=extended_from)
@@ -321,6 +332,7 @@ def _rerun_plan(config: TrainConfig, metrics: dict, to: int, seconds: float, say
     ``metrics.json``: ``"auto_rerun"``); ``say`` tells the user."""
     first = config.steps
     record = {"from": first, "to": to, "factor": config.auto_rerun, "first_train_seconds": seconds,
+              "first_steps_timed": metrics.get("train_steps_timed"),
               "first_evaluation": {**{k: metrics.get(k) for k in ("normalized_risk", "normalized_ci", "gap", "gap_ci",
                                                                   "reason")},
                                    "one_signed_gap_ci": metrics["references"][0].get("one_signed_gap_ci")}}
@@ -358,6 +370,85 @@ def _auto_rerun(problem: Problem, config: TrainConfig, metrics: dict, run: RunSt
         say(f"no automatic re-run with {to} steps: {exc}")
         return None
     return to
+
+
+def heldout_risk(model, sampler: PromptSampler, config: TrainConfig) -> float:
+    """The normalised risk of ``model`` on the periodic held-out set (``config.eval_prompts``
+    prompts drawn with ``config.eval_seed``: the set of the training curve, independent of the
+    final set), as the curve reads it."""
+    heldout = HeldOutSet(sampler, config.eval_prompts, config.eval_seed, batch_size=config.eval_batch, cache=False)
+    model.eval()
+    est, _ = evaluate(model, heldout, resamples=200, seed=config.eval_seed)
+    return est.normalized
+
+
+@dataclass(frozen=True)
+class _RunFiles:
+    """What writing a run folder needs besides the run (``_keep_better``)."""
+
+    out: Path | None
+    ckpt_path: Path | None
+    fingerprint: dict
+    sampler: PromptSampler
+    key_dim: int
+    extra_config: dict | None
+
+
+def _keep_better(run: RunState, metrics: dict, config: TrainConfig, first, files: _RunFiles, problem: Problem,
+                 say) -> tuple[RunState, dict, TrainConfig]:
+    """The better of a finished automatic re-run (``run``, ``metrics``, ``config``) and the run it
+    re-ran, by their normalised risk on the periodic held-out set (the same prompts for both, and
+    none of the final set's, so the reported final risk carries no selection bias); the re-run on
+    a tie. ``first`` is the first run as ``(run, metrics, config)`` when this call trained it, else
+    None: it is then read from ``FIRST_RUN_FILE``, and when that is missing the re-run is kept.
+
+    The choice is recorded in the run's ``auto_rerun`` record (``kept``: "re-run" | "first", the
+    two held-out risks, the re-run's final evaluation). When the first run is kept, the run folder
+    is rewritten as the first run's, in an order that an interruption cannot break (each file
+    atomic; the next call either makes the same choice again or reads the finished first run): the
+    re-run's checkpoint is copied to ``RERUN_FILE``, then ``checkpoint.pt`` (the first run, now
+    with the record, so it is never re-run again), ``config.json`` and ``history.json`` are the
+    first run's; ``metrics.json`` follows in :func:`train`."""
+    rec = run.auto_rerun
+    rec["rerun_heldout_risk"] = heldout_risk(run.model, files.sampler, config)
+    rec["rerun_evaluation"] = {k: metrics.get(k) for k in ("normalized_risk", "normalized_ci", "gap", "gap_ci",
+                                                           "status")}
+    before = rec.get("first_heldout_risk")
+    path = files.out / FIRST_RUN_FILE if files.out is not None else None
+    if first is None and (path is None or not path.is_file()):
+        before = None  # an interrupted re-run whose first run is gone (or was saved before it was kept)
+        say(f"the first {rec['from']}-step run is not in {path}: keeping the re-run")
+    if before is None or rec["rerun_heldout_risk"] <= before:
+        rec["kept"] = "re-run"
+        if files.ckpt_path is not None:
+            save_checkpoint(files.ckpt_path, run.state(config, files.fingerprint))
+        return run, {**metrics, "auto_rerun": rec}, config
+    rec["kept"] = "first"
+    if first is not None:
+        frun, fmetrics, fconfig = first
+    else:
+        state = load_checkpoint(path)
+        fconfig = replace(config, steps=int(rec["from"]), steps_rule=state["config"].get("steps_rule"))
+        frun = _new_run(fconfig, _fresh_factory(fconfig, files.sampler.token_dim, files.key_dim), state,
+                        own_model=True)
+        _continue_run(frun, state, path, fconfig, None, lambda msg: None)
+        frun.steps_here = int(rec.get("first_steps_timed") or 0)
+        fmetrics = _finished_metrics(frun, problem, fconfig, files.sampler, files.key_dim, files.ckpt_path,
+                                     float(rec["first_train_seconds"]))
+    frun.auto_rerun = rec
+    fconfig = replace(fconfig, steps_rule=(
+        f"{fconfig.steps_rule}; re-run automatically from the start with {rec['to']} steps, which ended worse on the "
+        f"periodic held-out set ({rec['rerun_heldout_risk']:.5f} against {before:.5f}): the {rec['from']}-step run "
+        "is kept"))
+    say(f"the {rec['to']}-step re-run ended worse than the {rec['from']}-step run on the periodic held-out set "
+        f"({rec['rerun_heldout_risk']:.5f} against {before:.5f}): keeping the first run"
+        + (f" (the re-run's checkpoint: {files.out / RERUN_FILE})" if files.out is not None else ""))
+    if files.out is not None:
+        write_atomic(files.out / RERUN_FILE, files.ckpt_path.read_bytes())
+        save_checkpoint(files.ckpt_path, frun.state(fconfig, files.fingerprint))
+        _write_config(files.out, fconfig, problem, files.sampler, files.key_dim, frun.segments, files.extra_config)
+        write_json_atomic(files.out / "history.json", frun.history)
+    return frun, {**fmetrics, "auto_rerun": rec}, fconfig
 
 
 def _fresh_factory(config: TrainConfig, token_dim: int, key_dim: int, given=None):
