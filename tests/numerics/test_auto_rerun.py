@@ -80,12 +80,22 @@ def _decide(cfg, metrics, run=None, own_model=True):
                                 own_model=own_model, say=said.append)
 
 
-def test_the_rerun_is_made_once_for_a_vector_miss_at_or_below_the_one_signed_risk():
-    cfg = TrainConfig.for_model("vector", steps=100, auto_rerun=3, sign_change_start=True)
-    assert _decide(cfg, _missed("at")) == 300
-    assert _decide(cfg, _missed("below")) == 300
+def test_the_rerun_is_made_once_for_a_vector_miss_longer_at_or_below_the_one_signed_risk_plain_above():
+    cfg = TrainConfig.for_model("vector", steps=100, auto_rerun=3, sign_change_start=True).resolved(_sign_changing())
+    longer = {"to": 300, "start": "same", "changes": {}}
+    assert _decide(cfg, _missed("at")) == longer
+    assert _decide(cfg, _missed("below")) == longer
+    # above: the plain start, the same steps; its gate bias is the plain start's (gates not nearly open)
+    plain = TrainConfig.for_model("vector", steps=100, auto_rerun=3, sign_change_start=False).resolved(_sign_changing())
+    assert plain.init_gate_bias != cfg.init_gate_bias
+    assert _decide(cfg, _missed("above")) == {"to": 100, "start": "plain", "changes": {
+        "sign_change_start": False, "init_gate_bias": plain.init_gate_bias}}
+    # a gate bias the caller set is kept
+    own = TrainConfig.for_model("vector", steps=100, auto_rerun=3, sign_change_start=True,
+                                init_gate_bias=2.5).resolved(_sign_changing())
+    assert _decide(own, _missed("above"))["changes"] == {"sign_change_start": False}
     # controls: each condition alone stops it
-    assert _decide(cfg, _missed("above")) is None
+    assert _decide(cfg, _missed("above", label_trap_share=0.9)) is None
     assert _decide(cfg, _missed(status="converged")) is None
     assert _decide(cfg, _missed(label_trap_share=0.9)) is None
     assert _decide(cfg, _missed(references=[{"class": "vector"}])) is None
@@ -167,8 +177,74 @@ def test_an_interrupted_rerun_resumes_from_the_same_call_and_then_reads_as_compl
         training.train(pr, _cfg(auto_rerun=3), tmp_path / "plain")
 
 
-def test_no_rerun_where_the_run_is_above_the_one_signed_risk(tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "one_signed_position", lambda ref: "above")
+@pytest.fixture
+def always_above(monkeypatch):
+    """Every finished run reads as above the best one-signed weights' risk."""
+    monkeypatch.setattr(training, "one_signed_position", lambda ref: "above" if "one_signed_gap_ci" in ref else None)
+
+
+def _reads(monkeypatch, plain: float, start: float):
+    """The periodic held-out risk reads ``plain`` for a run with the plain start, ``start`` for one
+    with the sign-change start: which of the two is kept is then fixed."""
+    monkeypatch.setattr(training, "heldout_risk",
+                        lambda model, sampler, config: start if config.sign_change_start else plain)
+
+
+def _interrupt_rerun_at(monkeypatch, step):
+    """The plain-start re-run (same steps as its first run, so ``stop_after`` cannot reach it) stops
+    at ``step`` as an interruption would."""
+    last = training._last_step
+    monkeypatch.setattr(training, "_last_step", lambda c, s: step if c.sign_change_start is False else last(c, s))
+
+
+def test_a_run_above_the_one_signed_risk_is_rerun_with_the_plain_start(tmp_path, always_above, monkeypatch):
+    """A sign-change-start run that ends above the one-signed risk is run again with the plain start
+    (half the key width, its gate bias) and the same steps: bit-identical to a plain-start run of
+    20 steps. Interrupted, the same call continues it (the checkpoint is the plain start's, which
+    the call's sign-change config is mapped to); finished, it reads as complete."""
+    pr = _sign_changing()
+    _reads(monkeypatch, plain=0.5, start=0.9)
+    a = training.train(pr, _cfg(auto_rerun=3), tmp_path / "a")
+    rec = a.metrics["auto_rerun"]
+    assert rec["start"] == "plain" and rec["from"] == rec["to"] == 20 and rec["kept"] == "re-run"
+    assert rec["changes"]["sign_change_start"] is False and rec["first_changes"]["sign_change_start"] is True
+    b = training.train(pr, _cfg(auto_rerun=1, sign_change_start=False), tmp_path / "b")
+    assert _same(a.model, b.model) and a.history == b.history and a.metrics["risk"] == b.metrics["risk"]
+    first = training.train(pr, _cfg(auto_rerun=1))
+    assert a.metrics["key_dim"] == b.metrics["key_dim"] == first.metrics["key_dim"] // 2  # the start doubles it
+    assert not _same(first.model, b.model)  # control
+    # interrupted at step 10 of the re-run, then the same call
+    _interrupt_rerun_at(monkeypatch, 10)
+    part = training.train(pr, _cfg(auto_rerun=3), tmp_path / "p")
+    assert part.metrics == {} and "sign_change_start" not in _ckpt(tmp_path / "p" / "checkpoint.pt")["config"]
+    assert training.checkpoint_matches(tmp_path / "p" / "checkpoint.pt", _cfg(auto_rerun=3), pr)
+    monkeypatch.setattr(training, "_last_step", lambda c, s: c.steps if s is None else min(c.steps, int(s)))
+    said: list = []
+    done = training.train(pr, _cfg(auto_rerun=3), tmp_path / "p", log=said.append)
+    assert "resumed from step 10 of 20 (the automatic re-run with 20 steps)" in said, said
+    assert _same(done.model, b.model) and done.metrics["auto_rerun"]["start"] == "plain"
+    assert training.train(pr, _cfg(auto_rerun=3), tmp_path / "p").already_complete
+
+
+def test_a_plain_start_rerun_that_ends_worse_restores_the_sign_change_run(tmp_path, always_above, monkeypatch):
+    """The first run kept after an interrupted plain-start re-run is rebuilt from its file with its
+    own start (its key width, twice the re-run's), bit-identical to the sign-change run."""
+    pr = _sign_changing()
+    _reads(monkeypatch, plain=0.9, start=0.5)
+    _interrupt_rerun_at(monkeypatch, 10)
+    training.train(pr, _cfg(auto_rerun=3), tmp_path / "p")
+    monkeypatch.setattr(training, "_last_step", lambda c, s: c.steps if s is None else min(c.steps, int(s)))
+    done = training.train(pr, _cfg(auto_rerun=3), tmp_path / "p")
+    first = training.train(pr, _cfg(auto_rerun=1), tmp_path / "first")
+    assert done.metrics["auto_rerun"]["kept"] == "first" and done.metrics["key_dim"] == first.metrics["key_dim"]
+    assert _same(done.model, first.model) and done.metrics["risk"] == first.metrics["risk"]
+    assert _ckpt(tmp_path / "p" / "checkpoint.pt")["config"]["sign_change_start"] is True
+    again = training.train(pr, _cfg(auto_rerun=3), tmp_path / "p")
+    assert again.already_complete and again.metrics["auto_rerun"]["kept"] == "first"
+
+
+def test_no_rerun_where_the_miss_reads_neither_way(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "one_signed_position", lambda ref: None)
     res = training.train(_sign_changing(), _cfg(auto_rerun=3), tmp_path / "run")
     assert res.metrics["status"] == "not_converged" and res.metrics["steps"] == 20
     assert res.metrics["auto_rerun"] is None
@@ -292,3 +368,32 @@ def test_cli_says_which_of_the_two_runs_it_kept(tmp_path, capsys, always_at, fir
     assert "20 steps" in next(x for x in out.out.splitlines() if x.startswith("model "))
     last = out.out.rstrip().splitlines()[-1]
     assert "Its automatic re-run with 60 steps ended worse on the periodic held-out set, so this first run was kept" in last
+
+
+def test_cli_says_the_run_was_rerun_with_the_plain_start(tmp_path, capsys, always_above, monkeypatch):
+    from wpgd.cli import main
+
+    _reads(monkeypatch, plain=0.5, start=0.9)
+    spec = tmp_path / "p.toml"
+    spec.write_text('[features]\ndim = 1\n[tasks]\nsegments = [3, 3]\nquery_correlation = [-0.5, 0.8]\n'
+                    '[noise]\nvariance = 0.1\n')
+    argv = ["train", "--spec", str(spec), "--model", "vector", "--steps", "20", "--auto-rerun", "3",
+            "--batch-size", "32", "--final-prompts", "512", "--eval-prompts", "64", "--out", str(tmp_path / "run")]
+    main(argv)
+    out = capsys.readouterr()
+    assert "above even the best one-signed weights' risk, with the sign-change start); running it again with the " \
+           "plain start and the same 20 steps" in out.err, out.err
+    line = next(x for x in out.out.splitlines() if x.startswith("re-run "))
+    assert line.startswith("re-run           automatically, with the plain start and the same 20 steps: the 20-step "
+                           "run ended at"), line
+    assert "outside its tolerance above the best one-signed weights' risk; the re-run is kept (periodic held-out " \
+           "risk 0.50000 against the first run's 0.90000)" in line, line
+    last = out.out.rstrip().splitlines()[-1]
+    assert "--steps 40 --sign-change-start off continues this run" in last and "plain start" in last, last
+    # that command continues it (the kept plain-start run, extended)
+    assert main(argv[:6] + ["40", "--sign-change-start", "off"] + argv[7:]) in (0, 3)
+    assert "extending the run from 20 to 40 steps" in capsys.readouterr().err
+    # --no-resume starts afresh and removes the earlier run's re-run files with its checkpoint
+    (tmp_path / "run" / "rerun.pt").write_bytes(b"stale")
+    main(argv + ["--no-resume", "--auto-rerun", "1"])
+    assert not (tmp_path / "run" / "rerun.pt").exists() and not (tmp_path / "run" / "first_run.pt").exists()

@@ -35,8 +35,9 @@ step; docs/training-runs.md); Ctrl-C or SIGTERM writes a checkpoint, prints the 
 command that resumes, and exits 130 (SIGINT) or 143 (SIGTERM). A damaged checkpoint is refused
 ("checkpoint unreadable: ...; use --no-resume", exit 2). A vector run with the sign-change start
 that ends outside its tolerance at or below the best one-signed weights' risk is run again once,
-automatically, from the same start with 3 times its derived budget (--auto-rerun; not with an
-explicit --steps), and its output says so.
+automatically, from the same start with 3 times its derived budget; one that ends above that risk
+is run again once with the plain start and the same steps; the better of the two runs on the
+periodic held-out set is kept (--auto-rerun; not with an explicit --steps), and its output says so.
 
 Convergence: the run is "converged" when its held-out risk (point estimate) is within 2% of its
 class's theory optimum (3% for vector) and, for a gated model, within the same tolerance of the
@@ -67,8 +68,9 @@ def add_arguments(p) -> None:
     p.add_argument("--auto-rerun", type=integer(1, 1000), default=None, metavar="F",
                    help="run a vector model again once, from the same start with F times the steps, when it ends "
                         "outside its tolerance at or below the best one-signed weights' risk of an optimum whose weights "
-                        "change sign (one channel group not yet formed; docs/training.md, \"Automatic re-run\"); "
-                        "1 = never (default 3 with a derived budget and the sign-change start, else 1)")
+                        "change sign (one channel group not yet formed; docs/training.md, \"Automatic re-run\"), "
+                        "or with the plain start and the same steps when it ends above that risk; the better of the "
+                        "two runs is kept; 1 = never (default 3 with a derived budget and the sign-change start, else 1)")
     p.add_argument("--batch-size", type=integer(1, 2**20), default=None, help="fresh prompts per step (default 256)")
     p.add_argument("--lr", type=real(0, 1e3, lo_open=True), default=None, help="peak AdamW learning rate (default 0.12/D for token width D; vector 0.01)")
     p.add_argument("--weight-decay", type=real(0, 1e3), default=None, help="AdamW weight decay (default 0)")
@@ -177,7 +179,10 @@ def _warning(m: dict, cfg) -> str:
             hint.append("--init-label-split (no key reads the label at the start)")
         hint.append("--no-resume with either (more steps do not leave the trap)")
     else:
-        hint = [f"more steps (--steps {2 * cfg.steps} continues this run from its checkpoint)", "another --seed"]
+        rerun = m.get("auto_rerun") or {}
+        # a kept plain-start re-run is continued with that start (training._as_rerun maps only its own steps)
+        plain = " --sign-change-start off" if rerun.get("start") == "plain" and rerun.get("kept") != "first" else ""
+        hint = [f"more steps (--steps {2 * cfg.steps}{plain} continues this run from its checkpoint)", "another --seed"]
         if "plateau" in m.get("restart_reasons", []):
             hint.append(f"a smaller --lr (the run restarted {attempts - 1} time(s), from the plateau near risk 1)")
     text = (f"WARNING: not converged: {m['reason']}. Try {', '.join(hint)}; see docs/training.md and "
@@ -191,11 +196,16 @@ def _warning(m: dict, cfg) -> str:
         from wpgd.numerics.nn.train_config import SIGN_CHANGE_START_MISS, SIGN_CHANGE_START_RECORD
 
         rerun = m.get("auto_rerun")
+        how = (f"with the plain start and the same {rerun['to']} steps" if rerun and rerun.get("start") == "plain"
+               else f"with {rerun['to']} steps" if rerun else "")
         if rerun and rerun.get("kept") == "first":
-            text += (f". Its automatic re-run with {rerun['to']} steps ended worse on the periodic held-out set, so "
+            text += (f". Its automatic re-run {how} ended worse on the periodic held-out set, so "
                      "this first run was kept; try another --seed with --no-resume")
+        elif rerun and rerun.get("start") == "plain":
+            text += (f". This is the automatic re-run {how} of a run with the sign-change start that ended above the "
+                     "best one-signed weights' risk, and it still missed; try another --seed with --no-resume")
         elif rerun:
-            text += (f". This is the automatic re-run with {rerun['to']} steps of a {rerun['from']}-step run that "
+            text += (f". This is the automatic re-run {how} of a {rerun['from']}-step run that "
                      "ended there, and it still missed; try another --seed with --no-resume")
         elif getattr(cfg, "sign_change_start", None) is True:
             text += (f". This run had the sign-change start (twice the key width, gates starting nearly open), "
@@ -247,7 +257,14 @@ def run(args) -> int:
     import signal
     import sys
 
-    from wpgd.numerics.nn.training import RERUN_FILE, TrainConfig, TrainingInterrupted, train, with_overrides
+    from wpgd.numerics.nn.training import (
+        FIRST_RUN_FILE,
+        RERUN_FILE,
+        TrainConfig,
+        TrainingInterrupted,
+        train,
+        with_overrides,
+    )
 
     problem = load_spec(args.spec)
     device = resolve_device(args.device)
@@ -279,8 +296,10 @@ def run(args) -> int:
     require_run(problem, cfg, log=log)  # the flop model, then a measurement where it refuses
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(args.spec).stem)
     out = Path(args.out) if args.out else Path("results") / "train" / f"{stem}-{args.model}-L{args.layers}-s{args.seed}"
-    if args.no_resume and (out / "checkpoint.pt").exists():
-        (out / "checkpoint.pt").unlink()
+    if args.no_resume:  # with an earlier run's automatic re-run files (training._keep_better)
+        for name in ("checkpoint.pt", FIRST_RUN_FILE, RERUN_FILE):
+            if (out / name).exists():
+                (out / name).unlink()
     if not args.json:
         print(cfg.steps_rule)  # how the step budget was chosen (train_config.step_budget)
         from wpgd.numerics.nn.train_config import sign_change_start_note
@@ -328,9 +347,13 @@ def run(args) -> int:
     rerun = m.get("auto_rerun")
     if rerun:
         first = rerun["first_evaluation"]
-        print(f"re-run           automatically, from the same start with {rerun['to']} steps: the {rerun['from']}-step "
-              f"run ended at {first['normalized_risk']:.5f} ({first['gap']:+.2%} from the {m['target']}), outside its "
-              f"tolerance at or below the best one-signed weights' risk{_kept(rerun, out / RERUN_FILE)}")
+        if rerun.get("start") == "plain":
+            how, where = f"with the plain start and the same {rerun['to']} steps", "above"
+        else:
+            how, where = f"from the same start with {rerun['to']} steps", "at or below"
+        print(f"re-run           automatically, {how}: the {rerun['from']}-step run ended at "
+              f"{first['normalized_risk']:.5f} ({first['gap']:+.2%} from the class optimum), outside its tolerance "
+              f"{where} the best one-signed weights' risk{_kept(rerun, out / RERUN_FILE)}")
     for h in m.get("label_trap_repairs", []):
         print(f"label trap       moved out of the rank-one label trap at step {h['step']} of attempt {h['attempt'] + 1} "
               f"(label-trap share {h['label_trap_share']:.2f}, "

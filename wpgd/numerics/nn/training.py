@@ -30,9 +30,11 @@ Run management (docs/training-runs.md):
   with a derived budget and the sign-change start) that ends outside its tolerance at
   or below the best one-signed weights' risk (``convergence.one_signed_position``), not in the
   label trap, is run again once from the same start with ``auto_rerun`` times its steps (exactly
-  the run of that many steps) and evaluated again; ``metrics.json`` records it under
-  ``"auto_rerun"`` with the first run's evaluation. Its checkpoint records it too, so the same
-  call resumes it (the derived budget is then read as the re-run's).
+  the run of that many steps); one that ends above that risk is run again once with the plain
+  start and the same steps (exactly that run). Of the two, the better on the periodic held-out
+  set is kept (``_keep_better``: ``FIRST_RUN_FILE``, ``RERUN_FILE``); ``metrics.json`` records it
+  under ``"auto_rerun"`` with the first run's evaluation. Its checkpoint records it too, so the
+  same call resumes it (the derived budget and the start are then read as the re-run's).
 * **Interrupt.** SIGINT (Ctrl-C) and SIGTERM stop the loop at the next step boundary, write a
   checkpoint and raise :class:`TrainingInterrupted` (a ``KeyboardInterrupt``) carrying the saved
   step and the signal.
@@ -163,12 +165,14 @@ def checkpoint_matches(path, config: TrainConfig, problem: Problem) -> bool:
 
 
 def _as_rerun(state: dict, config: TrainConfig) -> TrainConfig:
-    """``config`` with the steps (and their rule) of the checkpoint ``state`` where that is the
-    automatic re-run of a run of ``config.steps`` (``_auto_rerun``), so that the call that
-    started it continues it; ``config`` unchanged otherwise."""
+    """``config`` with the steps (and their rule) and the start (``changes``: the plain start's
+    fields) of the checkpoint ``state`` where that is the automatic re-run of a run of
+    ``config.steps`` (``_auto_rerun``), so that the call that started it continues it; ``config``
+    unchanged otherwise, and where the checkpoint is the first run, kept (``_keep_better``)."""
     auto, planned = state.get("auto_rerun"), int(state["config"]["steps"])
-    if auto and int(auto["from"]) == config.steps and int(auto["to"]) == planned:
-        return replace(config, steps=planned, steps_rule=state["config"].get("steps_rule") or config.steps_rule)
+    if auto and auto.get("kept") != "first" and int(auto["from"]) == config.steps and int(auto["to"]) == planned:
+        return replace(config, steps=planned, steps_rule=state["config"].get("steps_rule") or config.steps_rule,
+                       **auto.get("changes", {}))
     return config
 
 
@@ -179,6 +183,7 @@ def _saved_state(ckpt_path, config: TrainConfig, problem: Problem) -> tuple[dict
     if ckpt_path is None or not (ckpt_path.exists() or ckpt_path.is_symlink()):
         return None, config
     state = load_checkpoint(ckpt_path)
+    config = _as_rerun(state, config)  # an automatic re-run: its steps and start
     saved, now = _semantic(state["config"]), _semantic(config.to_dict())
     if state["problem"] != _fingerprint(problem):
         raise InvalidProblemError(f"{ckpt_path} belongs to a different problem; use another --out or --no-resume")
@@ -195,7 +200,6 @@ def _saved_state(ckpt_path, config: TrainConfig, problem: Problem) -> tuple[dict
             f"{ckpt_path} belongs to a different config ({diff}){hint}; use another --out or --no-resume"
         )
     planned = int(state["config"]["steps"])
-    config = _as_rerun(state, config)
     if config.steps < planned:
         raise InvalidProblemError(
             f"{ckpt_path} is a run of {planned} steps (at step {state['step']}); --steps {config.steps} is fewer: "
@@ -271,13 +275,14 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
         return TrainResult(run.model, {}, run.history, resumed_from=resumed_from, extended_from=extended_from)
     metrics = _finished_metrics(run, problem, config, sampler, key_dim, ckpt_path, train_seconds)
     first = None
-    to = _auto_rerun(problem, config, metrics, run, own_model=model is None, say=say)
-    if to is not None:
-        first = (run, metrics, config)
-        config, record = _rerun_plan(config, metrics, to, train_seconds, say)
+    plan = _auto_rerun(problem, config, metrics, run, own_model=model is None, say=say)
+    if plan is not None:
+        first = (run, metrics, config, key_dim)
+        config, record = _rerun_plan(config, metrics, plan, train_seconds, say)
         record["first_heldout_risk"] = heldout_risk(run.model, sampler, first[2])
         if ckpt_path is not None:
             write_atomic(out / FIRST_RUN_FILE, ckpt_path.read_bytes())  # the first run, for _keep_better
+        key_dim = default_key_dim(config, problem, sampler.token_dim)  # the plain start's is half as wide
         fresh = _fresh_factory(config, sampler.token_dim, key_dim, model)
         run = _new_run(config, fresh, None, own_model=True)
         run.auto_rerun = record
@@ -292,7 +297,7 @@ def train(problem: Problem, config: TrainConfig, out_dir=None, *, resume: bool =
         metrics = _finished_metrics(run, problem, config, sampler, key_dim, ckpt_path, train_seconds)
     if run.auto_rerun is not None and "kept" not in run.auto_rerun:
         run, metrics, config = _keep_better(
-            run, metrics, config, first, _RunFiles(out, ckpt_path, fingerprint, sampler, key_dim, extra_config),
+            run, metrics, config, first, _RunFiles(out, ckpt_path, fingerprint, sampler, extra_config),
             problem, say)
     if out is not None:
         write_json_atomic(out / "metrics.json", metrics)
@@ -326,50 +331,84 @@ def _finished_metrics(run: RunState, problem: Problem, config: TrainConfig, samp
     return metrics
 
 
-def _rerun_plan(config: TrainConfig, metrics: dict, to: int, seconds: float, say) -> tuple[TrainConfig, dict]:
-    """The config of the automatic re-run with ``to`` steps of the finished run of ``config`` that
-    ended with ``metrics`` after ``seconds`` of training, and the record it carries (checkpoint and
-    ``metrics.json``: ``"auto_rerun"``); ``say`` tells the user."""
-    first = config.steps
-    record = {"from": first, "to": to, "factor": config.auto_rerun, "first_train_seconds": seconds,
+def _rerun_plan(config: TrainConfig, metrics: dict, plan: dict, seconds: float, say) -> tuple[TrainConfig, dict]:
+    """The config of the automatic re-run ``plan`` (``_auto_rerun``) of the finished run of
+    ``config`` that ended with ``metrics`` after ``seconds`` of training, and the record it carries
+    (checkpoint and ``metrics.json``: ``"auto_rerun"``); ``say`` tells the user."""
+    first, to, changes = config.steps, plan["to"], plan["changes"]
+    record = {"from": first, "to": to, "factor": config.auto_rerun, "start": plan["start"], "changes": changes,
+              "first_changes": {k: getattr(config, k) for k in changes}, "first_train_seconds": seconds,
               "first_steps_timed": metrics.get("train_steps_timed"),
               "first_evaluation": {**{k: metrics.get(k) for k in ("normalized_risk", "normalized_ci", "gap", "gap_ci",
                                                                   "reason")},
                                    "one_signed_gap_ci": metrics["references"][0].get("one_signed_gap_ci")}}
-    where = (f"{metrics['gap']:+.2%} from the {metrics['target']}, at or below the best one-signed weights' risk: one "
-             "of the two channel groups lost or not yet formed")
-    say(f"the run ended at step {first} outside its tolerance ({where}); running it again from the start with {to} "
-        f"steps (×{config.auto_rerun}, once; --auto-rerun 1 turns this off)")
-    rule = f"{config.steps_rule}; re-run automatically from the start with {to} steps: the {first}-step run ended {where}"
-    return replace(config, steps=to, steps_rule=rule), record
+    if plan["start"] == "plain":
+        where = (f"{metrics['gap']:+.2%} from the {metrics['target']}, above even the best one-signed weights' risk, "
+                 "with the sign-change start")
+        how = f"with the plain start and the same {to} steps (once; --auto-rerun 1 turns this off)"
+        rule = f"{config.steps_rule}; re-run automatically with the plain start: the {first}-step run ended {where}"
+    else:
+        where = (f"{metrics['gap']:+.2%} from the {metrics['target']}, at or below the best one-signed weights' risk: "
+                 "one of the two channel groups lost or not yet formed")
+        how = f"from the start with {to} steps (×{config.auto_rerun}, once; --auto-rerun 1 turns this off)"
+        rule = (f"{config.steps_rule}; re-run automatically from the start with {to} steps: the {first}-step run "
+                f"ended {where}")
+    say(f"the run ended at step {first} outside its tolerance ({where}); running it again {how}; the better of the "
+        "two runs on the periodic held-out set is kept")
+    return replace(config, steps=to, steps_rule=rule, **changes), record
 
 
 def _auto_rerun(problem: Problem, config: TrainConfig, metrics: dict, run: RunState, *, own_model: bool,
-                say) -> int | None:
-    """The steps of the automatic longer re-run of a finished run (``TrainConfig.auto_rerun``), or None.
+                say) -> dict | None:
+    """The plan of the automatic re-run of a finished run (``TrainConfig.auto_rerun``), or None:
+    ``{"to": steps, "start": "same" | "plain", "changes": {config field: value}}``.
 
     Once per run, for a vector run with the sign-change start that owns its model and ended
-    outside its tolerance, not in the label trap, at or below the best one-signed weights' risk of
-    an optimum whose weights change sign: a run there has not yet formed (or has lost) one of its
-    two channel groups, and on the measured case a fresh run with three times the steps formed it
-    where continuing the finished run did not (``train_config.AUTO_RERUN_FACTOR``). A run above that risk, or one whose miss has
-    another cause, is left to the WARNING, and so is one whose re-run the time and memory guard
-    (``step_timing.require_run``) refuses: ``say`` then tells why."""
+    outside its tolerance, not in the label trap, where the optimum's weights change sign:
+
+    * **at or below** the best one-signed weights' risk: a run there has not yet formed (or has
+      lost) one of its two channel groups, and on the measured case a fresh run with three times
+      the steps formed it where continuing the finished run did not: the same start with
+      ``auto_rerun`` times the steps (``train_config.AUTO_RERUN_FACTOR``);
+    * **above** it: on the measured weak-signal pattern the sign-change start fell back into the
+      rank-one label trap again and again and learned little, where the plain start landed: the
+      plain start with the same steps (``train_config.PLAIN_START_RERUN``).
+
+    A miss with another cause is left to the WARNING, and so is a re-run that the time and memory
+    guard (``step_timing.require_run``) refuses: ``say`` then tells why."""
     factor = config.auto_rerun
     if not isinstance(factor, int) or factor <= 1 or run.auto_rerun is not None or not own_model:
         return None
     if config.sign_change_start is not True or metrics.get("status") != "not_converged":
         return None  # measured with the sign-change start (vector only); the plain start ended worse
     refs = metrics.get("references") or []
-    if in_label_trap(metrics) or not refs or one_signed_position(refs[0]) not in ("at", "below"):
+    where = one_signed_position(refs[0]) if refs and not in_label_trap(metrics) else None
+    if where in ("at", "below"):
+        plan = {"to": factor * config.steps, "start": "same", "changes": {}}
+    elif where == "above":
+        changes: dict = {"sign_change_start": False}
+        if config.init_gate_bias == replace(config, init_gate_bias="auto").resolved(problem).init_gate_bias:
+            # the start's derived bias (gates nearly open) becomes the plain start's; a caller's is kept
+            changes["init_gate_bias"] = replace(config, sign_change_start=False,
+                                                init_gate_bias="auto").resolved(problem).init_gate_bias
+        plan = {"to": config.steps, "start": "plain", "changes": changes}
+    else:
         return None
-    to = factor * config.steps
+    to, what = plan["to"], "the re-run" + (" with the plain start" if plan["start"] == "plain" else "")
     try:
-        require_run(problem, replace(config, steps=to), log=lambda msg: say(f"the re-run with {to} steps: {msg}"))
+        require_run(problem, replace(config, steps=to, **plan["changes"]),
+                    log=lambda msg: say(f"{what} with {to} steps: {msg}"))
     except ResourceLimitError as exc:
         say(f"no automatic re-run with {to} steps: {exc}")
         return None
-    return to
+    return plan
+
+
+def _rerun_how(rec: dict) -> str:
+    """How the automatic re-run of the record ``rec`` was made, in words."""
+    if rec.get("start") == "plain":
+        return f"with the plain start and the same {rec['to']} steps"
+    return f"from the start with {rec['to']} steps"
 
 
 def heldout_risk(model, sampler: PromptSampler, config: TrainConfig) -> float:
@@ -390,7 +429,6 @@ class _RunFiles:
     ckpt_path: Path | None
     fingerprint: dict
     sampler: PromptSampler
-    key_dim: int
     extra_config: dict | None
 
 
@@ -425,19 +463,20 @@ def _keep_better(run: RunState, metrics: dict, config: TrainConfig, first, files
         return run, {**metrics, "auto_rerun": rec}, config
     rec["kept"] = "first"
     if first is not None:
-        frun, fmetrics, fconfig = first
+        frun, fmetrics, fconfig, fkey = first
     else:
         state = load_checkpoint(path)
-        fconfig = replace(config, steps=int(rec["from"]), steps_rule=state["config"].get("steps_rule"))
-        frun = _new_run(fconfig, _fresh_factory(fconfig, files.sampler.token_dim, files.key_dim), state,
-                        own_model=True)
+        fconfig = replace(config, steps=int(rec["from"]), steps_rule=state["config"].get("steps_rule"),
+                          **rec.get("first_changes", {}))
+        fkey = default_key_dim(fconfig, problem, files.sampler.token_dim)
+        frun = _new_run(fconfig, _fresh_factory(fconfig, files.sampler.token_dim, fkey), state, own_model=True)
         _continue_run(frun, state, path, fconfig, None, lambda msg: None)
         frun.steps_here = int(rec.get("first_steps_timed") or 0)
-        fmetrics = _finished_metrics(frun, problem, fconfig, files.sampler, files.key_dim, files.ckpt_path,
+        fmetrics = _finished_metrics(frun, problem, fconfig, files.sampler, fkey, files.ckpt_path,
                                      float(rec["first_train_seconds"]))
     frun.auto_rerun = rec
     fconfig = replace(fconfig, steps_rule=(
-        f"{fconfig.steps_rule}; re-run automatically from the start with {rec['to']} steps, which ended worse on the "
+        f"{fconfig.steps_rule}; re-run automatically ({_rerun_how(rec)}), which ended worse on the "
         f"periodic held-out set ({rec['rerun_heldout_risk']:.5f} against {before:.5f}): the {rec['from']}-step run "
         "is kept"))
     say(f"the {rec['to']}-step re-run ended worse than the {rec['from']}-step run on the periodic held-out set "
@@ -446,7 +485,7 @@ def _keep_better(run: RunState, metrics: dict, config: TrainConfig, first, files
     if files.out is not None:
         write_atomic(files.out / RERUN_FILE, files.ckpt_path.read_bytes())
         save_checkpoint(files.ckpt_path, frun.state(fconfig, files.fingerprint))
-        _write_config(files.out, fconfig, problem, files.sampler, files.key_dim, frun.segments, files.extra_config)
+        _write_config(files.out, fconfig, problem, files.sampler, fkey, frun.segments, files.extra_config)
         write_json_atomic(files.out / "history.json", frun.history)
     return frun, {**fmetrics, "auto_rerun": rec}, fconfig
 
