@@ -219,7 +219,8 @@ def main(argv=None) -> int:
                 reasons += "; rewritten at step " + ", ".join(str(r["step"]) for r in repairs)
             if m.get("auto_rerun"):  # the automatic longer re-run (training, "Automatic re-run")
                 first = m["auto_rerun"]["first_evaluation"]
-                reasons += f"; re-run: {m['auto_rerun']['from']} steps ended {100 * first['gap']:+.2f}%"
+                plain = " with the plain start" if m["auto_rerun"].get("start") == "plain" else ""
+                reasons += f"; re-run{plain}: {m['auto_rerun']['from']} steps ended {100 * first['gap']:+.2f}%"
                 if m["auto_rerun"].get("kept") == "first":  # the re-run ended worse (training._keep_better)
                     reasons += f", its re-run {100 * m['auto_rerun']['rerun_evaluation']['gap']:+.2f}%: first kept"
             print(f"| {i} | {desc} | {model} | {m['normalized_risk']:.5f} | {ref['normalized_risk']:.5f} | "
