@@ -250,14 +250,19 @@ def test_no_rerun_where_the_miss_reads_neither_way(tmp_path, monkeypatch):
     assert res.metrics["auto_rerun"] is None
 
 
-def test_cli_says_the_run_was_rerun_and_points_a_further_miss_to_another_seed(tmp_path, capsys, always_at):
-    from wpgd.cli import main
-
+def _cli_argv(tmp_path) -> list:
+    """``wpgd train`` of a 20-step vector run on the sign-changing spec, its re-run on (×3)."""
     spec = tmp_path / "p.toml"
     spec.write_text('[features]\ndim = 1\n[tasks]\nsegments = [3, 3]\nquery_correlation = [-0.5, 0.8]\n'
                     '[noise]\nvariance = 0.1\n')
-    argv = ["train", "--spec", str(spec), "--model", "vector", "--steps", "20", "--auto-rerun", "3",
+    return ["train", "--spec", str(spec), "--model", "vector", "--steps", "20", "--auto-rerun", "3",
             "--batch-size", "32", "--final-prompts", "512", "--eval-prompts", "64", "--out", str(tmp_path / "run")]
+
+
+def test_cli_says_the_run_was_rerun_and_points_a_further_miss_to_another_seed(tmp_path, capsys, always_at):
+    from wpgd.cli import main
+
+    argv = _cli_argv(tmp_path)
     assert main(argv) == 3
     out = capsys.readouterr()
     assert "running it again from the start with 60 steps (×3, once" in out.err
@@ -354,11 +359,7 @@ def test_an_interrupted_rerun_that_ends_worse_restores_the_first_run_from_its_fi
 def test_cli_says_which_of_the_two_runs_it_kept(tmp_path, capsys, always_at, first_reads_better):
     from wpgd.cli import main
 
-    spec = tmp_path / "p.toml"
-    spec.write_text('[features]\ndim = 1\n[tasks]\nsegments = [3, 3]\nquery_correlation = [-0.5, 0.8]\n'
-                    '[noise]\nvariance = 0.1\n')
-    argv = ["train", "--spec", str(spec), "--model", "vector", "--steps", "20", "--auto-rerun", "3",
-            "--batch-size", "32", "--final-prompts", "512", "--eval-prompts", "64", "--out", str(tmp_path / "run")]
+    argv = _cli_argv(tmp_path)
     assert main(argv) == 3
     out = capsys.readouterr()
     assert "keeping the first run" in out.err
@@ -374,11 +375,7 @@ def test_cli_says_the_run_was_rerun_with_the_plain_start(tmp_path, capsys, alway
     from wpgd.cli import main
 
     _reads(monkeypatch, plain=0.5, start=0.9)
-    spec = tmp_path / "p.toml"
-    spec.write_text('[features]\ndim = 1\n[tasks]\nsegments = [3, 3]\nquery_correlation = [-0.5, 0.8]\n'
-                    '[noise]\nvariance = 0.1\n')
-    argv = ["train", "--spec", str(spec), "--model", "vector", "--steps", "20", "--auto-rerun", "3",
-            "--batch-size", "32", "--final-prompts", "512", "--eval-prompts", "64", "--out", str(tmp_path / "run")]
+    argv = _cli_argv(tmp_path)
     main(argv)
     out = capsys.readouterr()
     assert "above even the best one-signed weights' risk, with the sign-change start); running it again with the " \
