@@ -110,3 +110,25 @@ def test_the_warning_reads_the_trained_risk_against_the_best_one_signed_weights(
     assert "at the risk of the best" in _warning(_with_one_signed(0.015, 0.008, 0.022), cfg)
     plain = _warning(_missed("vector", True), cfg)
     assert "one-signed weights (" not in plain and "one-signed weights' risk" not in plain, plain
+
+
+def test_a_miss_on_a_weak_signal_suggests_a_larger_batch():
+    """Where the class optimum is less than ``WEAK_SIGNAL_GAIN`` below predicting zero, the WARNING
+    suggests four times the batch first (the measured remedy). Control: the same miss on an
+    optimum 56% below predicting zero (``_missed``) does not; neither does an optimum above it."""
+    from wpgd.commands.train import _warning
+    from wpgd.numerics.nn.train_config import WEAK_SIGNAL_GAIN
+
+    cfg = SimpleNamespace(steps=15500, init_label_split=False, model="vector", sign_change_start=False, batch_size=256)
+    weak = {"model": "vector", "risk": 0.99, "ci": [0.98, 1.0], "null_risk": 1.0, "attempts": 1,
+            "restart_reasons": [], "key_dim": 8,
+            "references": [{"class": "vector", "label": "vector optimum", "risk": 0.95, "normalized_risk": 0.95,
+                            "weights_change_sign": False}]}
+    weak = {**weak, **convergence_status(weak)}
+    assert weak["status"] == "not_converged" and 1 - 0.95 < WEAK_SIGNAL_GAIN
+    text = _warning(weak, cfg)
+    assert "Try a larger batch (--batch-size 1024 --no-resume: the vector optimum is only 5.0% below " \
+           "predicting zero" in text, text
+    assert "larger batch" not in _warning(_missed("vector", False), cfg)
+    above = {**weak, "references": [{**weak["references"][0], "normalized_risk": 1.02}]}
+    assert "larger batch" not in _warning(above, cfg)

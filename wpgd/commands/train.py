@@ -183,6 +183,12 @@ def _warning(m: dict, cfg) -> str:
         # a kept plain-start re-run is continued with that start (training._as_rerun maps only its own steps)
         plain = " --sign-change-start off" if rerun.get("start") == "plain" and rerun.get("kept") != "first" else ""
         hint = [f"more steps (--steps {2 * cfg.steps}{plain} continues this run from its checkpoint)", "another --seed"]
+        from wpgd.numerics.nn.train_config import WEAK_SIGNAL_GAIN
+
+        optimum = ((m.get("references") or [{}])[0]).get("normalized_risk")
+        if optimum is not None and 0 < 1 - optimum < WEAK_SIGNAL_GAIN:
+            hint.insert(0, f"a larger batch (--batch-size {4 * cfg.batch_size} --no-resume: the {m['target']} is only "
+                           f"{1 - optimum:.1%} below predicting zero, so a batch's gradient is mostly noise)")
         if "plateau" in m.get("restart_reasons", []):
             hint.append(f"a smaller --lr (the run restarted {attempts - 1} time(s), from the plateau near risk 1)")
     text = (f"WARNING: not converged: {m['reason']}. Try {', '.join(hint)}; see docs/training.md and "

@@ -118,6 +118,14 @@ pattern the sign-change start's runs were rewritten out of the rank-one label tr
 and recovered 9% and 58% of the optimum's gain over predicting zero; the plain start's were
 never trapped."""
 
+WEAK_SIGNAL_GAIN = 0.10
+"""Below this gain of the class optimum over predicting zero (``1 − R*``, normalised risks) a miss's
+WARNING suggests a larger batch: the gradient's signal scales with the gain and its noise does
+not, so each batch of 256 prompts is mostly noise. Measured on the weak-signal pattern of
+docs/training.md ("Automatic re-run"): at a gain of 5.2% the plain start ended +3.19% with batch 256
+and +0.00% with batch 1024 (the same 15 500 steps); at 7.4% and 13.2% batch 256 landed. The default
+batch does not yet follow the gain (not derived)."""
+
 SIGN_CHANGE_START_RECORD = "3 of 3 runs at n = 80 and 3 of 3 at n = 960"
 """What the sign-change start did on the eight-segment pattern of ``d2_8seg_long`` and its 8 × 10
 variant, where the plain start missed (docs/training.md, "Vector gating at the edges"); the
