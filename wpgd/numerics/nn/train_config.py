@@ -123,8 +123,9 @@ WEAK_SIGNAL_GAIN = 0.10
 WARNING suggests a larger batch: the gradient's signal scales with the gain and its noise does
 not, so each batch of 256 prompts is mostly noise. Measured on the weak-signal pattern of
 docs/training.md ("Automatic re-run"): at a gain of 5.2% the plain start ended +3.19% with batch 256
-and +0.00% with batch 1024 (the same 15 500 steps); at 7.4% and 13.2% batch 256 landed. The default
-batch does not yet follow the gain (not derived)."""
+and +0.00% with batch 1024 (the same 15 500 steps; 512 ended +4.80%); at a gain of 3.3%, where 256
+learned nothing, 2048 ended +0.38%; at 7.4% and 13.2% batch 256 landed. The default batch does not
+yet follow the gain (not derived)."""
 
 SIGN_CHANGE_START_RECORD = "3 of 3 runs at n = 80 and 3 of 3 at n = 960"
 """What the sign-change start did on the eight-segment pattern of ``d2_8seg_long`` and its 8 × 10
