@@ -20,6 +20,7 @@ Usage::
     python benchmarks/train_grid.py --spec docs/training_grid/d3_diag_reversed.toml --models vector
     python benchmarks/train_grid.py --edges --models linear scalar  # the edges of the supported range
     python benchmarks/train_grid.py --draw edges --specs 8 --seed 1 --models linear scalar
+    python benchmarks/train_grid.py --specs 6 --seed 62 --d-max 16 --k-max 8 --models vector --weak-signal
 
 ``--edges`` trains the specs of ``docs/training_grid/edges/`` (d = 1 and 2, n = 1000, eight short or
 long segments, κ = 10³ with a Toeplitz or file Σ at d = 8, σ² = 0 and 2, task correlations near ±1;
@@ -44,7 +45,8 @@ from wpgd.numerics.core.convergence import tolerance_for  # noqa: E402
 from wpgd.numerics.core.errors import InvalidProblemError  # noqa: E402
 from wpgd.numerics.core.problem import Problem  # noqa: E402
 from wpgd.numerics.core.spec import load_spec  # noqa: E402
-from wpgd.numerics.nn.training import TrainConfig, train  # noqa: E402
+from wpgd.numerics.nn.train_config import weak_signal_gain  # noqa: E402
+from wpgd.numerics.nn.training import TrainConfig, rerun_how, train  # noqa: E402
 
 EDGES = Path(__file__).resolve().parents[1] / "docs" / "training_grid" / "edges"
 
@@ -155,6 +157,10 @@ def main(argv=None) -> int:
                          "default) or 'edges' (d ≤ 3, 1–8 short or long segments up to n = --n-max, κ up to 10³, "
                          "correlations near ±1, σ² 0 or 2)")
     ap.add_argument("--n-max", type=int, default=1000, help="largest n of --draw edges (default 1000)")
+    ap.add_argument("--weak-signal", action="store_true",
+                    help="keep only drawn specs whose vector optimum is less than 10%% below predicting zero "
+                         "(train_config.weak_signal_gain: the weak-signal re-run's specs), drawing until --specs "
+                         "of them (at most 200 draws per spec)")
     ap.add_argument("--models", nargs="+", default=["linear", "scalar", "vector"], help="model families")
     ap.add_argument("--spec", nargs="+", default=None, metavar="TOML",
                     help="train these spec files instead of a random draw")
@@ -181,8 +187,17 @@ def main(argv=None) -> int:
     if args.spec:
         specs = [(load_spec(path), Path(path).stem) for path in args.spec]
     else:
-        specs = [draw_spec(rng, args.d_max, args.k_max) if args.draw == "small" else draw_edge_spec(rng, args.n_max)
-                 for _ in range(args.specs)]
+        specs = []
+        for _ in range(200 * args.specs if args.weak_signal else args.specs):
+            drawn = draw_spec(rng, args.d_max, args.k_max) if args.draw == "small" else draw_edge_spec(rng, args.n_max)
+            if args.weak_signal:
+                gain = weak_signal_gain(drawn[0])
+                if gain is None:
+                    continue
+                drawn = (drawn[0], f"{drawn[1]} (vector gain {100 * gain:.1f}%)")
+            specs.append(drawn)
+            if len(specs) == args.specs:
+                break
     rows = []
     print("| # | spec | model | trained | class optimum | gap | tol | steps | "
           "attempts (restart reasons; label-trap rewrites) | label-trap share at the probe (per attempt) / end | s |")
@@ -219,8 +234,8 @@ def main(argv=None) -> int:
                 reasons += "; rewritten at step " + ", ".join(str(r["step"]) for r in repairs)
             if m.get("auto_rerun"):  # the automatic longer re-run (training, "Automatic re-run")
                 first = m["auto_rerun"]["first_evaluation"]
-                plain = " with the plain start" if m["auto_rerun"].get("start") == "plain" else ""
-                reasons += f"; re-run{plain}: {m['auto_rerun']['from']} steps ended {100 * first['gap']:+.2f}%"
+                reasons += (f"; re-run {rerun_how(m['auto_rerun'])}: {m['auto_rerun']['from']} steps ended "
+                            f"{100 * first['gap']:+.2f}%")
                 if m["auto_rerun"].get("kept") == "first":  # the re-run ended worse (training._keep_better)
                     reasons += f", its re-run {100 * m['auto_rerun']['rerun_evaluation']['gap']:+.2f}%: first kept"
             print(f"| {i} | {desc} | {model} | {m['normalized_risk']:.5f} | {ref['normalized_risk']:.5f} | "

@@ -82,14 +82,14 @@ def _decide(cfg, metrics, run=None, own_model=True):
 
 def test_the_rerun_is_made_once_for_a_vector_miss_longer_at_or_below_the_one_signed_risk_plain_above():
     cfg = TrainConfig.for_model("vector", steps=100, auto_rerun=3, sign_change_start=True).resolved(_sign_changing())
-    longer = {"to": 300, "start": "same", "changes": {}}
+    longer = {"to": 300, "start": "same", "changes": {}, "weak_signal_gain": None}
     assert _decide(cfg, _missed("at")) == longer
     assert _decide(cfg, _missed("below")) == longer
     # above: the plain start, the same steps; its gate bias is the plain start's (gates not nearly open)
     plain = TrainConfig.for_model("vector", steps=100, auto_rerun=3, sign_change_start=False).resolved(_sign_changing())
     assert plain.init_gate_bias != cfg.init_gate_bias
     assert _decide(cfg, _missed("above")) == {"to": 100, "start": "plain", "changes": {
-        "sign_change_start": False, "init_gate_bias": plain.init_gate_bias}}
+        "sign_change_start": False, "init_gate_bias": plain.init_gate_bias}, "weak_signal_gain": None}
     # a gate bias the caller set is kept
     own = TrainConfig.for_model("vector", steps=100, auto_rerun=3, sign_change_start=True,
                                 init_gate_bias=2.5).resolved(_sign_changing())
@@ -115,7 +115,7 @@ def test_a_rerun_the_time_guard_refuses_is_not_made(monkeypatch):
     monkeypatch.setenv("WPGD_MAX_SECONDS", "1e-6")
     assert training._auto_rerun(pr, cfg, _missed(), RunState(None, [], None, None, None),
                                 own_model=True, say=said.append) is None
-    assert said and said[-1].startswith("no automatic re-run with 300 steps: training (300 steps"), said
+    assert said and said[-1].startswith("no automatic re-run from the same start with 300 steps: training (300 steps"), said
     assert "would take about" in said[-1] and "WPGD_MAX_SECONDS" in said[-1]
 
 
@@ -146,7 +146,7 @@ def test_the_automatic_rerun_is_the_run_with_that_many_steps(tmp_path, always_at
     assert first["first_evaluation"]["gap"] > 0.03  # the precondition: 20 steps missed
     assert a.metrics["steps"] == 60 and a.metrics["segments"] == [60]
     saved = json.loads((tmp_path / "a" / "config.json").read_text())
-    assert saved["config"]["steps"] == 60 and "re-run automatically from the start with 60 steps: the 20-step run ended" in saved["config"]["steps_rule"]
+    assert saved["config"]["steps"] == 60 and "re-run automatically from the same start with 60 steps: the 20-step run ended" in saved["config"]["steps_rule"]
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["auto_rerun"]["to"] == 60
     assert json.loads((tmp_path / "a" / "history.json").read_text()) == a.history
 
@@ -265,12 +265,12 @@ def test_cli_says_the_run_was_rerun_and_points_a_further_miss_to_another_seed(tm
     argv = _cli_argv(tmp_path)
     assert main(argv) == 3
     out = capsys.readouterr()
-    assert "running it again from the start with 60 steps (×3, once" in out.err
+    assert "running it again from the same start with 60 steps (×3, once" in out.err
     lines = out.out.rstrip().splitlines()
     assert any(x.startswith("re-run           automatically, from the same start with 60 steps: the 20-step run")
                for x in lines), lines
     assert "60 steps" in next(x for x in lines if x.startswith("model "))
-    assert "This is the automatic re-run with 60 steps of a 20-step run that ended there" in lines[-1]
+    assert "This is the automatic re-run from the same start with 60 steps of a 20-step run that ended there" in lines[-1]
     assert "--steps 120 continues this run" in lines[-1], lines[-1]
 
 
@@ -368,7 +368,7 @@ def test_cli_says_which_of_the_two_runs_it_kept(tmp_path, capsys, always_at, fir
     assert f"so this first run is kept and shown (its checkpoint: {tmp_path / 'run' / 'rerun.pt'})" in line
     assert "20 steps" in next(x for x in out.out.splitlines() if x.startswith("model "))
     last = out.out.rstrip().splitlines()[-1]
-    assert "Its automatic re-run with 60 steps ended worse on the periodic held-out set, so this first run was kept" in last
+    assert "Its automatic re-run from the same start with 60 steps ended worse on the periodic held-out set, so this first run was kept" in last
 
 
 def test_cli_says_the_run_was_rerun_with_the_plain_start(tmp_path, capsys, always_above, monkeypatch):
@@ -394,3 +394,165 @@ def test_cli_says_the_run_was_rerun_with_the_plain_start(tmp_path, capsys, alway
     (tmp_path / "run" / "rerun.pt").write_bytes(b"stale")
     main(argv + ["--no-resume", "--auto-rerun", "1"])
     assert not (tmp_path / "run" / "rerun.pt").exists() and not (tmp_path / "run" / "first_run.pt").exists()
+
+
+def _weak():
+    """d = 1, both segments weakly correlated with the query: the vector optimum is 7.0% below
+    predicting zero (a weak signal, under ``WEAK_SIGNAL_GAIN``) and its weights are one-signed."""
+    return Problem.segmented(np.eye(1), [3, 3], [0.2, 0.3], noise=0.1)
+
+
+def _weak_sign_changing():
+    """d = 1, a weak signal (6.5% below predicting zero) whose vector optimum changes sign, by 3.5%."""
+    return Problem.segmented(np.eye(1), [3, 3], [-0.3, 0.3], noise=0.5)
+
+
+def test_a_weak_signal_turns_the_rerun_on_with_four_times_the_batch():
+    """A derived vector budget on a weak signal resolves the re-run on, with either start, and its
+    step rule says so; controls: a strong signal with the plain start, an explicit budget, a scalar
+    model."""
+    from wpgd.numerics.nn.train_config import WEAK_SIGNAL_GAIN, weak_signal_gain
+
+    gain = weak_signal_gain(_weak())
+    assert gain is not None and 0.06 < gain < WEAK_SIGNAL_GAIN
+    assert weak_signal_gain(_one_signed()) is None and weak_signal_gain(_sign_changing()) is None  # 40%+ gains
+    plain = TrainConfig.for_model("vector").resolved(_weak())
+    assert plain.sign_change_start is False and plain.auto_rerun == AUTO_RERUN_FACTOR
+    assert ("a run that ends outside its tolerance is run again once with 4× the batch (1024 prompts per step) and "
+            f"the same steps, as the vector optimum is only {gain:.1%} below predicting zero (under 10%), and so is "
+            "one converged only by chance (predicting zero inside its interval)") in plain.steps_rule
+    both = TrainConfig.for_model("vector").resolved(_weak_sign_changing())
+    assert both.sign_change_start is True and both.auto_rerun == AUTO_RERUN_FACTOR
+    assert "at or below the best one-signed weights' risk is run again once with 3× the steps, one that ends above " \
+           "it is run again once with 4× the batch (1024 prompts per step, the plain start)" in both.steps_rule
+    assert "batch" not in TrainConfig.for_model("vector").resolved(_sign_changing()).steps_rule.split("--steps")[1]
+    assert TrainConfig.for_model("vector").resolved(_one_signed()).auto_rerun == 1
+    assert TrainConfig.for_model("vector", steps=100).resolved(_weak()).auto_rerun == 1
+    assert TrainConfig.for_model("scalar").resolved(_weak()).auto_rerun == 1
+    assert TrainConfig.for_model("vector", auto_rerun=1).resolved(_weak()).auto_rerun == 1
+
+
+def test_a_weak_signal_miss_is_rerun_with_four_times_the_batch():
+    """The plan on hand-made metrics: with a weak signal (the reference's optimum 0.95), a plain-start
+    miss gets 4× the batch, and a sign-change miss above the one-signed risk gets the plain start
+    and 4× the batch; at or below it, still 3× the steps. Controls: the same misses with a strong
+    signal (0.80), with the optimum above predicting zero, in the label trap, or converged."""
+    def weak(position, risk=0.95, **over):
+        m = _missed(position, **over)
+        m["references"] = [{**m["references"][0], "normalized_risk": risk}]
+        return m
+
+    plain = TrainConfig.for_model("vector", steps=100, auto_rerun=3, sign_change_start=False,
+                                  batch_size=64).resolved(_sign_changing())
+    for position in ("above", "at", "below"):
+        plan = _decide(plain, weak(position))
+        assert plan["to"] == 100 and plan["start"] == "plain" and plan["changes"] == {"batch_size": 256}
+        assert plan["weak_signal_gain"] == pytest.approx(0.05)
+    start = TrainConfig.for_model("vector", steps=100, auto_rerun=3, sign_change_start=True,
+                                  batch_size=64).resolved(_sign_changing())
+    above = _decide(start, weak("above"))
+    assert above["changes"]["batch_size"] == 256 and above["changes"]["sign_change_start"] is False
+    assert _decide(start, weak("at")) == {"to": 300, "start": "same", "changes": {}, "weak_signal_gain": None}
+    # controls
+    assert _decide(plain, weak("above", risk=0.80)) is None
+    assert "batch_size" not in _decide(start, weak("above", risk=0.80))["changes"]
+    assert _decide(plain, weak("above", risk=1.02)) is None
+    assert _decide(plain, weak("above", label_trap_share=0.9)) is None
+    assert _decide(plain, weak("above", status="converged")) is None
+    scalar = TrainConfig.for_model("scalar", steps=100, auto_rerun=3, batch_size=64)
+    assert _decide(scalar, weak("above", model="scalar")) is None
+
+
+def _batch_reads(monkeypatch, rerun: float, first: float):
+    """The periodic held-out risk reads ``rerun`` for the weak-signal re-run (batch 128) and
+    ``first`` for the first run (batch 32)."""
+    monkeypatch.setattr(training, "heldout_risk",
+                        lambda model, sampler, config: rerun if config.batch_size == 128 else first)
+
+
+def test_a_weak_signal_plain_start_run_is_rerun_with_four_times_the_batch(tmp_path, monkeypatch):
+    """A 20-step plain-start run on the weak signal misses and is run again with batch 128 and the same
+    steps: bit-identical to a run with that batch. Interrupted, the same call continues it;
+    finished, it reads as complete. Control: with ``auto_rerun`` 1 nothing is re-run."""
+    pr = _weak()
+    _batch_reads(monkeypatch, rerun=0.5, first=0.9)
+    a = training.train(pr, _cfg(auto_rerun=3), tmp_path / "a")
+    rec = a.metrics["auto_rerun"]
+    assert rec["first_evaluation"]["gap"] > 0.03 and rec["weak_signal_gain"] == pytest.approx(0.0695, abs=1e-3)
+    assert rec["changes"] == {"batch_size": 128} and rec["first_changes"] == {"batch_size": 32}
+    assert rec["from"] == rec["to"] == 20 and rec["kept"] == "re-run"
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["config"]["batch_size"] == 128
+    b = training.train(pr, _cfg(auto_rerun=1, batch_size=128), tmp_path / "b")
+    assert b.metrics["auto_rerun"] is None  # control
+    assert _same(a.model, b.model) and a.history == b.history and a.metrics["risk"] == b.metrics["risk"]
+    assert not _same(a.model, training.train(pr, _cfg(auto_rerun=1)).model)  # control: the batch-32 run
+    last = training._last_step
+    monkeypatch.setattr(training, "_last_step", lambda c, s: 10 if c.batch_size == 128 else last(c, s))
+    part = training.train(pr, _cfg(auto_rerun=3), tmp_path / "p")
+    assert part.metrics == {} and _ckpt(tmp_path / "p" / "checkpoint.pt")["config"]["batch_size"] == 128
+    assert training.checkpoint_matches(tmp_path / "p" / "checkpoint.pt", _cfg(auto_rerun=3), pr)
+    monkeypatch.setattr(training, "_last_step", last)
+    said: list = []
+    done = training.train(pr, _cfg(auto_rerun=3), tmp_path / "p", log=said.append)
+    assert "resumed from step 10 of 20 (the automatic re-run with 20 steps)" in said, said
+    assert _same(done.model, b.model) and training.train(pr, _cfg(auto_rerun=3), tmp_path / "p").already_complete
+
+
+def test_cli_says_the_weak_signal_rerun_had_four_times_the_batch(tmp_path, capsys, monkeypatch):
+    """The re-run line names the batch and the gain; the WARNING's "more steps" command carries the
+    re-run's batch, and that command continues it; the larger-batch hint starts from the re-run's
+    batch. Control: where the first run is kept, the "more steps" command has no batch flag (the
+    hint still starts from the batch the re-run tried)."""
+    from wpgd.cli import main
+
+    _batch_reads(monkeypatch, rerun=0.5, first=0.9)
+    spec = tmp_path / "p.toml"
+    spec.write_text('[features]\ndim = 1\n[tasks]\nsegments = [3, 3]\nquery_correlation = [0.2, 0.3]\n'
+                    '[noise]\nvariance = 0.1\n')
+    # a rate of 10⁻⁷: both runs stay near their start, far outside the tolerance (the final set's interval ±2%)
+    argv = ["train", "--spec", str(spec), "--model", "vector", "--steps", "20", "--auto-rerun", "3",
+            "--batch-size", "32", "--lr", "1e-7", "--final-prompts", "20000", "--eval-prompts", "64",
+            "--out", str(tmp_path / "run")]
+    assert main(argv) == 3
+    out = capsys.readouterr()
+    assert "which is only 7.0% below predicting zero (under 10%), where a batch's gradient is mostly noise); running it " \
+           "again with a batch of 128 prompts and the same 20 steps (once;" in out.err, out.err
+    line = next(x for x in out.out.splitlines() if x.startswith("re-run "))
+    assert line.startswith("re-run           automatically, with a batch of 128 prompts and the same 20 steps: the "
+                           "20-step run ended at"), line
+    assert "outside its tolerance, with the class optimum only 7.0% below predicting zero" in line, line
+    last = out.out.rstrip().splitlines()[-1]
+    assert "Try a larger batch (--batch-size 512 --no-resume:" in last and \
+           "the automatic re-run's batch of 128 was not enough" in last, last
+    assert "more steps (--steps 40 --batch-size 128 continues this run" in last, last
+    assert main(argv[:6] + ["40"] + argv[7:10] + ["128"] + argv[11:]) == 3
+    assert "extending the run from 20 to 40 steps" in capsys.readouterr().err
+    # control: the first run kept
+    _batch_reads(monkeypatch, rerun=0.9, first=0.5)
+    assert main(argv + ["--no-resume"]) == 3
+    last = capsys.readouterr().out.rstrip().splitlines()[-1]
+    assert "more steps (--steps 40 continues" in last, last  # the first run's batch: no flag
+    assert "Try a larger batch (--batch-size 512 --no-resume:" in last, last  # 128 was tried
+
+
+def test_a_weak_signal_run_converged_only_by_chance_is_rerun_too():
+    """On the measured weak pattern a run that learned 12% of the gain ended +2.99%, inside the 3%
+    tolerance by noise. Such a run (converged, predicting zero inside its interval, predicting zero
+    itself outside the tolerance) is re-run with 4× the batch. Controls: predicting zero within the
+    tolerance (the verdict is then honest about it), the interval excluding zero, a strong signal."""
+    def converged(risk, zero_inside=True):
+        return {"model": "vector", "status": "converged", "tolerance": 0.03, "label_trap_share": 0.1,
+                "label_trap_threshold": 0.4, "indistinguishable_from_zero": zero_inside,
+                "references": [{"class": "vector", "normalized_risk": risk, "one_signed_gap_ci": [0.02, 0.03]}]}
+
+    assert training.learned_nothing(converged(0.96)) and not training.learned_nothing(converged(0.975))
+    plain = TrainConfig.for_model("vector", steps=100, auto_rerun=3, sign_change_start=False,
+                                  batch_size=64).resolved(_sign_changing())
+    plan = _decide(plain, converged(0.96))
+    assert plan["changes"] == {"batch_size": 256} and plan["to"] == 100
+    start = TrainConfig.for_model("vector", steps=100, auto_rerun=3, sign_change_start=True,
+                                  batch_size=64).resolved(_sign_changing())
+    assert _decide(start, converged(0.96))["changes"]["batch_size"] == 256
+    assert _decide(plain, converged(0.975)) is None  # predicting zero +2.6%: within 3%
+    assert _decide(plain, converged(0.96, zero_inside=False)) is None
+    assert _decide(plain, converged(0.85)) is None and _decide(start, converged(0.85)) is None  # not weak

@@ -132,3 +132,23 @@ def test_a_miss_on_a_weak_signal_suggests_a_larger_batch():
     assert "larger batch" not in _warning(_missed("vector", False), cfg)
     above = {**weak, "references": [{**weak["references"][0], "normalized_risk": 1.02}]}
     assert "larger batch" not in _warning(above, cfg)
+
+
+def test_the_zero_note_says_whether_predicting_zero_is_within_the_tolerance():
+    """The note under a converged run whose interval contains 1 says "within the tolerance" only when
+    predicting zero is (a gain of 1.5% at a 3% tolerance); at a gain of 7% the interval is wide, and
+    the note says predicting zero is outside the tolerance."""
+    from wpgd.commands.train import _zero_note
+
+    cfg = SimpleNamespace(steps=20)
+
+    def note(optimum):
+        m = {"target": "vector optimum", "tolerance": 0.03, "gain_recovered": 0.5, "gain_recovered_ci": [-1.0, 2.0],
+             "references": [{"normalized_risk": optimum}]}
+        return _zero_note(m, cfg)
+
+    assert "it is only +1.52% from the vector optimum 0.98500, within the 3% tolerance" in note(0.985)
+    wide = note(0.93)
+    assert "which is +7.53% from the vector optimum 0.93000, outside the 3% tolerance, but the interval is that " \
+           "wide, so \"converged\" does not show" in wide, wide
+    assert "within the" not in wide

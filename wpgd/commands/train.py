@@ -36,8 +36,11 @@ command that resumes, and exits 130 (SIGINT) or 143 (SIGTERM). A damaged checkpo
 ("checkpoint unreadable: ...; use --no-resume", exit 2). A vector run with the sign-change start
 that ends outside its tolerance at or below the best one-signed weights' risk is run again once,
 automatically, from the same start with 3 times its derived budget; one that ends above that risk
-is run again once with the plain start and the same steps; the better of the two runs on the
-periodic held-out set is kept (--auto-rerun; not with an explicit --steps), and its output says so.
+is run again once with the plain start and the same steps. Where the vector optimum is less than
+10% below predicting zero (a weak signal), that re-run, and the re-run of a plain-start vector run
+that misses, also has 4 times the batch; so does the re-run of a run that counts as converged only
+because its interval is wide (predicting zero inside it, and outside the tolerance). The better of the two runs on the periodic held-out set is
+kept (--auto-rerun; not with an explicit --steps), and its output says so.
 
 Convergence: the run is "converged" when its held-out risk (point estimate) is within 2% of its
 class's theory optimum (3% for vector) and, for a gated model, within the same tolerance of the
@@ -69,8 +72,11 @@ def add_arguments(p) -> None:
                    help="run a vector model again once, from the same start with F times the steps, when it ends "
                         "outside its tolerance at or below the best one-signed weights' risk of an optimum whose weights "
                         "change sign (one channel group not yet formed; docs/training.md, \"Automatic re-run\"), "
-                        "or with the plain start and the same steps when it ends above that risk; the better of the "
-                        "two runs is kept; 1 = never (default 3 with a derived budget and the sign-change start, else 1)")
+                        "or with the plain start and the same steps when it ends above that risk; where the vector "
+                        "optimum is less than 10%% below predicting zero, that re-run (and a plain-start run's, and "
+                        "that of a run converged only by chance, predicting zero in its interval) also has 4 times "
+                        "the batch; the better of the two runs is kept; 1 = never (default 3 with a derived "
+                        "budget and the sign-change start or such a weak signal, else 1)")
     p.add_argument("--batch-size", type=integer(1, 2**20), default=None, help="fresh prompts per step (default 256)")
     p.add_argument("--lr", type=real(0, 1e3, lo_open=True), default=None, help="peak AdamW learning rate (default 0.12/D for token width D; vector 0.01)")
     p.add_argument("--weight-decay", type=real(0, 1e3), default=None, help="AdamW weight decay (default 0)")
@@ -162,9 +168,13 @@ def _zero_note(m: dict, cfg) -> str:
     (convergence.py, "A small gain")."""
     lo, hi = m["gain_recovered_ci"]
     optimum = m["references"][0]["normalized_risk"]
-    return (f"note             predicting zero (risk 1) is inside this run's 95% CI, and it is only "
-            f"{1 / optimum - 1:+.2%} from the {m['target']} {optimum:.5f}, within the {m['tolerance']:.0%} "
-            f"tolerance, so \"converged\" does not show that the run learned. It recovered {m['gain_recovered']:.0%} of that gain "
+    zero_gap = 1 / optimum - 1
+    why = (f"and it is only {zero_gap:+.2%} from the {m['target']} {optimum:.5f}, within the {m['tolerance']:.0%} "
+           f"tolerance" if zero_gap <= m["tolerance"] else
+           f"which is {zero_gap:+.2%} from the {m['target']} {optimum:.5f}, outside the {m['tolerance']:.0%} "
+           "tolerance, but the interval is that wide")
+    return (f"note             predicting zero (risk 1) is inside this run's 95% CI, {why}, "
+            f"so \"converged\" does not show that the run learned. It recovered {m['gain_recovered']:.0%} of that gain "
             f"(95% CI [{lo:.0%}, {hi:.0%}]). More --final-prompts narrow the interval; more steps (--steps "
             f"{2 * cfg.steps} continues this run) or another --seed may learn more")
 
@@ -180,15 +190,19 @@ def _warning(m: dict, cfg) -> str:
         hint.append("--no-resume with either (more steps do not leave the trap)")
     else:
         rerun = m.get("auto_rerun") or {}
-        # a kept plain-start re-run is continued with that start (training._as_rerun maps only its own steps)
-        plain = " --sign-change-start off" if rerun.get("start") == "plain" and rerun.get("kept") != "first" else ""
-        hint = [f"more steps (--steps {2 * cfg.steps}{plain} continues this run from its checkpoint)", "another --seed"]
-        from wpgd.numerics.nn.train_config import WEAK_SIGNAL_GAIN
+        # a kept re-run is continued with its start and batch (training._as_rerun maps only its own steps)
+        flags = _rerun_flags(rerun) if rerun.get("kept") != "first" else ""
+        hint = [f"more steps (--steps {2 * cfg.steps}{flags} continues this run from its checkpoint)", "another --seed"]
+        from wpgd.numerics.nn.train_config import WEAK_SIGNAL_BATCH_FACTOR, WEAK_SIGNAL_GAIN
 
         optimum = ((m.get("references") or [{}])[0]).get("normalized_risk")
         if optimum is not None and 0 < 1 - optimum < WEAK_SIGNAL_GAIN:
-            hint.insert(0, f"a larger batch (--batch-size {4 * cfg.batch_size} --no-resume: the {m['target']} is only "
-                           f"{1 - optimum:.1%} below predicting zero, so a batch's gradient is mostly noise)")
+            tried = (rerun.get("changes") or {}).get("batch_size")  # the weak-signal re-run's larger batch
+            batch = max(cfg.batch_size, tried or 0)
+            also = f"; the automatic re-run's batch of {tried} was not enough" if tried else ""
+            hint.insert(0, f"a larger batch (--batch-size {WEAK_SIGNAL_BATCH_FACTOR * batch} --no-resume: the "
+                           f"{m['target']} is only {1 - optimum:.1%} below predicting zero, so a batch's gradient is "
+                           f"mostly noise{also})")
         if "plateau" in m.get("restart_reasons", []):
             hint.append(f"a smaller --lr (the run restarted {attempts - 1} time(s), from the plateau near risk 1)")
     text = (f"WARNING: not converged: {m['reason']}. Try {', '.join(hint)}; see docs/training.md and "
@@ -200,13 +214,16 @@ def _warning(m: dict, cfg) -> str:
                  "time, with one group lost or not yet formed")
         text += _one_signed_reading(refs[0])
         from wpgd.numerics.nn.train_config import SIGN_CHANGE_START_MISS, SIGN_CHANGE_START_RECORD
+        from wpgd.numerics.nn.training import rerun_how
 
         rerun = m.get("auto_rerun")
-        how = (f"with the plain start and the same {rerun['to']} steps" if rerun and rerun.get("start") == "plain"
-               else f"with {rerun['to']} steps" if rerun else "")
+        how = rerun_how(rerun) if rerun else ""
         if rerun and rerun.get("kept") == "first":
             text += (f". Its automatic re-run {how} ended worse on the periodic held-out set, so "
                      "this first run was kept; try another --seed with --no-resume")
+        elif rerun and rerun.get("weak_signal_gain") is not None:
+            text += (f". This is the automatic re-run {how} of a run that missed with the class optimum only "
+                     f"{rerun['weak_signal_gain']:.1%} below predicting zero, and it still missed")
         elif rerun and rerun.get("start") == "plain":
             text += (f". This is the automatic re-run {how} of a run with the sign-change start that ended above the "
                      "best one-signed weights' risk, and it still missed; try another --seed with --no-resume")
@@ -223,6 +240,14 @@ def _warning(m: dict, cfg) -> str:
                      f"gates starting nearly open) landed {SIGN_CHANGE_START_RECORD} on the measured case")
         text += ' (docs/training.md, "Vector gating at the edges")'
     return text
+
+
+def _rerun_flags(rerun: dict) -> str:
+    """The ``wpgd train`` flags that continue a kept automatic re-run past its steps: its start and
+    batch, where they differ from the call's (``training._auto_rerun``'s ``changes``)."""
+    changes = rerun.get("changes") or {}
+    flags = " --sign-change-start off" if changes.get("sign_change_start") is False else ""
+    return flags + (f" --batch-size {changes['batch_size']}" if "batch_size" in changes else "")
 
 
 def _kept(rerun: dict, rerun_file: Path | None) -> str:
@@ -353,13 +378,19 @@ def run(args) -> int:
     rerun = m.get("auto_rerun")
     if rerun:
         first = rerun["first_evaluation"]
-        if rerun.get("start") == "plain":
-            how, where = f"with the plain start and the same {rerun['to']} steps", "above"
+        if rerun.get("weak_signal_gain") is not None:
+            where = (f", with the class optimum only {rerun['weak_signal_gain']:.1%} below predicting zero (a weak "
+                     "signal: a larger batch)")
         else:
-            how, where = f"from the same start with {rerun['to']} steps", "at or below"
-        print(f"re-run           automatically, {how}: the {rerun['from']}-step run ended at "
-              f"{first['normalized_risk']:.5f} ({first['gap']:+.2%} from the class optimum), outside its tolerance "
-              f"{where} the best one-signed weights' risk{_kept(rerun, out / RERUN_FILE)}")
+            where = (f" {'above' if rerun.get('start') == 'plain' else 'at or below'} the best one-signed weights' "
+                     "risk")
+        from wpgd.numerics.nn.training import rerun_how
+
+        state = (f"inside its tolerance but with predicting zero inside its 95% interval (it learned "
+                 f"{first['gain_recovered']:.0%} of the gain)" if rerun.get("learned_nothing") else "outside its tolerance")
+        print(f"re-run           automatically, {rerun_how(rerun)}: the {rerun['from']}-step run ended at "
+              f"{first['normalized_risk']:.5f} ({first['gap']:+.2%} from the class optimum), {state}"
+              f"{where}{_kept(rerun, out / RERUN_FILE)}")
     for h in m.get("label_trap_repairs", []):
         print(f"label trap       moved out of the rank-one label trap at step {h['step']} of attempt {h['attempt'] + 1} "
               f"(label-trap share {h['label_trap_share']:.2f}, "

@@ -119,13 +119,35 @@ and recovered 9% and 58% of the optimum's gain over predicting zero; the plain s
 never trapped."""
 
 WEAK_SIGNAL_GAIN = 0.10
-"""Below this gain of the class optimum over predicting zero (``1 − R*``, normalised risks) a miss's
-WARNING suggests a larger batch: the gradient's signal scales with the gain and its noise does
-not, so each batch of 256 prompts is mostly noise. Measured on the weak-signal pattern of
-docs/training.md ("Automatic re-run"): at a gain of 5.2% the plain start ended +3.19% with batch 256
-and +0.00% with batch 1024 (the same 15 500 steps; 512 ended +4.80%); at a gain of 3.3%, where 256
-learned nothing, 2048 ended +0.38%; at 7.4% and 13.2% batch 256 landed. The default batch does not
-yet follow the gain (not derived)."""
+"""Below this gain of the vector class optimum over predicting zero (``1 − R*``, normalised risks:
+:func:`weak_signal_gain`) a vector run that misses is re-run once with
+:data:`WEAK_SIGNAL_BATCH_FACTOR` times the batch (``training._auto_rerun``), and a miss's WARNING
+suggests a larger batch still. The gradient's signal scales with the gain and its noise does not,
+so each batch of 256 prompts is mostly noise. Measured on the weak-signal pattern of
+docs/training.md ("Automatic re-run"): at a gain of 5.2% the plain start ended +3.19% with batch
+256, +4.80% with 512 and +0.00% with 1024 (the same 15 500 steps); at a gain of 3.3%, where 256
+learned nothing, 1024 ended +0.06% and 2048 +0.38%; at 7.4% the plain start landed with 256
+(+0.60%) and with 1024 (+0.12%), at 13.2% with 256 (+0.45%). 10% is a choice between the measured
+gains of 5.2% (needs the batch) and 13.2% (does not)."""
+
+WEAK_SIGNAL_BATCH_FACTOR = 4
+"""How many times the batch the weak-signal re-run has (:data:`WEAK_SIGNAL_GAIN`): twice the batch
+did not help on the measured pattern (+4.80% at a gain of 5.2%), four times did. The step count
+stays the run's, so the re-run costs about four times the first run."""
+
+
+def weak_signal_gain(problem: Problem) -> float | None:
+    """The vector class optimum's gain over predicting zero, ``1 − R_v / (r_q tr Σ + σ²)``, where it
+    is positive and below :data:`WEAK_SIGNAL_GAIN` (a weak signal); None otherwise, and None when
+    the optimum cannot be computed (nothing here decides on a guess)."""
+    from wpgd.numerics.core.classes import class_optimum
+
+    try:
+        gain = 1.0 - float(class_optimum(problem, "vector").risk) / problem.null_risk
+    except WPGDError:
+        return None
+    return gain if 0.0 < gain < WEAK_SIGNAL_GAIN else None
+
 
 SIGN_CHANGE_START_RECORD = "3 of 3 runs at n = 80 and 3 of 3 at n = 960"
 """What the sign-change start did on the eight-segment pattern of ``d2_8seg_long`` and its 8 × 10
@@ -371,15 +393,20 @@ class TrainConfig:
         steps: optimiser steps; None (default) = :func:`step_budget` of the problem.
         steps_rule: how ``steps`` was chosen (filled by :meth:`resolved`; recorded in
             ``config.json``; an automatic re-run appends to it).
-        auto_rerun: the steps, as a multiple of ``steps``, of the one automatic re-run of a run
-            that ends outside its tolerance at or below the best one-signed weights' risk of a vector
-            optimum whose weights change sign (``training``: the same start, trained again with
-            that many steps, then evaluated again); a run that ends above that risk is instead
-            re-run once with the plain start and the same steps (:data:`PLAIN_START_RERUN`); the
-            better of the two runs on the periodic held-out set is kept; 1 = never. "auto" (default) resolves to
-            :data:`AUTO_RERUN_FACTOR` for a run with a derived budget and the sign-change start
-            (``sign_change_start`` resolved True), else 1 (an explicit ``steps`` is kept as asked;
-            with the plain start the re-run was measured to end worse).
+        auto_rerun: whether (1 = never) and how a vector run that ends outside its tolerance is
+            re-run once (``training._auto_rerun``; the better of the two runs on the periodic
+            held-out set is kept). With the sign-change start, a run that ends at or below the best
+            one-signed weights' risk of an optimum whose weights change sign is trained again from
+            the same start with ``auto_rerun`` times the steps; one that ends above it, with the
+            plain start and the same steps (:data:`PLAIN_START_RERUN`). Where the vector optimum is
+            less than :data:`WEAK_SIGNAL_GAIN` below predicting zero (:func:`weak_signal_gain`),
+            that second re-run, and the re-run of a plain-start run, also has
+            :data:`WEAK_SIGNAL_BATCH_FACTOR` times the batch, and a run counted converged only by
+            chance (``training.learned_nothing``) is re-run that way too. "auto" (default) resolves to
+            :data:`AUTO_RERUN_FACTOR` for a vector run with a derived budget and the sign-change
+            start (``sign_change_start`` resolved True) or a weak signal, else 1 (an explicit
+            ``steps`` is kept as asked; with the plain start the longer re-run was measured to end
+            worse, so a plain-start run is re-run only for a weak signal).
             Not part of the run's identity: a checkpoint continues under any value.
         batch_size: fresh prompts per step.
         train_pool: 0 = fresh prompts every step; > 0 = a fixed pool of that many prompts.
@@ -579,14 +606,15 @@ class TrainConfig:
         if out.sign_change_start == "auto":
             out = replace(out, sign_change_start=MODEL_KINDS[out.model].gating == "vector"
                           and _sign_change_is_material(problem))
-        if out.auto_rerun == "auto":  # where it was measured: a derived budget and the sign-change start
-            out = replace(out, auto_rerun=AUTO_RERUN_FACTOR if derived and out.sign_change_start is True else 1)
+        vector = MODEL_KINDS[out.model].gating == "vector"
+        weak = weak_signal_gain(problem) if vector and derived and out.auto_rerun != 1 else None
+        if out.auto_rerun == "auto":  # where it was measured: a derived vector budget, the sign-change start or a weak signal
+            out = replace(out, auto_rerun=AUTO_RERUN_FACTOR if derived and (out.sign_change_start is True
+                                                                             or weak is not None) else 1)
         if out.steps is None:
             steps, note = step_budget(out.model, problem.d, problem.num_segments or 1, out.batch_size, out.layers)
             if isinstance(out.auto_rerun, int) and out.auto_rerun > 1:
-                note += (f"; a run that ends outside its tolerance at or below the best one-signed weights' risk is run again "
-                         f"once with {out.auto_rerun}× the steps, one that ends above it once with the plain start, "
-                         "and the better run is kept (--auto-rerun)")
+                note += rerun_rule_note(out, weak)
             out = replace(out, steps=steps, steps_rule=note)
         elif out.steps_rule is None:
             out = replace(out, steps_rule=f"step budget {out.steps}: set explicitly")
@@ -639,6 +667,25 @@ class TrainConfig:
         # A config saved before whiten_features existed trained on the spec's coordinates.
         # A config saved before auto_rerun existed, or with 1 (left out by to_dict), is never re-run.
         return cls(**{"whiten_features": False, "auto_rerun": 1, **data})
+
+
+def rerun_rule_note(config: TrainConfig, weak: float | None) -> str:
+    """What the step-budget line adds about the automatic re-run of ``config`` (``auto_rerun`` > 1;
+    ``weak``: :func:`weak_signal_gain` of the problem) — ``training._auto_rerun`` applies it."""
+    parts = []
+    if config.sign_change_start is True:
+        parts.append(f"a run that ends outside its tolerance at or below the best one-signed weights' risk is run "
+                     f"again once with {config.auto_rerun}× the steps")
+    if weak is not None:
+        start = ", the plain start" if config.sign_change_start is True else ""
+        parts.append(f"{'one that ends above it' if parts else 'a run that ends outside its tolerance'} is run again "
+                     f"once with {WEAK_SIGNAL_BATCH_FACTOR}× the batch ({WEAK_SIGNAL_BATCH_FACTOR * config.batch_size} "
+                     f"prompts per step{start}) and the same steps, as the vector optimum is only {weak:.1%} below "
+                     f"predicting zero (under {WEAK_SIGNAL_GAIN:.0%}), and so is one converged only by chance "
+                     "(predicting zero inside its interval)")
+    elif parts:
+        parts.append("one that ends above it once with the plain start")
+    return "; " + ", ".join(parts) + ", and the better run is kept (--auto-rerun)" if parts else ""
 
 
 def _sign_change_excess(problem: Problem) -> float | None:

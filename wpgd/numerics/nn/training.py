@@ -65,6 +65,8 @@ from wpgd.numerics.nn.prompts import PromptSampler, make_generator
 from wpgd.numerics.nn.step_timing import require_run
 from wpgd.numerics.nn.train_config import (
     RECENCY_DECAY_FACTOR,
+    WEAK_SIGNAL_BATCH_FACTOR,
+    WEAK_SIGNAL_GAIN,
     TrainConfig,
     build_model,
     default_key_dim,
@@ -340,20 +342,29 @@ def _rerun_plan(config: TrainConfig, metrics: dict, plan: dict, seconds: float, 
               "first_changes": {k: getattr(config, k) for k in changes}, "first_train_seconds": seconds,
               "first_steps_timed": metrics.get("train_steps_timed"),
               "first_evaluation": {**{k: metrics.get(k) for k in ("normalized_risk", "normalized_ci", "gap", "gap_ci",
-                                                                  "reason")},
+                                                                  "status", "reason", "gain_recovered")},
                                    "one_signed_gap_ci": metrics["references"][0].get("one_signed_gap_ci")}}
-    if plan["start"] == "plain":
+    weak = record["weak_signal_gain"] = plan.get("weak_signal_gain")
+    nothing = record["learned_nothing"] = metrics.get("status") != "not_converged"
+    if weak is not None:
+        where = (f"{metrics['gap']:+.2%} from the {metrics['target']}, which is only {weak:.1%} below predicting zero "
+                 f"(under {WEAK_SIGNAL_GAIN:.0%}), where a batch's gradient is mostly noise")
+        if nothing:
+            where += (f"; inside its tolerance, but predicting zero is inside its 95% interval and "
+                      f"{1 / (1 - weak) - 1:+.2%} from the optimum, outside it: it learned "
+                      f"{metrics['gain_recovered']:.0%} of the gain")
+    elif plan["start"] == "plain":
         where = (f"{metrics['gap']:+.2%} from the {metrics['target']}, above even the best one-signed weights' risk, "
                  "with the sign-change start")
-        how = f"with the plain start and the same {to} steps (once; --auto-rerun 1 turns this off)"
-        rule = f"{config.steps_rule}; re-run automatically with the plain start: the {first}-step run ended {where}"
     else:
         where = (f"{metrics['gap']:+.2%} from the {metrics['target']}, at or below the best one-signed weights' risk: "
                  "one of the two channel groups lost or not yet formed")
-        how = f"from the start with {to} steps (×{config.auto_rerun}, once; --auto-rerun 1 turns this off)"
-        rule = (f"{config.steps_rule}; re-run automatically from the start with {to} steps: the {first}-step run "
-                f"ended {where}")
-    say(f"the run ended at step {first} outside its tolerance ({where}); running it again {how}; the better of the "
+    how = rerun_how(plan)
+    rule = f"{config.steps_rule}; re-run automatically {how}: the {first}-step run ended {where}"
+    how += f" (×{config.auto_rerun}, once" if plan["start"] == "same" else " (once"
+    how += "; --auto-rerun 1 turns this off)"
+    state = "as if it learned nothing" if nothing else "outside its tolerance"
+    say(f"the run ended at step {first} {state} ({where}); running it again {how}; the better of the "
         "two runs on the periodic held-out set is kept")
     return replace(config, steps=to, steps_rule=rule, **changes), record
 
@@ -361,54 +372,86 @@ def _rerun_plan(config: TrainConfig, metrics: dict, plan: dict, seconds: float, 
 def _auto_rerun(problem: Problem, config: TrainConfig, metrics: dict, run: RunState, *, own_model: bool,
                 say) -> dict | None:
     """The plan of the automatic re-run of a finished run (``TrainConfig.auto_rerun``), or None:
-    ``{"to": steps, "start": "same" | "plain", "changes": {config field: value}}``.
+    ``{"to": steps, "start": "same" | "plain", "changes": {config field: value}, "weak_signal_gain":
+    gain or None}``.
 
-    Once per run, for a vector run with the sign-change start that owns its model and ended
-    outside its tolerance, not in the label trap, where the optimum's weights change sign:
+    Once per run, for a vector run that owns its model and ended outside its tolerance (or, with a
+    weak signal, inside it only by chance), not in the label trap:
 
-    * **at or below** the best one-signed weights' risk: a run there has not yet formed (or has
-      lost) one of its two channel groups, and on the measured case a fresh run with three times
-      the steps formed it where continuing the finished run did not: the same start with
-      ``auto_rerun`` times the steps (``train_config.AUTO_RERUN_FACTOR``);
-    * **above** it: on the measured weak-signal pattern the sign-change start fell back into the
-      rank-one label trap again and again and learned little, where the plain start landed: the
-      plain start with the same steps (``train_config.PLAIN_START_RERUN``).
+    * with the sign-change start, **at or below** the best one-signed weights' risk of an optimum
+      whose weights change sign: a run there has not yet formed (or has lost) one of its two channel
+      groups, and on the measured case a fresh run with three times the steps formed it where
+      continuing the finished run did not: the same start with ``auto_rerun`` times the steps
+      (``train_config.AUTO_RERUN_FACTOR``);
+    * with the sign-change start, **above** it: on the measured weak-signal pattern the sign-change
+      start fell back into the rank-one label trap again and again and learned little, where the
+      plain start landed: the plain start with the same steps (``train_config.PLAIN_START_RERUN``);
+    * where the vector optimum is less than ``train_config.WEAK_SIGNAL_GAIN`` below predicting
+      zero (a weak signal), that re-run, and the re-run of a plain-start run, also has
+      ``WEAK_SIGNAL_BATCH_FACTOR`` times the batch: there a batch's gradient is mostly noise. With
+      a weak signal a run counted converged only by chance (:func:`learned_nothing`) is re-run so
+      too.
 
     A miss with another cause is left to the WARNING, and so is a re-run that the time and memory
     guard (``step_timing.require_run``) refuses: ``say`` then tells why."""
     factor = config.auto_rerun
     if not isinstance(factor, int) or factor <= 1 or run.auto_rerun is not None or not own_model:
         return None
-    if config.sign_change_start is not True or metrics.get("status") != "not_converged":
-        return None  # measured with the sign-change start (vector only); the plain start ended worse
     refs = metrics.get("references") or []
-    where = one_signed_position(refs[0]) if refs and not in_label_trap(metrics) else None
-    if where in ("at", "below"):
-        plan = {"to": factor * config.steps, "start": "same", "changes": {}}
-    elif where == "above":
-        changes: dict = {"sign_change_start": False}
-        if config.init_gate_bias == replace(config, init_gate_bias="auto").resolved(problem).init_gate_bias:
-            # the start's derived bias (gates nearly open) becomes the plain start's; a caller's is kept
-            changes["init_gate_bias"] = replace(config, sign_change_start=False,
-                                                init_gate_bias="auto").resolved(problem).init_gate_bias
-        plan = {"to": config.steps, "start": "plain", "changes": changes}
+    if MODEL_KINDS[config.model].gating != "vector" or not refs or in_label_trap(metrics):
+        return None
+    where, start = one_signed_position(refs[0]), config.sign_change_start is True
+    optimum = refs[0].get("normalized_risk")
+    weak = (1.0 - optimum if optimum is not None and 0 < 1.0 - optimum < WEAK_SIGNAL_GAIN else None)
+    if metrics.get("status") != "not_converged" and not (weak is not None and learned_nothing(metrics)):
+        return None
+    if start and where in ("at", "below") and metrics.get("status") == "not_converged":
+        plan = {"to": factor * config.steps, "start": "same", "changes": {}, "weak_signal_gain": None}
+    elif (start and where == "above") or weak is not None:
+        # measured with the sign-change start above the one-signed risk; the plain start only with a weak signal
+        changes: dict = {}
+        if start:
+            changes["sign_change_start"] = False
+            if config.init_gate_bias == replace(config, init_gate_bias="auto").resolved(problem).init_gate_bias:
+                # the start's derived bias (gates nearly open) becomes the plain start's; a caller's is kept
+                changes["init_gate_bias"] = replace(config, sign_change_start=False,
+                                                    init_gate_bias="auto").resolved(problem).init_gate_bias
+        if weak is not None:
+            changes["batch_size"] = WEAK_SIGNAL_BATCH_FACTOR * config.batch_size
+        plan = {"to": config.steps, "start": "plain", "changes": changes, "weak_signal_gain": weak}
     else:
         return None
-    to, what = plan["to"], "the re-run" + (" with the plain start" if plan["start"] == "plain" else "")
+    how = rerun_how(plan)
     try:
-        require_run(problem, replace(config, steps=to, **plan["changes"]),
-                    log=lambda msg: say(f"{what} with {to} steps: {msg}"))
+        require_run(problem, replace(config, steps=plan["to"], **plan["changes"]),
+                    log=lambda msg: say(f"the re-run {how}: {msg}"))
     except ResourceLimitError as exc:
-        say(f"no automatic re-run with {to} steps: {exc}")
+        say(f"no automatic re-run {how}: {exc}")
         return None
     return plan
 
 
-def _rerun_how(rec: dict) -> str:
-    """How the automatic re-run of the record ``rec`` was made, in words."""
-    if rec.get("start") == "plain":
-        return f"with the plain start and the same {rec['to']} steps"
-    return f"from the start with {rec['to']} steps"
+def learned_nothing(metrics: dict) -> bool:
+    """Whether a run counted "converged" only by chance: predicting zero (risk 1) lies in its 95%
+    interval (``indistinguishable_from_zero``) although predicting zero itself would be outside the
+    tolerance (the optimum more than the tolerance below it). On the weak-signal pattern with a gain
+    of 3.3% a run that recovered 12% of the gain ended +2.99%, inside the 3% tolerance by noise."""
+    refs = metrics.get("references") or []
+    optimum, tol = (refs[0].get("normalized_risk") if refs else None), metrics.get("tolerance")
+    return bool(metrics.get("status") == "converged" and metrics.get("indistinguishable_from_zero")
+                and optimum is not None and tol is not None and 0 < optimum and 1.0 / optimum - 1.0 > tol)
+
+
+def rerun_how(rec: dict) -> str:
+    """How the automatic re-run of the record (or plan) ``rec`` (``_auto_rerun``) was made, in words:
+    "from the same start with N steps", "with the plain start and the same N steps",
+    "with a batch of 1024 prompts and the same N steps", or both changes."""
+    if rec.get("start") != "plain":
+        return f"from the same start with {rec['to']} steps"
+    changes = rec.get("changes") or {}
+    parts = (["the plain start"] if changes.get("sign_change_start") is False else []) + (
+        [f"a batch of {changes['batch_size']} prompts"] if "batch_size" in changes else [])
+    return f"with {' and '.join(parts)} and the same {rec['to']} steps"
 
 
 def heldout_risk(model, sampler: PromptSampler, config: TrainConfig) -> float:
@@ -476,7 +519,7 @@ def _keep_better(run: RunState, metrics: dict, config: TrainConfig, first, files
                                      float(rec["first_train_seconds"]))
     frun.auto_rerun = rec
     fconfig = replace(fconfig, steps_rule=(
-        f"{fconfig.steps_rule}; re-run automatically ({_rerun_how(rec)}), which ended worse on the "
+        f"{fconfig.steps_rule}; re-run automatically ({rerun_how(rec)}), which ended worse on the "
         f"periodic held-out set ({rec['rerun_heldout_risk']:.5f} against {before:.5f}): the {rec['from']}-step run "
         "is kept"))
     say(f"the {rec['to']}-step re-run ended worse than the {rec['from']}-step run on the periodic held-out set "
