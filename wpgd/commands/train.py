@@ -193,15 +193,15 @@ def _warning(m: dict, cfg) -> str:
         # a kept re-run is continued with its start and batch (training._as_rerun maps only its own steps)
         flags = _rerun_flags(rerun) if rerun.get("kept") != "first" else ""
         hint = [f"more steps (--steps {2 * cfg.steps}{flags} continues this run from its checkpoint)", "another --seed"]
-        from wpgd.numerics.nn.train_config import WEAK_SIGNAL_BATCH_FACTOR, WEAK_SIGNAL_GAIN
+        from wpgd.numerics.nn.train_config import WEAK_SIGNAL_BATCH_FACTOR, weak_gain
 
-        optimum = ((m.get("references") or [{}])[0]).get("normalized_risk")
-        if optimum is not None and 0 < 1 - optimum < WEAK_SIGNAL_GAIN:
+        gain = weak_gain(((m.get("references") or [{}])[0]).get("normalized_risk"))
+        if gain is not None:
             tried = (rerun.get("changes") or {}).get("batch_size")  # the weak-signal re-run's larger batch
             batch = max(cfg.batch_size, tried or 0)
             also = f"; the automatic re-run's batch of {tried} was not enough" if tried else ""
             hint.insert(0, f"a larger batch (--batch-size {WEAK_SIGNAL_BATCH_FACTOR * batch} --no-resume: the "
-                           f"{m['target']} is only {1 - optimum:.1%} below predicting zero, so a batch's gradient is "
+                           f"{m['target']} is only {gain:.1%} below predicting zero, so a batch's gradient is "
                            f"mostly noise{also})")
         if "plateau" in m.get("restart_reasons", []):
             hint.append(f"a smaller --lr (the run restarted {attempts - 1} time(s), from the plateau near risk 1)")

@@ -136,17 +136,24 @@ did not help on the measured pattern (+4.80% at a gain of 5.2%), four times did.
 stays the run's, so the re-run costs about four times the first run."""
 
 
+def weak_gain(optimum: float | None) -> float | None:
+    """The gain ``1 − R*`` of an optimum's normalised risk ``R*`` over predicting zero where it is a
+    weak signal (positive and below :data:`WEAK_SIGNAL_GAIN`); None otherwise, and for None."""
+    if optimum is None:
+        return None
+    gain = 1.0 - float(optimum)
+    return gain if 0.0 < gain < WEAK_SIGNAL_GAIN else None
+
+
 def weak_signal_gain(problem: Problem) -> float | None:
-    """The vector class optimum's gain over predicting zero, ``1 − R_v / (r_q tr Σ + σ²)``, where it
-    is positive and below :data:`WEAK_SIGNAL_GAIN` (a weak signal); None otherwise, and None when
-    the optimum cannot be computed (nothing here decides on a guess)."""
+    """:func:`weak_gain` of the vector class optimum, ``R_v / (r_q tr Σ + σ²)``; None also when the
+    optimum cannot be computed (nothing here decides on a guess)."""
     from wpgd.numerics.core.classes import class_optimum
 
     try:
-        gain = 1.0 - float(class_optimum(problem, "vector").risk) / problem.null_risk
+        return weak_gain(float(class_optimum(problem, "vector").risk) / problem.null_risk)
     except WPGDError:
         return None
-    return gain if 0.0 < gain < WEAK_SIGNAL_GAIN else None
 
 
 SIGN_CHANGE_START_RECORD = "3 of 3 runs at n = 80 and 3 of 3 at n = 960"

@@ -70,6 +70,7 @@ from wpgd.numerics.nn.train_config import (
     TrainConfig,
     build_model,
     default_key_dim,
+    weak_gain,
     with_overrides,
 )
 from wpgd.numerics.nn.train_loop import (
@@ -401,8 +402,7 @@ def _auto_rerun(problem: Problem, config: TrainConfig, metrics: dict, run: RunSt
     if MODEL_KINDS[config.model].gating != "vector" or not refs or in_label_trap(metrics):
         return None
     where, start = one_signed_position(refs[0]), config.sign_change_start is True
-    optimum = refs[0].get("normalized_risk")
-    weak = (1.0 - optimum if optimum is not None and 0 < 1.0 - optimum < WEAK_SIGNAL_GAIN else None)
+    weak = weak_gain(refs[0].get("normalized_risk"))
     if metrics.get("status") != "not_converged" and not (weak is not None and learned_nothing(metrics)):
         return None
     if start and where in ("at", "below") and metrics.get("status") == "not_converged":
