@@ -158,9 +158,9 @@ def main(argv=None) -> int:
                          "correlations near ±1, σ² 0 or 2)")
     ap.add_argument("--n-max", type=int, default=1000, help="largest n of --draw edges (default 1000)")
     ap.add_argument("--weak-signal", action="store_true",
-                    help="keep only drawn specs whose vector optimum is less than 10%% below predicting zero "
-                         "(train_config.weak_signal_gain: the weak-signal re-run's specs), drawing until --specs "
-                         "of them (at most 200 draws per spec)")
+                    help="keep only drawn specs where the class optimum of one of --models is less than 10%% "
+                         "below predicting zero (train_config.weak_signal_gain: the weak-signal re-run's specs), "
+                         "drawing until --specs of them (at most 200 draws per spec)")
     ap.add_argument("--models", nargs="+", default=["linear", "scalar", "vector"], help="model families")
     ap.add_argument("--spec", nargs="+", default=None, metavar="TOML",
                     help="train these spec files instead of a random draw")
@@ -191,10 +191,11 @@ def main(argv=None) -> int:
         for _ in range(200 * args.specs if args.weak_signal else args.specs):
             drawn = draw_spec(rng, args.d_max, args.k_max) if args.draw == "small" else draw_edge_spec(rng, args.n_max)
             if args.weak_signal:
-                gain = weak_signal_gain(drawn[0])
-                if gain is None:
+                gains = {m: weak_signal_gain(drawn[0], m) for m in args.models}
+                weak = ", ".join(f"{m} gain {100 * g:.1f}%" for m, g in gains.items() if g is not None)
+                if not weak:
                     continue
-                drawn = (drawn[0], f"{drawn[1]} (vector gain {100 * gain:.1f}%)")
+                drawn = (drawn[0], f"{drawn[1]} ({weak})")
             specs.append(drawn)
             if len(specs) == args.specs:
                 break

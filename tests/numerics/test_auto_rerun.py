@@ -428,8 +428,40 @@ def test_a_weak_signal_turns_the_rerun_on_with_four_times_the_batch():
     assert "batch" not in TrainConfig.for_model("vector").resolved(_sign_changing()).steps_rule.split("--steps")[1]
     assert TrainConfig.for_model("vector").resolved(_one_signed()).auto_rerun == 1
     assert TrainConfig.for_model("vector", steps=100).resolved(_weak()).auto_rerun == 1
-    assert TrainConfig.for_model("scalar").resolved(_weak()).auto_rerun == 1
     assert TrainConfig.for_model("vector", auto_rerun=1).resolved(_weak()).auto_rerun == 1
+
+
+def test_a_weak_signal_turns_the_rerun_on_for_linear_and_scalar_runs_with_the_steps_derived_for_the_batch():
+    """Linear attention and scalar gating: their own class optimum decides (6.7% and 7.0% below
+    predicting zero on the weak spec), and the re-run's steps are the budget derived for four times
+    the batch. Controls: a strong signal (a linear optimum 2.4% below zero is weak, the scalar one
+    on the same spec is not), an explicit budget, ``auto_rerun`` 1."""
+    from wpgd.numerics.nn.train_config import step_budget, weak_rerun_steps, weak_signal_gain
+
+    assert weak_signal_gain(_weak(), "linear") == pytest.approx(0.0668, abs=1e-3)
+    assert weak_signal_gain(_weak(), "scalar") == pytest.approx(0.0695, abs=1e-3)
+    with pytest.raises(training.InvalidProblemError, match="unknown model"):
+        weak_signal_gain(_weak(), "nope")
+    for model in ("linear", "scalar"):
+        cfg = TrainConfig.for_model(model).resolved(_weak())
+        assert cfg.auto_rerun == AUTO_RERUN_FACTOR and cfg.steps == step_budget(model, 1, 2, 256)[0]
+        rerun_steps = step_budget(model, 1, 2, 1024)[0]
+        assert weak_rerun_steps(cfg, _weak()) == rerun_steps
+        assert (f"is run again once with 4× the batch (1024 prompts per step) and the same steps, as the {model} "
+                "optimum is only") in cfg.steps_rule  # d = 1: the transient is the whole budget at either batch
+        assert TrainConfig.for_model(model, steps=100).resolved(_weak()).auto_rerun == 1
+        assert TrainConfig.for_model(model, auto_rerun=1).resolved(_weak()).auto_rerun == 1
+        assert TrainConfig.for_model(model).resolved(_one_signed()).auto_rerun == 1
+        # set by hand, the steps stay
+        assert weak_rerun_steps(replace(cfg, steps=cfg.steps + 1), _weak()) == cfg.steps + 1
+    assert TrainConfig.for_model("linear").resolved(_sign_changing()).auto_rerun == AUTO_RERUN_FACTOR
+    assert TrainConfig.for_model("scalar").resolved(_sign_changing()).auto_rerun == 1
+    # where the statistical phase weighs (d = 44, K = 1): 4000 steps at 256, 2000 at 1024, and the rule says so
+    wide = Problem.segmented(np.eye(44), [5], [0.4], noise=0.0)
+    cfg = TrainConfig.for_model("linear").resolved(wide)
+    assert (cfg.steps, weak_rerun_steps(cfg, wide)) == (4000, 2000)
+    assert ("run again once with 4× the batch (1024 prompts per step) and the 2000 steps derived for that batch, "
+            "as the linear optimum is only 1.6% below predicting zero") in cfg.steps_rule, cfg.steps_rule
 
 
 def test_a_weak_signal_miss_is_rerun_with_four_times_the_batch():
@@ -457,10 +489,20 @@ def test_a_weak_signal_miss_is_rerun_with_four_times_the_batch():
     assert _decide(plain, weak("above", risk=0.80)) is None
     assert "batch_size" not in _decide(start, weak("above", risk=0.80))["changes"]
     assert _decide(plain, weak("above", risk=1.02)) is None
-    assert _decide(plain, weak("above", label_trap_share=0.9)) is None
     assert _decide(plain, weak("above", status="converged")) is None
-    scalar = TrainConfig.for_model("scalar", steps=100, auto_rerun=3, batch_size=64)
-    assert _decide(scalar, weak("above", model="scalar")) is None
+    # in the label trap: re-run with a weak signal (where the noise leaves the weak runs), not with a strong one
+    assert _decide(plain, weak("above", label_trap_share=0.9))["changes"] == {"batch_size": 256}
+    assert _decide(start, weak("at", label_trap_share=0.9))["changes"]["batch_size"] == 256
+    assert _decide(plain, weak("above", risk=0.80, label_trap_share=0.9)) is None
+    assert _decide(start, weak("above", risk=0.80, label_trap_share=0.9)) is None
+    # linear attention and scalar gating: only the weak-signal re-run
+    for model in ("scalar", "linear"):
+        cfg = TrainConfig.for_model(model, steps=100, auto_rerun=3, batch_size=64)
+        assert _decide(cfg, weak("above", model=model)) == {"to": 100, "start": "plain", "changes": {
+            "batch_size": 256}, "weak_signal_gain": pytest.approx(0.05)}
+        assert _decide(cfg, weak("above", model=model, risk=0.80)) is None
+        assert _decide(cfg, _missed("at", model=model)) is None  # no optimum in the record: not weak
+        assert _decide(replace(cfg, auto_rerun=1), weak("above", model=model)) is None
 
 
 def _batch_reads(monkeypatch, rerun: float, first: float):
@@ -496,6 +538,43 @@ def test_a_weak_signal_plain_start_run_is_rerun_with_four_times_the_batch(tmp_pa
     done = training.train(pr, _cfg(auto_rerun=3), tmp_path / "p", log=said.append)
     assert "resumed from step 10 of 20 (the automatic re-run with 20 steps)" in said, said
     assert _same(done.model, b.model) and training.train(pr, _cfg(auto_rerun=3), tmp_path / "p").already_complete
+
+
+def test_a_weak_signal_linear_run_is_rerun_with_four_times_the_batch_and_its_own_steps(tmp_path, monkeypatch):
+    """A linear-attention run on the weak spec that misses (a rate of 10⁻⁷) is run again with batch 128
+    and the steps derived for it (10 here, stubbed: at d = 1 they equal the run's): bit-identical to
+    a 10-step run with that batch, and its step rule says "the 10 steps derived for that batch".
+    Interrupted, the same call continues it; finished, it reads as complete. Control: with
+    ``auto_rerun`` 1 nothing is re-run."""
+    pr = _weak()
+    _batch_reads(monkeypatch, rerun=0.5, first=0.9)
+    monkeypatch.setattr(training, "weak_rerun_steps", lambda config, problem: 10)
+
+    def lin(**kw):
+        return replace(_cfg(**{"lr": 1e-7, **kw}), model="linear", init_gate_bias=None)
+
+    a = training.train(pr, lin(auto_rerun=3), tmp_path / "a")
+    rec = a.metrics["auto_rerun"]
+    assert rec["first_evaluation"]["gap"] > 0.02 and rec["weak_signal_gain"] == pytest.approx(0.0668, abs=1e-3)
+    assert rec["changes"] == {"batch_size": 128} and (rec["from"], rec["to"], rec["kept"]) == (20, 10, "re-run")
+    assert training.rerun_how(rec) == "with a batch of 128 prompts and the 10 steps derived for that batch"
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())["config"]
+    assert saved["batch_size"] == 128 and saved["steps"] == 10
+    assert "re-run automatically with a batch of 128 prompts and the 10 steps derived for that batch: the 20-step " \
+           "run ended" in saved["steps_rule"], saved["steps_rule"]
+    b = training.train(pr, lin(auto_rerun=1, batch_size=128, steps=10), tmp_path / "b")
+    assert b.metrics["auto_rerun"] is None  # control
+    assert _same(a.model, b.model) and a.history == b.history and a.metrics["risk"] == b.metrics["risk"]
+    last = training._last_step
+    monkeypatch.setattr(training, "_last_step", lambda c, s: 5 if c.batch_size == 128 else last(c, s))
+    part = training.train(pr, lin(auto_rerun=3), tmp_path / "p")
+    assert part.metrics == {} and _ckpt(tmp_path / "p" / "checkpoint.pt")["config"]["steps"] == 10
+    assert training.checkpoint_matches(tmp_path / "p" / "checkpoint.pt", lin(auto_rerun=3), pr)
+    monkeypatch.setattr(training, "_last_step", last)
+    said: list = []
+    done = training.train(pr, lin(auto_rerun=3), tmp_path / "p", log=said.append)
+    assert "resumed from step 5 of 10 (the automatic re-run with 10 steps)" in said, said
+    assert _same(done.model, b.model) and training.train(pr, lin(auto_rerun=3), tmp_path / "p").already_complete
 
 
 def test_cli_says_the_weak_signal_rerun_had_four_times_the_batch(tmp_path, capsys, monkeypatch):

@@ -134,6 +134,39 @@ def test_a_miss_on_a_weak_signal_suggests_a_larger_batch():
     assert "larger batch" not in _warning(above, cfg)
 
 
+def test_a_weak_signal_miss_suggests_the_batch_in_the_label_trap_too_and_names_its_rerun():
+    """A linear run that missed on a weak signal: in the label trap the WARNING still suggests four
+    times the batch first (the weak runs drift into the trap while they learn nothing); after its
+    automatic re-run it says so, or that the first run was kept. Controls: the same trapped miss
+    with a strong signal gets no batch hint, a miss without a re-run no re-run sentence."""
+    from wpgd.commands.train import _warning
+
+    cfg = SimpleNamespace(steps=4000, init_label_split=False, model="linear", batch_size=256)
+    weak = {"model": "linear", "risk": 1.005, "ci": [1.0, 1.01], "null_risk": 1.0, "attempts": 4,
+            "restart_reasons": ["label trap"] * 3, "key_dim": 45, "label_trap_share": 0.52,
+            "label_trap_threshold": 0.4,
+            "references": [{"class": "linear", "label": "linear attention optimum", "risk": 0.984,
+                            "normalized_risk": 0.984}]}
+    weak = {**weak, **convergence_status(weak)}
+    assert weak["status"] == "not_converged"
+    text = _warning(weak, cfg)
+    assert "Try a larger batch (--batch-size 1024 --no-resume: the linear attention optimum is only 1.6% below " \
+           "predicting zero" in text and "another --seed, --init-label-split" in text, text
+    strong = {**weak, "references": [{**weak["references"][0], "normalized_risk": 0.80, "risk": 0.80}]}
+    strong = {**strong, **convergence_status(strong)}
+    assert "larger batch" not in _warning(strong, cfg) and "another --seed" in _warning(strong, cfg)
+    assert "automatic re-run" not in text
+    rerun = {"from": 4000, "to": 2000, "start": "plain", "changes": {"batch_size": 1024}, "weak_signal_gain": 0.016}
+    again = _warning({**weak, "auto_rerun": {**rerun, "kept": "re-run"}},
+                     SimpleNamespace(**{**vars(cfg), "batch_size": 1024, "steps": 2000}))
+    assert ". This is the automatic re-run with a batch of 1024 prompts and the 2000 steps derived for that batch " \
+           "of a run that missed with the class optimum only 1.6% below predicting zero, and it still missed" in again
+    assert "--batch-size 4096 --no-resume" in again and "the automatic re-run's batch of 1024 was not enough" in again
+    kept = _warning({**weak, "auto_rerun": {**rerun, "kept": "first"}}, cfg)
+    assert ". Its automatic re-run with a batch of 1024 prompts and the 2000 steps derived for that batch ended " \
+           "worse on the periodic held-out set, so this first run was kept" in kept, kept
+
+
 def test_the_zero_note_says_whether_predicting_zero_is_within_the_tolerance():
     """The note under a converged run whose interval contains 1 says "within the tolerance" only when
     predicting zero is (a gain of 1.5% at a 3% tolerance); at a gain of 7% the interval is wide, and

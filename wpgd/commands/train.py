@@ -36,11 +36,12 @@ command that resumes, and exits 130 (SIGINT) or 143 (SIGTERM). A damaged checkpo
 ("checkpoint unreadable: ...; use --no-resume", exit 2). A vector run with the sign-change start
 that ends outside its tolerance at or below the best one-signed weights' risk is run again once,
 automatically, from the same start with 3 times its derived budget; one that ends above that risk
-is run again once with the plain start and the same steps. Where the vector optimum is less than
-10% below predicting zero (a weak signal), that re-run, and the re-run of a plain-start vector run
-that misses, also has 4 times the batch; so does the re-run of a run that counts as converged only
-because its interval is wide (predicting zero inside it, and outside the tolerance). The better of the two runs on the periodic held-out set is
-kept (--auto-rerun; not with an explicit --steps), and its output says so.
+is run again once with the plain start and the same steps. Where the run's class optimum is less
+than 10% below predicting zero (a weak signal), a run of any model that misses is run again once
+with 4 times the batch and the steps derived for it (a vector run also with the plain start); so is a run
+that counts as converged only because its interval is wide (predicting zero inside it, and outside
+the tolerance). The better of the two runs on the periodic held-out set is kept (--auto-rerun; not
+with an explicit --steps), and its output says so.
 
 Convergence: the run is "converged" when its held-out risk (point estimate) is within 2% of its
 class's theory optimum (3% for vector) and, for a gated model, within the same tolerance of the
@@ -72,11 +73,11 @@ def add_arguments(p) -> None:
                    help="run a vector model again once, from the same start with F times the steps, when it ends "
                         "outside its tolerance at or below the best one-signed weights' risk of an optimum whose weights "
                         "change sign (one channel group not yet formed; docs/training.md, \"Automatic re-run\"), "
-                        "or with the plain start and the same steps when it ends above that risk; where the vector "
-                        "optimum is less than 10%% below predicting zero, that re-run (and a plain-start run's, and "
-                        "that of a run converged only by chance, predicting zero in its interval) also has 4 times "
-                        "the batch; the better of the two runs is kept; 1 = never (default 3 with a derived "
-                        "budget and the sign-change start or such a weak signal, else 1)")
+                        "or with the plain start and the same steps when it ends above that risk; where the run's "
+                        "class optimum is less than 10%% below predicting zero, a run of any model that misses (or "
+                        "converges only by chance, predicting zero in its interval) is run again with 4 times the "
+                        "batch and the steps derived for it; the better of the two runs is kept; 1 = never "
+                        "(default 3 with a derived budget and the sign-change start or such a weak signal, else 1)")
     p.add_argument("--batch-size", type=integer(1, 2**20), default=None, help="fresh prompts per step (default 256)")
     p.add_argument("--lr", type=real(0, 1e3, lo_open=True), default=None, help="peak AdamW learning rate (default 0.12/D for token width D; vector 0.01)")
     p.add_argument("--weight-decay", type=real(0, 1e3), default=None, help="AdamW weight decay (default 0)")
@@ -183,32 +184,42 @@ def _warning(m: dict, cfg) -> str:
     """The closing ``WARNING:`` line of a run that ended outside its tolerance, with what to try
     for the failure at hand: a run in the label trap needs a new start, not more steps."""
     attempts = m.get("attempts", 1)
+    rerun = m.get("auto_rerun") or {}
     if in_label_trap(m):
         hint = ["another --seed"]
         if not cfg.init_label_split:
             hint.append("--init-label-split (no key reads the label at the start)")
         hint.append("--no-resume with either (more steps do not leave the trap)")
     else:
-        rerun = m.get("auto_rerun") or {}
         # a kept re-run is continued with its start and batch (training._as_rerun maps only its own steps)
         flags = _rerun_flags(rerun) if rerun.get("kept") != "first" else ""
         hint = [f"more steps (--steps {2 * cfg.steps}{flags} continues this run from its checkpoint)", "another --seed"]
-        from wpgd.numerics.nn.train_config import WEAK_SIGNAL_BATCH_FACTOR, weak_gain
-
-        gain = weak_gain(((m.get("references") or [{}])[0]).get("normalized_risk"))
-        if gain is not None:
-            tried = (rerun.get("changes") or {}).get("batch_size")  # the weak-signal re-run's larger batch
-            batch = max(cfg.batch_size, tried or 0)
-            also = f"; the automatic re-run's batch of {tried} was not enough" if tried else ""
-            hint.insert(0, f"a larger batch (--batch-size {WEAK_SIGNAL_BATCH_FACTOR * batch} --no-resume: the "
-                           f"{m['target']} is only {gain:.1%} below predicting zero, so a batch's gradient is "
-                           f"mostly noise{also})")
         if "plateau" in m.get("restart_reasons", []):
             hint.append(f"a smaller --lr (the run restarted {attempts - 1} time(s), from the plateau near risk 1)")
+    from wpgd.numerics.nn.train_config import WEAK_SIGNAL_BATCH_FACTOR, weak_gain
+
+    gain = weak_gain(((m.get("references") or [{}])[0]).get("normalized_risk"))
+    if gain is not None:  # first: with a weak signal the label trap too is where the noise leaves a run
+        tried = (rerun.get("changes") or {}).get("batch_size")  # the weak-signal re-run's larger batch
+        batch = max(cfg.batch_size, tried or 0)
+        also = f"; the automatic re-run's batch of {tried} was not enough" if tried else ""
+        hint.insert(0, f"a larger batch (--batch-size {WEAK_SIGNAL_BATCH_FACTOR * batch} --no-resume: the "
+                       f"{m['target']} is only {gain:.1%} below predicting zero, so a batch's gradient is "
+                       f"mostly noise{also})")
     text = (f"WARNING: not converged: {m['reason']}. Try {', '.join(hint)}; see docs/training.md and "
             "docs/training-runs.md (exit status 3; --allow-gap keeps 0)")
     refs = m.get("references") or [{}]
-    if getattr(cfg, "model", None) == "vector" and refs[0].get("weights_change_sign"):
+    sign_change = getattr(cfg, "model", None) == "vector" and refs[0].get("weights_change_sign")
+    if rerun and not sign_change:  # (a sign-changing vector optimum says it below, with the start)
+        from wpgd.numerics.nn.training import rerun_how
+
+        if rerun.get("kept") == "first":
+            text += (f". Its automatic re-run {rerun_how(rerun)} ended worse on the periodic held-out set, so this "
+                     "first run was kept")
+        elif rerun.get("weak_signal_gain") is not None:
+            text += (f". This is the automatic re-run {rerun_how(rerun)} of a run that missed with the class optimum "
+                     f"only {rerun['weak_signal_gain']:.1%} below predicting zero, and it still missed")
+    if sign_change:
         text += (". The vector optimum's weights change sign, which a vector GLA reaches only as the difference "
                  "of two groups of key channels of opposite sign; a run can sit on one-signed weights for a long "
                  "time, with one group lost or not yet formed")

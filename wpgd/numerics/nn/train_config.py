@@ -119,21 +119,25 @@ and recovered 9% and 58% of the optimum's gain over predicting zero; the plain s
 never trapped."""
 
 WEAK_SIGNAL_GAIN = 0.10
-"""Below this gain of the vector class optimum over predicting zero (``1 − R*``, normalised risks:
-:func:`weak_signal_gain`) a vector run that misses is re-run once with
-:data:`WEAK_SIGNAL_BATCH_FACTOR` times the batch (``training._auto_rerun``), and a miss's WARNING
-suggests a larger batch still. The gradient's signal scales with the gain and its noise does not,
-so each batch of 256 prompts is mostly noise. Measured on the weak-signal pattern of
-docs/training.md ("Automatic re-run"): at a gain of 5.2% the plain start ended +3.19% with batch
-256, +4.80% with 512 and +0.00% with 1024 (the same 15 500 steps); at a gain of 3.3%, where 256
-learned nothing, 1024 ended +0.06% and 2048 +0.38%; at 7.4% the plain start landed with 256
-(+0.60%) and with 1024 (+0.12%), at 13.2% with 256 (+0.45%). 10% is a choice between the measured
-gains of 5.2% (needs the batch) and 13.2% (does not)."""
+"""Below this gain of the run's class optimum over predicting zero (``1 − R*``, normalised risks:
+:func:`weak_signal_gain`) a run that misses is re-run once with :data:`WEAK_SIGNAL_BATCH_FACTOR`
+times the batch (``training._auto_rerun``), and a miss's WARNING suggests a larger batch still.
+The gradient's signal scales with the gain and its noise does not, so each batch of 256 prompts is
+mostly noise. Measured on the weak-signal pattern of docs/training.md ("Automatic re-run"): at a
+gain of 5.2% the plain start ended +3.19% with batch 256, +4.80% with 512 and +0.00% with 1024
+(the same 15 500 steps); at a gain of 3.3%, where 256 learned nothing, 1024 ended +0.06% and 2048
++0.38%; at 7.4% the plain start landed with 256 (+0.60%) and with 1024 (+0.12%), at 13.2% with
+256 (+0.45%). 10% is a choice between the measured gains of 5.2% (needs the batch) and 13.2%
+(does not). Linear attention and scalar gating too: at d = 44 with one segment of n = 5 (gain
+1.6%) their default runs ended above predicting zero, +2.10% and +2.14%, and with batch 1024 and
+the budget derived for it +0.40% (docs/training.md, "Weak signals in linear and scalar runs")."""
 
 WEAK_SIGNAL_BATCH_FACTOR = 4
 """How many times the batch the weak-signal re-run has (:data:`WEAK_SIGNAL_GAIN`): twice the batch
-did not help on the measured pattern (+4.80% at a gain of 5.2%), four times did. The step count
-stays the run's, so the re-run costs about four times the first run."""
+did not help on the measured pattern (+4.80% at a gain of 5.2%), four times did. The re-run has the
+budget :func:`step_budget` derives for its batch where the run's was derived (the transient's
+steps stay, the statistical phase keeps its prompts: the same steps for a vector run at d ≤ 16,
+half of them for a linear run at d = 44), else the run's steps (:func:`weak_rerun_steps`)."""
 
 
 def weak_gain(optimum: float | None) -> float | None:
@@ -145,15 +149,28 @@ def weak_gain(optimum: float | None) -> float | None:
     return gain if 0.0 < gain < WEAK_SIGNAL_GAIN else None
 
 
-def weak_signal_gain(problem: Problem) -> float | None:
-    """:func:`weak_gain` of the vector class optimum, ``R_v / (r_q tr Σ + σ²)``; None also when the
-    optimum cannot be computed (nothing here decides on a guess)."""
+def weak_signal_gain(problem: Problem, model: str = "vector") -> float | None:
+    """:func:`weak_gain` of the class optimum that a ``model`` run is measured against
+    (``MODEL_KINDS[model].classes[0]``; the vector one by default), ``R* / (r_q tr Σ + σ²)``; None
+    also when the optimum cannot be computed (nothing here decides on a guess)."""
     from wpgd.numerics.core.classes import class_optimum
 
+    if model not in MODEL_KINDS:
+        raise InvalidProblemError(f"unknown model {model!r}")
     try:
-        return weak_gain(float(class_optimum(problem, "vector").risk) / problem.null_risk)
+        return weak_gain(float(class_optimum(problem, MODEL_KINDS[model].classes[0]).risk) / problem.null_risk)
     except WPGDError:
         return None
+
+
+def weak_rerun_steps(config: TrainConfig, problem: Problem) -> int:
+    """The steps of the weak-signal re-run of a run of ``config`` (resolved) on ``problem``: the
+    budget :func:`step_budget` derives for :data:`WEAK_SIGNAL_BATCH_FACTOR` times the batch where
+    the run has the budget derived for its own batch, else (steps set by hand) the run's steps."""
+    k, batch = problem.num_segments or 1, config.batch_size
+    if config.steps != step_budget(config.model, problem.d, k, batch, config.layers)[0]:
+        return int(config.steps)
+    return step_budget(config.model, problem.d, k, WEAK_SIGNAL_BATCH_FACTOR * batch, config.layers)[0]
 
 
 SIGN_CHANGE_START_RECORD = "3 of 3 runs at n = 80 and 3 of 3 at n = 960"
@@ -400,20 +417,21 @@ class TrainConfig:
         steps: optimiser steps; None (default) = :func:`step_budget` of the problem.
         steps_rule: how ``steps`` was chosen (filled by :meth:`resolved`; recorded in
             ``config.json``; an automatic re-run appends to it).
-        auto_rerun: whether (1 = never) and how a vector run that ends outside its tolerance is
-            re-run once (``training._auto_rerun``; the better of the two runs on the periodic
-            held-out set is kept). With the sign-change start, a run that ends at or below the best
+        auto_rerun: whether (1 = never) and how a run that ends outside its tolerance is re-run
+            once (``training._auto_rerun``; the better of the two runs on the periodic held-out set
+            is kept). A vector run with the sign-change start that ends at or below the best
             one-signed weights' risk of an optimum whose weights change sign is trained again from
             the same start with ``auto_rerun`` times the steps; one that ends above it, with the
-            plain start and the same steps (:data:`PLAIN_START_RERUN`). Where the vector optimum is
-            less than :data:`WEAK_SIGNAL_GAIN` below predicting zero (:func:`weak_signal_gain`),
-            that second re-run, and the re-run of a plain-start run, also has
-            :data:`WEAK_SIGNAL_BATCH_FACTOR` times the batch, and a run counted converged only by
-            chance (``training.learned_nothing``) is re-run that way too. "auto" (default) resolves to
-            :data:`AUTO_RERUN_FACTOR` for a vector run with a derived budget and the sign-change
-            start (``sign_change_start`` resolved True) or a weak signal, else 1 (an explicit
-            ``steps`` is kept as asked; with the plain start the longer re-run was measured to end
-            worse, so a plain-start run is re-run only for a weak signal).
+            plain start and the same steps (:data:`PLAIN_START_RERUN`). Where the run's class
+            optimum is less than :data:`WEAK_SIGNAL_GAIN` below predicting zero
+            (:func:`weak_signal_gain`), a run of any model that misses, or is counted converged only
+            by chance (``training.learned_nothing``), is re-run with
+            :data:`WEAK_SIGNAL_BATCH_FACTOR` times the batch and :func:`weak_rerun_steps` (a vector
+            run with the plain start). "auto" (default) resolves to :data:`AUTO_RERUN_FACTOR` for a
+            run with a derived budget and the sign-change start (``sign_change_start`` resolved
+            True) or a weak signal, else 1 (an explicit ``steps`` is kept as asked; with the plain
+            start the longer re-run was measured to end worse, so a plain-start run is re-run only
+            for a weak signal).
             Not part of the run's identity: a checkpoint continues under any value.
         batch_size: fresh prompts per step.
         train_pool: 0 = fresh prompts every step; > 0 = a fixed pool of that many prompts.
@@ -613,16 +631,16 @@ class TrainConfig:
         if out.sign_change_start == "auto":
             out = replace(out, sign_change_start=MODEL_KINDS[out.model].gating == "vector"
                           and _sign_change_is_material(problem))
-        vector = MODEL_KINDS[out.model].gating == "vector"
-        weak = weak_signal_gain(problem) if vector and derived and out.auto_rerun != 1 else None
-        if out.auto_rerun == "auto":  # where it was measured: a derived vector budget, the sign-change start or a weak signal
+        weak = weak_signal_gain(problem, out.model) if derived and out.auto_rerun != 1 else None
+        if out.auto_rerun == "auto":  # where it was measured: a derived budget, the sign-change start or a weak signal
             out = replace(out, auto_rerun=AUTO_RERUN_FACTOR if derived and (out.sign_change_start is True
                                                                              or weak is not None) else 1)
         if out.steps is None:
             steps, note = step_budget(out.model, problem.d, problem.num_segments or 1, out.batch_size, out.layers)
+            out = replace(out, steps=steps)
             if isinstance(out.auto_rerun, int) and out.auto_rerun > 1:
-                note += rerun_rule_note(out, weak)
-            out = replace(out, steps=steps, steps_rule=note)
+                note += rerun_rule_note(out, weak, weak_rerun_steps(out, problem))
+            out = replace(out, steps_rule=note)
         elif out.steps_rule is None:
             out = replace(out, steps_rule=f"step budget {out.steps}: set explicitly")
         if out.init_gate_bias == "auto":
@@ -676,20 +694,23 @@ class TrainConfig:
         return cls(**{"whiten_features": False, "auto_rerun": 1, **data})
 
 
-def rerun_rule_note(config: TrainConfig, weak: float | None) -> str:
+def rerun_rule_note(config: TrainConfig, weak: float | None, weak_steps: int | None = None) -> str:
     """What the step-budget line adds about the automatic re-run of ``config`` (``auto_rerun`` > 1;
-    ``weak``: :func:`weak_signal_gain` of the problem) — ``training._auto_rerun`` applies it."""
+    ``weak``: :func:`weak_signal_gain` of the problem, ``weak_steps``: :func:`weak_rerun_steps`)
+    — ``training._auto_rerun`` applies it."""
     parts = []
     if config.sign_change_start is True:
         parts.append(f"a run that ends outside its tolerance at or below the best one-signed weights' risk is run "
                      f"again once with {config.auto_rerun}× the steps")
     if weak is not None:
         start = ", the plain start" if config.sign_change_start is True else ""
+        steps = ("the same steps" if weak_steps in (None, config.steps)
+                 else f"the {weak_steps} steps derived for that batch")
         parts.append(f"{'one that ends above it' if parts else 'a run that ends outside its tolerance'} is run again "
                      f"once with {WEAK_SIGNAL_BATCH_FACTOR}× the batch ({WEAK_SIGNAL_BATCH_FACTOR * config.batch_size} "
-                     f"prompts per step{start}) and the same steps, as the vector optimum is only {weak:.1%} below "
-                     f"predicting zero (under {WEAK_SIGNAL_GAIN:.0%}), and so is one converged only by chance "
-                     "(predicting zero inside its interval)")
+                     f"prompts per step{start}) and {steps}, as the {MODEL_KINDS[config.model].classes[0]} optimum "
+                     f"is only {weak:.1%} below predicting zero (under {WEAK_SIGNAL_GAIN:.0%}), and so is one "
+                     "converged only by chance (predicting zero inside its interval)")
     elif parts:
         parts.append("one that ends above it once with the plain start")
     return "; " + ", ".join(parts) + ", and the better run is kept (--auto-rerun)" if parts else ""

@@ -71,6 +71,7 @@ from wpgd.numerics.nn.train_config import (
     build_model,
     default_key_dim,
     weak_gain,
+    weak_rerun_steps,
     with_overrides,
 )
 from wpgd.numerics.nn.train_loop import (
@@ -360,7 +361,7 @@ def _rerun_plan(config: TrainConfig, metrics: dict, plan: dict, seconds: float, 
     else:
         where = (f"{metrics['gap']:+.2%} from the {metrics['target']}, at or below the best one-signed weights' risk: "
                  "one of the two channel groups lost or not yet formed")
-    how = rerun_how(plan)
+    how = rerun_how({**plan, "from": first})
     rule = f"{config.steps_rule}; re-run automatically {how}: the {first}-step run ended {where}"
     how += f" (×{config.auto_rerun}, once" if plan["start"] == "same" else " (once"
     how += "; --auto-rerun 1 turns this off)"
@@ -376,22 +377,25 @@ def _auto_rerun(problem: Problem, config: TrainConfig, metrics: dict, run: RunSt
     ``{"to": steps, "start": "same" | "plain", "changes": {config field: value}, "weak_signal_gain":
     gain or None}``.
 
-    Once per run, for a vector run that owns its model and ended outside its tolerance (or, with a
-    weak signal, inside it only by chance), not in the label trap:
+    Once per run, for a run that owns its model and ended outside its tolerance (or, with a weak
+    signal, inside it only by chance):
 
-    * with the sign-change start, **at or below** the best one-signed weights' risk of an optimum
-      whose weights change sign: a run there has not yet formed (or has lost) one of its two channel
-      groups, and on the measured case a fresh run with three times the steps formed it where
-      continuing the finished run did not: the same start with ``auto_rerun`` times the steps
-      (``train_config.AUTO_RERUN_FACTOR``);
-    * with the sign-change start, **above** it: on the measured weak-signal pattern the sign-change
-      start fell back into the rank-one label trap again and again and learned little, where the
-      plain start landed: the plain start with the same steps (``train_config.PLAIN_START_RERUN``);
-    * where the vector optimum is less than ``train_config.WEAK_SIGNAL_GAIN`` below predicting
-      zero (a weak signal), that re-run, and the re-run of a plain-start run, also has
-      ``WEAK_SIGNAL_BATCH_FACTOR`` times the batch: there a batch's gradient is mostly noise. With
-      a weak signal a run counted converged only by chance (:func:`learned_nothing`) is re-run so
-      too.
+    * a vector run with the sign-change start, **at or below** the best one-signed weights' risk of
+      an optimum whose weights change sign, not in the label trap: a run there has not yet formed
+      (or has lost) one of its two channel groups, and on the measured case a fresh run with three
+      times the steps formed it where continuing the finished run did not: the same start with
+      ``auto_rerun`` times the steps (``train_config.AUTO_RERUN_FACTOR``);
+    * a vector run with the sign-change start, **above** it, not in the label trap: on the measured
+      weak-signal pattern the sign-change start fell back into the rank-one label trap again and
+      again and learned little, where the plain start landed: the plain start with the same steps
+      (``train_config.PLAIN_START_RERUN``);
+    * any model where its class optimum is less than ``train_config.WEAK_SIGNAL_GAIN`` below
+      predicting zero (a weak signal): ``WEAK_SIGNAL_BATCH_FACTOR`` times the batch (a vector run
+      with the sign-change start also gets the plain start), with the steps
+      ``train_config.weak_rerun_steps`` derives for it: there a batch's gradient is mostly noise.
+      Such a run is re-run also when counted converged only by chance (:func:`learned_nothing`),
+      and also in the label trap, into which the measured weak runs drifted while they learned
+      nothing.
 
     A miss with another cause is left to the WARNING, and so is a re-run that the time and memory
     guard (``step_timing.require_run``) refuses: ``say`` then tells why."""
@@ -399,16 +403,19 @@ def _auto_rerun(problem: Problem, config: TrainConfig, metrics: dict, run: RunSt
     if not isinstance(factor, int) or factor <= 1 or run.auto_rerun is not None or not own_model:
         return None
     refs = metrics.get("references") or []
-    if MODEL_KINDS[config.model].gating != "vector" or not refs or in_label_trap(metrics):
+    if not refs:
         return None
-    where, start = one_signed_position(refs[0]), config.sign_change_start is True
     weak = weak_gain(refs[0].get("normalized_risk"))
-    if metrics.get("status") != "not_converged" and not (weak is not None and learned_nothing(metrics)):
+    vector, trapped = MODEL_KINDS[config.model].gating == "vector", in_label_trap(metrics)
+    if (trapped or not vector) and weak is None:
         return None
-    if start and where in ("at", "below") and metrics.get("status") == "not_converged":
+    where, start = one_signed_position(refs[0]), vector and config.sign_change_start is True
+    missed = metrics.get("status") == "not_converged"
+    if not missed and not (weak is not None and learned_nothing(metrics)):
+        return None
+    if start and where in ("at", "below") and missed and not trapped:
         plan = {"to": factor * config.steps, "start": "same", "changes": {}, "weak_signal_gain": None}
-    elif (start and where == "above") or weak is not None:
-        # measured with the sign-change start above the one-signed risk; the plain start only with a weak signal
+    elif (start and where == "above") or weak is not None:  # (in the label trap only with a weak signal)
         changes: dict = {}
         if start:
             changes["sign_change_start"] = False
@@ -416,12 +423,14 @@ def _auto_rerun(problem: Problem, config: TrainConfig, metrics: dict, run: RunSt
                 # the start's derived bias (gates nearly open) becomes the plain start's; a caller's is kept
                 changes["init_gate_bias"] = replace(config, sign_change_start=False,
                                                     init_gate_bias="auto").resolved(problem).init_gate_bias
+        to = config.steps
         if weak is not None:
             changes["batch_size"] = WEAK_SIGNAL_BATCH_FACTOR * config.batch_size
-        plan = {"to": config.steps, "start": "plain", "changes": changes, "weak_signal_gain": weak}
+            to = weak_rerun_steps(config, problem)
+        plan = {"to": to, "start": "plain", "changes": changes, "weak_signal_gain": weak}
     else:
         return None
-    how = rerun_how(plan)
+    how = rerun_how({**plan, "from": config.steps})
     try:
         require_run(problem, replace(config, steps=plan["to"], **plan["changes"]),
                     log=lambda msg: say(f"the re-run {how}: {msg}"))
@@ -443,15 +452,18 @@ def learned_nothing(metrics: dict) -> bool:
 
 
 def rerun_how(rec: dict) -> str:
-    """How the automatic re-run of the record (or plan) ``rec`` (``_auto_rerun``) was made, in words:
-    "from the same start with N steps", "with the plain start and the same N steps",
-    "with a batch of 1024 prompts and the same N steps", or both changes."""
+    """How the automatic re-run of the record (or plan with its ``"from"``) ``rec``
+    (``_auto_rerun``) was made, in words: "from the same start with N steps", "with the plain
+    start and the same N steps", "with a batch of 1024 prompts and the same N steps" (or "and
+    the M steps derived for that batch" where they differ from the first run's), or both changes."""
     if rec.get("start") != "plain":
         return f"from the same start with {rec['to']} steps"
     changes = rec.get("changes") or {}
     parts = (["the plain start"] if changes.get("sign_change_start") is False else []) + (
         [f"a batch of {changes['batch_size']} prompts"] if "batch_size" in changes else [])
-    return f"with {' and '.join(parts)} and the same {rec['to']} steps"
+    steps = (f"the same {rec['to']} steps" if rec.get("from") in (None, rec["to"])
+             else f"the {rec['to']} steps derived for that batch")
+    return f"with {' and '.join(parts)} and {steps}"
 
 
 def heldout_risk(model, sampler: PromptSampler, config: TrainConfig) -> float:
