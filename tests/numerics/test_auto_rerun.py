@@ -528,16 +528,24 @@ def test_a_weak_signal_plain_start_run_is_rerun_with_four_times_the_batch(tmp_pa
     assert b.metrics["auto_rerun"] is None  # control
     assert _same(a.model, b.model) and a.history == b.history and a.metrics["risk"] == b.metrics["risk"]
     assert not _same(a.model, training.train(pr, _cfg(auto_rerun=1)).model)  # control: the batch-32 run
+    _batch_rerun_resumes(pr, _cfg(auto_rerun=3), tmp_path / "p", monkeypatch, stop=10, steps=20, expected=b.model)
+
+
+def _batch_rerun_resumes(pr, cfg, out, monkeypatch, *, stop: int, steps: int, expected):
+    """The weak-signal re-run (batch 128) of ``cfg``, interrupted at step ``stop``, is continued by the
+    same call to its ``steps`` and ends as the model ``expected``; finished, the call reads as
+    complete."""
     last = training._last_step
-    monkeypatch.setattr(training, "_last_step", lambda c, s: 10 if c.batch_size == 128 else last(c, s))
-    part = training.train(pr, _cfg(auto_rerun=3), tmp_path / "p")
-    assert part.metrics == {} and _ckpt(tmp_path / "p" / "checkpoint.pt")["config"]["batch_size"] == 128
-    assert training.checkpoint_matches(tmp_path / "p" / "checkpoint.pt", _cfg(auto_rerun=3), pr)
+    monkeypatch.setattr(training, "_last_step", lambda c, s: stop if c.batch_size == 128 else last(c, s))
+    part = training.train(pr, cfg, out)
+    saved = _ckpt(out / "checkpoint.pt")["config"]
+    assert part.metrics == {} and (saved["batch_size"], saved["steps"]) == (128, steps)
+    assert training.checkpoint_matches(out / "checkpoint.pt", cfg, pr)
     monkeypatch.setattr(training, "_last_step", last)
     said: list = []
-    done = training.train(pr, _cfg(auto_rerun=3), tmp_path / "p", log=said.append)
-    assert "resumed from step 10 of 20 (the automatic re-run with 20 steps)" in said, said
-    assert _same(done.model, b.model) and training.train(pr, _cfg(auto_rerun=3), tmp_path / "p").already_complete
+    done = training.train(pr, cfg, out, log=said.append)
+    assert f"resumed from step {stop} of {steps} (the automatic re-run with {steps} steps)" in said, said
+    assert _same(done.model, expected) and training.train(pr, cfg, out).already_complete
 
 
 def test_a_weak_signal_linear_run_is_rerun_with_four_times_the_batch_and_its_own_steps(tmp_path, monkeypatch):
@@ -565,16 +573,7 @@ def test_a_weak_signal_linear_run_is_rerun_with_four_times_the_batch_and_its_own
     b = training.train(pr, lin(auto_rerun=1, batch_size=128, steps=10), tmp_path / "b")
     assert b.metrics["auto_rerun"] is None  # control
     assert _same(a.model, b.model) and a.history == b.history and a.metrics["risk"] == b.metrics["risk"]
-    last = training._last_step
-    monkeypatch.setattr(training, "_last_step", lambda c, s: 5 if c.batch_size == 128 else last(c, s))
-    part = training.train(pr, lin(auto_rerun=3), tmp_path / "p")
-    assert part.metrics == {} and _ckpt(tmp_path / "p" / "checkpoint.pt")["config"]["steps"] == 10
-    assert training.checkpoint_matches(tmp_path / "p" / "checkpoint.pt", lin(auto_rerun=3), pr)
-    monkeypatch.setattr(training, "_last_step", last)
-    said: list = []
-    done = training.train(pr, lin(auto_rerun=3), tmp_path / "p", log=said.append)
-    assert "resumed from step 5 of 10 (the automatic re-run with 10 steps)" in said, said
-    assert _same(done.model, b.model) and training.train(pr, lin(auto_rerun=3), tmp_path / "p").already_complete
+    _batch_rerun_resumes(pr, lin(auto_rerun=3), tmp_path / "p", monkeypatch, stop=5, steps=10, expected=b.model)
 
 
 def test_cli_says_the_weak_signal_rerun_had_four_times_the_batch(tmp_path, capsys, monkeypatch):
