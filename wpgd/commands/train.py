@@ -183,6 +183,14 @@ def _zero_note(m: dict, cfg) -> str:
 def _warning(m: dict, cfg) -> str:
     """The closing ``WARNING:`` line of a run that ended outside its tolerance, with what to try
     for the failure at hand: a run in the label trap needs a new start, not more steps."""
+    from wpgd.numerics.nn.train_config import (
+        SIGN_CHANGE_START_MISS,
+        SIGN_CHANGE_START_RECORD,
+        WEAK_SIGNAL_BATCH_FACTOR,
+        weak_gain,
+    )
+    from wpgd.numerics.nn.training import rerun_how
+
     attempts = m.get("attempts", 1)
     rerun = m.get("auto_rerun") or {}
     if in_label_trap(m):
@@ -196,8 +204,6 @@ def _warning(m: dict, cfg) -> str:
         hint = [f"more steps (--steps {2 * cfg.steps}{flags} continues this run from its checkpoint)", "another --seed"]
         if "plateau" in m.get("restart_reasons", []):
             hint.append(f"a smaller --lr (the run restarted {attempts - 1} time(s), from the plateau near risk 1)")
-    from wpgd.numerics.nn.train_config import WEAK_SIGNAL_BATCH_FACTOR, weak_gain
-
     gain = weak_gain(((m.get("references") or [{}])[0]).get("normalized_risk"))
     if gain is not None:  # first: with a weak signal the label trap too is where the noise leaves a run
         tried = (rerun.get("changes") or {}).get("batch_size")  # the weak-signal re-run's larger batch
@@ -211,8 +217,6 @@ def _warning(m: dict, cfg) -> str:
     refs = m.get("references") or [{}]
     sign_change = getattr(cfg, "model", None) == "vector" and refs[0].get("weights_change_sign")
     if rerun and not sign_change:  # (a sign-changing vector optimum says it below, with the start)
-        from wpgd.numerics.nn.training import rerun_how
-
         if rerun.get("kept") == "first":
             text += (f". Its automatic re-run {rerun_how(rerun)} ended worse on the periodic held-out set, so this "
                      "first run was kept")
@@ -224,10 +228,6 @@ def _warning(m: dict, cfg) -> str:
                  "of two groups of key channels of opposite sign; a run can sit on one-signed weights for a long "
                  "time, with one group lost or not yet formed")
         text += _one_signed_reading(refs[0])
-        from wpgd.numerics.nn.train_config import SIGN_CHANGE_START_MISS, SIGN_CHANGE_START_RECORD
-        from wpgd.numerics.nn.training import rerun_how
-
-        rerun = m.get("auto_rerun")
         how = rerun_how(rerun) if rerun else ""
         if rerun and rerun.get("kept") == "first":
             text += (f". Its automatic re-run {how} ended worse on the periodic held-out set, so "
